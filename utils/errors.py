@@ -89,6 +89,18 @@ class DatabaseUnavailable(ServiceUnavailable):
     code, message = "database_unavailable", "The database is not available right now."
 
 
+class EmptyFile(ValidationFailed):
+    code, message = "empty_file", "The uploaded file is empty."
+
+
+class InvalidImage(ValidationFailed):
+    code, message = "invalid_image", "The file could not be decoded as an image."
+
+
+class ImageTooLarge(ValidationFailed):
+    code, message = "image_too_large", "The image has too many pixels."
+
+
 # Codes for werkzeug's HTTP errors; anything not listed gets its name in snake_case.
 _HTTP_CODES = {
     400: "bad_request",
