@@ -1,0 +1,1 @@
+"""Outside systems the managers talk to, each behind a small interface of ours."""
