@@ -1,0 +1,173 @@
+"""Upload validation: turn untrusted bytes into one decoded, upright, RGB-or-L image, or a clear error."""
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from utils.errors import EmptyFile, ImageTooLarge, InvalidImage, PayloadTooLarge, UnsupportedMediaType
+
+# Pillow format name → the content type we store and serve it with.
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+}
+SUPPORTED_FORMATS = tuple(CONTENT_TYPES)
+_READ_CHUNK = 64 * 1024
+_FLATTEN_BACKGROUND = 255  # transparent areas become white, as most viewers show them on a page
+
+
+@dataclass(frozen=True)
+class ValidatedImage:
+    image: Image.Image
+    format: str
+    width: int
+    height: int
+    sha256: str
+    data: bytes
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The image format the leading bytes announce, or None; never trusts names or client headers."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"BM") and len(head) >= 26:
+        return "BMP"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _read_capped(stream: BinaryIO | bytes, max_bytes: int) -> bytes:
+    if isinstance(stream, (bytes, bytearray, memoryview)):
+        stream = io.BytesIO(bytes(stream))
+    chunks, total = [], 0
+    # One byte past the cap is enough to know the upload is too big; the rest is never read.
+    while total <= max_bytes:
+        chunk = stream.read(min(_READ_CHUNK, max_bytes + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > max_bytes:
+        raise PayloadTooLarge(
+            f"The file is larger than the {max_bytes} byte limit.", details={"max_bytes": max_bytes}
+        )
+    return b"".join(chunks)
+
+
+def _rescale_to_8bit(image: Image.Image) -> Image.Image:
+    """Map a 16/32-bit or float grayscale image to L without clipping everything above 255 to white."""
+    pixels = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        scaled = pixels.astype(np.float64) / 257.0
+    else:
+        low, high = float(pixels.min()), float(pixels.max())
+        if image.mode == "F" and low >= 0.0 and high <= 1.0:
+            scaled = pixels * 255.0
+        elif low >= 0 and high <= 255:
+            scaled = pixels.astype(np.float64)
+        elif low >= 0 and high <= 65535:
+            scaled = pixels.astype(np.float64) / 257.0
+        else:
+            scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def _flatten(image: Image.Image, mode: str) -> Image.Image:
+    background = Image.new(mode, image.size, (_FLATTEN_BACKGROUND,) * len(mode))
+    background.paste(image.convert(mode), mask=image.getchannel("A"))
+    return background
+
+
+def normalise_mode(image: Image.Image) -> Image.Image:
+    """Return the image as RGB (colour) or L (grayscale), flattening any transparency."""
+    mode = image.mode
+    if mode in ("RGB", "L"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("LA", "La"):
+        return _flatten(image.convert("LA"), "L")
+    if mode.startswith("I") or mode == "F":
+        return _rescale_to_8bit(image)
+    if mode in ("RGBA", "RGBa") or (mode in ("P", "PA") and ("transparency" in image.info or mode == "PA")):
+        return _flatten(image.convert("RGBA"), "RGB")
+    return image.convert("RGB")
+
+
+def validate_image_upload(
+    stream: BinaryIO | bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    allowed_formats: Iterable[str] = SUPPORTED_FORMATS,
+) -> ValidatedImage:
+    """Read, check and decode an uploaded image; raise a domain error saying what is wrong with it."""
+    accepted = sorted({name.upper() for name in allowed_formats} & set(SUPPORTED_FORMATS))
+    data = _read_capped(stream, max_bytes)
+    if not data:
+        raise EmptyFile("The uploaded file is empty.")
+
+    image_format = sniff_format(data[:32])
+    if image_format not in accepted:
+        raise UnsupportedMediaType(
+            f"The file is not an accepted image; accepted formats: {', '.join(accepted)}.",
+            details={"accepted_formats": accepted, "detected_format": image_format},
+        )
+
+    try:
+        with Image.open(io.BytesIO(data), formats=[image_format]) as opened:
+            # The header is parsed but no pixels are decoded yet: refuse bombs before allocating.
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"The image is {width}×{height} pixels; the limit is {max_pixels} pixels.",
+                    details={"width": width, "height": height, "max_pixels": max_pixels},
+                )
+            opened.load()
+            image = normalise_mode(ImageOps.exif_transpose(opened))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(
+            "The image has too many pixels.", details={"max_pixels": max_pixels}
+        ) from exc
+    except (ImageTooLarge, InvalidImage):
+        raise
+    # Pillow's decoders raise many exception types on hostile or broken input; all mean the same here.
+    except Exception as exc:
+        raise InvalidImage(
+            "The file could not be decoded as an image; it may be truncated or corrupt.",
+            details={"format": image_format},
+        ) from exc
+
+    return ValidatedImage(
+        image=image,
+        format=image_format,
+        width=image.width,
+        height=image.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+    )
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """Encode an image as PNG bytes (for heatmaps and normalised copies)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
