@@ -1,0 +1,84 @@
+"""MedSight: the application factory, and `python app.py` for the development server."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import flask_migrate
+from flask import Flask, request
+from flask_jwt_extended import JWTManager
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import PROJECT_ROOT, BaseConfig, config_for_environment
+from db import db, migrate
+from managers.audit import reset_client_ip, set_client_ip
+from resources import register_resources
+from resources.api import Api
+from services.storage import create_storage
+from utils.auth import configure_jwt
+from utils.errors import register_error_handlers
+
+MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
+INSTANCE_PATH_ENV = "MEDSIGHT_INSTANCE_PATH"
+
+
+def create_app(
+    config_object: BaseConfig | type[BaseConfig] | None = None, *, instance_path: str | os.PathLike | None = None
+) -> Flask:
+    """Build a MedSight app.
+
+    config_object: None picks the class MEDSIGHT_ENV names (development by default) and reads the
+    environment; a config class is built from the environment; a config instance is used as is.
+    instance_path: where the embedded database, photos and dev secret live (default: ./instance,
+    or $MEDSIGHT_INSTANCE_PATH).
+    """
+    instance_path = instance_path or os.environ.get(INSTANCE_PATH_ENV) or None
+    app = Flask(__name__, instance_path=str(Path(instance_path).resolve()) if instance_path else None)
+    if config_object is None:
+        config = config_for_environment(os.environ, app.instance_path)
+    elif isinstance(config_object, type):
+        config = config_object(os.environ, app.instance_path)
+    else:
+        config = config_object
+    app.config.from_object(config)
+    app.config["MEDSIGHT_ENV"] = config.NAME
+    app.json.sort_keys = False
+
+    if app.config.get("TRUSTED_PROXIES"):
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    configure_jwt(JWTManager(app))
+    api = Api(app)
+    register_resources(app, api)
+    register_error_handlers(app)
+    app.extensions["storage"] = create_storage(app.config)
+    _track_client_ip(app)
+
+    if app.config["AUTO_MIGRATE"]:
+        with app.app_context():
+            flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+    return app
+
+
+def _track_client_ip(app: Flask) -> None:
+    """Hand the caller's address to the audit trail for the length of each request."""
+
+    @app.before_request
+    def _remember_client_ip() -> None:
+        request.environ["medsight.client_ip_token"] = set_client_ip(request.remote_addr)
+
+    @app.teardown_request
+    def _forget_client_ip(_exc: BaseException | None) -> None:
+        token = request.environ.pop("medsight.client_ip_token", None)
+        if token is not None:
+            try:
+                reset_client_ip(token)
+            except ValueError:
+                set_client_ip(None)  # torn down in another context than it was set in
+
+
+if __name__ == "__main__":
+    create_app().run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")))

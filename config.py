@@ -1,0 +1,197 @@
+"""Configuration: one class per environment, values read from the environment once and validated.
+
+MEDSIGHT_ENV picks the class (development when unset). With nothing else set the app runs on the
+embedded default: a SQLite file and a photo folder under the Flask instance folder, and a
+development JWT secret generated once and kept there. Production refuses to start without an
+explicit JWT_SECRET_KEY and DATABASE_URL.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEV_JWT_SECRET_FILE = "dev-jwt-secret"
+DEV_DATABASE_FILE = "medsight.sqlite3"
+DEV_PHOTO_FOLDER = "photos"
+
+
+class ConfigError(SystemExit):
+    """A setting is missing or malformed.
+
+    A SystemExit on purpose: a bad configuration is fatal, and whoever starts the app (flask,
+    gunicorn, python app.py) should print the one-line reason and stop, not a traceback.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"MedSight configuration error: {reason}")
+        self.reason = reason
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    url = raw.strip()
+    scheme = urlsplit(url).scheme
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2. postgres:// is Heroku's spelling.
+    if scheme in ("postgres", "postgresql"):
+        url = "postgresql+psycopg2" + url[len(scheme) :]
+        scheme = "postgresql+psycopg2"
+    if scheme not in ("postgresql", "postgresql+psycopg2", "sqlite"):
+        raise ConfigError(
+            f"DATABASE_URL must start with postgresql:// or sqlite:///, got scheme {scheme or '(none)'!r}"
+        )
+    return url
+
+
+def _development_jwt_secret(instance_path: Path) -> str:
+    """Read the development JWT secret from the instance folder, creating it on first use."""
+    path = instance_path / DEV_JWT_SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text("utf-8").strip()
+        if len(secret) < 32:
+            raise ConfigError(f"{path} is damaged (too short); delete it to have a new one made") from None
+        return secret
+    secret = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as secret_file:
+        secret_file.write(secret + "\n")
+    return secret
+
+
+class BaseConfig:
+    """Safe defaults shared by every environment; subclasses say what differs."""
+
+    NAME = "base"
+    DEBUG = False
+    TESTING = False
+    # Apply migrations at start-up. Only for the embedded SQLite default, where the app owns its database.
+    AUTO_MIGRATE = False
+
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=30)
+    # werkzeug's scrypt with its default (slow) cost; testing lowers the cost to keep the suite quick.
+    PASSWORD_HASH_METHOD = "scrypt"
+
+    API_TITLE = "MedSight API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "api/v1/openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "api/docs"
+    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+
+    REQUIRED_IN_ENV: tuple[str, ...] = ()
+
+    def __init__(self, environ: Mapping[str, str] | None = None, instance_path: str | os.PathLike | None = None):
+        env = os.environ if environ is None else environ
+        self.instance_path = Path(instance_path or PROJECT_ROOT / "instance")
+        missing = [name for name in self.REQUIRED_IN_ENV if not env.get(name, "").strip()]
+        if missing:
+            raise ConfigError(f"{' and '.join(missing)} must be set when MEDSIGHT_ENV={self.NAME}")
+
+        database_url = env.get("DATABASE_URL", "").strip()
+        self.SQLALCHEMY_DATABASE_URI = (
+            _database_url(database_url) if database_url else self.default_database_url()
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = self.engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.USES_EMBEDDED_DATABASE = not database_url
+
+        self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY", "").strip() or self.default_jwt_secret()
+        if len(self.JWT_SECRET_KEY) < 32:
+            raise ConfigError("JWT_SECRET_KEY must be at least 32 characters long")
+
+        self.MAX_UPLOAD_MB = _int_setting(env, "MAX_UPLOAD_MB", 10, 1, 1024)
+        # Multipart overhead on top of the file itself: a few KiB of headers and form fields.
+        self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_MB * 1024 * 1024 + 64 * 1024
+
+        # How many reverse proxies in front of the app set X-Forwarded-For (0: trust no such header).
+        self.TRUSTED_PROXIES = _int_setting(env, "TRUSTED_PROXIES", 0, 0, 10)
+
+        self.MODEL_DIR = str(Path(env.get("MODEL_DIR", "").strip() or PROJECT_ROOT / "cnn_model" / "artifacts"))
+
+        self.S3_BUCKET = env.get("S3_BUCKET", "").strip() or None
+        self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL", "").strip() or None
+        self.S3_REGION = (env.get("S3_REGION", "") or env.get("AWS_DEFAULT_REGION", "")).strip() or None
+        # Credentials: explicit S3_* values if given, else boto3's own chain (AWS_* variables, profiles, roles).
+        self.S3_ACCESS_KEY_ID = env.get("S3_ACCESS_KEY_ID", "").strip() or None
+        self.S3_SECRET_ACCESS_KEY = env.get("S3_SECRET_ACCESS_KEY", "").strip() or None
+        if self.S3_ENDPOINT_URL and urlsplit(self.S3_ENDPOINT_URL).scheme not in ("http", "https"):
+            raise ConfigError(f"S3_ENDPOINT_URL must be an http(s) URL, got {self.S3_ENDPOINT_URL!r}")
+        self.STORAGE_LOCAL_ROOT = str(
+            Path(env.get("STORAGE_LOCAL_ROOT", "").strip() or self.instance_path / DEV_PHOTO_FOLDER)
+        )
+
+    def default_database_url(self) -> str:
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.instance_path / DEV_DATABASE_FILE}"
+
+    def default_jwt_secret(self) -> str:
+        raise ConfigError(f"JWT_SECRET_KEY must be set when MEDSIGHT_ENV={self.NAME}")
+
+    @staticmethod
+    def engine_options(database_url: str) -> dict:
+        if database_url.startswith("postgresql"):
+            # Fail fast when the database is away, and drop connections that died while pooled.
+            return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}}
+        return {}
+
+
+class DevelopmentConfig(BaseConfig):
+    NAME = "development"
+    DEBUG = True
+
+    def __init__(self, environ=None, instance_path=None):
+        super().__init__(environ, instance_path)
+        self.AUTO_MIGRATE = self.USES_EMBEDDED_DATABASE
+
+    def default_jwt_secret(self) -> str:
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        return _development_jwt_secret(self.instance_path)
+
+
+class TestingConfig(BaseConfig):
+    NAME = "testing"
+    TESTING = True
+    PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+
+    def default_jwt_secret(self) -> str:
+        return secrets.token_hex(32)
+
+
+class ProductionConfig(BaseConfig):
+    NAME = "production"
+    REQUIRED_IN_ENV = ("JWT_SECRET_KEY", "DATABASE_URL")
+
+
+CONFIGS = {cls.NAME: cls for cls in (DevelopmentConfig, TestingConfig, ProductionConfig)}
+
+
+def config_for_environment(
+    environ: Mapping[str, str] | None = None, instance_path: str | os.PathLike | None = None
+) -> BaseConfig:
+    """The configuration MEDSIGHT_ENV asks for, built from the environment."""
+    env = os.environ if environ is None else environ
+    name = env.get("MEDSIGHT_ENV", "").strip().lower() or DevelopmentConfig.NAME
+    if name not in CONFIGS:
+        raise ConfigError(f"MEDSIGHT_ENV must be one of {', '.join(CONFIGS)}, got {name!r}")
+    return CONFIGS[name](env, instance_path)

@@ -1,0 +1,49 @@
+"""Values fixed by the domain, named once and referenced everywhere else.
+
+Modalities and their classes are defined by the model specs in cnn_model/specs.py.
+"""
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PATIENT = "patient"
+    ADMIN = "admin"
+
+
+class TokenScope(StrEnum):
+    """What a personal access token may do: read (GET/HEAD) and/or write (everything else)."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class AuditAction(StrEnum):
+    REGISTER = "auth.register"
+    LOGIN = "auth.login"
+    LOGIN_FAILED = "auth.login_failed"
+    LOGOUT = "auth.logout"
+    TOKEN_CREATE = "token.create"
+    TOKEN_REVOKE = "token.revoke"
+    USER_CREATE_ADMIN = "user.create_admin"
+    USER_SET_ROLE = "user.set_role"
+    USER_DISABLE = "user.disable"
+    USER_ENABLE = "user.enable"
+
+
+# Accounts
+EMAIL_MAX_LENGTH = 254
+FULL_NAME_MAX_LENGTH = 120
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 128
+
+# Personal access tokens look like "msk_<prefix>_<secret>"; the prefix is kept in clear for display.
+PAT_MARKER = "msk"
+PAT_PREFIX_BYTES = 4
+PAT_SECRET_BYTES = 32
+PAT_NAME_MAX_LENGTH = 100
+PAT_MAX_LIFETIME_DAYS = 365
+# Writing last_used_at on every request would make each read a write; once a minute is plenty.
+PAT_LAST_USED_RESOLUTION_SECONDS = 60
+
+# JSON request bodies are small; anything bigger than this is refused before it is parsed.
+JSON_BODY_MAX_BYTES = 64 * 1024

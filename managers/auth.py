@@ -1,0 +1,142 @@
+"""Signing in and out: password checks, JWT pairs, the JWT blocklist, and revoking what was presented."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from jwt import PyJWTError
+from sqlalchemy import delete, exists, select
+from sqlalchemy.exc import IntegrityError
+
+from constants import AuditAction
+from db import db
+from managers.audit import AuditManager
+from managers.tokens import TokenManager
+from managers.transactions import unit_of_work
+from managers.users import UserManager, verify_password
+from models import ApiToken, RevokedToken, User, utcnow
+from utils.errors import Unauthorized, ValidationFailed
+
+INVALID_CREDENTIALS = "The email or password is incorrect."
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    access_token: str
+    expires_in: int  # seconds until the access token expires
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds until the access token expires
+    token_type: str = "Bearer"
+
+
+class AuthManager:
+    @staticmethod
+    def login(email: str, password: str) -> TokenPair:
+        """Check the credentials and issue an access + refresh JWT pair.
+
+        Unknown email, wrong password and disabled account all give the same 401, in the same time.
+        """
+        user = UserManager.find_by_email(email)
+        if not verify_password(user, password) or not user.is_active:
+            with unit_of_work():
+                AuditManager.record(
+                    AuditAction.LOGIN_FAILED,
+                    actor=user if user is not None else None,
+                    target_type="user",
+                    target_id=user.id if user is not None else None,
+                    details={"email": email.strip().lower()[:254]},
+                )
+            raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        with unit_of_work():
+            AuditManager.record(AuditAction.LOGIN, actor=user, target_type="user", target_id=user.id)
+        identity = str(user.id)
+        return TokenPair(
+            access_token=create_access_token(identity=identity),
+            refresh_token=create_refresh_token(identity=identity),
+            expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        )
+
+    @staticmethod
+    def refresh(user: User) -> AccessGrant:
+        """A new access token for the holder of a valid refresh token (the refresh token stays the same)."""
+        return AccessGrant(
+            access_token=create_access_token(identity=str(user.id)),
+            expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        )
+
+    @staticmethod
+    def is_jwt_revoked(jti: str) -> bool:
+        return bool(db.session.scalar(select(exists().where(RevokedToken.jti == jti))))
+
+    @staticmethod
+    def logout(
+        user: User,
+        *,
+        jwt_claims: dict | None = None,
+        personal_token: ApiToken | None = None,
+        refresh_token: str | None = None,
+    ) -> None:
+        """Revoke the credential the request was made with, and the given refresh token if any."""
+        claims_to_revoke = [jwt_claims] if jwt_claims else []
+        if refresh_token:
+            claims_to_revoke.append(AuthManager._refresh_claims_of(user, refresh_token))
+        revoked = [c for c in claims_to_revoke if c is not None]
+        try:
+            AuthManager._revoke(user, revoked, personal_token)
+        except IntegrityError:
+            # A concurrent logout revoked the same token first: the outcome is the one asked for.
+            pass
+
+    @staticmethod
+    def _revoke(user: User, revoked: list[dict], personal_token: ApiToken | None) -> None:
+        with unit_of_work():
+            for claims in revoked:
+                if not AuthManager.is_jwt_revoked(claims["jti"]):
+                    db.session.add(
+                        RevokedToken(
+                            jti=claims["jti"],
+                            token_type=claims.get("type", "access"),
+                            user_id=user.id,
+                            expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc),
+                        )
+                    )
+            if personal_token is not None:
+                TokenManager.revoke(user, personal_token.id)
+            AuditManager.record(
+                AuditAction.LOGOUT,
+                actor=user,
+                target_type="user",
+                target_id=user.id,
+                details={
+                    "revoked": [c.get("type", "access") for c in revoked]
+                    + (["personal_access_token"] if personal_token is not None else [])
+                },
+            )
+
+    @staticmethod
+    def _refresh_claims_of(user: User, refresh_token: str) -> dict | None:
+        """The claims of user's refresh token; None if it already expired (nothing left to revoke)."""
+        try:
+            claims = decode_token(refresh_token, allow_expired=True)
+        except PyJWTError:
+            claims = None
+        if claims is None or claims.get("type") != "refresh" or claims.get("sub") != str(user.id):
+            raise ValidationFailed(details={"refresh_token": ["Not a valid refresh token for this account."]})
+        if claims["exp"] <= utcnow().timestamp():
+            return None
+        return claims
+
+    @staticmethod
+    def prune_revocations() -> int:
+        """Forget blocklist entries of tokens that have expired anyway; returns how many."""
+        with unit_of_work():
+            result = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow()))
+        return result.rowcount or 0

@@ -1,0 +1,51 @@
+"""Readiness: can this node reach its database and its photo storage right now?"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from sqlalchemy import text
+
+from db import db
+from utils.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class HealthManager:
+    @staticmethod
+    def readiness() -> dict:
+        """{"status": "ready", "checks": {...}}; ServiceUnavailable (503, code not_ready) naming what failed."""
+        checks = {"database": HealthManager._check_database(), "storage": HealthManager._check_storage()}
+        failed = [name for name, check in checks.items() if not check["ok"]]
+        if failed:
+            raise ServiceUnavailable(
+                f"Not ready: {', '.join(failed)} unavailable.",
+                code="not_ready",
+                details={"status": "not_ready", "checks": checks},
+            )
+        return {"status": "ready", "checks": checks}
+
+    @staticmethod
+    def _check_database() -> dict:
+        try:
+            db.session.execute(text("SELECT 1"))
+            return {"ok": True, "error": None}
+        except Exception as exc:
+            log.warning("readiness: database check failed: %s", exc)
+            db.session.rollback()
+            return {"ok": False, "error": type(exc).__name__}
+        finally:
+            db.session.remove()
+
+    @staticmethod
+    def _check_storage() -> dict:
+        storage = current_app.extensions.get("storage")
+        if storage is None:
+            return {"ok": False, "error": "not configured"}
+        try:
+            storage.check()
+            return {"ok": True, "error": None}
+        except Exception as exc:
+            log.warning("readiness: storage check failed: %s", exc)
+            return {"ok": False, "error": getattr(exc, "code", None) or type(exc).__name__}

@@ -1,0 +1,158 @@
+"""Accounts: create them, find them, change their role, disable them. The password policy lives here."""
+from __future__ import annotations
+
+import uuid
+from functools import cache
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from constants import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, AuditAction, Role
+from db import db
+from managers.audit import AuditManager
+from managers.transactions import unit_of_work
+from models import User
+from utils.errors import Conflict, NotFound, ValidationFailed
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def password_problems(password: str, email: str | None = None) -> list[str]:
+    """Why a password is too weak, as messages for the user; empty when it is acceptable."""
+    problems = []
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problems.append(f"Use at least {PASSWORD_MIN_LENGTH} characters.")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        problems.append(f"Use at most {PASSWORD_MAX_LENGTH} characters.")
+    if not any(c.isalpha() for c in password) or all(c.isalpha() for c in password):
+        problems.append("Mix letters with digits or symbols.")
+    if email and password.strip().lower() == normalise_email(email):
+        problems.append("The password must not be your email address.")
+    return problems
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    return generate_password_hash("not a real password 1", method=method)
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """Check password against user's hash; with no user, spend the same time and return False."""
+    if user is None:
+        # Same KDF work as a real check, so response time does not reveal which emails exist.
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+class UserManager:
+    @staticmethod
+    def register(email: str, password: str, full_name: str | None = None) -> User:
+        """Open a patient account; Conflict (email_taken) if the email is already registered."""
+        return UserManager.create(
+            email, password, role=Role.PATIENT, full_name=full_name, audit_action=AuditAction.REGISTER
+        )
+
+    @staticmethod
+    def create(
+        email: str,
+        password: str,
+        *,
+        role: Role = Role.PATIENT,
+        full_name: str | None = None,
+        audit_action: AuditAction = AuditAction.REGISTER,
+    ) -> User:
+        """Create an account with the given role after checking the password policy."""
+        email = normalise_email(email)
+        problems = password_problems(password, email)
+        if problems:
+            raise ValidationFailed(details={"password": problems})
+        if UserManager.find_by_email(email) is not None:
+            raise Conflict("An account with this email already exists.", code="email_taken")
+        user = User(
+            email=email,
+            password_hash=hash_password(password),
+            role=Role(role).value,
+            full_name=(full_name or "").strip() or None,
+        )
+        try:
+            with unit_of_work():
+                db.session.add(user)
+                db.session.flush()
+                AuditManager.record(audit_action, actor=user, target_type="user", target_id=user.id)
+        except IntegrityError as exc:
+            # Two registrations racing for the same email: the unique constraint decides.
+            raise Conflict("An account with this email already exists.", code="email_taken") from exc
+        return user
+
+    @staticmethod
+    def find_by_email(email: str) -> User | None:
+        return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+    @staticmethod
+    def get(user_id: uuid.UUID | str) -> User:
+        """The user with this id; NotFound if there is none."""
+        user = UserManager.find(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        return user
+
+    @staticmethod
+    def find(user_id: uuid.UUID | str) -> User | None:
+        try:
+            key = user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id))
+        except ValueError:
+            return None
+        return db.session.get(User, key)
+
+    @staticmethod
+    def find_active(user_id: uuid.UUID | str) -> User | None:
+        """The user if the account exists and is enabled: checked on every authenticated request."""
+        user = UserManager.find(user_id)
+        return user if user is not None and user.is_active else None
+
+    @staticmethod
+    def get_by_email(email: str) -> User:
+        user = UserManager.find_by_email(email)
+        if user is None:
+            raise NotFound(f"No account with email {normalise_email(email)}.")
+        return user
+
+    @staticmethod
+    def set_role(user: User, role: Role | str, *, actor: User | None = None) -> User:
+        try:
+            new_role = Role(role)
+        except ValueError:
+            raise ValidationFailed(details={"role": [f"Must be one of: {', '.join(Role)}."]}) from None
+        with unit_of_work():
+            previous = user.role
+            user.role = new_role.value
+            AuditManager.record(
+                AuditAction.USER_SET_ROLE,
+                actor=actor,
+                target_type="user",
+                target_id=user.id,
+                details={"from": previous, "to": new_role.value},
+            )
+        return user
+
+    @staticmethod
+    def set_active(user: User, active: bool, *, actor: User | None = None) -> User:
+        """Enable or disable an account; a disabled account's tokens stop working on the next request."""
+        with unit_of_work():
+            user.is_active = active
+            AuditManager.record(
+                AuditAction.USER_ENABLE if active else AuditAction.USER_DISABLE,
+                actor=actor,
+                target_type="user",
+                target_id=user.id,
+            )
+        return user

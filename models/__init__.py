@@ -1,0 +1,22 @@
+"""ORM rows. Every model is imported here so that db.metadata (and Alembic autogenerate) sees them all.
+
+Add a model: a module here using the mixins from models.base, one import line below, then
+`flask --app app db migrate -m "..."`, review the script, and `flask --app app db upgrade`.
+"""
+from models.api_token import ApiToken
+from models.audit_event import AuditEvent
+from models.base import CreatedAtMixin, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow
+from models.revoked_token import RevokedToken
+from models.user import User
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "CreatedAtMixin",
+    "RevokedToken",
+    "TimestampMixin",
+    "UTCDateTime",
+    "UUIDPrimaryKeyMixin",
+    "User",
+    "utcnow",
+]

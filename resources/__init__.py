@@ -1,0 +1,23 @@
+"""HTTP (and command-line) entry points: thin blueprints that parse, call one manager, and dump.
+
+Add an area: a module here with ``blp = Blueprint(...)`` made from resources.api.Blueprint, and
+its blueprint in BLUEPRINTS below; create_app registers them all with the Api (and so the
+OpenAPI document).
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from resources import auth, health, tokens
+from resources.api import Api
+from resources.cli import users_cli
+
+BLUEPRINTS = (health.blp, auth.blp, tokens.blp)
+CLI_GROUPS = (users_cli,)
+
+
+def register_resources(app: Flask, api: Api) -> None:
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    for group in CLI_GROUPS:
+        app.cli.add_command(group)

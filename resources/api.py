@@ -1,0 +1,53 @@
+"""The flask-smorest Api and Blueprint as MedSight uses them: our error schema, strict JSON bodies.
+
+Every resource module makes its blueprint with ``Blueprint`` from here, so that request bodies are
+parsed the same way everywhere: a body that is not JSON where JSON is expected is a 415, a JSON
+body over JSON_BODY_MAX_BYTES a 413, before anything is parsed.
+"""
+from __future__ import annotations
+
+import flask_smorest
+from flask import Request
+from webargs import core
+from webargs.flaskparser import FlaskParser
+
+from constants import JSON_BODY_MAX_BYTES
+from schemas.errors import ErrorSchema
+from utils.auth import BEARER_SECURITY_SCHEME
+from utils.errors import PayloadTooLarge, UnsupportedMediaType
+
+
+class StrictJsonParser(FlaskParser):
+    def _raw_load_json(self, req: Request):
+        if not core.is_json(req.mimetype):
+            # An empty body without a content type is "no JSON": required fields then report missing.
+            if req.mimetype or req.content_length:
+                raise UnsupportedMediaType(
+                    "Send a JSON body with Content-Type: application/json.",
+                    details={"content_type": req.mimetype or None},
+                )
+            return core.missing
+        if req.content_length is not None and req.content_length > JSON_BODY_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"JSON bodies are limited to {JSON_BODY_MAX_BYTES // 1024} KiB.",
+                details={"limit_bytes": JSON_BODY_MAX_BYTES},
+            )
+        data = req.get_data(cache=True)
+        if len(data) > JSON_BODY_MAX_BYTES:  # chunked uploads carry no Content-Length
+            raise PayloadTooLarge(
+                f"JSON bodies are limited to {JSON_BODY_MAX_BYTES // 1024} KiB.",
+                details={"limit_bytes": JSON_BODY_MAX_BYTES},
+            )
+        return core.parse_json(data)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictJsonParser()
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        self.spec.components.security_scheme("bearerAuth", BEARER_SECURITY_SCHEME)

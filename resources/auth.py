@@ -1,0 +1,71 @@
+"""/api/v1/auth: register, log in, refresh, log out, and who am I."""
+from flask.views import MethodView
+
+from managers.auth import AuthManager
+from managers.users import UserManager
+from resources.api import Blueprint
+from schemas.auth import (
+    AccessTokenSchema,
+    LoginSchema,
+    LogoutSchema,
+    RegisterSchema,
+    TokenPairSchema,
+    UserSchema,
+)
+from utils.auth import auth_required, current_credential, current_user
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and sign-in")
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @blp.arguments(RegisterSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(409, description="The email is already registered (code email_taken)")
+    def post(self, body):
+        """Open a patient account."""
+        return UserManager.register(body["email"], body["password"], body["full_name"])
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, description="Wrong email or password, or a disabled account (code invalid_credentials)")
+    def post(self, body):
+        """Exchange email and password for an access and a refresh token."""
+        return AuthManager.login(body["email"], body["password"])
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @blp.response(200, AccessTokenSchema)
+    @auth_required(jwt_type="refresh")
+    def post(self):
+        """Get a new access token with the refresh token (sent as the bearer token)."""
+        return AuthManager.refresh(current_user())
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.arguments(LogoutSchema, required=False)
+    @blp.response(204)
+    @auth_required(jwt_type="any")
+    def post(self, body):
+        """Revoke the bearer token (access, refresh or personal), and the refresh token given in the body."""
+        credential = current_credential()
+        AuthManager.logout(
+            current_user(),
+            jwt_claims=credential.jwt_claims,
+            personal_token=credential.personal_token,
+            refresh_token=body.get("refresh_token"),
+        )
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, UserSchema)
+    @auth_required()
+    def get(self):
+        """The account the token belongs to."""
+        return current_user()

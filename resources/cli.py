@@ -1,0 +1,79 @@
+"""Command-line administration: `flask --app app users ...`. Like a resource, it parses input and calls managers."""
+from __future__ import annotations
+
+import os
+
+import click
+from flask.cli import AppGroup
+from marshmallow import ValidationError, validate
+
+from constants import EMAIL_MAX_LENGTH, AuditAction, Role
+from managers.users import UserManager
+from utils.errors import AppError
+
+ADMIN_PASSWORD_ENV = "MEDSIGHT_ADMIN_PASSWORD"
+
+users_cli = AppGroup("users", help="Manage accounts: create the first admin, change roles, disable.")
+
+
+def _fail(error: AppError) -> click.ClickException:
+    problems = "; ".join(
+        f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+        for field, messages in error.details.items()
+    )
+    return click.ClickException(f"{error.message}{' ' + problems if problems else ''}")
+
+
+@users_cli.command("create-admin")
+@click.argument("email")
+@click.option("--full-name", default=None, help="The admin's name, for display.")
+def create_admin(email: str, full_name: str | None) -> None:
+    """Create an admin account. Password from $MEDSIGHT_ADMIN_PASSWORD, else asked for twice."""
+    try:
+        validate.And(validate.Email(), validate.Length(max=EMAIL_MAX_LENGTH))(email)
+    except ValidationError as exc:
+        raise click.BadParameter(f"{email!r} is not a valid email address.", param_hint="EMAIL") from exc
+    password = os.environ.get(ADMIN_PASSWORD_ENV) or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        user = UserManager.create(
+            email, password, role=Role.ADMIN, full_name=full_name, audit_action=AuditAction.USER_CREATE_ADMIN
+        )
+    except AppError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"Created admin {user.email} (id {user.id}).")
+
+
+@users_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+def set_role(email: str, role: str) -> None:
+    """Give an existing account the role patient or admin."""
+    try:
+        user = UserManager.set_role(UserManager.get_by_email(email), role)
+    except AppError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{user.email} is now {user.role}.")
+
+
+@users_cli.command("disable")
+@click.argument("email")
+def disable(email: str) -> None:
+    """Disable an account: every token it holds stops working on the next request."""
+    try:
+        user = UserManager.set_active(UserManager.get_by_email(email), False)
+    except AppError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{user.email} is disabled.")
+
+
+@users_cli.command("enable")
+@click.argument("email")
+def enable(email: str) -> None:
+    """Enable a disabled account again."""
+    try:
+        user = UserManager.set_active(UserManager.get_by_email(email), True)
+    except AppError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{user.email} is enabled.")

@@ -1,0 +1,25 @@
+"""/health (is the process alive) and /ready (can it serve: database and storage reachable)."""
+from flask.views import MethodView
+
+from managers.health import HealthManager
+from resources.api import Blueprint
+from schemas.health import HealthSchema, ReadinessSchema
+
+blp = Blueprint("health", __name__, description="Liveness and readiness probes")
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self):
+        """Liveness: answers as long as the process runs; touches neither database nor storage."""
+        return {"status": "ok"}
+
+
+@blp.route("/ready")
+class Ready(MethodView):
+    @blp.response(200, ReadinessSchema)
+    @blp.alt_response(503, description="Database or storage unavailable (code not_ready; details.checks says which)")
+    def get(self):
+        """Readiness: the database answers SELECT 1 and the photo storage is usable."""
+        return HealthManager.readiness()

@@ -1,0 +1,38 @@
+"""/api/v1/tokens: personal access tokens for API clients."""
+import uuid
+
+from flask.views import MethodView
+
+from managers.tokens import TokenManager
+from resources.api import Blueprint
+from schemas.tokens import TokenCreatedSchema, TokenCreateSchema, TokenListSchema
+from utils.auth import auth_required, current_user
+
+blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="Personal access tokens")
+
+
+@blp.route("")
+class Tokens(MethodView):
+    @blp.response(200, TokenListSchema)
+    @auth_required()
+    def get(self):
+        """The caller's tokens, newest first, without their secrets."""
+        tokens = TokenManager.list_for(current_user())
+        return {"items": tokens, "total": len(tokens)}
+
+    @blp.arguments(TokenCreateSchema)
+    @blp.response(201, TokenCreatedSchema)
+    @auth_required()
+    def post(self, body):
+        """Create a token. Its secret is in the answer, once; only a hash is kept."""
+        return TokenManager.create(current_user(), body["name"], body["scopes"], body["expires_in_days"])
+
+
+@blp.route("/<uuid:token_id>")
+class Token(MethodView):
+    @blp.response(204)
+    @blp.alt_response(404, description="No such token among the caller's")
+    @auth_required()
+    def delete(self, token_id: uuid.UUID):
+        """Revoke a token: it stops working on the next request."""
+        TokenManager.revoke(current_user(), token_id)

@@ -1,0 +1,51 @@
+"""Accounts and sign-in: registration, login, refresh, logout, the current user."""
+from marshmallow import Schema, fields, validate
+
+from constants import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role
+
+
+class RegisterSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=EMAIL_MAX_LENGTH))
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
+        metadata={"description": "At least 10 characters, letters mixed with digits or symbols, not the email"},
+    )
+    full_name = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH)
+    )
+
+
+class LoginSchema(Schema):
+    # Not validated as an email: a malformed one simply does not match, and answers like a wrong password.
+    email = fields.String(required=True, validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX_LENGTH))
+
+
+class LogoutSchema(Schema):
+    refresh_token = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=4096),
+        metadata={"description": "Also revoke this refresh token (from the same login)"},
+    )
+
+
+class UserSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    email = fields.String(dump_only=True)
+    full_name = fields.String(dump_only=True, allow_none=True)
+    role = fields.String(dump_only=True, metadata={"enum": [r.value for r in Role]})
+    is_active = fields.Boolean(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class AccessTokenSchema(Schema):
+    access_token = fields.String(dump_only=True)
+    token_type = fields.String(dump_only=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(dump_only=True, metadata={"description": "Seconds until the access token expires"})
+
+
+class TokenPairSchema(AccessTokenSchema):
+    refresh_token = fields.String(dump_only=True)

@@ -1,0 +1,134 @@
+"""Who is calling: one decorator for every protected endpoint, accepting a JWT or a personal access token.
+
+    @blp.route("/things")
+    class Things(MethodView):
+        @blp.response(200, ThingSchema(many=True))
+        @auth_required()                    # any active user; role=Role.ADMIN for admins only
+        def get(self):
+            return ThingManager.list_for(current_user())
+
+A personal access token (``msk_...``) is looked up by its hash; anything else must be a valid,
+unrevoked JWT. Either way the account must be active on this very request. Roles are checked by
+the same decorator (403 ``forbidden``); personal access tokens are also held to their scopes
+(read for GET/HEAD/OPTIONS, write for the rest, unless the endpoint names one).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, Literal
+
+from flask import current_app, g, request
+from flask_jwt_extended import JWTManager, get_current_user, get_jwt, verify_jwt_in_request
+from flask_smorest import Blueprint
+
+from constants import Role, TokenScope
+from managers.auth import AuthManager
+from managers.tokens import TokenManager, looks_like_personal_token
+from managers.users import UserManager
+from models import ApiToken, User
+from utils.errors import Forbidden
+
+JwtType = Literal["access", "refresh", "any"]
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ALL_SCOPES = frozenset(s.value for s in TokenScope)
+BEARER_SECURITY = [{"bearerAuth": []}]
+BEARER_SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A JWT access token from /api/v1/auth/login, or a personal access token (msk_...).",
+}
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What the current request authenticated with."""
+
+    kind: Literal["jwt", "personal_access_token"]
+    scopes: frozenset[str] = field(default_factory=lambda: _ALL_SCOPES)
+    jwt_claims: dict[str, Any] | None = None
+    personal_token: ApiToken | None = None
+
+
+def configure_jwt(jwt: JWTManager) -> None:
+    """Teach flask-jwt-extended our blocklist and that a token's account must still be active."""
+
+    @jwt.token_in_blocklist_loader
+    def _is_revoked(_header: dict, payload: dict) -> bool:
+        return AuthManager.is_jwt_revoked(payload["jti"])
+
+    @jwt.user_lookup_loader
+    def _load_user(_header: dict, payload: dict) -> User | None:
+        return UserManager.find_active(payload["sub"])
+
+
+def _bearer_value() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _authenticate(jwt_type: JwtType) -> tuple[User, Credential]:
+    bearer = _bearer_value()
+    if bearer is not None and jwt_type != "refresh" and looks_like_personal_token(bearer):
+        user, token = TokenManager.authenticate(bearer)
+        return user, Credential("personal_access_token", frozenset(token.scopes), personal_token=token)
+    # Raises flask-jwt-extended's errors (missing, expired, invalid, revoked, account gone),
+    # which utils.errors turns into 401s in our shape.
+    verify_jwt_in_request(refresh=jwt_type == "refresh", verify_type=jwt_type != "any")
+    return get_current_user(), Credential("jwt", jwt_claims=get_jwt())
+
+
+def auth_required(
+    role: Role | str | Iterable[Role | str] | None = None,
+    *,
+    scope: TokenScope | str | None = None,
+    jwt_type: JwtType = "access",
+) -> Callable:
+    """Require an authenticated, active user (and one of the roles, if given) for a view.
+
+    jwt_type: which JWT the endpoint takes — "access" (the default), "refresh" (only a refresh
+    token, no personal access token), or "any" (logout accepts whatever the client holds).
+    """
+    if role is None:
+        roles: frozenset[str] = frozenset()
+    elif isinstance(role, str):
+        roles = frozenset({Role(role).value})
+    else:
+        roles = frozenset(Role(r).value for r in role)
+    required_scope = TokenScope(scope).value if scope is not None else None
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user, credential = _authenticate(jwt_type)
+            if roles and user.role not in roles:
+                raise Forbidden("Your role does not allow this.", code="forbidden")
+            needed = required_scope or (
+                TokenScope.READ.value if request.method in _SAFE_METHODS else TokenScope.WRITE.value
+            )
+            if needed not in credential.scopes:
+                raise Forbidden(f"This token lacks the {needed!r} scope.", code="insufficient_scope")
+            g.medsight_user = user
+            g.medsight_credential = credential
+            return current_app.ensure_sync(view)(*args, **kwargs)
+
+        return Blueprint.doc(security=BEARER_SECURITY)(wrapper)
+
+    return decorator
+
+
+def current_user() -> User:
+    """The user of the current request; only inside a view guarded by auth_required."""
+    user = g.get("medsight_user")
+    if user is None:
+        raise RuntimeError("current_user() called outside a view guarded by @auth_required")
+    return user
+
+
+def current_credential() -> Credential:
+    """How the current request authenticated (JWT claims or the personal access token row)."""
+    credential = g.get("medsight_credential")
+    if credential is None:
+        raise RuntimeError("current_credential() called outside a view guarded by @auth_required")
+    return credential
