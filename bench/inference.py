@@ -1,0 +1,69 @@
+"""Inference latency of every shipped model under LiteRT: preprocessing + forward pass.
+
+Usage: python bench/inference.py [--repeats N] [--threads T] [--data-root ../shared/datasets]
+Prints one line per modality with median / p95 milliseconds per image (batch 1), measured from a
+decoded image (what the upload validator hands over) to class probabilities, and again with the
+class-activation heatmap rendered as PNG.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cnn_model.preprocessing import load_image, preprocess_for_model  # noqa: E402
+from cnn_model.runtime import ModelRegistry  # noqa: E402
+
+
+def sample_images(data_root: Path, modality: str, count: int):
+    folder = data_root / modality / "val"
+    paths = sorted(folder.glob("*/*"))[:: max(1, len(list(folder.glob("*/*"))) // count)][:count]
+    if paths:
+        return [load_image(p) for p in paths]
+    from PIL import Image  # no dataset beside the checkout: time on synthetic noise instead
+
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (450, 600, 3), dtype=np.uint8)) for _ in range(count)]
+
+
+def time_ms(fn, items, repeats: int) -> list[float]:
+    for item in items[:3]:
+        fn(item)  # warm-up
+    timings = []
+    for _ in range(repeats):
+        for item in items:
+            start = time.perf_counter()
+            fn(item)
+            timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--images", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    args = parser.parse_args()
+
+    registry = ModelRegistry(num_threads=args.threads)
+    print(f"LiteRT, batch 1, {args.threads} thread(s), {args.images} images x {args.repeats} repeats")
+    print(f"{'modality':<19}{'input':>7}{'size MB':>9}{'median ms':>11}{'p95 ms':>9}{'+heatmap median ms':>20}")
+    for modality in registry.modalities:
+        runner = registry.get(modality)
+        images = sample_images(args.data_root, modality, args.images)
+        plain = time_ms(lambda im: runner.run(preprocess_for_model(im, runner.spec)[None]), images, args.repeats)
+        heat = time_ms(lambda im: runner.predict(im, heatmap=True), images, max(1, args.repeats // 5))
+        print(f"{modality:<19}{runner.input_size:>7}{runner.card['artifact']['bytes'] / 1e6:>9.2f}"
+              f"{statistics.median(plain):>11.2f}{np.percentile(plain, 95):>9.2f}{statistics.median(heat):>20.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Command line: python -m cnn_model {train,export,predict,evaluate} ..."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .specs import MODALITIES
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cnn_model", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train, export and check one modality's model")
+    train.add_argument("--modality", required=True, choices=MODALITIES)
+    train.add_argument("--data-root", type=Path, default=None, help="folder holding MODALITY/train and val")
+    train.add_argument("--backbone", type=Path, default=None, help="EfficientNet-Lite0 no-top .keras file")
+    train.add_argument("--run-dir", type=Path, default=Path("training_runs"))
+    train.add_argument("--artifacts-dir", type=Path, default=None)
+    train.add_argument("--head-epochs", type=int)
+    train.add_argument("--finetune-epochs", type=int)
+    train.add_argument("--input-size", type=int)
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--no-export", action="store_true")
+
+    export = commands.add_parser("export", help="re-export a trained model from its run folder")
+    export.add_argument("--modality", required=True, choices=MODALITIES)
+    export.add_argument("--data-root", type=Path, default=None)
+    export.add_argument("--run-dir", type=Path, default=Path("training_runs"))
+    export.add_argument("--artifacts-dir", type=Path, default=None)
+
+    predict = commands.add_parser("predict", help="classify image files; one JSON object per line")
+    predict.add_argument("--modality", required=True, choices=MODALITIES)
+    predict.add_argument("--artifacts-dir", type=Path, default=None)
+    predict.add_argument("files", nargs="+", type=Path)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a shipped model on DIR/CLASS/images")
+    evaluate.add_argument("--modality", required=True, choices=MODALITIES)
+    evaluate.add_argument("--data", required=True, type=Path)
+    evaluate.add_argument("--artifacts-dir", type=Path, default=None)
+    evaluate.add_argument("--plots", type=Path, default=None, help="folder to write confusion/ROC PNGs into")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% CIs")
+
+    args = parser.parse_args(argv)
+    from .runtime import ArtifactError
+
+    try:
+        return _run(args)
+    except ArtifactError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    if args.command == "predict":
+        return _predict(args)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "export":
+        from .export import export_modality
+        from .pipeline import ARTIFACTS_DIR, DEFAULT_DATA_ROOT
+        result = export_modality(args.modality, run_dir=args.run_dir, data_root=args.data_root or DEFAULT_DATA_ROOT,
+                                 artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR)
+        print(json.dumps(result, indent=2))
+        return 0
+    if args.command == "train":
+        from .pipeline import ARTIFACTS_DIR, DEFAULT_BACKBONE, DEFAULT_DATA_ROOT, train_modality
+        result = train_modality(
+            args.modality, data_root=args.data_root or DEFAULT_DATA_ROOT,
+            backbone=args.backbone or DEFAULT_BACKBONE, run_dir=args.run_dir,
+            artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR, head_epochs=args.head_epochs,
+            finetune_epochs=args.finetune_epochs, input_size=args.input_size, seed=args.seed,
+            export=not args.no_export)
+        print(json.dumps({k: v for k, v in result.items() if k in ("modality", "metrics", "artifact")}, indent=2))
+    return 0
+
+
+def _runner(args):
+    from .runtime import ARTIFACTS_DIR, ModelRunner
+
+    return ModelRunner((args.artifacts_dir or ARTIFACTS_DIR) / args.modality)
+
+
+def _predict(args) -> int:
+    """One JSON line per file; unreadable files get an error line and a non-zero exit code."""
+    from .preprocessing import ImageLoadError
+
+    runner = _runner(args)
+    failures = 0
+    for path in args.files:
+        try:
+            prediction = runner.predict(path)
+        except ImageLoadError as exc:
+            failures += 1
+            print(json.dumps({"path": str(path), "error": str(exc)}))
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            continue
+        print(json.dumps({"path": str(path), "label": prediction.label,
+                          "confidence": round(prediction.confidence, 6),
+                          prediction.positive_flag: prediction.is_positive,
+                          "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()}}))
+    return 1 if failures else 0
+
+
+def _evaluate(args) -> int:
+    from .data import list_class_folder
+    from .evaluation import evaluate_runner, write_plots
+
+    runner = _runner(args)
+    try:
+        samples = list_class_folder(args.data, runner.spec)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = evaluate_runner(runner, samples, bootstrap_rounds=args.bootstrap)
+    if args.plots:
+        args.plots.mkdir(parents=True, exist_ok=True)
+        write_plots(args.plots, runner.spec, {args.data.name or "data": result})
+    print(json.dumps({"modality": args.modality, "model": runner.name, "version": runner.version,
+                      "data": str(args.data), **result["metrics"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The train -> export -> evaluate pipeline behind `python -m cnn_model train`."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .data import TEST_SLICE_PERCENT, list_class_folder, split_test_slice
+from .specs import get_spec
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ARTIFACTS_DIR = PACKAGE_DIR / "artifacts"
+DEFAULT_DATA_ROOT = Path("../shared/datasets")
+DEFAULT_BACKBONE = Path("../shared/weights/efficientnet_lite0/efficientnet_lite0_imagenet_notop.keras")
+
+# Epoch budgets chosen so each modality trains in well under an hour on a 2-core CPU.
+EPOCHS = {
+    "skin_lesion": (2, 12),
+    "chest_xray": (2, 6),
+    "breast": (3, 25),
+    "cervical_cytology": (3, 25),
+}
+
+
+def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run_dir: Path,
+                   artifacts_dir: Path = ARTIFACTS_DIR, head_epochs=None, finetune_epochs=None,
+                   input_size=None, seed=42, export=True, version="1.0.0", export_options=None) -> dict:
+    from .training import TrainingConfig, save_json, train  # TensorFlow is imported here, not before
+
+    spec = get_spec(modality)
+    dataset_dir = Path(data_root) / modality
+    train_samples = list_class_folder(dataset_dir / "train", spec)
+    val_samples = list_class_folder(dataset_dir / "val", spec)
+    fit_samples, test_samples = split_test_slice(train_samples)
+    default_head, default_finetune = EPOCHS[modality]
+    config = TrainingConfig(
+        head_epochs=default_head if head_epochs is None else head_epochs,
+        finetune_epochs=default_finetune if finetune_epochs is None else finetune_epochs,
+        input_size=input_size, seed=seed,
+        patience=4 if len(fit_samples) > 2000 else 6,
+        backbone_path=str(backbone) if backbone else None,
+    )
+    run_dir = Path(run_dir) / modality
+    print(f"{modality}: {len(fit_samples)} fit / {len(test_samples)} test-slice / {len(val_samples)} val images",
+          flush=True)
+    result = train(spec, fit_samples, val_samples, config, run_dir)
+    result["model"].save(run_dir / "model.keras")
+    provenance = {
+        "modality": modality,
+        "version": version,
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m cnn_model " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "training_seconds": result["seconds"],
+        "best_epoch": result["best_epoch"],
+        "class_weights": result["class_weights"],
+        "config": result["config"],
+        "backbone": "EfficientNet-Lite0 (ImageNet-1k)" if config.backbone_path and Path(config.backbone_path).is_file()
+        else "compact CNN from scratch",
+        "data": _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples),
+    }
+    save_json(run_dir / "provenance.json", provenance)
+    if export:
+        from .export import export_modality
+        return export_modality(modality, run_dir=run_dir.parent, artifacts_dir=artifacts_dir, data_root=data_root,
+                               **(export_options or {}))
+    return provenance
+
+
+def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples) -> dict:
+    def counts(samples):
+        return {name: sum(1 for s in samples if s.label == name) for name in spec.class_names}
+
+    readme = dataset_dir / "README.md"
+    source = readme.read_text().splitlines()[0].lstrip("# ").strip() if readme.is_file() else spec.name
+    return {
+        "dataset": f"shared/datasets/{spec.name}",
+        "source": source,
+        "group_rule": spec.group_rule,
+        "split_rule": (f"val = the dataset's val/ folder (used to pick the best epoch); test slice = "
+                       f"{TEST_SLICE_PERCENT}% of train groups by salted sha1 of the group id, never trained "
+                       f"or tuned on; fit = the rest of train/"),
+        "counts": {"fit": counts(fit_samples), "test_slice": counts(test_samples), "val": counts(val_samples)},
+    }
+
+
+def timed(label):
+    start = time.time()
+    return lambda: print(f"{label}: {time.time() - start:.1f}s", flush=True)
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

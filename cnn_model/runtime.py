@@ -1,0 +1,186 @@
+"""Serving: load each exported model once, verify it, and run it on the LiteRT interpreter.
+
+No TensorFlow here. One interpreter per thread (LiteRT interpreters are not thread-safe),
+built lazily from model bytes that are read and hash-checked once.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from PIL import Image
+
+from .preprocessing import ImageSource, load_image, preprocess_for_model
+from .specs import MODALITIES, ModalitySpec, get_spec
+
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+MODEL_FILE = "model.tflite"
+CARD_FILE = "card.json"
+HEATMAP_MAX_SIDE = 512
+
+
+class ArtifactError(RuntimeError):
+    """A model artifact is missing, altered, or does not match its card or spec."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    modality: str
+    label: str
+    display_name: str
+    confidence: float
+    probabilities: dict[str, float]
+    is_positive: bool
+    positive_flag: str  # "is_malignant" or "is_abnormal"
+    heatmap_png: bytes | None = None
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class ModelRunner:
+    """One modality's exported model with its card."""
+
+    def __init__(self, artifact_dir: Path, num_threads: int = 1):
+        artifact_dir = Path(artifact_dir)
+        card_path, model_path = artifact_dir / CARD_FILE, artifact_dir / MODEL_FILE
+        if not card_path.is_file() or not model_path.is_file():
+            raise ArtifactError(f"{artifact_dir}: needs {CARD_FILE} and {MODEL_FILE}")
+        self.card = json.loads(card_path.read_text())
+        self._model_bytes = model_path.read_bytes()
+        actual = hashlib.sha256(self._model_bytes).hexdigest()
+        expected = self.card.get("artifact", {}).get("sha256")
+        if actual != expected:
+            raise ArtifactError(f"{model_path}: sha256 {actual} does not match its card ({expected}); "
+                                f"refusing to serve an artifact that is not the one that was evaluated")
+        spec = get_spec(self.card["modality"])
+        card_classes = [c["name"] for c in self.card["classes"]]
+        if card_classes != list(spec.class_names):
+            raise ArtifactError(f"{artifact_dir}: card classes {card_classes} differ from the spec "
+                                f"{list(spec.class_names)}")
+        # The card, written at export, knows the size the network was trained at.
+        self.spec: ModalitySpec = replace(spec, input_size=int(self.card["input"]["size"]))
+        self.sha256 = actual
+        self.num_threads = num_threads
+        self._local = threading.local()
+        self._interpreter()  # fail at load time, not on the first request
+
+    @property
+    def name(self) -> str:
+        return self.card["name"]
+
+    @property
+    def version(self) -> str:
+        return self.card["version"]
+
+    def _interpreter(self):
+        state = getattr(self._local, "state", None)
+        if state is None:
+            interpreter = Interpreter(model_content=self._model_bytes, num_threads=self.num_threads)
+            interpreter.allocate_tensors()
+            outputs = interpreter.get_output_details()
+            logits = next(o["index"] for o in outputs if len(o["shape"]) == 2)
+            cams = next((o["index"] for o in outputs if len(o["shape"]) == 4), None)
+            state = (interpreter, interpreter.get_input_details()[0]["index"], logits, cams)
+            self._local.state = state
+        return state
+
+    def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities (and class activation maps) for a preprocessed batch."""
+        interpreter, input_index, logits_index, cams_index = self._interpreter()
+        probabilities, cams = [], []
+        for x in batch:
+            interpreter.set_tensor(input_index, x[None].astype(np.float32, copy=False))
+            interpreter.invoke()
+            probabilities.append(_softmax(interpreter.get_tensor(logits_index)[0].astype(np.float64)))
+            if with_cams and cams_index is not None:
+                cams.append(interpreter.get_tensor(cams_index)[0].astype(np.float32))
+        return np.stack(probabilities), (np.stack(cams) if with_cams and cams else None)
+
+    def predict(self, source: ImageSource, *, heatmap: bool = False) -> Prediction:
+        image = load_image(source)
+        x = preprocess_for_model(image, self.spec)
+        probabilities, cams = self.run(x[None], with_cams=heatmap)
+        p = probabilities[0]
+        top = int(p.argmax())
+        class_spec = self.spec.classes[top]
+        heatmap_png = None
+        if heatmap and cams is not None:
+            heatmap_png = render_heatmap(image, cams[0][:, :, top], self.spec)
+        return Prediction(
+            modality=self.spec.name,
+            label=class_spec.name,
+            display_name=class_spec.display_name,
+            confidence=float(p[top]),
+            probabilities={c: float(v) for c, v in zip(self.spec.class_names, p)},
+            is_positive=class_spec.is_positive,
+            positive_flag=self.spec.positive_flag,
+            heatmap_png=heatmap_png,
+        )
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
+
+
+def render_heatmap(image: Image.Image, cam: np.ndarray, spec: ModalitySpec) -> bytes:
+    """Overlay the predicted class's activation map on the image, as PNG bytes."""
+    image = image.convert("RGB")
+    if max(image.size) > HEATMAP_MAX_SIDE:
+        image.thumbnail((HEATMAP_MAX_SIDE, HEATMAP_MAX_SIDE), Image.Resampling.BILINEAR)
+    cam = np.maximum(cam, 0)
+    cam = cam / cam.max() if cam.max() > 0 else cam
+    cam_image = Image.fromarray((cam * 255).astype(np.uint8), mode="L")
+    if spec.resize_mode == "pad":
+        # The model saw the image letterboxed into a square: cut the map back to the image's box.
+        side = spec.input_size
+        cam_image = cam_image.resize((side, side), Image.Resampling.BILINEAR)
+        scale = side / max(image.size)
+        w, h = image.size[0] * scale, image.size[1] * scale
+        left, top = (side - w) / 2, (side - h) / 2
+        cam_image = cam_image.crop((round(left), round(top), round(left + w), round(top + h)))
+    cam_image = cam_image.resize(image.size, Image.Resampling.BILINEAR)
+    heat = _colormap(np.asarray(cam_image, dtype=np.float32) / 255.0)
+    alpha = 0.45 * (np.asarray(cam_image, dtype=np.float32)[:, :, None] / 255.0) + 0.15
+    blended = np.asarray(image, dtype=np.float32) * (1 - alpha) + heat * alpha
+    buffer = io.BytesIO()
+    Image.fromarray(blended.clip(0, 255).astype(np.uint8)).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def _colormap(values: np.ndarray) -> np.ndarray:
+    """A blue -> green -> yellow -> red ramp (jet-like), values in 0..1 -> RGB 0..255."""
+    r = np.clip(1.5 - np.abs(4 * values - 3), 0, 1)
+    g = np.clip(1.5 - np.abs(4 * values - 2), 0, 1)
+    b = np.clip(1.5 - np.abs(4 * values - 1), 0, 1)
+    return np.stack([r, g, b], axis=-1) * 255.0
+
+
+class ModelRegistry:
+    """The shipped models, loaded once per process."""
+
+    def __init__(self, artifacts_dir: Path = ARTIFACTS_DIR, modalities=MODALITIES, num_threads: int = 1):
+        self.artifacts_dir = Path(artifacts_dir)
+        self._runners = {m: ModelRunner(self.artifacts_dir / m, num_threads=num_threads)
+                         for m in modalities if (self.artifacts_dir / m / CARD_FILE).is_file()}
+
+    def get(self, modality: str) -> ModelRunner:
+        try:
+            return self._runners[modality]
+        except KeyError:
+            raise ArtifactError(f"no model is installed for modality {modality!r}") from None
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self._runners)
+
+    def cards(self) -> list[dict]:
+        return [self._runners[m].card for m in self._runners]

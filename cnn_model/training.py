@@ -1,0 +1,224 @@
+"""Transfer-learning training of one modality's CNN (TensorFlow/Keras; not used when serving)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import Sample, load_arrays
+from .metrics import balanced_accuracy, macro_ovr_auc
+from .specs import ModalitySpec
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+BACKBONE_FILE = "efficientnet_lite0_imagenet_notop.keras"
+
+
+@dataclass
+class TrainingConfig:
+    head_epochs: int = 2
+    finetune_epochs: int = 10
+    batch_size: int = 32
+    head_learning_rate: float = 1e-3
+    finetune_learning_rate: float = 2e-4
+    dropout: float = 0.3
+    class_weight_power: float = 0.5  # 1.0 = fully balanced, 0.0 = none; sqrt keeps the majority class honest
+    patience: int = 4
+    input_size: int | None = None  # overrides the spec (the tiny test run uses this)
+    seed: int = 42
+    backbone_path: str | None = None  # None or missing file: a compact CNN trained from scratch
+
+
+def _augmenter(spec: ModalitySpec, seed: int) -> keras.Sequential:
+    aug = spec.augmentation
+    layers = []
+    if aug.get("flip"):
+        layers.append(keras.layers.RandomFlip(aug["flip"], seed=seed))
+    if aug.get("rotation"):
+        layers.append(keras.layers.RandomRotation(aug["rotation"], fill_mode="reflect", seed=seed))
+    if aug.get("zoom"):
+        layers.append(keras.layers.RandomZoom((-aug["zoom"], aug["zoom"]), fill_mode="reflect", seed=seed))
+    if aug.get("translation"):
+        t = aug["translation"]
+        layers.append(keras.layers.RandomTranslation(t, t, fill_mode="reflect", seed=seed))
+    if aug.get("contrast"):
+        layers.append(keras.layers.RandomContrast(aug["contrast"], value_range=(0, 255), seed=seed))
+    if aug.get("brightness"):
+        layers.append(keras.layers.RandomBrightness(aug["brightness"], value_range=(0, 255), seed=seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def build_classifier(spec: ModalitySpec, config: TrainingConfig) -> tuple[keras.Model, keras.Model]:
+    """(classifier, backbone): backbone -> global average pooling -> dropout -> dense logits -> softmax.
+
+    That head shape is what makes a class activation map a weighted sum of the last feature maps.
+    """
+    size = config.input_size or spec.input_size
+    n_classes = len(spec.classes)
+    if config.backbone_path and Path(config.backbone_path).is_file():
+        backbone = keras.models.load_model(config.backbone_path, compile=False)
+    else:
+        backbone = _compact_backbone()
+    backbone.name = "backbone"  # export finds it by this name
+    inputs = keras.Input((size, size, 3), name="image")
+    features = backbone(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    dropped = keras.layers.Dropout(config.dropout, name="dropout")(pooled)
+    logits = keras.layers.Dense(n_classes, name="logits")(dropped)
+    probabilities = keras.layers.Softmax(name="probabilities")(logits)
+    return keras.Model(inputs, probabilities, name=f"{spec.name}_classifier"), backbone
+
+
+def _compact_backbone() -> keras.Model:
+    """A small from-scratch CNN for when no pretrained backbone is available (and for tests)."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    for filters in (16, 32, 64):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
+        x = keras.layers.ReLU(max_value=6)(x)
+    return keras.Model(inputs, x, name="compact_backbone")
+
+
+def _set_backbone_trainable(backbone: keras.Model, trainable: bool) -> None:
+    backbone.trainable = trainable
+    if trainable:
+        # Keras 3 ignores training=False inside fit(); BN must be frozen layer by layer or its
+        # ImageNet statistics are overwritten by small, skewed medical batches.
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+
+
+def class_weights(labels: np.ndarray, n_classes: int, power: float) -> dict[int, float]:
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = (counts.max() / np.maximum(counts, 1)) ** power
+    weights *= len(labels) / float((weights * counts).sum())  # mean sample weight 1
+    return {k: float(w) for k, w in enumerate(weights)}
+
+
+class _SelectOnValidation(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best balanced accuracy (macro AUC breaks ties)."""
+
+    def __init__(self, x_val, y_val, n_classes, patience, log_path: Path, stage: str, best=None):
+        super().__init__()
+        self.x_val, self.y_val, self.n_classes = x_val, y_val, n_classes
+        self.patience, self.log_path, self.stage = patience, log_path, stage
+        self.best = best or {"score": -1.0, "weights": None, "epoch": None}
+        self.waited = 0
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        probabilities = self.model.predict(self.x_val, batch_size=64, verbose=0)
+        predicted = probabilities.argmax(axis=1)
+        bal = balanced_accuracy(self.y_val, predicted, self.n_classes)
+        auc = macro_ovr_auc(self.y_val, probabilities)
+        acc = float(np.mean(predicted == self.y_val))
+        score = bal + 0.1 * (0 if np.isnan(auc) else auc)
+        improved = score > self.best["score"]
+        if improved:
+            self.best.update(score=score, weights=self.model.get_weights(), epoch=f"{self.stage}:{epoch + 1}")
+            self.waited = 0
+        else:
+            self.waited += 1
+            if self.waited >= self.patience:
+                self.model.stop_training = True
+        row = {"stage": self.stage, "epoch": epoch + 1, "loss": round(float(logs.get("loss", 0)), 4),
+               "train_accuracy": round(float(logs.get("accuracy", 0)), 4), "val_accuracy": round(acc, 4),
+               "val_balanced_accuracy": round(bal, 4), "val_macro_auc": round(float(auc), 4),
+               "seconds": round(time.time() - self.started, 1), "best": improved}
+        new_file = not self.log_path.exists()
+        with open(self.log_path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+        print(f"  [{self.stage} {epoch + 1}] val acc {acc:.3f} bal {bal:.3f} auc {auc:.3f}"
+              f"{'  *best*' if improved else ''}", flush=True)
+
+
+def _dataset(x, y, spec, config, augment: bool):
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if augment:
+        ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(config.batch_size)
+    augmenter = _augmenter(spec, config.seed)
+
+    def prepare(images, labels):
+        images = tf.cast(images, tf.float32)
+        if augment:
+            images = tf.clip_by_value(augmenter(images, training=True), 0.0, 255.0)
+        return images, labels
+
+    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, out_dir: Path) -> dict:
+    """Train and return {'model', 'backbone', 'history', 'config', ...}; writes training_log.csv."""
+    keras.utils.set_random_seed(config.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "training_log.csv"
+    log_path.unlink(missing_ok=True)
+    class_names = list(spec.class_names)
+    if config.input_size:
+        spec = _with_input_size(spec, config.input_size)
+    started = time.time()
+    x_fit, y_fit = load_arrays(fit_samples, spec, class_names)
+    x_val, y_val = load_arrays(val_samples, spec, class_names)
+    print(f"loaded {len(x_fit)} training and {len(x_val)} validation images in {time.time() - started:.0f}s",
+          flush=True)
+
+    model, backbone = build_classifier(spec, config)
+    weights = class_weights(y_fit, len(class_names), config.class_weight_power)
+    train_ds = _dataset(x_fit, y_fit, spec, config, augment=True)
+    verbose = 1 if sys.stdout.isatty() else 2
+    best = None
+
+    def run_stage(stage, epochs, learning_rate, backbone_trainable):
+        nonlocal best
+        if epochs <= 0:
+            return
+        _set_backbone_trainable(backbone, backbone_trainable)
+        steps = epochs * int(np.ceil(len(x_fit) / config.batch_size))
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        selector = _SelectOnValidation(x_val.astype(np.float32), y_val, len(class_names),
+                                       config.patience, log_path, stage, best)
+        print(f"stage {stage}: {epochs} epochs, lr {learning_rate}, backbone trainable={backbone_trainable}",
+              flush=True)
+        model.fit(train_ds, epochs=epochs, class_weight=weights, callbacks=[selector], verbose=verbose,
+                  shuffle=False)  # the dataset shuffles itself
+        best = selector.best
+
+    run_stage("head", config.head_epochs, config.head_learning_rate, backbone_trainable=False)
+    run_stage("finetune", config.finetune_epochs, config.finetune_learning_rate, backbone_trainable=True)
+    model.set_weights(best["weights"])
+    return {
+        "model": model,
+        "backbone": backbone,
+        "best_epoch": best["epoch"],
+        "seconds": round(time.time() - started, 1),
+        "class_weights": {class_names[k]: round(w, 4) for k, w in weights.items()},
+        "config": asdict(config),
+        "x_val": x_val,
+        "y_val": y_val,
+        "x_fit_sample": x_fit[np.random.default_rng(config.seed).permutation(len(x_fit))[:256]],
+    }
+
+
+def _with_input_size(spec: ModalitySpec, size: int) -> ModalitySpec:
+    from dataclasses import replace
+    return replace(spec, input_size=size)
+
+
+def save_json(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")

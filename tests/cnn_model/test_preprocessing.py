@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnn_model.data import list_class_folder, load_arrays
+from cnn_model.preprocessing import ImageLoadError, load_image, preprocess_for_model
+from cnn_model.runtime import ModelRegistry
+from cnn_model.specs import MODALITIES, SPECS
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_training_and_serving_preprocess_identically(modality, datasets_root):
+    spec = SPECS[modality]
+    samples = list_class_folder(datasets_root / modality / "val", spec)[:5]
+    training_batch, _ = load_arrays(samples, spec, list(spec.class_names))
+    for sample, trained_on in zip(samples, training_batch):
+        served = preprocess_for_model(sample.path.read_bytes(), spec)
+        assert served.shape == (spec.input_size, spec.input_size, 3)
+        assert served.dtype == np.float32
+        np.testing.assert_array_equal(trained_on.astype(np.float32), served)
+
+
+def test_runner_feeds_the_network_the_shared_preprocessing(sample_image_path):
+    runner = ModelRegistry().get("skin_lesion")
+    path = sample_image_path("skin_lesion")
+    probabilities, _ = runner.run(preprocess_for_model(path, runner.spec)[None])
+    prediction = runner.predict(path)
+    assert prediction.probabilities == pytest.approx(dict(zip(runner.spec.class_names, probabilities[0])))
+
+
+def test_grayscale_modalities_repeat_one_channel():
+    rgb = Image.new("RGB", (300, 200), (200, 30, 30))
+    array = preprocess_for_model(rgb, SPECS["chest_xray"])
+    assert np.all(array[..., 0] == array[..., 1]) and np.all(array[..., 1] == array[..., 2])
+
+
+def test_padding_keeps_the_aspect_ratio_of_cell_crops():
+    tall = Image.new("RGB", (40, 120), (10, 10, 10))
+    tall.paste((250, 250, 250), (0, 0, 40, 1))  # the border mean decides the padding colour
+    array = preprocess_for_model(tall, SPECS["cervical_cytology"])
+    size = SPECS["cervical_cytology"].input_size
+    # A 1:3 crop letterboxed into a square leaves a third of the width for the cell.
+    dark_columns = np.flatnonzero(array[size // 2, :, 0] < 20)
+    assert abs(len(dark_columns) - size / 3) <= 2
+
+
+def test_sixteen_bit_xrays_are_scaled_not_clipped():
+    ramp = np.linspace(0, 65535, 256 * 256).reshape(256, 256).astype(np.uint16)
+    array = preprocess_for_model(Image.fromarray(ramp), SPECS["chest_xray"])
+    assert array.min() < 5 and array.max() > 250
+
+
+def test_unreadable_bytes_raise_a_clear_error():
+    with pytest.raises(ImageLoadError, match="not a readable image"):
+        load_image(b"this is not an image")

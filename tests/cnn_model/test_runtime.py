@@ -1,0 +1,101 @@
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from cnn_model.data import list_class_folder
+from cnn_model.evaluation import evaluate_runner
+from cnn_model.runtime import ARTIFACTS_DIR, ArtifactError, ModelRegistry, ModelRunner
+from cnn_model.specs import MODALITIES, SPECS
+
+MAX_ARTIFACT_BYTES = 5 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return ModelRegistry()
+
+
+def test_every_modality_ships_a_model(registry):
+    assert set(registry.modalities) == set(MODALITIES)
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_shipped_artifact_matches_its_card_and_spec(modality):
+    folder = ARTIFACTS_DIR / modality
+    card = json.loads((folder / "card.json").read_text())
+    model_bytes = (folder / "model.tflite").read_bytes()
+    assert hashlib.sha256(model_bytes).hexdigest() == card["artifact"]["sha256"]
+    assert len(model_bytes) == card["artifact"]["bytes"] <= MAX_ARTIFACT_BYTES
+    assert [c["name"] for c in card["classes"]] == list(SPECS[modality].class_names)
+    assert card["export_check"]["top1_agreement"] >= 0.99
+    for plot in card["plots"].values():
+        assert (folder / plot).stat().st_size > 0
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_evaluating_on_val_reproduces_the_card(modality, registry, datasets_root):
+    runner = registry.get(modality)
+    samples = list_class_folder(datasets_root / modality / "val", runner.spec)
+    metrics = evaluate_runner(runner, samples, bootstrap_rounds=0)["metrics"]
+    card_metrics = runner.card["metrics"]["val"]
+    assert metrics["n"] == card_metrics["n"]
+    for key in ("accuracy", "balanced_accuracy", "macro_auc"):
+        assert metrics[key] == pytest.approx(card_metrics[key], abs=1e-4), key
+    assert metrics["confusion_matrix"] == card_metrics["confusion_matrix"]
+
+
+def test_a_tampered_artifact_is_refused(tmp_path):
+    copy = tmp_path / "breast"
+    shutil.copytree(ARTIFACTS_DIR / "breast", copy)
+    data = bytearray((copy / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "model.tflite").write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="does not match its card"):
+        ModelRunner(copy)
+
+
+def test_a_card_whose_classes_differ_from_the_spec_is_refused(tmp_path):
+    copy = tmp_path / "breast"
+    shutil.copytree(ARTIFACTS_DIR / "breast", copy)
+    card = json.loads((copy / "card.json").read_text())
+    card["classes"] = list(reversed(card["classes"]))
+    (copy / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="differ from the spec"):
+        ModelRunner(copy)
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_prediction_carries_label_probabilities_flag_and_heatmap(modality, registry, sample_image_path):
+    prediction = registry.get(modality).predict(sample_image_path(modality), heatmap=True)
+    assert prediction.label in SPECS[modality].class_names
+    assert set(prediction.probabilities) == set(SPECS[modality].class_names)
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert prediction.confidence == max(prediction.probabilities.values())
+    assert prediction.is_positive == (prediction.label in SPECS[modality].positive_classes)
+    assert prediction.positive_flag in ("is_malignant", "is_abnormal")
+    assert prediction.heatmap_png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_runner_is_safe_under_threads(registry, datasets_root):
+    runner = registry.get("chest_xray")
+    paths = sorted((datasets_root / "chest_xray" / "val").glob("*/*"))[:16]
+    serial = [runner.predict(p).probabilities for p in paths]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(lambda p: runner.predict(p).probabilities, paths * 4))
+    assert threaded == serial * 4
+
+
+def test_serving_path_never_imports_tensorflow():
+    code = ("import sys; from cnn_model.runtime import ModelRegistry; r = ModelRegistry(); "
+            "from PIL import Image; r.get('skin_lesion').predict(Image.new('RGB', (200, 150)), heatmap=True); "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
