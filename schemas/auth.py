@@ -1,5 +1,5 @@
 """Accounts and sign-in: registration, login, refresh, logout, the current user."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from constants import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role
 
@@ -15,6 +15,13 @@ class RegisterSchema(Schema):
     full_name = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH)
     )
+
+    @pre_load
+    def _strip_email(self, data, **_kwargs):
+        # Pasted addresses often carry spaces; case is normalised later, by the manager.
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            return {**data, "email": data["email"].strip()}
+        return data
 
 
 class LoginSchema(Schema):

@@ -1,3 +1,238 @@
-"""Shared test fixtures; the moto S3 server plugin is loaded here for the whole suite."""
+"""Shared fixtures: the app on each database backend, a client, and users holding tokens.
+
+The ``app`` fixture runs every test that uses it once on SQLite and once on PostgreSQL
+(127.0.0.1:5432, user postgres; a uniquely named database is created for the session and dropped
+at the end). The schema is built by running the migrations, as in production; each test leaves
+the tables empty for the next. Set MEDSIGHT_TEST_BACKENDS=sqlite to run without PostgreSQL.
+The moto S3 server plugin (tests/support/moto_server.py) is loaded here for the whole suite.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import MIGRATIONS_DIR, create_app
+from config import TestingConfig
+from constants import Role
+from db import db
+from managers.users import UserManager
+from tests.resources.helpers import bearer
 
 pytest_plugins = ["tests.support.moto_server"]
+
+DEFAULT_PASSWORD = "correct-horse-42"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MEDSIGHT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+ALL_BACKENDS = ("sqlite", "postgresql")
+SELECTED_BACKENDS = tuple(
+    name.strip()
+    for name in os.environ.get("MEDSIGHT_TEST_BACKENDS", ",".join(ALL_BACKENDS)).split(",")
+    if name.strip() in ALL_BACKENDS
+)
+# Fixtures whose setup means an outside system really ran; reported at the end of the session.
+_BACKEND_FIXTURES = {"moto_endpoint_url": "s3(moto server)"}
+
+
+# -- reporting which backends ran ------------------------------------------------------------
+
+
+def _backends_ran(config: pytest.Config) -> list[str]:
+    if not hasattr(config, "_medsight_backends"):
+        config._medsight_backends = []
+    return config._medsight_backends
+
+
+@pytest.fixture(scope="session")
+def record_backend(pytestconfig) -> Callable[[str], None]:
+    """Call with a backend's name when a fixture really started or used it."""
+
+    def record(name: str) -> None:
+        ran = _backends_ran(pytestconfig)
+        if name not in ran:
+            ran.append(name)
+
+    return record
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    outcome = yield
+    name = _BACKEND_FIXTURES.get(fixturedef.argname)
+    if name and outcome.excinfo is None:
+        ran = _backends_ran(request.config)
+        if name not in ran:
+            ran.append(name)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    ran = _backends_ran(config)
+    terminalreporter.write_line(f"backends: {', '.join(ran) if ran else 'none'}")
+
+
+# -- databases --------------------------------------------------------------------------------
+
+
+def make_database(backend: str, tmp_dir) -> tuple[str, Callable[[], None]]:
+    """A fresh, empty database of the given backend: its URL and a function that drops it."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_dir / f'medsight-{uuid.uuid4().hex[:8]}.sqlite3'}", lambda: None
+    name = f"medsight_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin_engine = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin_engine.dispose()
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc.orig}). Start it (see .ci/run), "
+            "or set MEDSIGHT_TEST_BACKENDS=sqlite to run on SQLite only.",
+            pytrace=False,
+        )
+
+    def drop() -> None:
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name)
+    return url.render_as_string(hide_password=False), drop
+
+
+def make_app(database_url: str, tmp_dir, **settings: str) -> Flask:
+    """A testing app on database_url with photos under tmp_dir; settings are extra environment values."""
+    environ = {"DATABASE_URL": database_url, "STORAGE_LOCAL_ROOT": str(tmp_dir / "photos"), **settings}
+    return create_app(TestingConfig(environ, tmp_dir / "instance"), instance_path=tmp_dir / "instance")
+
+
+def migrate_to_head(app: Flask) -> None:
+    with app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+
+
+def dispose(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session", params=SELECTED_BACKENDS)
+def database_backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def migrated_app(database_backend, tmp_path_factory, record_backend) -> Iterator[Flask]:
+    """One app per backend for the session, its schema built by the migrations."""
+    tmp_dir = tmp_path_factory.mktemp(database_backend)
+    url, drop = make_database(database_backend, tmp_dir)
+    app = make_app(url, tmp_dir)
+    try:
+        migrate_to_head(app)
+        record_backend(database_backend)
+        yield app
+    finally:
+        dispose(app)
+        drop()
+
+
+@pytest.fixture
+def app(migrated_app) -> Iterator[Flask]:
+    """The app on the current backend; every table is emptied after the test."""
+    yield migrated_app
+    with migrated_app.app_context():
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.fixture
+def app_context(app) -> Iterator[None]:
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+# -- users holding tokens ---------------------------------------------------------------------
+
+
+@dataclass
+class Account:
+    """A registered user as a test sees it: credentials, the tokens from logging in, the API's view."""
+
+    email: str
+    password: str
+    id: str
+    role: str
+    access_token: str = ""
+    refresh_token: str = ""
+    data: dict = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+@pytest.fixture
+def login(client) -> Callable[[str, str], dict]:
+    def do_login(email: str, password: str = DEFAULT_PASSWORD) -> dict:
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    return do_login
+
+
+@pytest.fixture
+def make_account(app, client, login) -> Callable[..., Account]:
+    """Register a user through the API (an admin through the manager, as the CLI does) and log in."""
+
+    def make(email: str | None = None, *, role: Role = Role.PATIENT, password: str = DEFAULT_PASSWORD,
+             full_name: str | None = None) -> Account:
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
+        if role == Role.PATIENT:
+            response = client.post(
+                "/api/v1/auth/register", json={"email": email, "password": password, "full_name": full_name}
+            )
+            assert response.status_code == 201, response.get_json()
+            data = response.get_json()
+        else:
+            with app.app_context():
+                user = UserManager.create(email, password, role=role, full_name=full_name)
+                data = {"id": str(user.id), "email": user.email, "role": user.role}
+        tokens = login(email, password)
+        return Account(
+            email=data["email"],
+            password=password,
+            id=data["id"],
+            role=data["role"],
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            data=data,
+        )
+
+    return make
+
+
+@pytest.fixture
+def patient(make_account) -> Account:
+    return make_account(full_name="Pat Ient")
+
+
+@pytest.fixture
+def admin(make_account) -> Account:
+    return make_account(role=Role.ADMIN, full_name="Ad Min")

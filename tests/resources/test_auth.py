@@ -1,0 +1,195 @@
+"""/api/v1/auth: register, login, me, refresh, logout — as a client sees them, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from constants import AuditAction
+from db import db
+from managers.users import UserManager
+from models import AuditEvent, User
+from tests.conftest import DEFAULT_PASSWORD
+from tests.resources.helpers import assert_error, bearer
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
+LOGOUT = "/api/v1/auth/logout"
+ME = "/api/v1/auth/me"
+
+
+def test_register_returns_the_new_patient_without_secrets(client):
+    response = client.post(
+        REGISTER, json={"email": "  Alice@Example.ORG ", "password": DEFAULT_PASSWORD, "full_name": "Alice A"}
+    )
+    assert response.status_code == 201
+    body = response.get_json()
+    assert set(body) == {"id", "email", "full_name", "role", "is_active", "created_at"}
+    assert body["email"] == "alice@example.org"
+    assert body["role"] == "patient" and body["is_active"] is True and body["full_name"] == "Alice A"
+    assert datetime.fromisoformat(body["created_at"]).utcoffset().total_seconds() == 0
+
+
+def test_register_stores_a_slow_hash_not_the_password(client, app):
+    client.post(REGISTER, json={"email": "bob@example.org", "password": DEFAULT_PASSWORD})
+    with app.app_context():
+        user = UserManager.get_by_email("bob@example.org")
+        assert user.password_hash.startswith("scrypt:")
+        assert DEFAULT_PASSWORD not in user.password_hash
+
+
+def test_register_same_email_in_other_case_is_409_email_taken(client):
+    assert client.post(REGISTER, json={"email": "carol@example.org", "password": DEFAULT_PASSWORD}).status_code == 201
+    response = client.post(REGISTER, json={"email": "CAROL@example.org", "password": "other-pass-99"})
+    assert_error(response, 409, "email_taken")
+
+
+def test_register_weak_passwords_are_422_with_reasons(client):
+    cases = {
+        "short1": "password",
+        "onlyletterslong": "password",
+        "12345678901234": "password",
+    }
+    for password in cases:
+        error = assert_error(client.post(REGISTER, json={"email": "d@example.org", "password": password}), 422,
+                             "validation_error")
+        assert "password" in error["details"]
+    error = assert_error(
+        client.post(REGISTER, json={"email": "erin99@example.org", "password": "ERIN99@example.org"}), 422
+    )
+    assert "email" in " ".join(error["details"]["password"])
+
+
+def test_register_records_an_audit_event(client, app):
+    user_id = client.post(REGISTER, json={"email": "f@example.org", "password": DEFAULT_PASSWORD}).get_json()["id"]
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == AuditAction.REGISTER))
+        assert str(event.actor_id) == user_id and event.target_id == user_id
+        assert event.ip == "127.0.0.1"
+        assert event.at.tzinfo is not None
+
+
+def test_login_returns_bearer_access_and_refresh_tokens(client, patient):
+    response = client.post(LOGIN, json={"email": patient.email.upper(), "password": patient.password})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 15 * 60
+    assert body["access_token"] and body["refresh_token"] and body["access_token"] != body["refresh_token"]
+
+
+def test_login_wrong_password_and_unknown_email_get_the_same_401(client, patient):
+    wrong = assert_error(client.post(LOGIN, json={"email": patient.email, "password": "nope-nope-1"}), 401,
+                         "invalid_credentials")
+    unknown = assert_error(client.post(LOGIN, json={"email": "nobody@example.org", "password": "nope-nope-1"}), 401,
+                           "invalid_credentials")
+    assert wrong == unknown
+
+
+def test_failed_login_is_audited(client, app, patient):
+    client.post(LOGIN, json={"email": patient.email, "password": "nope-nope-1"})
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == AuditAction.LOGIN_FAILED))
+        assert str(event.actor_id) == patient.id
+
+
+def test_me_returns_the_caller(client, patient):
+    response = client.get(ME, headers=patient.headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["email"] == patient.email and body["role"] == "patient" and body["id"] == patient.id
+    assert body["full_name"] == "Pat Ient"
+
+
+def test_me_without_token_is_401_token_missing(client):
+    response = client.get(ME)
+    assert_error(response, 401, "token_missing")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_me_with_garbage_token_is_401_token_invalid(client):
+    assert_error(client.get(ME, headers=bearer("not.a.jwt")), 401, "token_invalid")
+    assert_error(client.get(ME, headers={"Authorization": "Basic dXNlcjpwYXNz"}), 401, "token_missing")
+
+
+def test_token_signed_with_another_secret_is_rejected(client, patient):
+    header, payload, _signature = patient.access_token.split(".")
+    assert_error(client.get(ME, headers=bearer(f"{header}.{payload}.AAAA")), 401, "token_invalid")
+
+
+def test_expired_access_token_is_401_token_expired(client, app, patient):
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_access_token
+
+    with app.app_context():
+        expired = create_access_token(identity=patient.id, expires_delta=timedelta(seconds=-1))
+    assert_error(client.get(ME, headers=bearer(expired)), 401, "token_expired")
+
+
+def test_refresh_token_gives_a_working_access_token(client, patient):
+    response = client.post(REFRESH, headers=bearer(patient.refresh_token))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert client.get(ME, headers=bearer(body["access_token"])).status_code == 200
+
+
+def test_refresh_with_access_token_and_me_with_refresh_token_are_refused(client, patient):
+    assert_error(client.post(REFRESH, headers=patient.headers), 401, "token_invalid")
+    assert_error(client.get(ME, headers=bearer(patient.refresh_token)), 401, "token_invalid")
+
+
+def test_logout_revokes_the_access_token_at_once(client, patient):
+    assert client.post(LOGOUT, headers=patient.headers).status_code == 204
+    assert_error(client.get(ME, headers=patient.headers), 401, "token_revoked")
+    # The refresh token was not handed in, so it still works.
+    assert client.post(REFRESH, headers=bearer(patient.refresh_token)).status_code == 200
+
+
+def test_logout_with_refresh_token_in_body_revokes_both(client, patient):
+    response = client.post(LOGOUT, headers=patient.headers, json={"refresh_token": patient.refresh_token})
+    assert response.status_code == 204
+    assert_error(client.get(ME, headers=patient.headers), 401, "token_revoked")
+    assert_error(client.post(REFRESH, headers=bearer(patient.refresh_token)), 401, "token_revoked")
+
+
+def test_logout_presenting_the_refresh_token_revokes_it(client, patient):
+    assert client.post(LOGOUT, headers=bearer(patient.refresh_token)).status_code == 204
+    assert_error(client.post(REFRESH, headers=bearer(patient.refresh_token)), 401, "token_revoked")
+
+
+def test_logout_twice_is_401_revoked_and_is_audited(client, app, patient):
+    client.post(LOGOUT, headers=patient.headers)
+    assert_error(client.post(LOGOUT, headers=patient.headers), 401, "token_revoked")
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+        assert actions.count(AuditAction.LOGOUT) == 1
+        assert AuditAction.LOGIN in actions
+
+
+def test_logout_with_someone_elses_refresh_token_is_422_and_revokes_nothing(client, make_account):
+    alice, bob = make_account(), make_account()
+    error = assert_error(
+        client.post(LOGOUT, headers=alice.headers, json={"refresh_token": bob.refresh_token}), 422, "validation_error"
+    )
+    assert "refresh_token" in error["details"]
+    assert client.get(ME, headers=alice.headers).status_code == 200
+    assert client.post(REFRESH, headers=bearer(bob.refresh_token)).status_code == 200
+
+
+def test_disabled_user_loses_access_at_once(client, app, patient):
+    with app.app_context():
+        UserManager.set_active(UserManager.get(patient.id), False)
+    assert_error(client.get(ME, headers=patient.headers), 401, "account_disabled")
+    assert_error(client.post(REFRESH, headers=bearer(patient.refresh_token)), 401, "account_disabled")
+    assert_error(
+        client.post(LOGIN, json={"email": patient.email, "password": patient.password}), 401, "invalid_credentials"
+    )
+
+
+def test_emails_are_stored_lower_case_and_unique(app, patient):
+    with app.app_context():
+        emails = db.session.scalars(select(User.email)).all()
+        assert emails == [patient.email] and patient.email == patient.email.lower()
