@@ -10,13 +10,14 @@ from flask_jwt_extended import JWTManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, BaseConfig, config_for_environment
+from constants import JSON_BODY_MAX_BYTES
 from db import db, migrate
 from managers.audit import reset_client_ip, set_client_ip
 from resources import register_resources
 from resources.api import Api
 from services.storage import create_storage
 from utils.auth import configure_jwt
-from utils.errors import register_error_handlers
+from utils.errors import PayloadTooLarge, register_error_handlers
 
 MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
 INSTANCE_PATH_ENV = "MEDSIGHT_INSTANCE_PATH"
@@ -56,11 +57,28 @@ def create_app(
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
     _track_client_ip(app)
+    _limit_non_upload_bodies(app)
 
     if app.config["AUTO_MIGRATE"]:
         with app.app_context():
             flask_migrate.upgrade(directory=MIGRATIONS_DIR)
     return app
+
+
+def _limit_non_upload_bodies(app: Flask) -> None:
+    """Only multipart uploads may be large; any other body over JSON_BODY_MAX_BYTES is a 413, read or not."""
+
+    @app.before_request
+    def _refuse_oversized_body() -> None:
+        if request.mimetype == "multipart/form-data":
+            return
+        if request.content_length is not None and request.content_length > JSON_BODY_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"Request bodies other than file uploads are limited to {JSON_BODY_MAX_BYTES // 1024} KiB.",
+                details={"limit_bytes": JSON_BODY_MAX_BYTES},
+            )
+        # Bodies without a Content-Length (chunked) are cut off at the same size when read.
+        request.max_content_length = JSON_BODY_MAX_BYTES
 
 
 def _track_client_ip(app: Flask) -> None:

@@ -170,6 +170,7 @@ class DevelopmentConfig(BaseConfig):
 
 
 class TestingConfig(BaseConfig):
+    __test__ = False  # a config, not a pytest test class
     NAME = "testing"
     TESTING = True
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"

@@ -8,6 +8,7 @@ from schemas.auth import (
     AccessTokenSchema,
     LoginSchema,
     LogoutSchema,
+    NoBodySchema,
     RegisterSchema,
     TokenPairSchema,
     UserSchema,
@@ -39,9 +40,10 @@ class Login(MethodView):
 
 @blp.route("/refresh")
 class Refresh(MethodView):
+    @blp.arguments(NoBodySchema, required=False)
     @blp.response(200, AccessTokenSchema)
     @auth_required(jwt_type="refresh")
-    def post(self):
+    def post(self, _body):
         """Get a new access token with the refresh token (sent as the bearer token)."""
         return AuthManager.refresh(current_user())
 

@@ -30,6 +30,10 @@ class LoginSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX_LENGTH))
 
 
+class NoBodySchema(Schema):
+    """For endpoints that take no fields: any field sent is an error rather than silently ignored."""
+
+
 class LogoutSchema(Schema):
     refresh_token = fields.String(
         load_default=None,

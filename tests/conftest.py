@@ -157,6 +157,26 @@ def app(migrated_app) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def build_app(tmp_path, record_backend) -> Iterator[Callable[..., Flask]]:
+    """Make a separate, migrated app on a fresh SQLite file, for tests that add routes or change settings."""
+    built: list[Flask] = []
+
+    def build(*, migrate: bool = True, **settings: str) -> Flask:
+        instance_dir = tmp_path / f"app{len(built)}"
+        url, _drop = make_database("sqlite", tmp_path)
+        app = make_app(settings.pop("DATABASE_URL", url), instance_dir, **settings)
+        built.append(app)
+        if migrate:
+            migrate_to_head(app)
+            record_backend("sqlite")
+        return app
+
+    yield build
+    for app in built:
+        dispose(app)
+
+
+@pytest.fixture
 def app_context(app) -> Iterator[None]:
     with app.app_context():
         yield

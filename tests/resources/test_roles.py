@@ -1,0 +1,91 @@
+"""One decorator guards every endpoint: authentication, role and personal-token scope."""
+from __future__ import annotations
+
+import pytest
+from flask.views import MethodView
+
+from constants import Role
+from managers.users import UserManager
+from resources.api import Blueprint
+from tests.conftest import DEFAULT_PASSWORD
+from tests.resources.helpers import assert_error, bearer
+from utils.auth import auth_required, current_credential, current_user
+
+guarded = Blueprint("guarded", __name__, url_prefix="/test")
+
+
+@guarded.route("/admin-only")
+class AdminOnly(MethodView):
+    @guarded.response(200)
+    @auth_required(role=Role.ADMIN)
+    def get(self):
+        return {"email": current_user().email, "via": current_credential().kind}
+
+
+@guarded.route("/anyone")
+class Anyone(MethodView):
+    @guarded.response(200)
+    @auth_required()
+    def get(self):
+        return {"email": current_user().email, "via": current_credential().kind}
+
+
+@guarded.route("/explode")
+class Explode(MethodView):
+    def get(self):
+        raise RuntimeError("secret internals /etc/passwd")
+
+
+@pytest.fixture
+def guarded_app(build_app):
+    app = build_app()
+    app.extensions["flask-smorest"]["apis"][""]["ext_obj"].register_blueprint(guarded)
+    return app
+
+
+def login(client, email):
+    return client.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD}).get_json()
+
+
+def test_admin_role_is_enforced_for_jwt_and_personal_tokens(guarded_app):
+    client = guarded_app.test_client()
+    with guarded_app.app_context():
+        UserManager.create("admin@example.org", DEFAULT_PASSWORD, role=Role.ADMIN)
+        UserManager.create("pat@example.org", DEFAULT_PASSWORD)
+    admin_jwt = login(client, "admin@example.org")["access_token"]
+    patient_jwt = login(client, "pat@example.org")["access_token"]
+    admin_pat = client.post("/api/v1/tokens", headers=bearer(admin_jwt), json={"name": "a"}).get_json()["token"]
+
+    assert client.get("/test/admin-only", headers=bearer(admin_jwt)).get_json() == {
+        "email": "admin@example.org", "via": "jwt"}
+    assert client.get("/test/admin-only", headers=bearer(admin_pat)).get_json()["via"] == "personal_access_token"
+    assert_error(client.get("/test/admin-only", headers=bearer(patient_jwt)), 403, "forbidden")
+    assert_error(client.get("/test/admin-only"), 401, "token_missing")
+    assert client.get("/test/anyone", headers=bearer(patient_jwt)).status_code == 200
+
+
+def test_demoted_admin_loses_admin_access_on_the_next_request(guarded_app):
+    client = guarded_app.test_client()
+    with guarded_app.app_context():
+        UserManager.create("boss@example.org", DEFAULT_PASSWORD, role=Role.ADMIN)
+    token = login(client, "boss@example.org")["access_token"]
+    assert client.get("/test/admin-only", headers=bearer(token)).status_code == 200
+    with guarded_app.app_context():
+        UserManager.set_role(UserManager.get_by_email("boss@example.org"), Role.PATIENT)
+    assert_error(client.get("/test/admin-only", headers=bearer(token)), 403, "forbidden")
+
+
+def test_unexpected_error_is_500_json_without_internals(guarded_app, caplog):
+    response = guarded_app.test_client().get("/test/explode")
+    error = assert_error(response, 500, "internal_error")
+    assert "passwd" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
+    assert error["details"] == {}
+    assert any("unhandled error" in r.message and r.exc_info for r in caplog.records)
+
+
+def test_decorated_endpoints_are_documented_as_bearer_protected(guarded_app):
+    spec = guarded_app.test_client().get("/api/v1/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert spec["paths"]["/test/admin-only"]["get"]["security"] == [{"bearerAuth": []}]
+    assert spec["paths"]["/api/v1/auth/me"]["get"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in spec["paths"]["/api/v1/auth/login"]["post"]

@@ -1,0 +1,52 @@
+"""The app on a fresh machine: no configuration at all still gives a working service."""
+from __future__ import annotations
+
+import pytest
+from openapi_spec_validator import validate
+
+from app import create_app
+
+CONFIG_VARIABLES = (
+    "MEDSIGHT_ENV", "DATABASE_URL", "JWT_SECRET_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "STORAGE_LOCAL_ROOT",
+    "MAX_UPLOAD_MB", "MEDSIGHT_INSTANCE_PATH",
+)
+
+
+@pytest.fixture
+def bare_environment(monkeypatch):
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_unconfigured_app_migrates_its_sqlite_and_serves_accounts(bare_environment, tmp_path, record_backend):
+    instance = tmp_path / "instance"
+    app = create_app(instance_path=instance)
+    record_backend("sqlite")
+    assert app.config["MEDSIGHT_ENV"] == "development"
+    assert (instance / "medsight.sqlite3").is_file() and (instance / "dev-jwt-secret").is_file()
+    client = app.test_client()
+    assert client.get("/ready").status_code == 200
+    register = client.post("/api/v1/auth/register", json={"email": "new@example.org", "password": "first-try-123"})
+    assert register.status_code == 201
+    token = client.post(
+        "/api/v1/auth/login", json={"email": "new@example.org", "password": "first-try-123"}
+    ).get_json()["access_token"]
+
+    # A restart keeps the data and the secret: the token from before still works.
+    restarted = create_app(instance_path=instance).test_client()
+    me = restarted.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.get_json()["email"] == "new@example.org"
+
+
+def test_openapi_document_is_valid_and_swagger_ui_is_served(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.get_json()
+    validate(spec)
+    assert spec["openapi"] == "3.0.3" and spec["info"]["title"] == "MedSight API"
+    for path in ("/health", "/ready", "/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh",
+                 "/api/v1/auth/logout", "/api/v1/auth/me", "/api/v1/tokens", "/api/v1/tokens/{token_id}"):
+        assert path in spec["paths"], path
+    error_schema = spec["components"]["schemas"]["Error"]
+    assert error_schema["properties"]["error"]["$ref"].endswith("/ErrorDetail")
+    assert client.get("/api/docs").status_code == 200
