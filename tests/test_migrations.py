@@ -1,0 +1,59 @@
+"""The migrations build exactly the schema the models describe, from empty, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from app import MIGRATIONS_DIR
+from db import db
+from tests.conftest import SELECTED_BACKENDS, dispose, make_app, make_database
+
+
+@pytest.fixture(params=SELECTED_BACKENDS)
+def empty_app(request, tmp_path, record_backend):
+    url, drop = make_database(request.param, tmp_path)
+    app = make_app(url, tmp_path)
+    record_backend(request.param)
+    yield app
+    dispose(app)
+    drop()
+
+
+def pending_changes(app) -> list:
+    """What `flask db migrate` would still generate: differences between the database and the models."""
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def table_names(app) -> set[str]:
+    with app.app_context():
+        return set(sa.inspect(db.engine).get_table_names())
+
+
+def test_upgrade_from_empty_matches_the_models(empty_app):
+    with empty_app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+    assert {"users", "api_tokens", "revoked_tokens", "audit_events"} <= table_names(empty_app)
+    assert pending_changes(empty_app) == []
+
+
+def test_downgrade_to_base_and_up_again(empty_app):
+    with empty_app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+        flask_migrate.downgrade(directory=MIGRATIONS_DIR, revision="base")
+    assert table_names(empty_app) <= {"alembic_version"}
+    with empty_app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+    assert pending_changes(empty_app) == []
+
+
+def test_migrations_have_a_single_head(empty_app):
+    from alembic.script import ScriptDirectory
+
+    with empty_app.app_context():
+        config = empty_app.extensions["migrate"].migrate.get_config(MIGRATIONS_DIR)
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
