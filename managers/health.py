@@ -35,8 +35,6 @@ class HealthManager:
             log.warning("readiness: database check failed: %s", exc)
             db.session.rollback()
             return {"ok": False, "error": type(exc).__name__}
-        finally:
-            db.session.remove()
 
     @staticmethod
     def _check_storage() -> dict:

@@ -64,13 +64,14 @@ def record_backend(pytestconfig) -> Callable[[str], None]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    outcome = yield
-    name = _BACKEND_FIXTURES.get(fixturedef.argname)
-    if name and outcome.excinfo is None:
-        ran = _backends_ran(request.config)
-        if name not in ran:
-            ran.append(name)
+def pytest_runtest_setup(item):
+    # A session fixture's own setup hook only sees the root conftest, so look at what each test got.
+    yield
+    for fixture_name, backend in _BACKEND_FIXTURES.items():
+        if fixture_name in getattr(item, "funcargs", {}):
+            ran = _backends_ran(item.config)
+            if backend not in ran:
+                ran.append(backend)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -34,6 +34,17 @@ JwtType = Literal["access", "refresh", "any"]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALL_SCOPES = frozenset(s.value for s in TokenScope)
 BEARER_SECURITY = [{"bearerAuth": []}]
+# Documented on every guarded operation; "Error" is schemas.errors.ErrorSchema's component name.
+_AUTH_ERROR_RESPONSES = {
+    "401": {
+        "description": "Missing, invalid, expired or revoked token, or a disabled account",
+        "content": {"application/json": {"schema": "Error"}},
+    },
+    "403": {
+        "description": "The account's role or the token's scopes do not allow this",
+        "content": {"application/json": {"schema": "Error"}},
+    },
+}
 BEARER_SECURITY_SCHEME = {
     "type": "http",
     "scheme": "bearer",
@@ -113,7 +124,7 @@ def auth_required(
             g.medsight_credential = credential
             return current_app.ensure_sync(view)(*args, **kwargs)
 
-        return Blueprint.doc(security=BEARER_SECURITY)(wrapper)
+        return Blueprint.doc(security=BEARER_SECURITY, responses=_AUTH_ERROR_RESPONSES)(wrapper)
 
     return decorator
 
