@@ -10,10 +10,10 @@ from flask import Flask
 
 from resources import auth, health, tokens
 from resources.api import Api
-from resources.cli import users_cli
+from resources.cli import auth_cli, users_cli
 
 BLUEPRINTS = (health.blp, auth.blp, tokens.blp)
-CLI_GROUPS = (users_cli,)
+CLI_GROUPS = (users_cli, auth_cli)
 
 
 def register_resources(app: Flask, api: Api) -> None:

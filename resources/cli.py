@@ -8,12 +8,20 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError, validate
 
 from constants import EMAIL_MAX_LENGTH, AuditAction, Role
+from managers.auth import AuthManager
 from managers.users import UserManager
 from utils.errors import AppError
 
 ADMIN_PASSWORD_ENV = "MEDSIGHT_ADMIN_PASSWORD"
 
 users_cli = AppGroup("users", help="Manage accounts: create the first admin, change roles, disable.")
+auth_cli = AppGroup("auth", help="Housekeeping for sign-in state.")
+
+
+@auth_cli.command("prune-blocklist")
+def prune_blocklist() -> None:
+    """Forget revoked JWTs that have expired anyway (safe to run from cron)."""
+    click.echo(f"Removed {AuthManager.prune_revocations()} expired blocklist entries.")
 
 
 def _fail(error: AppError) -> click.ClickException:

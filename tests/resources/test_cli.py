@@ -62,3 +62,23 @@ def test_set_role_and_disable(app, client, patient):
     assert client.get("/api/v1/auth/me", headers=patient.headers).status_code == 200
     missing = run(app, "disable", "ghost@example.org")
     assert missing.exit_code != 0 and "No account" in missing.output
+
+
+def test_prune_blocklist_forgets_only_expired_revocations(app, client, patient):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from models import RevokedToken, utcnow
+
+    client.post("/api/v1/auth/logout", headers=patient.headers, json={"refresh_token": patient.refresh_token})
+    with app.app_context():
+        db.session.execute(
+            update(RevokedToken).where(RevokedToken.token_type == "access").values(expires_at=utcnow() - timedelta(1))
+        )
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["auth", "prune-blocklist"])
+    assert result.exit_code == 0 and "Removed 1 " in result.output
+    with app.app_context():
+        assert db.session.scalars(select(RevokedToken.token_type)).all() == ["refresh"]
+    assert_error(client.post("/api/v1/auth/refresh", headers=bearer(patient.refresh_token)), 401, "token_revoked")
