@@ -13,6 +13,7 @@ from config import PROJECT_ROOT, BaseConfig, config_for_environment
 from constants import JSON_BODY_MAX_BYTES
 from db import db, migrate
 from managers.audit import reset_client_ip, set_client_ip
+from managers.models import ModelCatalog
 from resources import register_resources
 from resources.api import Api
 from services.storage import create_storage
@@ -56,6 +57,7 @@ def create_app(
     register_resources(app, api)
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
+    app.extensions["models"] = ModelCatalog(app.config["MODEL_DIR"])
     _track_client_ip(app)
     _limit_non_upload_bodies(app)
 

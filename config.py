@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cnn_model.specs import MODALITIES, SKIN_LESION
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEV_JWT_SECRET_FILE = "dev-jwt-secret"
 DEV_DATABASE_FILE = "medsight.sqlite3"
@@ -128,6 +130,13 @@ class BaseConfig:
         self.TRUSTED_PROXIES = _int_setting(env, "TRUSTED_PROXIES", 0, 0, 10)
 
         self.MODEL_DIR = str(Path(env.get("MODEL_DIR", "").strip() or PROJECT_ROOT / "cnn_model" / "artifacts"))
+        # Uploads: the file itself may be MAX_UPLOAD_BYTES; decoding stops at MAX_IMAGE_PIXELS (a bomb guard).
+        self.MAX_UPLOAD_BYTES = self.MAX_UPLOAD_MB * 1024 * 1024
+        self.MAX_IMAGE_PIXELS = _int_setting(env, "MAX_IMAGE_PIXELS", 40_000_000, 10_000, 400_000_000)
+        # What POST /predict (the seed apps' endpoint) classifies when the client names no modality.
+        self.DEFAULT_MODALITY = env.get("DEFAULT_MODALITY", "").strip() or SKIN_LESION
+        if self.DEFAULT_MODALITY not in MODALITIES:
+            raise ConfigError(f"DEFAULT_MODALITY must be one of {', '.join(MODALITIES)}, got {self.DEFAULT_MODALITY!r}")
 
         self.S3_BUCKET = env.get("S3_BUCKET", "").strip() or None
         self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL", "").strip() or None

@@ -28,6 +28,14 @@ class AuditAction(StrEnum):
     USER_SET_ROLE = "user.set_role"
     USER_DISABLE = "user.disable"
     USER_ENABLE = "user.enable"
+    PREDICTION_CREATE = "prediction.create"
+    PREDICTION_DELETE = "prediction.delete"
+    # Admin reads of other people's records: each one leaves a trace of who looked.
+    PREDICTION_READ = "prediction.read"
+    ADMIN_LIST_PREDICTIONS = "admin.predictions.list"
+    ADMIN_LIST_USERS = "admin.users.list"
+    ADMIN_READ_USER = "admin.users.read"
+    ADMIN_READ_AUDIT = "admin.audit.read"
 
 
 # Accounts
@@ -47,3 +55,18 @@ PAT_LAST_USED_RESOLUTION_SECONDS = 60
 
 # JSON request bodies are small; anything bigger than this is refused before it is parsed.
 JSON_BODY_MAX_BYTES = 64 * 1024
+
+# Predictions
+PREDICTION_NOTE_MAX_LENGTH = 500
+PAGE_SIZE_DEFAULT = 20
+PAGE_SIZE_MAX = 100
+# Storage key prefixes; the rest of each key is random (Storage.new_key).
+PHOTO_KEY_PREFIX = "photos"
+HEATMAP_KEY_PREFIX = "heatmaps"
+HEATMAP_CONTENT_TYPE = "image/png"
+# How long a presigned storage URL handed out by the image/heatmap endpoints stays valid.
+IMAGE_URL_TTL_SECONDS = 120
+PREDICTION_DISCLAIMER = (
+    "This result comes from an automated image classifier and is not a diagnosis; "
+    "consult a qualified clinician about any health concern."
+)

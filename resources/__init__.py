@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from resources import auth, health, tokens
+from resources import admin, auth, health, models, predictions, seed, tokens
 from resources.api import Api
 from resources.cli import auth_cli, users_cli
 
-BLUEPRINTS = (health.blp, auth.blp, tokens.blp)
+BLUEPRINTS = (health.blp, auth.blp, tokens.blp, predictions.blp, admin.blp, models.blp, seed.blp)
 CLI_GROUPS = (users_cli, auth_cli)
 
 

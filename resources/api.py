@@ -10,6 +10,7 @@ import flask_smorest
 from flask import Request
 from webargs import core
 from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 
 from constants import JSON_BODY_MAX_BYTES
 from schemas.errors import ErrorSchema
@@ -18,6 +19,12 @@ from utils.errors import PayloadTooLarge, UnsupportedMediaType
 
 
 class StrictJsonParser(FlaskParser):
+    # "form_and_files": a multipart form with its files, as one location, for upload endpoints.
+    __location_map__ = {**FlaskParser.__location_map__, "form_and_files": "load_form_and_files"}
+
+    def load_form_and_files(self, req: Request, schema):
+        return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
+
     def _raw_load_json(self, req: Request):
         if not core.is_json(req.mimetype):
             # An empty body without a content type is "no JSON": required fields then report missing.
@@ -43,6 +50,11 @@ class StrictJsonParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictJsonParser()
+    # Documented as one multipart/form-data request body: the form fields and the files together.
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "form_and_files": "multipart/form-data",
+    }
 
 
 class Api(flask_smorest.Api):

@@ -26,7 +26,7 @@ from db import db
 from managers.users import UserManager
 from tests.resources.helpers import bearer
 
-pytest_plugins = ["tests.support.moto_server"]
+pytest_plugins = ["tests.support.moto_server", "tests.support.predictions"]
 
 DEFAULT_PASSWORD = "correct-horse-42"
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -89,6 +89,10 @@ class DatabaseUnavailable(ServiceUnavailable):
     code, message = "database_unavailable", "The database is not available right now."
 
 
+class ModelUnavailable(ServiceUnavailable):
+    code, message = "model_unavailable", "The model for this kind of image is not available right now."
+
+
 class EmptyFile(ValidationFailed):
     code, message = "empty_file", "The uploaded file is empty."
 
@@ -121,7 +125,9 @@ _HTTP_MESSAGES = {
     413: "The request body is too large.",
     422: "The request contains invalid data.",
 }
-_WEBARGS_LOCATIONS = {"json", "form", "query", "querystring", "files", "headers", "cookies", "view_args", "path"}
+_WEBARGS_LOCATIONS = {
+    "json", "form", "query", "querystring", "files", "form_and_files", "headers", "cookies", "view_args", "path"
+}
 
 
 def error_response(

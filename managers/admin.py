@@ -1,0 +1,107 @@
+"""Administration: the user list and its changes, and the audit log. Every read is itself audited."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from constants import AuditAction, Role
+from managers.audit import AuditManager
+from managers.pagination import ListFilters, Page, count_of, paginate
+from managers.transactions import unit_of_work
+from managers.users import UserManager
+from models import AuditEvent, User
+from utils.errors import Conflict
+
+
+@dataclass(frozen=True)
+class AuditFilters(ListFilters):
+    actor_id: uuid.UUID | None = None
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+
+    def conditions(self) -> list:
+        conditions = []
+        if self.actor_id is not None:
+            conditions.append(AuditEvent.actor_id == self.actor_id)
+        if self.action is not None:
+            conditions.append(AuditEvent.action == self.action)
+        if self.target_type is not None:
+            conditions.append(AuditEvent.target_type == self.target_type)
+        if self.target_id is not None:
+            conditions.append(AuditEvent.target_id == self.target_id)
+        if self.after is not None:
+            conditions.append(AuditEvent.at >= self.after)
+        if self.before is not None:
+            conditions.append(AuditEvent.at < self.before)
+        return conditions
+
+
+class AdminManager:
+    @staticmethod
+    def list_users(
+        admin: User, *, role: Role | None, is_active: bool | None, email: str | None, page: int, per_page: int
+    ) -> Page:
+        """Accounts, newest first; email matches a part of the address."""
+        conditions = []
+        if role is not None:
+            conditions.append(User.role == Role(role).value)
+        if is_active is not None:
+            conditions.append(User.is_active == is_active)
+        if email:
+            conditions.append(User.email.contains(email.strip().lower(), autoescape=True))
+        query = select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc())
+        result = paginate(query, count_of(User, *conditions), page, per_page)
+        with unit_of_work():
+            AuditManager.record(
+                AuditAction.ADMIN_LIST_USERS,
+                actor=admin,
+                target_type="user",
+                details={"filters": {"role": role, "is_active": is_active, "email": email}, "page": page,
+                         "user_ids": [str(u.id) for u in result.items if u.id != admin.id]},
+            )
+        return result
+
+    @staticmethod
+    def get_user(admin: User, user_id: uuid.UUID) -> User:
+        user = UserManager.get(user_id)
+        if user.id != admin.id:
+            with unit_of_work():
+                AuditManager.record(AuditAction.ADMIN_READ_USER, actor=admin, target_type="user", target_id=user.id)
+        return user
+
+    @staticmethod
+    def update_user(admin: User, user_id: uuid.UUID, *, role: Role | None = None, is_active: bool | None = None) -> User:
+        """Change an account's role and/or enable or disable it, in one transaction, each change audited.
+
+        An admin cannot demote or disable themselves: that is how the last admin locks everyone out.
+        """
+        user = UserManager.get(user_id)
+        if user.id == admin.id and ((role is not None and role != user.role) or is_active is False):
+            raise Conflict("You cannot demote or disable your own account.", code="own_account")
+        with unit_of_work():
+            if role is not None and role != user.role:
+                UserManager.set_role(user, role, actor=admin)
+            if is_active is not None and is_active != user.is_active:
+                UserManager.set_active(user, is_active, actor=admin)
+        return user
+
+    @staticmethod
+    def list_audit(admin: User, filters: AuditFilters, page: int, per_page: int) -> Page:
+        """The audit trail, newest first; this read is recorded too (after the page is taken)."""
+        conditions = filters.conditions()
+        query = select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        result = paginate(query, count_of(AuditEvent, *conditions), page, per_page)
+        with unit_of_work():
+            AuditManager.record(
+                AuditAction.ADMIN_READ_AUDIT,
+                actor=admin,
+                target_type="audit_event",
+                details={"filters": filters.described(), "page": page, "per_page": per_page},
+            )
+        return result

@@ -1,0 +1,232 @@
+"""Predictions: classify an upload and keep it, list a history, open the photo and heatmap, delete.
+
+The flow of one prediction and its transaction rule live in create(): validate the bytes, run the
+modality's model, store photo and heatmap, then write the row and its audit event in one unit of
+work. Whatever fails, nothing half-done remains: stored objects are deleted again if the row
+cannot be written, and no row is written if storage fails.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import BinaryIO, Literal
+
+from flask import current_app
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import joinedload
+
+from constants import (
+    HEATMAP_CONTENT_TYPE,
+    HEATMAP_KEY_PREFIX,
+    IMAGE_URL_TTL_SECONDS,
+    PHOTO_KEY_PREFIX,
+    AuditAction,
+)
+from db import db
+from managers.audit import AuditManager
+from managers.models import ModelManager
+from managers.pagination import ListFilters, Page, count_of, paginate
+from managers.transactions import UnitOfWork, unit_of_work
+from models import Prediction, User
+from services.storage import Storage, StoredObject
+from utils.errors import NotFound
+from utils.images import validate_image_upload
+
+ImageKind = Literal["image", "heatmap"]
+NEWEST_FIRST = (Prediction.created_at.desc(), Prediction.id.desc())
+
+
+@dataclass(frozen=True)
+class PredictionFilters(ListFilters):
+    """What a history list may be narrowed to; None means "any"."""
+
+    modality: str | None = None
+    label: str | None = None
+    is_positive: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    owner_id: uuid.UUID | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.owner_id is not None:
+            conditions.append(Prediction.owner_id == self.owner_id)
+        if self.modality is not None:
+            conditions.append(Prediction.modality == self.modality)
+        if self.label is not None:
+            conditions.append(Prediction.label == self.label)
+        if self.is_positive is not None:
+            conditions.append(Prediction.is_positive == self.is_positive)
+        if self.created_after is not None:
+            conditions.append(Prediction.created_at >= self.created_after)
+        if self.created_before is not None:
+            conditions.append(Prediction.created_at < self.created_before)
+        return conditions
+
+
+@dataclass(frozen=True)
+class ImageDownload:
+    """Where a client gets a stored image: a short-lived URL to fetch directly, or the bytes themselves."""
+
+    url: str | None = None
+    stored: StoredObject | None = None
+
+
+def _storage() -> Storage:
+    return current_app.extensions["storage"]
+
+
+def _store(uow: UnitOfWork, storage: Storage, prefix: str, data: bytes, content_type: str) -> str:
+    key = storage.new_key(prefix)
+    # Registered before the put: a put that fails half-way leaves nothing behind either.
+    uow.on_rollback(storage.delete_object, key)
+    storage.put_object(key, data, content_type)
+    return key
+
+
+class PredictionManager:
+    @staticmethod
+    def create(owner: User, modality: str, upload: BinaryIO | bytes, note: str | None = None) -> Prediction:
+        """Classify an uploaded image with the modality's model and keep it in owner's history."""
+        config = current_app.config
+        runner = ModelManager.runner(modality)
+        image = validate_image_upload(
+            upload, max_bytes=config["MAX_UPLOAD_BYTES"], max_pixels=config["MAX_IMAGE_PIXELS"]
+        )
+        result = runner.predict(image.image, heatmap=True)
+        storage = _storage()
+        with unit_of_work() as uow:
+            image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
+            heatmap_key = (
+                _store(uow, storage, HEATMAP_KEY_PREFIX, result.heatmap_png, HEATMAP_CONTENT_TYPE)
+                if result.heatmap_png
+                else None
+            )
+            prediction = Prediction(
+                id=uuid.uuid4(),
+                owner_id=owner.id,
+                modality=result.modality,
+                label=result.label,
+                confidence=min(max(result.confidence, 0.0), 1.0),
+                probabilities=result.probabilities,
+                is_positive=result.is_positive,
+                model_name=runner.name,
+                model_version=runner.version,
+                model_sha256=runner.sha256,
+                image_key=image_key,
+                image_content_type=image.content_type,
+                image_sha256=image.sha256,
+                image_width=image.width,
+                image_height=image.height,
+                heatmap_key=heatmap_key,
+                note=(note or "").strip() or None,
+            )
+            db.session.add(prediction)
+            AuditManager.record(
+                AuditAction.PREDICTION_CREATE,
+                actor=owner,
+                target_type="prediction",
+                target_id=prediction.id,
+                details={"modality": result.modality, "label": result.label, "model_version": runner.version},
+            )
+        return prediction
+
+    @staticmethod
+    def list_for(owner: User, filters: PredictionFilters, page: int, per_page: int) -> Page:
+        """owner's history, newest first, one page of it and how many match."""
+        conditions = replace(filters, owner_id=owner.id).conditions()
+        query = select(Prediction).where(*conditions).order_by(*NEWEST_FIRST)
+        return paginate(query, count_of(Prediction, *conditions), page, per_page)
+
+    @staticmethod
+    def get_for(owner: User, prediction_id: uuid.UUID) -> Prediction:
+        """One of owner's predictions; NotFound for an unknown id and for someone else's alike."""
+        prediction = db.session.get(Prediction, prediction_id)
+        if prediction is None or prediction.owner_id != owner.id:
+            raise NotFound("No such prediction.")
+        return prediction
+
+    @staticmethod
+    def open_image(owner: User, prediction_id: uuid.UUID, kind: ImageKind) -> ImageDownload:
+        """The photo or heatmap of one of owner's predictions."""
+        return PredictionManager._download(PredictionManager.get_for(owner, prediction_id), kind)
+
+    @staticmethod
+    def delete(owner: User, prediction_id: uuid.UUID) -> None:
+        """Remove one of owner's predictions: its stored photo and heatmap, then the row (audited).
+
+        Objects go first: if storage is down the client gets a 503 and the record stays whole; if
+        the commit then fails, a retry finishes the job (deleting a missing object is no error).
+        The other order could leave a deleted medical photo behind in the bucket, unreachable.
+        """
+        prediction = PredictionManager.get_for(owner, prediction_id)
+        storage = _storage()
+        with unit_of_work():
+            for key in (prediction.image_key, prediction.heatmap_key):
+                if key:
+                    storage.delete_object(key)
+            db.session.delete(prediction)
+            AuditManager.record(
+                AuditAction.PREDICTION_DELETE,
+                actor=owner,
+                target_type="prediction",
+                target_id=prediction.id,
+                details={"owner_id": str(prediction.owner_id), "modality": prediction.modality},
+            )
+
+    # -- admin: everyone's records, every read of someone else's audited ------------------------
+
+    @staticmethod
+    def list_all(admin: User, filters: PredictionFilters, page: int, per_page: int) -> Page:
+        """Every user's predictions (filters may name one owner), newest first, owners loaded in the same query."""
+        conditions = filters.conditions()
+        query = select(Prediction).options(joinedload(Prediction.owner)).where(*conditions).order_by(*NEWEST_FIRST)
+        result = paginate(query, count_of(Prediction, *conditions), page, per_page)
+        with unit_of_work():
+            AuditManager.record(
+                AuditAction.ADMIN_LIST_PREDICTIONS,
+                actor=admin,
+                target_type="prediction",
+                details={
+                    "filters": filters.described(),
+                    "page": page,
+                    "per_page": per_page,
+                    "prediction_ids": [str(p.id) for p in result.items if p.owner_id != admin.id],
+                },
+            )
+        return result
+
+    @staticmethod
+    def get_any(admin: User, prediction_id: uuid.UUID, *, what: str = "record") -> Prediction:
+        """Any user's prediction, for an admin; reading someone else's leaves an audit event."""
+        prediction = db.session.scalar(
+            select(Prediction).options(joinedload(Prediction.owner)).where(Prediction.id == prediction_id)
+        )
+        if prediction is None:
+            raise NotFound("No such prediction.")
+        if prediction.owner_id != admin.id:
+            with unit_of_work():
+                AuditManager.record(
+                    AuditAction.PREDICTION_READ,
+                    actor=admin,
+                    target_type="prediction",
+                    target_id=prediction.id,
+                    details={"owner_id": str(prediction.owner_id), "what": what},
+                )
+        return prediction
+
+    @staticmethod
+    def open_any_image(admin: User, prediction_id: uuid.UUID, kind: ImageKind) -> ImageDownload:
+        return PredictionManager._download(PredictionManager.get_any(admin, prediction_id, what=kind), kind)
+
+    @staticmethod
+    def _download(prediction: Prediction, kind: ImageKind) -> ImageDownload:
+        key = prediction.image_key if kind == "image" else prediction.heatmap_key
+        if not key:
+            raise NotFound(f"This prediction has no {kind}.")
+        storage = _storage()
+        url = storage.url_for(key, expires_in=IMAGE_URL_TTL_SECONDS)
+        if url is not None:
+            return ImageDownload(url=url)
+        return ImageDownload(stored=storage.get_object(key))

@@ -1,0 +1,56 @@
+"""One classified image in a user's history: what the model said, which model said it, where the photo is."""
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cnn_model.specs import MODALITIES
+from constants import PREDICTION_NOTE_MAX_LENGTH
+from db import db
+from models.base import CreatedAtMixin, UUIDPrimaryKeyMixin
+
+if TYPE_CHECKING:
+    from models.user import User
+
+STORAGE_KEY_LENGTH = 255
+
+
+class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
+    __tablename__ = "predictions"
+    __table_args__ = (
+        # A user's history, newest first, is the hot query; admins page through everyone's by time.
+        Index("ix_predictions_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_predictions_created_at", "created_at"),
+        CheckConstraint(f"modality IN ({', '.join(repr(m) for m in MODALITIES)})", name="modality_known"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
+    )
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    modality: Mapped[str] = mapped_column(String(32), nullable=False)
+    label: Mapped[str] = mapped_column(String(64), nullable=False)
+    confidence: Mapped[float] = mapped_column(Float, nullable=False)
+    probabilities: Mapped[dict[str, float]] = mapped_column(JSON, nullable=False)
+    # Malignant (skin, breast) or abnormal (chest X-ray, cervical cytology), per the modality's spec.
+    is_positive: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+    model_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    model_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    image_key: Mapped[str] = mapped_column(String(STORAGE_KEY_LENGTH), nullable=False)
+    image_content_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    image_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    image_width: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_height: Mapped[int] = mapped_column(Integer, nullable=False)
+    heatmap_key: Mapped[str | None] = mapped_column(String(STORAGE_KEY_LENGTH))
+
+    note: Mapped[str | None] = mapped_column(String(PREDICTION_NOTE_MAX_LENGTH))
+
+    # lazy="raise": lists must say how they load owners (one JOIN), never one query per row.
+    owner: Mapped[User] = relationship(lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"<Prediction {self.id} {self.modality}:{self.label} owner={self.owner_id}>"

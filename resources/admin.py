@@ -1,0 +1,104 @@
+"""/api/v1/admin: everyone's predictions, the accounts, the audit log. Admins only; every read is audited."""
+import uuid
+
+from flask.views import MethodView
+
+from constants import Role
+from managers.admin import AdminManager, AuditFilters
+from managers.predictions import PredictionManager
+from resources.api import Blueprint
+from resources.predictions import filters_from, send_image
+from schemas.admin import AuditEventListSchema, AuditQuerySchema, UserListSchema, UserQuerySchema, UserUpdateSchema
+from schemas.auth import UserSchema
+from schemas.predictions import AdminPredictionListSchema, AdminPredictionQuerySchema, AdminPredictionSchema
+from utils.auth import auth_required, current_user
+
+blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Administration (role admin)")
+
+admin_required = auth_required(Role.ADMIN)
+
+
+@blp.route("/predictions")
+class AdminPredictions(MethodView):
+    @blp.arguments(AdminPredictionQuerySchema, location="query")
+    @blp.response(200, AdminPredictionListSchema)
+    @admin_required
+    def get(self, query):
+        """Every user's predictions, newest first; the same filters as the history, plus user_id."""
+        return PredictionManager.list_all(current_user(), filters_from(query), query["page"], query["per_page"])
+
+
+@blp.route("/predictions/<uuid:prediction_id>")
+class AdminPrediction(MethodView):
+    @blp.response(200, AdminPredictionSchema)
+    @blp.alt_response(404, description="No such prediction")
+    @admin_required
+    def get(self, prediction_id: uuid.UUID):
+        """Any user's prediction."""
+        return PredictionManager.get_any(current_user(), prediction_id)
+
+
+@blp.route("/predictions/<uuid:prediction_id>/image")
+class AdminPredictionImage(MethodView):
+    @blp.response(200, content_type="image/*", description="The uploaded photo")
+    @blp.alt_response(302, description="Redirect to a short-lived URL of the photo in object storage")
+    @blp.alt_response(404, description="No such prediction")
+    @admin_required
+    def get(self, prediction_id: uuid.UUID):
+        """Any user's uploaded photo."""
+        return send_image(PredictionManager.open_any_image(current_user(), prediction_id, "image"))
+
+
+@blp.route("/predictions/<uuid:prediction_id>/heatmap")
+class AdminPredictionHeatmap(MethodView):
+    @blp.response(200, content_type="image/png", description="The class activation map over the photo")
+    @blp.alt_response(302, description="Redirect to a short-lived URL of the heatmap in object storage")
+    @blp.alt_response(404, description="No such prediction")
+    @admin_required
+    def get(self, prediction_id: uuid.UUID):
+        """Any user's heatmap."""
+        return send_image(PredictionManager.open_any_image(current_user(), prediction_id, "heatmap"))
+
+
+@blp.route("/users")
+class AdminUsers(MethodView):
+    @blp.arguments(UserQuerySchema, location="query")
+    @blp.response(200, UserListSchema)
+    @admin_required
+    def get(self, query):
+        """Accounts, newest first; filter by role, is_active, part of the email."""
+        return AdminManager.list_users(
+            current_user(), role=query.get("role"), is_active=query.get("is_active"), email=query.get("email"),
+            page=query["page"], per_page=query["per_page"],
+        )
+
+
+@blp.route("/users/<uuid:user_id>")
+class AdminUser(MethodView):
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="No such user")
+    @admin_required
+    def get(self, user_id: uuid.UUID):
+        """One account."""
+        return AdminManager.get_user(current_user(), user_id)
+
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="No such user")
+    @blp.alt_response(409, description="An admin cannot demote or disable themselves (code own_account)")
+    @admin_required
+    def patch(self, body, user_id: uuid.UUID):
+        """Change an account's role, or disable / enable it (takes effect on its next request)."""
+        return AdminManager.update_user(current_user(), user_id, role=body.get("role"), is_active=body.get("is_active"))
+
+
+@blp.route("/audit")
+class AdminAudit(MethodView):
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, AuditEventListSchema)
+    @admin_required
+    def get(self, query):
+        """The audit trail, newest first; filter by actor, action, target and time."""
+        filters = AuditFilters(**{name: query.get(name) for name in
+                                  ("actor_id", "action", "target_type", "target_id", "after", "before")})
+        return AdminManager.list_audit(current_user(), filters, query["page"], query["per_page"])

@@ -1,0 +1,94 @@
+"""/api/v1/predictions: classify an image, the caller's history, one record, its photo and heatmap."""
+import uuid
+
+from flask import Response, redirect
+from flask.views import MethodView
+
+from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
+from resources.api import Blueprint
+from schemas.predictions import PredictionListSchema, PredictionQuerySchema, PredictionSchema, PredictionUploadSchema
+from utils.auth import auth_required, current_user
+
+blp = Blueprint(
+    "predictions", __name__, url_prefix="/api/v1/predictions",
+    description="Classify medical images and keep the results in your history",
+)
+
+_NOT_YOURS = "No such prediction among the caller's (someone else's is 404 too)"
+
+
+def filters_from(query: dict) -> PredictionFilters:
+    names = ("modality", "label", "is_positive", "created_after", "created_before")
+    return PredictionFilters(**{name: query.get(name) for name in names}, owner_id=query.get("user_id"))
+
+
+def send_image(download: ImageDownload) -> Response:
+    """The stored bytes with their content type, or a redirect to a short-lived storage URL."""
+    if download.url is not None:
+        response = redirect(download.url, code=302)
+    else:
+        response = Response(download.stored.data, mimetype=download.stored.content_type)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    # Medical images: never kept by shared caches, nor by the browser after the session.
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blp.route("")
+class Predictions(MethodView):
+    @blp.arguments(PredictionUploadSchema, location="form_and_files")
+    @blp.response(201, PredictionSchema)
+    @blp.alt_response(413, description="The file is larger than MAX_UPLOAD_MB")
+    @blp.alt_response(415, description="Not an accepted image format (judged by its bytes)")
+    @blp.alt_response(503, description="Storage, database or model unavailable; nothing was kept")
+    @auth_required()
+    def post(self, form):
+        """Classify an uploaded image and keep it in the caller's history."""
+        return PredictionManager.create(current_user(), form["modality"], form["upload"].stream, form["note"])
+
+    @blp.arguments(PredictionQuerySchema, location="query")
+    @blp.response(200, PredictionListSchema)
+    @auth_required()
+    def get(self, query):
+        """The caller's predictions, newest first, filtered and paged."""
+        return PredictionManager.list_for(current_user(), filters_from(query), query["page"], query["per_page"])
+
+
+@blp.route("/<uuid:prediction_id>")
+class Prediction(MethodView):
+    @blp.response(200, PredictionSchema)
+    @blp.alt_response(404, description=_NOT_YOURS)
+    @auth_required()
+    def get(self, prediction_id: uuid.UUID):
+        """One of the caller's predictions."""
+        return PredictionManager.get_for(current_user(), prediction_id)
+
+    @blp.response(204)
+    @blp.alt_response(404, description=_NOT_YOURS)
+    @blp.alt_response(503, description="Storage or database unavailable; the record is kept whole")
+    @auth_required()
+    def delete(self, prediction_id: uuid.UUID):
+        """Delete one of the caller's predictions with its photo and heatmap."""
+        PredictionManager.delete(current_user(), prediction_id)
+
+
+@blp.route("/<uuid:prediction_id>/image")
+class PredictionImage(MethodView):
+    @blp.response(200, content_type="image/*", description="The uploaded photo")
+    @blp.alt_response(302, description="Redirect to a short-lived URL of the photo in object storage")
+    @blp.alt_response(404, description=_NOT_YOURS)
+    @auth_required()
+    def get(self, prediction_id: uuid.UUID):
+        """The photo that was classified."""
+        return send_image(PredictionManager.open_image(current_user(), prediction_id, "image"))
+
+
+@blp.route("/<uuid:prediction_id>/heatmap")
+class PredictionHeatmap(MethodView):
+    @blp.response(200, content_type="image/png", description="The class activation map over the photo")
+    @blp.alt_response(302, description="Redirect to a short-lived URL of the heatmap in object storage")
+    @blp.alt_response(404, description=_NOT_YOURS)
+    @auth_required()
+    def get(self, prediction_id: uuid.UUID):
+        """Where the model looked: the predicted class's activation map laid over the photo."""
+        return send_image(PredictionManager.open_image(current_user(), prediction_id, "heatmap"))

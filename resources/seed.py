@@ -1,0 +1,22 @@
+"""POST /predict: the endpoint the original single-model apps offered, kept for their clients."""
+from flask import current_app
+from flask.views import MethodView
+
+from managers.predictions import PredictionManager
+from resources.api import Blueprint
+from schemas.predictions import SeedPredictionSchema, SeedQuerySchema, SeedUploadSchema
+from utils.auth import auth_required, current_user
+
+blp = Blueprint("seed", __name__, description="Compatibility with the original apps' POST /predict")
+
+
+@blp.route("/predict")
+class SeedPredict(MethodView):
+    @blp.arguments(SeedQuerySchema, location="query")
+    @blp.arguments(SeedUploadSchema, location="form_and_files")
+    @blp.response(200, SeedPredictionSchema)
+    @auth_required()
+    def post(self, query, form):
+        """Classify an image the old way (modality from the form, the query, or DEFAULT_MODALITY); kept in history."""
+        modality = form["modality"] or query["modality"] or current_app.config["DEFAULT_MODALITY"]
+        return PredictionManager.create(current_user(), modality, form["upload"].stream)

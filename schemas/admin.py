@@ -1,0 +1,54 @@
+"""Administration: user list and changes, the audit log."""
+from datetime import timezone
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from constants import Role
+from schemas.auth import UserSchema
+from schemas.pagination import PageQuerySchema, PageSchema
+
+_ROLES = [r.value for r in Role]
+
+
+class UserQuerySchema(PageQuerySchema):
+    role = fields.String(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
+    is_active = fields.Boolean()
+    email = fields.String(validate=validate.Length(min=1, max=254), metadata={"description": "Part of the address"})
+
+
+class UserListSchema(PageSchema):
+    items = fields.List(fields.Nested(UserSchema), dump_only=True)
+
+
+class UserUpdateSchema(Schema):
+    role = fields.String(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
+    is_active = fields.Boolean(truthy={True}, falsy={False}, metadata={"description": "false disables the account at once"})
+
+    @validates_schema
+    def _something_to_change(self, data, **_kwargs):
+        if not data:
+            raise ValidationError("Give role and/or is_active.", field_name="_schema")
+
+
+class AuditQuerySchema(PageQuerySchema):
+    actor_id = fields.UUID()
+    action = fields.String(validate=validate.Length(min=1, max=64), metadata={"example": "prediction.read"})
+    target_type = fields.String(validate=validate.Length(min=1, max=32), metadata={"example": "prediction"})
+    target_id = fields.String(validate=validate.Length(min=1, max=64))
+    after = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
+    before = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
+
+
+class AuditEventSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    actor_id = fields.UUID(dump_only=True, allow_none=True)
+    action = fields.String(dump_only=True)
+    target_type = fields.String(dump_only=True, allow_none=True)
+    target_id = fields.String(dump_only=True, allow_none=True)
+    ip = fields.String(dump_only=True, allow_none=True)
+    at = fields.DateTime(dump_only=True)
+    details = fields.Dict(dump_only=True)
+
+
+class AuditEventListSchema(PageSchema):
+    items = fields.List(fields.Nested(AuditEventSchema), dump_only=True)

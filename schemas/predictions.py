@@ -1,0 +1,205 @@
+"""Predictions: the upload form, the history filters, and the one shape a prediction is shown in."""
+from datetime import timezone
+
+from flask import url_for
+from flask_smorest.fields import Upload
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_dump, validate, validates_schema
+
+from cnn_model.specs import MODALITIES, get_spec
+from constants import PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
+from schemas.pagination import PageQuerySchema, PageSchema
+
+_MODALITY = validate.OneOf(MODALITIES, error="Must be one of: {choices}.")
+_MODALITY_DOC = {"enum": list(MODALITIES), "description": "What kind of image this is"}
+
+
+class _UploadFieldsSchema(Schema):
+    """The image comes as multipart field `file` (or `image`, as some clients send it)."""
+
+    file = Upload(metadata={"description": "The image: JPEG, PNG, BMP, TIFF or WebP"})
+    image = Upload(metadata={"description": "Alternative name for `file`"})
+
+    @validates_schema(skip_on_field_errors=False)
+    def _one_image(self, data, **_kwargs):
+        if "file" not in data and "image" not in data:
+            raise ValidationError("Attach the image as multipart field 'file'.", field_name="file")
+
+    @post_load
+    def _upload(self, data, **_kwargs):
+        data["upload"] = data.pop("file", None) or data.pop("image")
+        data.pop("image", None)
+        return data
+
+
+class PredictionUploadSchema(_UploadFieldsSchema):
+    modality = fields.String(required=True, validate=_MODALITY, metadata=_MODALITY_DOC)
+    note = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=PREDICTION_NOTE_MAX_LENGTH),
+        metadata={"description": f"Free text kept with the record, at most {PREDICTION_NOTE_MAX_LENGTH} characters"},
+    )
+
+
+class SeedUploadSchema(_UploadFieldsSchema):
+    class Meta:
+        unknown = EXCLUDE  # the seed apps' clients send whatever they sent before
+
+    modality = fields.String(load_default=None, validate=_MODALITY, metadata=_MODALITY_DOC)
+
+
+class SeedQuerySchema(Schema):
+    modality = fields.String(load_default=None, validate=_MODALITY, metadata=_MODALITY_DOC)
+
+
+class PredictionQuerySchema(PageQuerySchema):
+    modality = fields.String(validate=_MODALITY, metadata=_MODALITY_DOC)
+    label = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "A class name"})
+    is_positive = fields.Boolean(metadata={"description": "Only malignant/abnormal results (or only the others)"})
+    is_malignant = fields.Boolean(metadata={"description": "Same as is_positive"})
+    is_abnormal = fields.Boolean(metadata={"description": "Same as is_positive"})
+    created_after = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
+    created_before = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
+
+    @validates_schema
+    def _consistent_flags(self, data, **_kwargs):
+        given = {data[name] for name in ("is_positive", "is_malignant", "is_abnormal") if name in data}
+        if len(given) > 1:
+            raise ValidationError("is_positive, is_malignant and is_abnormal disagree.", field_name="is_positive")
+
+    @post_load
+    def _filters(self, data, **_kwargs):
+        flags = [data.pop(name) for name in ("is_positive", "is_malignant", "is_abnormal") if name in data]
+        data["is_positive"] = flags[0] if flags else None
+        return data
+
+
+class AdminPredictionQuerySchema(PredictionQuerySchema):
+    user_id = fields.UUID(metadata={"description": "Only this user's predictions"})
+
+
+class ModelInfoSchema(Schema):
+    name = fields.String(dump_only=True)
+    version = fields.String(dump_only=True)
+    sha256 = fields.String(dump_only=True)
+
+
+class ImageInfoSchema(Schema):
+    content_type = fields.String(dump_only=True)
+    width = fields.Integer(dump_only=True)
+    height = fields.Integer(dump_only=True)
+    sha256 = fields.String(dump_only=True)
+
+
+class PredictionSchema(Schema):
+    """A prediction as its owner sees it. Dumps a models.Prediction row."""
+
+    image_endpoint = "predictions.PredictionImage"
+    heatmap_endpoint = "predictions.PredictionHeatmap"
+
+    id = fields.UUID(dump_only=True)
+    modality = fields.String(dump_only=True, metadata={"enum": list(MODALITIES)})
+    label = fields.String(dump_only=True, metadata={"description": "The most likely class"})
+    display_name = fields.String(dump_only=True, metadata={"description": "The label in plain words"})
+    confidence = fields.Float(dump_only=True, metadata={"description": "Probability of the label, 0 to 1"})
+    probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), dump_only=True)
+    is_positive = fields.Boolean(dump_only=True, metadata={"description": "The label is malignant or abnormal"})
+    is_malignant = fields.Boolean(dump_only=True, metadata={"description": "Skin lesion and breast only"})
+    is_abnormal = fields.Boolean(dump_only=True, metadata={"description": "Chest X-ray and cervical cytology only"})
+    class_descriptions = fields.Dict(
+        keys=fields.String(), values=fields.String(), dump_only=True,
+        metadata={"description": "One plain-language sentence per class"},
+    )
+    model = fields.Nested(ModelInfoSchema, dump_only=True)
+    image = fields.Nested(ImageInfoSchema, dump_only=True)
+    note = fields.String(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    image_url = fields.String(dump_only=True, metadata={"description": "The uploaded photo (owner only)"})
+    heatmap_url = fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "Where the model looked, as a PNG overlay"}
+    )
+    disclaimer = fields.String(dump_only=True)
+
+    @pre_dump
+    def _from_row(self, row, **_kwargs):
+        spec = get_spec(row.modality)
+        return {
+            "id": row.id,
+            "modality": row.modality,
+            "label": row.label,
+            "display_name": spec.class_spec(row.label).display_name,
+            "confidence": row.confidence,
+            "probabilities": row.probabilities,
+            "is_positive": row.is_positive,
+            spec.positive_flag: row.is_positive,
+            "class_descriptions": {c.name: c.description for c in spec.classes},
+            "model": {"name": row.model_name, "version": row.model_version, "sha256": row.model_sha256},
+            "image": {"content_type": row.image_content_type, "width": row.image_width,
+                      "height": row.image_height, "sha256": row.image_sha256},
+            "note": row.note,
+            "created_at": row.created_at,
+            "image_url": url_for(self.image_endpoint, prediction_id=row.id),
+            "heatmap_url": url_for(self.heatmap_endpoint, prediction_id=row.id) if row.heatmap_key else None,
+            "disclaimer": PREDICTION_DISCLAIMER,
+            **self._extra(row),
+        }
+
+    def _extra(self, row) -> dict:
+        return {}
+
+
+class PredictionListSchema(PageSchema):
+    items = fields.List(fields.Nested(PredictionSchema), dump_only=True)
+
+
+class OwnerSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    email = fields.String(dump_only=True)
+
+
+class AdminPredictionSchema(PredictionSchema):
+    """A prediction as an admin sees it: with its owner, and URLs to the admin (audited) image routes."""
+
+    image_endpoint = "admin.AdminPredictionImage"
+    heatmap_endpoint = "admin.AdminPredictionHeatmap"
+
+    owner = fields.Nested(OwnerSchema, dump_only=True)
+
+    def _extra(self, row) -> dict:
+        return {"owner": {"id": row.owner.id, "email": row.owner.email}}
+
+
+class AdminPredictionListSchema(PageSchema):
+    items = fields.List(fields.Nested(AdminPredictionSchema), dump_only=True)
+
+
+class SeedPredictionBodySchema(Schema):
+    class_name = fields.String(dump_only=True)
+    is_cancerous = fields.Boolean(dump_only=True, metadata={"description": "Malignant or abnormal"})
+    confidence = fields.Float(dump_only=True)
+    all_predictions = fields.Dict(keys=fields.String(), values=fields.Float(), dump_only=True)
+
+
+class SeedPredictionSchema(Schema):
+    """The answer the original single-model apps gave, so their clients keep working. Dumps a Prediction row."""
+
+    success = fields.Boolean(dump_only=True)
+    prediction = fields.Nested(SeedPredictionBodySchema, dump_only=True)
+    id = fields.UUID(dump_only=True)
+    modality = fields.String(dump_only=True)
+    disclaimer = fields.String(dump_only=True)
+
+    @pre_dump
+    def _from_row(self, row, **_kwargs):
+        return {
+            "success": True,
+            "prediction": {
+                "class_name": row.label,
+                "is_cancerous": row.is_positive,
+                "confidence": row.confidence,
+                "all_predictions": row.probabilities,
+            },
+            "id": row.id,
+            "modality": row.modality,
+            "disclaimer": PREDICTION_DISCLAIMER,
+        }

@@ -1,0 +1,54 @@
+"""The OpenAPI document: valid, and in step with the routes the app really serves."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+# Routes flask-smorest serves about the document itself; everything else must be described in it.
+DOCUMENTATION_ROUTES = {"/api/v1/openapi.json", "/api/docs", "/api/docs/<path:filename>"}
+
+
+def openapi_path(rule: str) -> str:
+    """Flask's /things/<uuid:thing_id> as OpenAPI's /things/{thing_id}."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+@pytest.fixture
+def document(client) -> dict:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_document_is_valid_openapi_3(document):
+    validate(document)
+    assert document["openapi"].startswith("3.")
+
+
+def test_every_api_route_and_method_is_documented(app, document):
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not (rule.rule.startswith("/api/") or rule.rule == "/predict") or rule.rule in DOCUMENTATION_ROUTES:
+            continue
+        path = openapi_path(rule.rule)
+        assert path in document["paths"], f"{rule.rule} is served but not in the OpenAPI document"
+        documented = set(document["paths"][path])
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in documented, f"{method} {rule.rule} is not documented"
+        checked += 1
+    assert checked >= 15
+
+
+def test_upload_is_documented_as_multipart_with_the_file(document):
+    body = document["paths"]["/api/v1/predictions"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    schema = document["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert schema["properties"]["file"]["format"] == "binary"
+    assert set(schema["properties"]["modality"]["enum"]) == {"skin_lesion", "chest_xray", "breast", "cervical_cytology"}
+
+
+def test_protected_operations_declare_bearer_auth(document):
+    operation = document["paths"]["/api/v1/predictions/{prediction_id}"]["get"]
+    assert operation["security"] == [{"bearerAuth": []}]
+    assert "security" not in document["paths"]["/api/v1/models"]["get"]
