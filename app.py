@@ -15,7 +15,7 @@ from db import db, migrate
 from managers.audit import reset_client_ip, set_client_ip
 from managers.models import ModelCatalog
 from resources import register_resources
-from resources.api import Api
+from resources.api import Api, UploadRequest
 from services.storage import create_storage
 from utils.auth import configure_jwt
 from utils.errors import PayloadTooLarge, register_error_handlers
@@ -36,6 +36,7 @@ def create_app(
     """
     instance_path = instance_path or os.environ.get(INSTANCE_PATH_ENV) or None
     app = Flask(__name__, instance_path=str(Path(instance_path).resolve()) if instance_path else None)
+    app.request_class = UploadRequest
     if config_object is None:
         config = config_for_environment(os.environ, app.instance_path)
     elif isinstance(config_object, type):

@@ -6,16 +6,23 @@ body over JSON_BODY_MAX_BYTES a 413, before anything is parsed.
 """
 from __future__ import annotations
 
+import tempfile
+
 import flask_smorest
 from flask import Request
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
+from config import PROJECT_ROOT
 from constants import JSON_BODY_MAX_BYTES
 from schemas.errors import ErrorSchema
 from utils.auth import BEARER_SECURITY_SCHEME
 from utils.errors import PayloadTooLarge, UnsupportedMediaType
+
+
+TEMP_FILES_DIR = PROJECT_ROOT / "temp_files"
+SPOOL_IN_MEMORY_BYTES = 512 * 1024
 
 
 class StrictJsonParser(FlaskParser):
@@ -46,6 +53,18 @@ class StrictJsonParser(FlaskParser):
                 details={"limit_bytes": JSON_BODY_MAX_BYTES},
             )
         return core.parse_json(data)
+
+
+class UploadRequest(Request):
+    """Spools multipart files past SPOOL_IN_MEMORY_BYTES into temp_files/, never the system temp folder.
+
+    The spill file is anonymous (unlinked as it is made), so temp_files/ stays empty whatever
+    happens to the request, a crash of the worker included.
+    """
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        TEMP_FILES_DIR.mkdir(exist_ok=True)
+        return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES, dir=TEMP_FILES_DIR)
 
 
 class Blueprint(flask_smorest.Blueprint):

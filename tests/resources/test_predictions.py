@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +14,7 @@ from cnn_model.specs import MODALITIES, get_spec
 from constants import PAGE_SIZE_MAX, PREDICTION_NOTE_MAX_LENGTH, AuditAction
 from db import db
 from models import AuditEvent, Prediction
+from resources.api import SPOOL_IN_MEMORY_BYTES, TEMP_FILES_DIR, UploadRequest
 from tests.resources.helpers import assert_error, bearer
 from tests.support.predictions import dataset_image, stored_files, temp_files_left
 
@@ -114,6 +116,23 @@ def test_failed_uploads_leave_nothing_behind(app, upload, patient, modality, sto
     upload(patient, modality, data=b"", filename="empty.jpg")
     assert count_predictions(app) == 0
     assert stored_files(storage_root) == []
+    assert temp_files_left() == []
+
+
+def test_large_uploads_spill_into_temp_files_invisibly(app, upload, patient, modality):
+    """Uploads past the in-memory spool go to temp_files/ as anonymous files: nothing is ever left there."""
+    buffer = io.BytesIO()
+    Image.effect_noise((900, 900), 80).convert("RGB").save(buffer, format="PNG")
+    assert buffer.tell() > SPOOL_IN_MEMORY_BYTES
+    with app.test_request_context():
+        stream = UploadRequest({})._get_file_stream(buffer.tell(), "image/png", "noise.png")
+        stream.write(buffer.getvalue())
+        assert os.readlink(f"/proc/self/fd/{stream.fileno()}").startswith(str(TEMP_FILES_DIR))
+        assert temp_files_left() == []
+        stream.close()
+    response = upload(patient, modality, data=buffer.getvalue(), filename="noise.png")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["image"]["content_type"] == "image/png"
     assert temp_files_left() == []
 
 
