@@ -74,7 +74,7 @@ def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples) -> 
         return {name: sum(1 for s in samples if s.label == name) for name in spec.class_names}
 
     readme = dataset_dir / "README.md"
-    source = readme.read_text().splitlines()[0].lstrip("# ").strip() if readme.is_file() else spec.name
+    source = readme.read_text().splitlines()[0].lstrip("# ").replace("**", "").strip() if readme.is_file() else spec.name
     return {
         "dataset": f"shared/datasets/{spec.name}",
         "source": source,
