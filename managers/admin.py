@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from constants import AuditAction, Role
 from managers.audit import AuditManager
-from managers.pagination import ListFilters, Page, count_of, paginate
+from managers.pagination import ListFilters, Page, count_of, paginate, reload_after_commit
 from managers.transactions import unit_of_work
 from managers.users import UserManager
 from models import AuditEvent, User
@@ -57,15 +57,16 @@ class AdminManager:
             conditions.append(User.email.contains(email.strip().lower(), autoescape=True))
         query = select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc())
         result = paginate(query, count_of(User, *conditions), page, per_page)
+        ids = [u.id for u in result.items]
         with unit_of_work():
             AuditManager.record(
                 AuditAction.ADMIN_LIST_USERS,
                 actor=admin,
                 target_type="user",
                 details={"filters": {"role": role, "is_active": is_active, "email": email}, "page": page,
-                         "user_ids": [str(u.id) for u in result.items if u.id != admin.id]},
+                         "user_ids": [str(user_id) for user_id in ids if user_id != admin.id]},
             )
-        return result
+        return reload_after_commit(result, query, ids)
 
     @staticmethod
     def get_user(admin: User, user_id: uuid.UUID) -> User:
@@ -97,6 +98,7 @@ class AdminManager:
         conditions = filters.conditions()
         query = select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         result = paginate(query, count_of(AuditEvent, *conditions), page, per_page)
+        ids = [e.id for e in result.items]
         with unit_of_work():
             AuditManager.record(
                 AuditAction.ADMIN_READ_AUDIT,
@@ -104,4 +106,4 @@ class AdminManager:
                 target_type="audit_event",
                 details={"filters": filters.described(), "page": page, "per_page": per_page},
             )
-        return result
+        return reload_after_commit(result, query, ids)

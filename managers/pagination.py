@@ -31,6 +31,17 @@ def paginate(query: Select, count_query: Select, page: int, per_page: int) -> Pa
     return Page(items=items, total=total, page=page, per_page=per_page)
 
 
+def reload_after_commit(page: Page, query: Select, ids: list) -> Page:
+    """Load a page's rows again in one query after a commit expired them (else each would reload alone).
+
+    ids: the rows' primary keys, taken before the commit (reading them after would reload each row).
+    """
+    if ids:
+        entity = query.column_descriptions[0]["entity"]
+        db.session.scalars(query.where(entity.id.in_(ids)).limit(None).offset(None)).unique().all()
+    return page
+
+
 def count_of(model, *conditions) -> Select:
     return select(func.count()).select_from(model).where(*conditions)
 

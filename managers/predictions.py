@@ -26,7 +26,7 @@ from constants import (
 from db import db
 from managers.audit import AuditManager
 from managers.models import ModelManager
-from managers.pagination import ListFilters, Page, count_of, paginate
+from managers.pagination import ListFilters, Page, count_of, paginate, reload_after_commit
 from managers.transactions import UnitOfWork, unit_of_work
 from models import Prediction, User
 from services.storage import Storage, StoredObject
@@ -183,6 +183,7 @@ class PredictionManager:
         conditions = filters.conditions()
         query = select(Prediction).options(joinedload(Prediction.owner)).where(*conditions).order_by(*NEWEST_FIRST)
         result = paginate(query, count_of(Prediction, *conditions), page, per_page)
+        ids = [p.id for p in result.items]
         with unit_of_work():
             AuditManager.record(
                 AuditAction.ADMIN_LIST_PREDICTIONS,
@@ -195,7 +196,7 @@ class PredictionManager:
                     "prediction_ids": [str(p.id) for p in result.items if p.owner_id != admin.id],
                 },
             )
-        return result
+        return reload_after_commit(result, query, ids)
 
     @staticmethod
     def get_any(admin: User, prediction_id: uuid.UUID, *, what: str = "record") -> Prediction:

@@ -186,26 +186,29 @@ def test_bad_paging_is_422(client, patient, query):
     assert_error(client.get(f"/api/v1/predictions?{query}", headers=patient.headers), 422, "validation_error")
 
 
-def test_history_runs_a_fixed_number_of_queries(app, client, predict, patient, modality):
-    """No N+1: the list costs the same number of SQL statements for 1 item as for 4."""
+def count_statements(app, client, url: str, headers: dict) -> int:
+    """How many SQL statements one GET of url runs."""
+    with app.app_context():
+        engine = db.engine
+    executed = []
+    listener = lambda *args: executed.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(url, headers=headers).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return len(executed)
 
-    def statements_for_list() -> int:
-        with app.app_context():
-            engine = db.engine
-        executed = []
-        listener = lambda *args: executed.append(args[2])  # noqa: E731
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
-            assert client.get("/api/v1/predictions", headers=patient.headers).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-        return len(executed)
 
+@pytest.mark.parametrize("url, as_admin", [("/api/v1/predictions", False), ("/api/v1/admin/predictions", True)])
+def test_lists_run_a_fixed_number_of_queries(app, client, predict, patient, make_account, modality, url, as_admin):
+    """No N+1: a list costs the same number of SQL statements for 1 item as for 4."""
+    reader = make_account(role="admin") if as_admin else patient
     predict(patient, modality)
-    one = statements_for_list()
+    one = count_statements(app, client, url, reader.headers)
     for _ in range(3):
         predict(patient, modality)
-    assert statements_for_list() == one
+    assert count_statements(app, client, url, reader.headers) == one
 
 
 # -- one record, its images, delete -----------------------------------------------------------
