@@ -16,12 +16,14 @@ ARTIFACTS_DIR = PACKAGE_DIR / "artifacts"
 DEFAULT_DATA_ROOT = Path("../shared/datasets")
 DEFAULT_BACKBONE = Path("../shared/weights/efficientnet_lite0/efficientnet_lite0_imagenet_notop.keras")
 
-# Epoch budgets chosen so each modality trains in well under an hour on a 2-core CPU.
-EPOCHS = {
-    "skin_lesion": (2, 12),
-    "chest_xray": (2, 6),
-    "breast": (3, 25),
-    "cervical_cytology": (3, 25),
+# Per-modality recipe. Epoch budgets keep each modality well under an hour on a 2-core CPU.
+# The seven-class sets are cut at block6d: int8 rounding of the whole backbone flipped up to 7%
+# of their val decisions against Keras, so they ship with float16 weights, which must fit 5 MB.
+RECIPES = {
+    "skin_lesion": {"head_epochs": 2, "finetune_epochs": 12, "feature_layer": "block6d_add"},
+    "chest_xray": {"head_epochs": 2, "finetune_epochs": 6},
+    "breast": {"head_epochs": 3, "finetune_epochs": 25},
+    "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 30, "feature_layer": "block6d_add", "patience": 8},
 }
 
 
@@ -35,14 +37,14 @@ def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run
     train_samples = list_class_folder(dataset_dir / "train", spec)
     val_samples = list_class_folder(dataset_dir / "val", spec)
     fit_samples, test_samples = split_test_slice(train_samples)
-    default_head, default_finetune = EPOCHS[modality]
-    config = TrainingConfig(
-        head_epochs=default_head if head_epochs is None else head_epochs,
-        finetune_epochs=default_finetune if finetune_epochs is None else finetune_epochs,
-        input_size=input_size, seed=seed,
-        patience=4 if len(fit_samples) > 2000 else 6,
-        backbone_path=str(backbone) if backbone else None,
-    )
+    recipe = dict(RECIPES[modality])
+    recipe.setdefault("patience", 4 if len(fit_samples) > 2000 else 6)
+    if head_epochs is not None:
+        recipe["head_epochs"] = head_epochs
+    if finetune_epochs is not None:
+        recipe["finetune_epochs"] = finetune_epochs
+    config = TrainingConfig(**recipe, input_size=input_size, seed=seed,
+                            backbone_path=str(backbone) if backbone else None)
     run_dir = Path(run_dir) / modality
     print(f"{modality}: {len(fit_samples)} fit / {len(test_samples)} test-slice / {len(val_samples)} val images",
           flush=True)
@@ -57,8 +59,7 @@ def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run
         "best_epoch": result["best_epoch"],
         "class_weights": result["class_weights"],
         "config": result["config"],
-        "backbone": "EfficientNet-Lite0 (ImageNet-1k)" if config.backbone_path and Path(config.backbone_path).is_file()
-        else "compact CNN from scratch",
+        "backbone": _backbone_description(config),
         "data": _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples),
     }
     save_json(run_dir / "provenance.json", provenance)
@@ -67,6 +68,13 @@ def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run
         return export_modality(modality, run_dir=run_dir.parent, artifacts_dir=artifacts_dir, data_root=data_root,
                                **(export_options or {}))
     return provenance
+
+
+def _backbone_description(config) -> str:
+    if not (config.backbone_path and Path(config.backbone_path).is_file()):
+        return "compact CNN from scratch"
+    cut = f", cut after {config.feature_layer}" if config.feature_layer else ""
+    return f"EfficientNet-Lite0 (ImageNet-1k{cut})"
 
 
 def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples) -> dict:
