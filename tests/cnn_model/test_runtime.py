@@ -33,7 +33,11 @@ def test_shipped_artifact_matches_its_card_and_spec(modality):
     assert hashlib.sha256(model_bytes).hexdigest() == card["artifact"]["sha256"]
     assert len(model_bytes) == card["artifact"]["bytes"] <= MAX_ARTIFACT_BYTES
     assert [c["name"] for c in card["classes"]] == list(SPECS[modality].class_names)
-    assert card["export_check"]["top1_agreement"] >= 0.99
+    check = card["export_check"]
+    assert check["passed"] and check["quantization"] == card["artifact"]["quantization"]
+    # The export never overturned a confident decision of the trained Keras model.
+    assert check["val"]["top1_agreement"] >= 0.99 or all(
+        margin < 0.05 for margin in check["val_and_test_slice"]["disagreement_margins"])
     for plot in card["plots"].values():
         assert (folder / plot).stat().st_size > 0
 
