@@ -1,4 +1,4 @@
-"""Readiness: can this node reach its database and its photo storage right now?"""
+"""Readiness: can this node reach its database and its photo storage, and are its models loaded?"""
 from __future__ import annotations
 
 import logging
@@ -7,6 +7,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from db import db
+from managers.models import ModelManager
 from utils.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,11 @@ class HealthManager:
     @staticmethod
     def readiness() -> dict:
         """{"status": "ready", "checks": {...}}; ServiceUnavailable (503, code not_ready) naming what failed."""
-        checks = {"database": HealthManager._check_database(), "storage": HealthManager._check_storage()}
+        checks = {
+            "database": HealthManager._check_database(),
+            "storage": HealthManager._check_storage(),
+            "models": ModelManager.readiness(),
+        }
         failed = [name for name, check in checks.items() if not check["ok"]]
         if failed:
             raise ServiceUnavailable(
