@@ -23,7 +23,7 @@ RECIPES = {
     "skin_lesion": {"head_epochs": 2, "finetune_epochs": 12, "feature_layer": "block6d_add"},
     "chest_xray": {"head_epochs": 2, "finetune_epochs": 6},
     "breast": {"head_epochs": 3, "finetune_epochs": 25},
-    "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 30, "feature_layer": "block6d_add", "patience": 8},
+    "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 40, "feature_layer": "block6d_add", "patience": 12},
 }
 
 

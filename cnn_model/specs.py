@@ -140,8 +140,8 @@ SPECS: dict[str, ModalitySpec] = {
         # in a class-dependent way (small dysplastic crops vs large superficial ones).
         resize_mode="pad",
         group_rule="first number of the Herlev file name (cells cut from the same smear image)",
-        augmentation={"flip": "horizontal_and_vertical", "rotation": 0.5, "zoom": 0.1,
-                      "translation": 0.05, "contrast": 0.1, "brightness": 0.05},
+        augmentation={"flip": "horizontal_and_vertical", "rotation": 0.5, "zoom": 0.1, "translation": 0.05,
+                      "contrast": 0.15, "brightness": 0.1, "saturation": 0.15, "hue": 0.03},
     ),
 }
 

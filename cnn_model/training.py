@@ -57,6 +57,11 @@ def _augmenter(spec: ModalitySpec, seed: int) -> keras.Sequential:
         layers.append(keras.layers.RandomContrast(aug["contrast"], value_range=(0, 255), seed=seed))
     if aug.get("brightness"):
         layers.append(keras.layers.RandomBrightness(aug["brightness"], value_range=(0, 255), seed=seed))
+    if aug.get("saturation"):  # stain and camera colour vary between batches
+        s = aug["saturation"]
+        layers.append(keras.layers.RandomSaturation((0.5 - s, 0.5 + s), value_range=(0, 255), seed=seed))
+    if aug.get("hue"):
+        layers.append(keras.layers.RandomHue(aug["hue"], value_range=(0, 255), seed=seed))
     return keras.Sequential(layers, name="augmentation")
 
 
