@@ -1,13 +1,16 @@
 """History-list timing at scale: 1,000,000 predictions on PostgreSQL, then GET /api/v1/predictions.
 
 Usage: python bench/history.py [--rows 1000000] [--users 4] [--repeats 15]
-       [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+       [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--keep | --reuse NAME]
 
 Creates a fresh database, builds the schema with the migrations, bulk-loads the rows with COPY
 (spread evenly over the users and over two years), runs VACUUM ANALYZE, then times the history
 endpoint through the Flask test client as one user: the first page, a filtered page (one
-modality, malignant only) and a deep page (offset 100,000). Prints the median and p95 in ms of
-each, including the total count every page carries. The database is dropped at the end.
+modality, malignant only), a deep page (offset 100,000) and the same deep page by cursor.
+Prints the median and p95 in ms of each, including the total count every page carries, and
+checks that the cursor gives the same items as the page number. The database is dropped at the end, unless
+--keep (leave it for EXPLAIN ANALYZE) or --reuse NAME (time a kept database again: its schema is
+brought up to the newest migration, nothing is loaded, and it is left in place; drop it yourself).
 """
 from __future__ import annotations
 
@@ -120,12 +123,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--postgres", default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL",
                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--keep", action="store_true", help="leave the database in place at the end")
+    parser.add_argument("--reuse", metavar="NAME", help="time a database kept by --keep (not dropped)")
     args = parser.parse_args()
 
-    name = f"medsight_bench_{os.getpid()}"
+    name = args.reuse or f"medsight_bench_{os.getpid()}"
+    keep = args.keep or bool(args.reuse)
     admin = admin_connection(args.postgres)
-    with admin.cursor() as cursor:
-        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if not args.reuse:
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     database_url = psycopg2.extensions.parse_dsn(args.postgres) | {"dbname": name}
     dsn = " ".join(f"{k}={v}" for k, v in database_url.items())
     sqlalchemy_url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
@@ -136,11 +143,17 @@ def main() -> None:
                              instance_path=tmp)
             with app.app_context():
                 flask_migrate.upgrade(directory=MIGRATIONS_DIR)
-                users = [UserManager.create(f"bench{i}@example.org", PASSWORD, role=Role.PATIENT) for i in range(args.users)]
-                owner_ids = [str(u.id) for u in users]
-            print(f"database {name}: loading {args.rows:,} predictions for {args.users} users with COPY ...", flush=True)
-            load_seconds = bulk_load(dsn, owner_ids, args.rows)
-            print(f"loaded + VACUUM ANALYZE in {load_seconds:.1f} s")
+                if not args.reuse:
+                    users = [UserManager.create(f"bench{i}@example.org", PASSWORD, role=Role.PATIENT)
+                             for i in range(args.users)]
+                    owner_ids = [str(u.id) for u in users]
+            if args.reuse:
+                print(f"database {name}: reused as it is (schema upgraded, nothing loaded)", flush=True)
+            else:
+                print(f"database {name}: loading {args.rows:,} predictions for {args.users} users with COPY ...",
+                      flush=True)
+                load_seconds = bulk_load(dsn, owner_ids, args.rows)
+                print(f"loaded + VACUUM ANALYZE in {load_seconds:.1f} s")
 
             client = app.test_client()
             token = client.post("/api/v1/auth/login", json={"email": "bench0@example.org", "password": PASSWORD})
@@ -153,19 +166,30 @@ def main() -> None:
             }
             print(f"GET as one user of {args.users} ({args.rows // args.users:,} rows each), "
                   f"{args.repeats} runs each, Flask test client, PostgreSQL:")
+            # The same deep page by cursor: next_cursor of page deep_page - 1 continues where it ends.
+            cursor = client.get(f"/api/v1/predictions?page={deep_page - 1}&per_page=100", headers=headers)
+            cursor_url = f"/api/v1/predictions?per_page=100&cursor={cursor.get_json()['next_cursor']}"
+            cases[f"deep page by cursor (same {deep_page})"] = cursor_url
+            bodies = {}
             for label, url in cases.items():
                 median, p95, body = time_requests(client, headers, url, args.repeats)
+                bodies[url] = body
                 print(f"  {label:38s} median {median:7.1f} ms  p95 {p95:7.1f} ms  "
                       f"(total {body['total']:,}, {len(body['items'])} items)")
+            by_page = [item["id"] for item in bodies[f"/api/v1/predictions?page={deep_page}&per_page=100"]["items"]]
+            assert [item["id"] for item in bodies[cursor_url]["items"]] == by_page, "cursor and page disagree"
     finally:
         if app is not None:
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if keep:
+            print(f"kept database {name} (drop it with: DROP DATABASE {name} WITH (FORCE))")
+        else:
+            with admin.cursor() as cursor:
+                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            print(f"dropped database {name}")
         admin.close()
-        print(f"dropped database {name}")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,98 @@
-"""Lists: page-numbered slices of a query with the total, and the filters that narrow them."""
+"""Lists: page-numbered (or cursor-continued) slices of a query with the total, and the filters that narrow them."""
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from db import db
+
+
+CURSOR_MAX_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a newest-first list stopped: the timestamp and id of the last item given.
+
+    Clients see it as an opaque string (URL-safe base64 of "<ISO timestamp>|<hex id>"); the next page
+    is everything strictly older in (timestamp, id) order, found through the index instead of
+    skipping OFFSET rows, so page 1000 costs what page 1 does.
+    """
+
+    at: datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = f"{self.at.astimezone(timezone.utc).isoformat()}|{self.id.hex}"
+        return base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        """The cursor a token stands for; ValueError for anything encode() did not make."""
+        if not token or len(token) > CURSOR_MAX_LENGTH:
+            raise ValueError("bad cursor length")
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode("ascii")
+        at, separator, hex_id = raw.partition("|")
+        moment = datetime.fromisoformat(at)
+        if not separator or moment.tzinfo is None or len(hex_id) != 32:
+            raise ValueError("not a cursor")
+        return cls(at=moment.astimezone(timezone.utc), id=uuid.UUID(hex=hex_id))
+
+
+# The (timestamp, id) columns a list is ordered by, both descending: what a cursor refers to.
+Keyset = tuple[InstrumentedAttribute, InstrumentedAttribute]
 
 
 @dataclass(frozen=True)
 class Page:
     items: Sequence[Any]
     total: int
-    page: int
+    page: int | None  # None when the page was asked for by cursor
     per_page: int
+    next_cursor: str | None = None  # only for lists paged by keyset, and only when more items follow
 
     @property
     def pages(self) -> int:
         return -(-self.total // self.per_page) if self.total else 0
 
 
-def paginate(query: Select, count_query: Select, page: int, per_page: int) -> Page:
-    """Run one page of an ordered query and count what the filters match (two queries, whatever the page)."""
+def paginate(
+    query: Select, count_query: Select, page: int, per_page: int,
+    *, keyset: Keyset | None = None, after: Cursor | None = None,
+) -> Page:
+    """Run one page of an ordered query and count what the filters match (two queries, whatever the page).
+
+    keyset: the (timestamp, id) columns query is ordered by, newest first. With it the page carries
+    next_cursor when more items follow (one extra row is read to know), and after=Cursor continues
+    right behind that item instead of at (page - 1) * per_page, which the database has to walk past.
+    """
     total = db.session.scalar(count_query) or 0
-    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
-    return Page(items=items, total=total, page=page, per_page=per_page)
+    if after is not None:
+        if keyset is None:
+            raise ValueError("a cursor needs the keyset the list is ordered by")
+        query = query.where(tuple_(*keyset) < (after.at, after.id))
+        offset = 0
+    else:
+        offset = (page - 1) * per_page
+    limit = per_page + 1 if keyset is not None else per_page
+    items = list(db.session.scalars(query.limit(limit).offset(offset)).unique())
+    next_cursor = None
+    if len(items) > per_page:
+        items = items[:per_page]
+        at_column, id_column = keyset
+        last = items[-1]
+        next_cursor = Cursor(getattr(last, at_column.key), getattr(last, id_column.key)).encode()
+    return Page(
+        items=items, total=total, page=None if after is not None else page, per_page=per_page,
+        next_cursor=next_cursor,
+    )
 
 
 def reload_after_commit(page: Page, query: Select, ids: list) -> Page:

@@ -26,7 +26,7 @@ from constants import (
 from db import db
 from managers.audit import AuditManager
 from managers.models import ModelManager
-from managers.pagination import ListFilters, Page, count_of, paginate, reload_after_commit
+from managers.pagination import Cursor, ListFilters, Page, count_of, paginate, reload_after_commit
 from managers.transactions import UnitOfWork, unit_of_work
 from models import Prediction, User
 from services.storage import Storage, StoredObject
@@ -35,6 +35,7 @@ from utils.images import validate_image_upload
 
 ImageKind = Literal["image", "heatmap"]
 NEWEST_FIRST = (Prediction.created_at.desc(), Prediction.id.desc())
+KEYSET = (Prediction.created_at, Prediction.id)  # what NEWEST_FIRST orders by: a cursor's position
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,13 @@ class PredictionManager:
         return prediction
 
     @staticmethod
-    def list_for(owner: User, filters: PredictionFilters, page: int, per_page: int) -> Page:
-        """owner's history, newest first, one page of it and how many match."""
+    def list_for(
+        owner: User, filters: PredictionFilters, page: int, per_page: int, after: Cursor | None = None
+    ) -> Page:
+        """owner's history, newest first, one page of it (by number, or after a cursor) and how many match."""
         conditions = replace(filters, owner_id=owner.id).conditions()
         query = select(Prediction).where(*conditions).order_by(*NEWEST_FIRST)
-        return paginate(query, count_of(Prediction, *conditions), page, per_page)
+        return paginate(query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after)
 
     @staticmethod
     def get_for(owner: User, prediction_id: uuid.UUID) -> Prediction:
@@ -178,11 +181,13 @@ class PredictionManager:
     # -- admin: everyone's records, every read of someone else's audited ------------------------
 
     @staticmethod
-    def list_all(admin: User, filters: PredictionFilters, page: int, per_page: int) -> Page:
+    def list_all(
+        admin: User, filters: PredictionFilters, page: int, per_page: int, after: Cursor | None = None
+    ) -> Page:
         """Every user's predictions (filters may name one owner), newest first, owners loaded in the same query."""
         conditions = filters.conditions()
         query = select(Prediction).options(joinedload(Prediction.owner)).where(*conditions).order_by(*NEWEST_FIRST)
-        result = paginate(query, count_of(Prediction, *conditions), page, per_page)
+        result = paginate(query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after)
         ids = [p.id for p in result.items]
         with unit_of_work():
             AuditManager.record(
@@ -191,7 +196,7 @@ class PredictionManager:
                 target_type="prediction",
                 details={
                     "filters": filters.described(),
-                    "page": page,
+                    "page": result.page,
                     "per_page": per_page,
                     "prediction_ids": [str(p.id) for p in result.items if p.owner_id != admin.id],
                 },

@@ -23,6 +23,12 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     __table_args__ = (
         # A user's history, newest first, is the hot query; admins page through everyone's by time.
         Index("ix_predictions_owner_id_created_at", "owner_id", "created_at"),
+        # The history's filters: its count is an index-only range scan (owner + modality [+ is_positive])
+        # instead of a scan of the table, and a filtered page is read in order. Also owner + is_positive.
+        Index(
+            "ix_predictions_owner_id_modality_is_positive_created_at",
+            "owner_id", "modality", "is_positive", "created_at",
+        ),
         Index("ix_predictions_created_at", "created_at"),
         CheckConstraint(f"modality IN ({', '.join(repr(m) for m in MODALITIES)})", name="modality_known"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),

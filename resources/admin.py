@@ -25,7 +25,9 @@ class AdminPredictions(MethodView):
     @admin_required
     def get(self, query):
         """Every user's predictions, newest first; the same filters as the history, plus user_id."""
-        return PredictionManager.list_all(current_user(), filters_from(query), query["page"], query["per_page"])
+        return PredictionManager.list_all(
+            current_user(), filters_from(query), query["page"], query["per_page"], after=query.get("cursor")
+        )
 
 
 @blp.route("/predictions/<uuid:prediction_id>")

@@ -51,7 +51,9 @@ class Predictions(MethodView):
     @auth_required()
     def get(self, query):
         """The caller's predictions, newest first, filtered and paged."""
-        return PredictionManager.list_for(current_user(), filters_from(query), query["page"], query["per_page"])
+        return PredictionManager.list_for(
+            current_user(), filters_from(query), query["page"], query["per_page"], after=query.get("cursor")
+        )
 
 
 @blp.route("/<uuid:prediction_id>")

@@ -1,7 +1,8 @@
-"""Paging: what a list endpoint takes (page, per_page) and the page information it returns."""
-from marshmallow import Schema, fields, validate
+"""Paging: what a list endpoint takes (page, per_page; cursor where offered) and the page information it returns."""
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from constants import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from managers.pagination import CURSOR_MAX_LENGTH, Cursor
 
 
 class PageQuerySchema(Schema):
@@ -20,3 +21,42 @@ class PageSchema(Schema):
     page = fields.Integer(dump_only=True)
     per_page = fields.Integer(dump_only=True)
     pages = fields.Integer(dump_only=True, metadata={"description": "How many pages there are"})
+
+
+class CursorField(fields.String):
+    """An opaque next_cursor from an earlier page, loaded as a managers.pagination.Cursor."""
+
+    default_error_messages = {"invalid_cursor": "Not a valid cursor; use next_cursor from a previous page."}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Cursor:
+        token = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return Cursor.decode(token)
+        except ValueError as error:
+            raise self.make_error("invalid_cursor") from error
+
+
+class CursorPageQuerySchema(PageQuerySchema):
+    """page/per_page as everywhere, or cursor: continue right after the last item of an earlier page."""
+
+    cursor = CursorField(
+        metadata={
+            "maxLength": CURSOR_MAX_LENGTH,
+            "description": "next_cursor of the previous page: as fast at any depth (leave page out)",
+        },
+    )
+
+    @validates_schema
+    def _cursor_or_page(self, data, **_kwargs):
+        if data.get("cursor") is not None and data.get("page", 1) != 1:
+            raise ValidationError("Give either page or cursor, not both.", field_name="cursor")
+
+
+class CursorPageSchema(PageSchema):
+    """A page of a list that can also be continued by cursor."""
+
+    page = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "null when asked for by cursor"})
+    next_cursor = fields.String(
+        dump_only=True, allow_none=True,
+        metadata={"description": "Pass as cursor for the items after this page; null on the last page"},
+    )

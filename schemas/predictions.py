@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre
 
 from cnn_model.specs import MODALITIES, get_spec
 from constants import PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
-from schemas.pagination import PageQuerySchema, PageSchema
+from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
 
 _MODALITY = validate.OneOf(MODALITIES, error="Must be one of: {choices}.")
 _MODALITY_DOC = {"enum": list(MODALITIES), "description": "What kind of image this is"}
@@ -52,7 +52,7 @@ class SeedQuerySchema(Schema):
     modality = fields.String(load_default=None, validate=_MODALITY, metadata=_MODALITY_DOC)
 
 
-class PredictionQuerySchema(PageQuerySchema):
+class PredictionQuerySchema(CursorPageQuerySchema):
     modality = fields.String(validate=_MODALITY, metadata=_MODALITY_DOC)
     label = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "A class name"})
     is_positive = fields.Boolean(metadata={"description": "Only malignant/abnormal results (or only the others)"})
@@ -148,7 +148,7 @@ class PredictionSchema(Schema):
         return {}
 
 
-class PredictionListSchema(PageSchema):
+class PredictionListSchema(CursorPageSchema):
     items = fields.List(fields.Nested(PredictionSchema), dump_only=True)
 
 
@@ -169,7 +169,7 @@ class AdminPredictionSchema(PredictionSchema):
         return {"owner": {"id": row.owner.id, "email": row.owner.email}}
 
 
-class AdminPredictionListSchema(PageSchema):
+class AdminPredictionListSchema(CursorPageSchema):
     items = fields.List(fields.Nested(AdminPredictionSchema), dump_only=True)
 
 

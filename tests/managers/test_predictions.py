@@ -1,11 +1,16 @@
 """PredictionManager: the no-half-writes rule under injected faults, through the seams we own."""
 from __future__ import annotations
 
+import base64
+import uuid
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import func, select
 
 from db import db
-from managers.predictions import PredictionManager
+from managers.pagination import Cursor, Page
+from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
 from models import AuditEvent, Prediction
 from services.storage import LocalFolderStorage
@@ -80,3 +85,69 @@ def test_delete_with_storage_down_keeps_the_record_whole(app, client, predict, p
     swap_storage(DeleteFails(app.config["STORAGE_LOCAL_ROOT"]))
     assert_error(client.delete(f"/api/v1/predictions/{made['id']}", headers=patient.headers), 503, "storage_unavailable")
     assert client.get(f"/api/v1/predictions/{made['id']}", headers=patient.headers).status_code == 200
+
+
+# -- history paged by cursor ------------------------------------------------------------------
+
+
+def add_rows(owner, count: int) -> list[Prediction]:
+    """count predictions written straight to the table (no model run), three to a timestamp so ids break ties."""
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    made = []
+    for i in range(count):
+        positive = i % 2 == 0
+        made.append(Prediction(
+            id=uuid.uuid4(), owner_id=owner.id, modality="breast" if i % 3 else "skin_lesion",
+            label="malignant" if positive else "benign", confidence=0.9, probabilities={}, is_positive=positive,
+            model_name="m", model_version="1", model_sha256="0" * 64, image_key=f"photos/{i}",
+            image_content_type="image/jpeg", image_sha256="0" * 64, image_width=1, image_height=1,
+            created_at=base + timedelta(seconds=i // 3, microseconds=7 * (i // 3)),
+        ))
+    db.session.add_all(made)
+    db.session.commit()
+    return made
+
+
+def newest_first(rows: list[Prediction]) -> list[uuid.UUID]:
+    return [p.id for p in sorted(rows, key=lambda p: (p.created_at, p.id), reverse=True)]
+
+
+def walk(owner, filters: PredictionFilters, per_page: int) -> tuple[list[uuid.UUID], list[Page]]:
+    pages = [PredictionManager.list_for(owner, filters, 1, per_page)]
+    while pages[-1].next_cursor:
+        after = Cursor.decode(pages[-1].next_cursor)
+        pages.append(PredictionManager.list_for(owner, filters, 1, per_page, after=after))
+    return [p.id for page in pages for p in page.items], pages
+
+
+@pytest.mark.parametrize("per_page", [1, 4, 7, 100])
+def test_cursor_walks_the_whole_history_newest_first_without_duplicates_or_gaps(owner, make_account, per_page):
+    other = UserManager.get(make_account().id)
+    add_rows(other, 5)  # someone else's rows never show up
+    rows_made = add_rows(owner, 23)
+    seen, pages = walk(owner, PredictionFilters(), per_page)
+    assert seen == newest_first(rows_made)
+    assert all(page.total == 23 for page in pages)
+    assert all(len(page.items) == per_page for page in pages[:-1]) and pages[-1].next_cursor is None
+    assert pages[0].page == 1 and all(page.page is None for page in pages[1:])
+    # The first page by cursor is the first page by number; page numbers keep working alongside.
+    assert [p.id for p in PredictionManager.list_for(owner, PredictionFilters(), 2, per_page).items] == (
+        seen[per_page:2 * per_page]
+    )
+
+
+def test_cursor_walk_keeps_the_filters(owner):
+    rows_made = add_rows(owner, 30)
+    filters = PredictionFilters(modality="breast", is_positive=True)
+    seen, pages = walk(owner, filters, 3)
+    expected = newest_first([p for p in rows_made if p.modality == "breast" and p.is_positive])
+    assert seen == expected and pages[0].total == len(expected) > 3
+
+
+def test_cursor_round_trips_and_refuses_what_it_did_not_make():
+    cursor = Cursor(at=datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc), id=uuid.uuid4())
+    assert Cursor.decode(cursor.encode()) == cursor
+    for token in ("", "not base64!", "bm90IGEgY3Vyc29y", "x" * 300,
+                  base64.urlsafe_b64encode(b"2026-05-01T12:00:00|" + b"0" * 32).decode()):  # naive time
+        with pytest.raises(ValueError):
+            Cursor.decode(token)

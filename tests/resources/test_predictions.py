@@ -181,6 +181,33 @@ def test_page_beyond_the_end_is_empty_with_the_total(client, predict, patient, m
     assert len(second["items"]) == 1
 
 
+def test_history_continues_by_cursor_newest_first(client, predict, patient, modality):
+    made = [predict(patient, modality)["id"] for _ in range(3)]
+    first = client.get("/api/v1/predictions?per_page=2", headers=patient.headers).get_json()
+    assert first["page"] == 1 and first["total"] == 3 and first["next_cursor"]
+    response = client.get("/api/v1/predictions", query_string={"per_page": 2, "cursor": first["next_cursor"]},
+                          headers=patient.headers)
+    assert response.status_code == 200, response.get_json()
+    second = response.get_json()
+    assert second["page"] is None and second["total"] == 3 and second["next_cursor"] is None
+    assert [item["id"] for item in first["items"] + second["items"]] == made[::-1]
+
+
+@pytest.mark.parametrize("cursor", ["garbage!", "bm90IGEgY3Vyc29y", "x" * 300])
+def test_invalid_cursor_is_422(client, patient, cursor):
+    error = assert_error(client.get("/api/v1/predictions", query_string={"cursor": cursor}, headers=patient.headers),
+                         422, "validation_error")
+    assert "cursor" in error["details"]
+
+
+def test_cursor_with_a_page_number_is_422(client, predict, patient, modality):
+    predict(patient, modality)
+    predict(patient, modality)
+    cursor = client.get("/api/v1/predictions?per_page=1", headers=patient.headers).get_json()["next_cursor"]
+    response = client.get("/api/v1/predictions", query_string={"cursor": cursor, "page": 2}, headers=patient.headers)
+    assert "cursor" in assert_error(response, 422, "validation_error")["details"]
+
+
 @pytest.mark.parametrize("query", [f"per_page={PAGE_SIZE_MAX + 1}", "per_page=0", "page=0", "page=x"])
 def test_bad_paging_is_422(client, patient, query):
     assert_error(client.get(f"/api/v1/predictions?{query}", headers=patient.headers), 422, "validation_error")
