@@ -60,7 +60,7 @@ def main() -> int:
         images = sample_images(args.data_root, modality, args.images)
         plain = time_ms(lambda im: runner.run(preprocess_for_model(im, runner.spec)[None]), images, args.repeats)
         heat = time_ms(lambda im: runner.predict(im, heatmap=True), images, max(1, args.repeats // 5))
-        print(f"{modality:<19}{runner.input_size:>7}{runner.card['artifact']['bytes'] / 1e6:>9.2f}"
+        print(f"{modality:<19}{runner.spec.input_size:>7}{runner.card['artifact']['bytes'] / 1e6:>9.2f}"
               f"{statistics.median(plain):>11.2f}{np.percentile(plain, 95):>9.2f}{statistics.median(heat):>20.2f}")
     return 0
 

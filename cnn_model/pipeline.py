@@ -1,10 +1,8 @@
 """The train -> export -> evaluate pipeline behind `python -m cnn_model train`."""
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,11 +91,3 @@ def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples) -> 
         "counts": {"fit": counts(fit_samples), "test_slice": counts(test_samples), "val": counts(val_samples)},
     }
 
-
-def timed(label):
-    start = time.time()
-    return lambda: print(f"{label}: {time.time() - start:.1f}s", flush=True)
-
-
-def load_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

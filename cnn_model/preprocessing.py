@@ -13,24 +13,81 @@ from .specs import ModalitySpec
 ImageSource = Union[str, Path, bytes, BinaryIO, Image.Image]
 
 
+# Transparent areas become white, as most viewers show them on a page.
+FLATTEN_BACKGROUND = 255
+
+
 class ImageLoadError(ValueError):
     """The file is not an image this package can read."""
 
 
+def _rescale_to_8bit(image: Image.Image) -> Image.Image:
+    """High bit-depth or float grayscale -> L, stretched over the values actually used.
+
+    Radiographs often carry 10-16 significant bits in a 16-bit container; dividing by 257 would
+    leave a 12-bit X-ray nearly black, so the range present in the image is what maps to 0..255.
+    """
+    pixels = np.asarray(image, dtype=np.float64)
+    low, high = float(pixels.min()), float(pixels.max())
+    if image.mode == "F" and low >= 0.0 and high <= 1.0:
+        scaled = pixels * 255.0
+    elif low >= 0 and high <= 255 and not image.mode.startswith("I;16"):
+        scaled = pixels
+    else:
+        scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def _flatten(image: Image.Image, mode: str) -> Image.Image:
+    background = Image.new(mode, image.size, (FLATTEN_BACKGROUND,) * len(mode))
+    background.paste(image.convert(mode), mask=image.getchannel("A"))
+    return background
+
+
+def normalise_mode(image: Image.Image) -> Image.Image:
+    """The image as RGB (colour) or L (grayscale), transparency flattened onto white."""
+    mode = image.mode
+    if mode in ("RGB", "L"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("LA", "La"):
+        return _flatten(image.convert("LA"), "L")
+    if mode.startswith("I") or mode == "F":
+        return _rescale_to_8bit(image)
+    if mode in ("RGBA", "RGBa") or (mode in ("P", "PA") and ("transparency" in image.info or mode == "PA")):
+        return _flatten(image.convert("RGBA"), "RGB")
+    return image.convert("RGB")
+
+
 def load_image(source: ImageSource) -> Image.Image:
-    """Open an image from a path, bytes or a file object, EXIF orientation applied."""
+    """Open an image from a path, bytes or a file object: EXIF orientation applied, RGB or L."""
     if isinstance(source, Image.Image):
-        return source
+        return normalise_mode(source)
     try:
         if isinstance(source, bytes):
             source = io.BytesIO(source)
         with Image.open(source) as image:
             image.load()
-            return ImageOps.exif_transpose(image)
+            return normalise_mode(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise ImageLoadError(f"no such file: {source}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ImageLoadError(f"not a readable image: {exc}") from None
+
+
+def _letterbox(image: Image.Image, side: int) -> Image.Image:
+    """Fit the image into a side x side square, aspect ratio kept, padded with its border colour."""
+    colour = _border_colour(image)
+    if min(image.size) * side >= max(image.size):
+        return ImageOps.pad(image, (side, side), method=Image.Resampling.BILINEAR, color=colour)
+    # A sliver (say 5000x1) would shrink to zero pixels thick: keep one row or column instead.
+    scale = side / max(image.size)
+    fitted = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
+                          Image.Resampling.BILINEAR)
+    canvas = Image.new(image.mode, (side, side), colour)
+    canvas.paste(fitted, ((side - fitted.width) // 2, (side - fitted.height) // 2))
+    return canvas
 
 
 def _border_colour(image: Image.Image) -> tuple[int, ...] | int:
@@ -48,16 +105,10 @@ def preprocess_for_model(source: ImageSource, spec: ModalitySpec) -> np.ndarray:
     channels the ImageNet backbone expects, so a colour upload of an X-ray is treated
     exactly like the grayscale training images. The network normalises internally.
     """
-    image = load_image(source)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grayscale (common for radiographs): scale to 8 bits before conversion.
-        array = np.asarray(image, dtype=np.float64)
-        span = max(array.max() - array.min(), 1.0)
-        image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8), mode="L")
-    image = image.convert(spec.color_mode)
+    image = load_image(source).convert(spec.color_mode)
     size = (spec.input_size, spec.input_size)
     if spec.resize_mode == "pad":
-        image = ImageOps.pad(image, size, method=Image.Resampling.BILINEAR, color=_border_colour(image))
+        image = _letterbox(image, spec.input_size)
     else:
         image = image.resize(size, Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.float32)

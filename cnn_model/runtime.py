@@ -1,14 +1,16 @@
 """Serving: load each exported model once, verify it, and run it on the LiteRT interpreter.
 
-No TensorFlow here. One interpreter per thread (LiteRT interpreters are not thread-safe),
-built lazily from model bytes that are read and hash-checked once.
+No TensorFlow here. LiteRT interpreters are not thread-safe, so each call borrows one from a
+pool that grows to the peak number of concurrent calls; a pool rather than one per thread,
+because servers that start a thread per request would otherwise build one for every request.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import threading
+import queue
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,10 +43,6 @@ class Prediction:
     heatmap_png: bytes | None = None
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 class ModelRunner:
     """One modality's exported model with its card."""
 
@@ -69,8 +67,8 @@ class ModelRunner:
         self.spec: ModalitySpec = replace(spec, input_size=int(self.card["input"]["size"]))
         self.sha256 = actual
         self.num_threads = num_threads
-        self._local = threading.local()
-        self._interpreter()  # fail at load time, not on the first request
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle.put(self._new_interpreter())  # fail at load time, not on the first request
 
     @property
     def name(self) -> str:
@@ -80,28 +78,35 @@ class ModelRunner:
     def version(self) -> str:
         return self.card["version"]
 
+    def _new_interpreter(self):
+        interpreter = Interpreter(model_content=self._model_bytes, num_threads=self.num_threads)
+        interpreter.allocate_tensors()
+        outputs = interpreter.get_output_details()
+        logits = next(o["index"] for o in outputs if len(o["shape"]) == 2)
+        cams = next((o["index"] for o in outputs if len(o["shape"]) == 4), None)
+        return interpreter, interpreter.get_input_details()[0]["index"], logits, cams
+
+    @contextmanager
     def _interpreter(self):
-        state = getattr(self._local, "state", None)
-        if state is None:
-            interpreter = Interpreter(model_content=self._model_bytes, num_threads=self.num_threads)
-            interpreter.allocate_tensors()
-            outputs = interpreter.get_output_details()
-            logits = next(o["index"] for o in outputs if len(o["shape"]) == 2)
-            cams = next((o["index"] for o in outputs if len(o["shape"]) == 4), None)
-            state = (interpreter, interpreter.get_input_details()[0]["index"], logits, cams)
-            self._local.state = state
-        return state
+        try:
+            state = self._idle.get_nowait()
+        except queue.Empty:
+            state = self._new_interpreter()
+        try:
+            yield state
+        finally:
+            self._idle.put(state)
 
     def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Class probabilities (and class activation maps) for a preprocessed batch."""
-        interpreter, input_index, logits_index, cams_index = self._interpreter()
         probabilities, cams = [], []
-        for x in batch:
-            interpreter.set_tensor(input_index, x[None].astype(np.float32, copy=False))
-            interpreter.invoke()
-            probabilities.append(_softmax(interpreter.get_tensor(logits_index)[0].astype(np.float64)))
-            if with_cams and cams_index is not None:
-                cams.append(interpreter.get_tensor(cams_index)[0].astype(np.float32))
+        with self._interpreter() as (interpreter, input_index, logits_index, cams_index):
+            for x in batch:
+                interpreter.set_tensor(input_index, x[None].astype(np.float32, copy=False))
+                interpreter.invoke()
+                probabilities.append(_softmax(interpreter.get_tensor(logits_index)[0].astype(np.float64)))
+                if with_cams and cams_index is not None:
+                    cams.append(interpreter.get_tensor(cams_index)[0].astype(np.float32))
         return np.stack(probabilities), (np.stack(cams) if with_cams and cams else None)
 
     def predict(self, source: ImageSource, *, heatmap: bool = False) -> Prediction:

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import numpy as np
 from PIL import Image, ImageOps
 
+from cnn_model.preprocessing import normalise_mode
 from utils.errors import EmptyFile, ImageTooLarge, InvalidImage, PayloadTooLarge, UnsupportedMediaType
 
 # Pillow format name → the content type we store and serve it with.
@@ -22,7 +22,6 @@ CONTENT_TYPES = {
 }
 SUPPORTED_FORMATS = tuple(CONTENT_TYPES)
 _READ_CHUNK = 64 * 1024
-_FLATTEN_BACKGROUND = 255  # transparent areas become white, as most viewers show them on a page
 
 
 @dataclass(frozen=True)
@@ -70,46 +69,6 @@ def _read_capped(stream: BinaryIO | bytes, max_bytes: int) -> bytes:
             f"The file is larger than the {max_bytes} byte limit.", details={"max_bytes": max_bytes}
         )
     return b"".join(chunks)
-
-
-def _rescale_to_8bit(image: Image.Image) -> Image.Image:
-    """Map a 16/32-bit or float grayscale image to L without clipping everything above 255 to white."""
-    pixels = np.asarray(image)
-    if image.mode.startswith("I;16"):
-        scaled = pixels.astype(np.float64) / 257.0
-    else:
-        low, high = float(pixels.min()), float(pixels.max())
-        if image.mode == "F" and low >= 0.0 and high <= 1.0:
-            scaled = pixels * 255.0
-        elif low >= 0 and high <= 255:
-            scaled = pixels.astype(np.float64)
-        elif low >= 0 and high <= 65535:
-            scaled = pixels.astype(np.float64) / 257.0
-        else:
-            scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
-
-
-def _flatten(image: Image.Image, mode: str) -> Image.Image:
-    background = Image.new(mode, image.size, (_FLATTEN_BACKGROUND,) * len(mode))
-    background.paste(image.convert(mode), mask=image.getchannel("A"))
-    return background
-
-
-def normalise_mode(image: Image.Image) -> Image.Image:
-    """Return the image as RGB (colour) or L (grayscale), flattening any transparency."""
-    mode = image.mode
-    if mode in ("RGB", "L"):
-        return image
-    if mode == "1":
-        return image.convert("L")
-    if mode in ("LA", "La"):
-        return _flatten(image.convert("LA"), "L")
-    if mode.startswith("I") or mode == "F":
-        return _rescale_to_8bit(image)
-    if mode in ("RGBA", "RGBa") or (mode in ("P", "PA") and ("transparency" in image.info or mode == "PA")):
-        return _flatten(image.convert("RGBA"), "RGB")
-    return image.convert("RGB")
 
 
 def validate_image_upload(
@@ -165,9 +124,3 @@ def validate_image_upload(
         data=data,
     )
 
-
-def encode_png(image: Image.Image) -> bytes:
-    """Encode an image as PNG bytes (for heatmaps and normalised copies)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()

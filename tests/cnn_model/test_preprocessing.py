@@ -53,3 +53,26 @@ def test_sixteen_bit_xrays_are_scaled_not_clipped():
 def test_unreadable_bytes_raise_a_clear_error():
     with pytest.raises(ImageLoadError, match="not a readable image"):
         load_image(b"this is not an image")
+
+
+@pytest.mark.parametrize("make_image", [
+    lambda: Image.new("RGBA", (120, 90), (200, 40, 40, 0)),  # transparent: flattened onto white
+    lambda: Image.fromarray(np.linspace(0, 4095, 64 * 64).reshape(64, 64).astype(np.uint16)),  # 12-bit X-ray
+    lambda: Image.new("P", (50, 70), 3),
+])
+def test_upload_path_and_cli_path_give_the_model_identical_input(make_image):
+    import io
+
+    from utils.images import validate_image_upload
+
+    buffer = io.BytesIO()
+    make_image().save(buffer, format="PNG")
+    data = buffer.getvalue()
+    uploaded = validate_image_upload(data, max_bytes=10**7, max_pixels=10**7).image
+    for spec in SPECS.values():
+        np.testing.assert_array_equal(preprocess_for_model(uploaded, spec), preprocess_for_model(data, spec))
+
+
+def test_a_sliver_of_an_image_still_preprocesses():
+    for size in [(5000, 1), (1, 3000)]:
+        assert preprocess_for_model(Image.new("RGB", size), SPECS["cervical_cytology"]).shape == (160, 160, 3)
