@@ -1,9 +1,11 @@
 """Export a trained Keras classifier to a small LiteRT artifact, check it, and write its model card."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +104,6 @@ def export_modality(modality: str, *, run_dir: Path, artifacts_dir: Path, data_r
     classifier = keras.models.load_model(run_dir / "model.keras", compile=False)
     input_size = classifier.input_shape[1]
     if input_size != spec.input_size:
-        from dataclasses import replace
         spec = replace(spec, input_size=input_size)
     class_names = list(spec.class_names)
     dataset_dir = Path(data_root) / modality
@@ -216,8 +217,7 @@ def _median_latency_ms(runner: ModelRunner, samples) -> float:
 
 
 def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
-    import hashlib
-
+    resize = "letterboxed (aspect kept, border colour)" if spec.resize_mode == "pad" else "resized without crop"
     return {
         "name": f"medsight-{spec.name.replace('_', '-')}-effnetlite0",
         "version": provenance["version"],
@@ -229,17 +229,18 @@ def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
         "input": {"size": spec.input_size, "channels": 3, "layout": "NHWC", "dtype": "float32",
                   "value_range": [0, 255], "color_mode": spec.color_mode, "resize_mode": spec.resize_mode},
         "preprocessing": ("cnn_model.preprocessing.preprocess_for_model: EXIF orientation applied, reduced to "
-                          f"{spec.color_mode}, {'letterboxed (aspect kept, border colour)' if spec.resize_mode == 'pad' else 'resized without crop'} "
+                          f"{spec.color_mode}, {resize} "
                           f"to {spec.input_size}x{spec.input_size} (bilinear), repeated to 3 channels if gray, "
                           "float 0..255; the network normalises internally"),
         "architecture": (f"{provenance['backbone']} -> global average pooling -> dropout -> dense "
                          f"({len(spec.classes)} logits); class activation maps from the last feature map"),
         "artifact": {"file": MODEL_FILE, "format": "LiteRT (TFLite flatbuffer)", "bytes": len(model_bytes),
-                     "sha256": __import__("hashlib").sha256(model_bytes).hexdigest(),
+                     "sha256": hashlib.sha256(model_bytes).hexdigest(),
                      "quantization": check["quantization"]},
         "export_check": check,
         "training": {**provenance, "export_command": f"python -m cnn_model export --modality {spec.name}"},
-        "serving": {"runtime": "ai-edge-litert Interpreter, one per thread", "threads_per_interpreter": 1},
+        "serving": {"runtime": "ai-edge-litert Interpreter, pooled (one per concurrent call)",
+                    "threads_per_interpreter": 1},
         "intended_use": ("Research and education. A second opinion aid that says which pattern an image "
                          "resembles; not a diagnosis and not a medical device."),
     }

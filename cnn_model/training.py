@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +181,7 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
     log_path.unlink(missing_ok=True)
     class_names = list(spec.class_names)
     if config.input_size:
-        spec = _with_input_size(spec, config.input_size)
+        spec = replace(spec, input_size=config.input_size)
     started = time.time()
     x_fit, y_fit = load_arrays(fit_samples, spec, class_names)
     x_val, y_val = load_arrays(val_samples, spec, class_names)
@@ -224,11 +224,6 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
         "y_val": y_val,
         "x_fit_sample": x_fit[np.random.default_rng(config.seed).permutation(len(x_fit))[:256]],
     }
-
-
-def _with_input_size(spec: ModalitySpec, size: int) -> ModalitySpec:
-    from dataclasses import replace
-    return replace(spec, input_size=size)
 
 
 def save_json(path: Path, payload: dict) -> None:
