@@ -90,4 +90,3 @@ def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples) -> 
                        f"or tuned on; fit = the rest of train/"),
         "counts": {"fit": counts(fit_samples), "test_slice": counts(test_samples), "val": counts(val_samples)},
     }
-
