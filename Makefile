@@ -24,7 +24,7 @@ test: install-dev
 	$(VENV)/bin/python -m pytest
 
 bench: install-dev
-	$(PY) bench/inference.py
+	$(PY) bench/inference.py --seed-baseline
 
 clean:
 	rm -rf $(VENV) .pytest_cache

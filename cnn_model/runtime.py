@@ -157,7 +157,8 @@ def render_heatmap(image: Image.Image, cam: np.ndarray, spec: ModalitySpec) -> b
     alpha = 0.45 * (np.asarray(cam_image, dtype=np.float32)[:, :, None] / 255.0) + 0.15
     blended = np.asarray(image, dtype=np.float32) * (1 - alpha) + heat * alpha
     buffer = io.BytesIO()
-    Image.fromarray(blended.clip(0, 255).astype(np.uint8)).save(buffer, format="PNG", optimize=False)
+    # Fast zlib level: a heatmap is viewed once or twice, so encode time matters more than bytes.
+    Image.fromarray(blended.clip(0, 255).astype(np.uint8)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
