@@ -20,9 +20,9 @@ admin_required = auth_required(Role.ADMIN)
 
 @blp.route("/predictions")
 class AdminPredictions(MethodView):
+    @admin_required
     @blp.arguments(AdminPredictionQuerySchema, location="query")
     @blp.response(200, AdminPredictionListSchema)
-    @admin_required
     def get(self, query):
         """Every user's predictions, newest first; the same filters as the history, plus user_id."""
         return PredictionManager.list_all(
@@ -32,9 +32,9 @@ class AdminPredictions(MethodView):
 
 @blp.route("/predictions/<uuid:prediction_id>")
 class AdminPrediction(MethodView):
+    @admin_required
     @blp.response(200, AdminPredictionSchema)
     @blp.alt_response(404, description="No such prediction")
-    @admin_required
     def get(self, prediction_id: uuid.UUID):
         """Any user's prediction."""
         return PredictionManager.get_any(current_user(), prediction_id)
@@ -42,10 +42,10 @@ class AdminPrediction(MethodView):
 
 @blp.route("/predictions/<uuid:prediction_id>/image")
 class AdminPredictionImage(MethodView):
+    @admin_required
     @blp.response(200, content_type="image/*", description="The uploaded photo")
     @blp.alt_response(302, description="Redirect to a short-lived URL of the photo in object storage")
     @blp.alt_response(404, description="No such prediction")
-    @admin_required
     def get(self, prediction_id: uuid.UUID):
         """Any user's uploaded photo."""
         return send_image(PredictionManager.open_any_image(current_user(), prediction_id, "image"))
@@ -53,10 +53,10 @@ class AdminPredictionImage(MethodView):
 
 @blp.route("/predictions/<uuid:prediction_id>/heatmap")
 class AdminPredictionHeatmap(MethodView):
+    @admin_required
     @blp.response(200, content_type="image/png", description="The class activation map over the photo")
     @blp.alt_response(302, description="Redirect to a short-lived URL of the heatmap in object storage")
     @blp.alt_response(404, description="No such prediction")
-    @admin_required
     def get(self, prediction_id: uuid.UUID):
         """Any user's heatmap."""
         return send_image(PredictionManager.open_any_image(current_user(), prediction_id, "heatmap"))
@@ -64,9 +64,9 @@ class AdminPredictionHeatmap(MethodView):
 
 @blp.route("/users")
 class AdminUsers(MethodView):
+    @admin_required
     @blp.arguments(UserQuerySchema, location="query")
     @blp.response(200, UserListSchema)
-    @admin_required
     def get(self, query):
         """Accounts, newest first; filter by role, is_active, part of the email."""
         return AdminManager.list_users(
@@ -77,18 +77,18 @@ class AdminUsers(MethodView):
 
 @blp.route("/users/<uuid:user_id>")
 class AdminUser(MethodView):
+    @admin_required
     @blp.response(200, UserSchema)
     @blp.alt_response(404, description="No such user")
-    @admin_required
     def get(self, user_id: uuid.UUID):
         """One account."""
         return AdminManager.get_user(current_user(), user_id)
 
+    @admin_required
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
     @blp.alt_response(404, description="No such user")
     @blp.alt_response(409, description="An admin cannot demote or disable themselves (code own_account)")
-    @admin_required
     def patch(self, body, user_id: uuid.UUID):
         """Change an account's role, or disable / enable it (takes effect on its next request)."""
         return AdminManager.update_user(current_user(), user_id, role=body.get("role"), is_active=body.get("is_active"))
@@ -96,9 +96,9 @@ class AdminUser(MethodView):
 
 @blp.route("/audit")
 class AdminAudit(MethodView):
+    @admin_required
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEventListSchema)
-    @admin_required
     def get(self, query):
         """The audit trail, newest first; filter by actor, action, target and time."""
         filters = AuditFilters(**{name: query.get(name) for name in

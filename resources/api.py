@@ -75,6 +75,21 @@ class Blueprint(flask_smorest.Blueprint):
         "form_and_files": "multipart/form-data",
     }
 
+    def arguments(self, schema, **kwargs):
+        """flask-smorest's arguments, refusing to wrap a view that @auth_required guards already.
+
+        Decorators run outside-in: arguments above auth_required would parse (and read the upload
+        of) an anonymous request and answer 422 where 401 is due. Put @auth_required on top.
+        """
+        decorate = super().arguments(schema, **kwargs)
+
+        def decorator(view):
+            if getattr(view, "medsight_auth_required", False):
+                raise TypeError(f"{view.__qualname__}: put @auth_required above @blp.arguments")
+            return decorate(view)
+
+        return decorator
+
 
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema

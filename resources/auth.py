@@ -40,9 +40,9 @@ class Login(MethodView):
 
 @blp.route("/refresh")
 class Refresh(MethodView):
+    @auth_required(jwt_type="refresh")
     @blp.arguments(NoBodySchema, required=False)
     @blp.response(200, AccessTokenSchema)
-    @auth_required(jwt_type="refresh")
     def post(self, _body):
         """Get a new access token with the refresh token (sent as the bearer token)."""
         return AuthManager.refresh(current_user())
@@ -50,9 +50,9 @@ class Refresh(MethodView):
 
 @blp.route("/logout")
 class Logout(MethodView):
+    @auth_required(jwt_type="any")
     @blp.arguments(LogoutSchema, required=False)
     @blp.response(204)
-    @auth_required(jwt_type="any")
     def post(self, body):
         """Revoke the bearer token (access, refresh or personal), and the refresh token given in the body."""
         credential = current_credential()
@@ -66,8 +66,8 @@ class Logout(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
-    @blp.response(200, UserSchema)
     @auth_required()
+    @blp.response(200, UserSchema)
     def get(self):
         """The account the token belongs to."""
         return current_user()

@@ -36,19 +36,19 @@ def send_image(download: ImageDownload) -> Response:
 
 @blp.route("")
 class Predictions(MethodView):
+    @auth_required()
     @blp.arguments(PredictionUploadSchema, location="form_and_files")
     @blp.response(201, PredictionSchema)
     @blp.alt_response(413, description="The file is larger than MAX_UPLOAD_MB")
     @blp.alt_response(415, description="Not an accepted image format (judged by its bytes)")
     @blp.alt_response(503, description="Storage, database or model unavailable; nothing was kept")
-    @auth_required()
     def post(self, form):
         """Classify an uploaded image and keep it in the caller's history."""
         return PredictionManager.create(current_user(), form["modality"], form["upload"].stream, form["note"])
 
+    @auth_required()
     @blp.arguments(PredictionQuerySchema, location="query")
     @blp.response(200, PredictionListSchema)
-    @auth_required()
     def get(self, query):
         """The caller's predictions, newest first, filtered and paged."""
         return PredictionManager.list_for(
@@ -58,17 +58,17 @@ class Predictions(MethodView):
 
 @blp.route("/<uuid:prediction_id>")
 class Prediction(MethodView):
+    @auth_required()
     @blp.response(200, PredictionSchema)
     @blp.alt_response(404, description=_NOT_YOURS)
-    @auth_required()
     def get(self, prediction_id: uuid.UUID):
         """One of the caller's predictions."""
         return PredictionManager.get_for(current_user(), prediction_id)
 
+    @auth_required()
     @blp.response(204)
     @blp.alt_response(404, description=_NOT_YOURS)
     @blp.alt_response(503, description="Storage or database unavailable; the record is kept whole")
-    @auth_required()
     def delete(self, prediction_id: uuid.UUID):
         """Delete one of the caller's predictions with its photo and heatmap."""
         PredictionManager.delete(current_user(), prediction_id)
@@ -76,10 +76,10 @@ class Prediction(MethodView):
 
 @blp.route("/<uuid:prediction_id>/image")
 class PredictionImage(MethodView):
+    @auth_required()
     @blp.response(200, content_type="image/*", description="The uploaded photo")
     @blp.alt_response(302, description="Redirect to a short-lived URL of the photo in object storage")
     @blp.alt_response(404, description=_NOT_YOURS)
-    @auth_required()
     def get(self, prediction_id: uuid.UUID):
         """The photo that was classified."""
         return send_image(PredictionManager.open_image(current_user(), prediction_id, "image"))
@@ -87,10 +87,10 @@ class PredictionImage(MethodView):
 
 @blp.route("/<uuid:prediction_id>/heatmap")
 class PredictionHeatmap(MethodView):
+    @auth_required()
     @blp.response(200, content_type="image/png", description="The class activation map over the photo")
     @blp.alt_response(302, description="Redirect to a short-lived URL of the heatmap in object storage")
     @blp.alt_response(404, description=_NOT_YOURS)
-    @auth_required()
     def get(self, prediction_id: uuid.UUID):
         """Where the model looked: the predicted class's activation map laid over the photo."""
         return send_image(PredictionManager.open_image(current_user(), prediction_id, "heatmap"))

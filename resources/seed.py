@@ -12,10 +12,10 @@ blp = Blueprint("seed", __name__, description="Compatibility with the original a
 
 @blp.route("/predict")
 class SeedPredict(MethodView):
+    @auth_required()
     @blp.arguments(SeedQuerySchema, location="query")
     @blp.arguments(SeedUploadSchema, location="form_and_files")
     @blp.response(200, SeedPredictionSchema)
-    @auth_required()
     def post(self, query, form):
         """Classify an image the old way (modality from the form, the query, or DEFAULT_MODALITY); kept in history."""
         modality = form["modality"] or query["modality"] or current_app.config["DEFAULT_MODALITY"]

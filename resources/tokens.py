@@ -13,16 +13,16 @@ blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="Pe
 
 @blp.route("")
 class Tokens(MethodView):
-    @blp.response(200, TokenListSchema)
     @auth_required()
+    @blp.response(200, TokenListSchema)
     def get(self):
         """The caller's tokens, newest first, without their secrets."""
         tokens = TokenManager.list_for(current_user())
         return {"items": tokens, "total": len(tokens)}
 
+    @auth_required()
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, TokenCreatedSchema)
-    @auth_required()
     def post(self, body):
         """Create a token. Its secret is in the answer, once; only a hash is kept."""
         return TokenManager.create(current_user(), body["name"], body["scopes"], body["expires_in_days"])
@@ -30,9 +30,9 @@ class Tokens(MethodView):
 
 @blp.route("/<uuid:token_id>")
 class Token(MethodView):
+    @auth_required()
     @blp.response(204)
     @blp.alt_response(404, description="No such token among the caller's")
-    @auth_required()
     def delete(self, token_id: uuid.UUID):
         """Revoke a token: it stops working on the next request."""
         TokenManager.revoke(current_user(), token_id)

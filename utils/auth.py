@@ -2,10 +2,14 @@
 
     @blp.route("/things")
     class Things(MethodView):
-        @blp.response(200, ThingSchema(many=True))
         @auth_required()                    # any active user; role=Role.ADMIN for admins only
-        def get(self):
-            return ThingManager.list_for(current_user())
+        @blp.arguments(ThingQuerySchema, location="query")
+        @blp.response(200, ThingSchema(many=True))
+        def get(self, query):
+            return ThingManager.list_for(current_user(), query)
+
+auth_required goes above the other decorators: who is calling is settled before the body or the
+query is read, so an anonymous request is a 401 whatever it sends (and an upload is not read).
 
 A personal access token (``msk_...``) is looked up by its hash; anything else must be a valid,
 unrevoked JWT. Either way the account must be active on this very request. Roles are checked by
@@ -124,6 +128,7 @@ def auth_required(
             g.medsight_credential = credential
             return current_app.ensure_sync(view)(*args, **kwargs)
 
+        wrapper.medsight_auth_required = True  # resources.api.Blueprint.arguments refuses to wrap it
         return Blueprint.doc(security=BEARER_SECURITY, responses=_AUTH_ERROR_RESPONSES)(wrapper)
 
     return decorator

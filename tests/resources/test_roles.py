@@ -1,12 +1,15 @@
 """One decorator guards every endpoint: authentication, role and personal-token scope."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask.views import MethodView
 
 from constants import Role
 from managers.users import UserManager
 from resources.api import Blueprint
+from schemas.auth import NoBodySchema
 from tests.conftest import DEFAULT_PASSWORD
 from tests.resources.helpers import assert_error, bearer
 from utils.auth import auth_required, current_credential, current_user
@@ -16,16 +19,16 @@ guarded = Blueprint("guarded", __name__, url_prefix="/test")
 
 @guarded.route("/admin-only")
 class AdminOnly(MethodView):
-    @guarded.response(200)
     @auth_required(role=Role.ADMIN)
+    @guarded.response(200)
     def get(self):
         return {"email": current_user().email, "via": current_credential().kind}
 
 
 @guarded.route("/anyone")
 class Anyone(MethodView):
-    @guarded.response(200)
     @auth_required()
+    @guarded.response(200)
     def get(self):
         return {"email": current_user().email, "via": current_credential().kind}
 
@@ -89,3 +92,44 @@ def test_decorated_endpoints_are_documented_as_bearer_protected(guarded_app):
     assert spec["paths"]["/test/admin-only"]["get"]["security"] == [{"bearerAuth": []}]
     assert spec["paths"]["/api/v1/auth/me"]["get"]["security"] == [{"bearerAuth": []}]
     assert "security" not in spec["paths"]["/api/v1/auth/login"]["post"]
+
+
+# -- who is calling is settled before anything is read ------------------------------------------
+
+_SOME_ID = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize("method, url, request_kwargs", [
+    ("post", "/api/v1/predictions", {"data": {"modality": "dental", "note": "x" * 600}}),
+    ("post", "/predict?modality=dental", {"data": {"modality": "dental"}}),
+    ("post", "/api/v1/tokens", {"json": {"name": "", "scopes": ["root"]}}),
+    ("patch", f"/api/v1/admin/users/{_SOME_ID}", {"json": {"role": "emperor"}}),
+])
+def test_anonymous_request_with_an_invalid_body_is_401_not_422(client, method, url, request_kwargs):
+    assert_error(getattr(client, method)(url, **request_kwargs), 401, "token_missing")
+
+
+def test_every_guarded_operation_answers_an_anonymous_invalid_request_with_401(app, client):
+    """Whatever a guarded operation takes, a request without a token is refused before it is parsed."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    checked = 0
+    for path, operations in document["paths"].items():
+        url = re.sub(r"{[^}]+}", _SOME_ID, path)
+        for method, operation in operations.items():
+            if "security" not in operation:
+                continue
+            response = client.open(url, method=method.upper(), query_string="page=0&per_page=x&modality=dental",
+                                   json={"unexpected": ["field"]})
+            assert response.status_code == 401, (method, path, response.get_json())
+            checked += 1
+    assert checked >= 15
+
+
+def test_arguments_above_auth_required_is_refused_at_import():
+    blueprint = Blueprint("misordered", __name__)
+    with pytest.raises(TypeError, match="auth_required above"):
+        class _Misordered(MethodView):
+            @blueprint.arguments(NoBodySchema)
+            @auth_required()
+            def post(self, body):
+                return body
