@@ -4,6 +4,7 @@ from datetime import timezone
 from flask import url_for
 from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_dump, validate, validates_schema
+from werkzeug.datastructures import FileStorage
 
 from cnn_model.specs import MODALITIES, get_spec
 from constants import PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
@@ -13,11 +14,22 @@ _MODALITY = validate.OneOf(MODALITIES, error="Must be one of: {choices}.")
 _MODALITY_DOC = {"enum": list(MODALITIES), "description": "What kind of image this is"}
 
 
+class FileUpload(Upload):
+    """A multipart file part; the same name sent as a plain text field is a validation error."""
+
+    default_error_messages = {"not_a_file": "A file upload is required: send the image as a file part, not text."}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> FileStorage:
+        if not isinstance(value, FileStorage):
+            raise self.make_error("not_a_file")
+        return value
+
+
 class _UploadFieldsSchema(Schema):
     """The image comes as multipart field `file` (or `image`, as some clients send it)."""
 
-    file = Upload(metadata={"description": "The image: JPEG, PNG, BMP, TIFF or WebP"})
-    image = Upload(metadata={"description": "Alternative name for `file`"})
+    file = FileUpload(metadata={"description": "The image: JPEG, PNG, BMP, TIFF or WebP"})
+    image = FileUpload(metadata={"description": "Alternative name for `file`"})
 
     @validates_schema(skip_on_field_errors=False)
     def _one_image(self, data, **_kwargs):
@@ -26,7 +38,9 @@ class _UploadFieldsSchema(Schema):
 
     @post_load
     def _upload(self, data, **_kwargs):
-        data["upload"] = data.pop("file", None) or data.pop("image")
+        # By presence, not truth: a part with an empty filename (an empty file input) is falsy,
+        # and is judged by its bytes like any other upload.
+        data["upload"] = data.pop("file") if "file" in data else data.pop("image")
         data.pop("image", None)
         return data
 

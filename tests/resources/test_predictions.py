@@ -82,6 +82,23 @@ def test_missing_file_is_422_naming_the_field(client, patient, modality):
     assert "file" in assert_error(response, 422, "validation_error")["details"]
 
 
+@pytest.mark.parametrize("url", ["/api/v1/predictions", "/predict"])
+def test_empty_file_input_is_422_not_500(client, patient, modality, url):
+    """What a browser sends for a file input left empty: a part with no filename and no bytes."""
+    response = client.post(url, data={"modality": modality, "file": (io.BytesIO(b""), "")},
+                           headers=patient.headers, content_type="multipart/form-data")
+    assert assert_error(response, 422)["code"] in {"validation_error", "empty_file"}
+
+
+@pytest.mark.parametrize("url", ["/api/v1/predictions", "/predict"])
+@pytest.mark.parametrize("field", ["file", "image"])
+def test_file_sent_as_a_text_field_is_422_asking_for_an_upload(client, patient, modality, url, field):
+    response = client.post(url, data={"modality": modality, field: "lesion.jpg"},
+                           headers=patient.headers, content_type="multipart/form-data")
+    details = assert_error(response, 422, "validation_error")["details"]
+    assert "file upload" in " ".join(details[field])
+
+
 def test_unknown_modality_is_422_listing_the_valid_ones(upload, patient, modality):
     response = upload(patient, "dental", dataset_image(modality))
     message = " ".join(assert_error(response, 422, "validation_error")["details"]["modality"])
