@@ -60,6 +60,8 @@ JSON_BODY_MAX_BYTES = 64 * 1024
 PREDICTION_NOTE_MAX_LENGTH = 500
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
+# Deeper than any real list; keeps page * per_page an OFFSET every database accepts.
+PAGE_NUMBER_MAX = 1_000_000
 # Storage key prefixes; the rest of each key is random (Storage.new_key).
 PHOTO_KEY_PREFIX = "photos"
 HEATMAP_KEY_PREFIX = "heatmaps"

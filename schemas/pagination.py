@@ -1,12 +1,16 @@
 """Paging: what a list endpoint takes (page, per_page; cursor where offered) and the page information it returns."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from constants import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from constants import PAGE_NUMBER_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from managers.pagination import CURSOR_MAX_LENGTH, Cursor
 
 
 class PageQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page number"})
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=PAGE_NUMBER_MAX),
+        metadata={"description": f"1-based page number, at most {PAGE_NUMBER_MAX}"},
+    )
     per_page = fields.Integer(
         load_default=PAGE_SIZE_DEFAULT,
         validate=validate.Range(min=1, max=PAGE_SIZE_MAX),

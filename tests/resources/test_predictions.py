@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import event, func, select
 
 from cnn_model.specs import MODALITIES, get_spec
-from constants import PAGE_SIZE_MAX, PREDICTION_NOTE_MAX_LENGTH, AuditAction
+from constants import PAGE_NUMBER_MAX, PAGE_SIZE_MAX, PREDICTION_NOTE_MAX_LENGTH, AuditAction
 from db import db
 from models import AuditEvent, Prediction
 from resources.api import SPOOL_IN_MEMORY_BYTES, TEMP_FILES_DIR, UploadRequest
@@ -225,9 +225,19 @@ def test_cursor_with_a_page_number_is_422(client, predict, patient, modality):
     assert "cursor" in assert_error(response, 422, "validation_error")["details"]
 
 
-@pytest.mark.parametrize("query", [f"per_page={PAGE_SIZE_MAX + 1}", "per_page=0", "page=0", "page=x"])
-def test_bad_paging_is_422(client, patient, query):
-    assert_error(client.get(f"/api/v1/predictions?{query}", headers=patient.headers), 422, "validation_error")
+@pytest.mark.parametrize("query", [
+    f"per_page={PAGE_SIZE_MAX + 1}", "per_page=0", "per_page=99999999999999999999",
+    "page=0", "page=x", f"page={PAGE_NUMBER_MAX + 1}", "page=99999999999999999999",
+])
+@pytest.mark.parametrize("url", ["/api/v1/predictions", "/api/v1/admin/predictions", "/api/v1/admin/users",
+                                 "/api/v1/admin/audit"])
+def test_bad_paging_is_422(client, admin, url, query):
+    assert_error(client.get(f"{url}?{query}", headers=admin.headers), 422, "validation_error")
+
+
+def test_the_deepest_page_allowed_is_empty_not_an_error(client, patient):
+    response = client.get(f"/api/v1/predictions?page={PAGE_NUMBER_MAX}&per_page={PAGE_SIZE_MAX}", headers=patient.headers)
+    assert response.status_code == 200 and response.get_json()["items"] == []
 
 
 def count_statements(app, client, url: str, headers: dict) -> int:
