@@ -20,19 +20,19 @@ class Tokens(MethodView):
         tokens = TokenManager.list_for(current_user())
         return {"items": tokens, "total": len(tokens)}
 
-    @auth_required()
+    @auth_required(personal_tokens=False)
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, TokenCreatedSchema)
     def post(self, body):
-        """Create a token. Its secret is in the answer, once; only a hash is kept."""
+        """Create a token (with a login, not a personal token). Its secret is in the answer, once; only a hash is kept."""
         return TokenManager.create(current_user(), body["name"], body["scopes"], body["expires_in_days"])
 
 
 @blp.route("/<uuid:token_id>")
 class Token(MethodView):
-    @auth_required()
+    @auth_required(personal_tokens=False)
     @blp.response(204)
     @blp.alt_response(404, description="No such token among the caller's")
     def delete(self, token_id: uuid.UUID):
-        """Revoke a token: it stops working on the next request."""
+        """Revoke a token (with a login; a personal token revokes itself by logging out): it stops working on the next request."""
         TokenManager.revoke(current_user(), token_id)

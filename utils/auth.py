@@ -14,7 +14,8 @@ query is read, so an anonymous request is a 401 whatever it sends (and an upload
 A personal access token (``msk_...``) is looked up by its hash; anything else must be a valid,
 unrevoked JWT. Either way the account must be active on this very request. Roles are checked by
 the same decorator (403 ``forbidden``); personal access tokens are also held to their scopes
-(read for GET/HEAD/OPTIONS, write for the rest, unless the endpoint names one).
+(read for GET/HEAD/OPTIONS, write for the rest, unless the endpoint names one), and refused where
+the endpoint takes a login only (personal_tokens=False: 403 ``login_required``).
 """
 from __future__ import annotations
 
@@ -99,11 +100,14 @@ def auth_required(
     *,
     scope: TokenScope | str | None = None,
     jwt_type: JwtType = "access",
+    personal_tokens: bool = True,
 ) -> Callable:
     """Require an authenticated, active user (and one of the roles, if given) for a view.
 
     jwt_type: which JWT the endpoint takes — "access" (the default), "refresh" (only a refresh
     token, no personal access token), or "any" (logout accepts whatever the client holds).
+    personal_tokens: False for endpoints that need a login (a JWT): a personal access token gets
+    403 ``login_required``, so a token cannot mint or revoke tokens and so widen its own reach.
     """
     if role is None:
         roles: frozenset[str] = frozenset()
@@ -119,6 +123,8 @@ def auth_required(
             user, credential = _authenticate(jwt_type)
             if roles and user.role not in roles:
                 raise Forbidden("Your role does not allow this.", code="forbidden")
+            if not personal_tokens and credential.kind == "personal_access_token":
+                raise Forbidden("Log in to do this; personal access tokens cannot.", code="login_required")
             needed = required_scope or (
                 TokenScope.READ.value if request.method in _SAFE_METHODS else TokenScope.WRITE.value
             )

@@ -4,7 +4,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import func, select, update
 
 from db import db
 from managers.users import UserManager
@@ -107,7 +108,25 @@ def test_disabled_users_token_is_refused(client, app, patient):
 def test_read_only_token_cannot_write(client, patient):
     created = create_token(client, patient, scopes=["read"])
     assert client.get(ME, headers=bearer(created["token"])).status_code == 200
-    assert_error(client.post(TOKENS, headers=bearer(created["token"]), json={"name": "x"}), 403, "insufficient_scope")
+    response = client.delete("/api/v1/predictions/00000000-0000-4000-8000-000000000000", headers=bearer(created["token"]))
+    assert_error(response, 403, "insufficient_scope")
+
+
+@pytest.mark.parametrize("scopes", [["read"], ["write"], ["read", "write"]])
+def test_personal_token_cannot_create_tokens_whatever_its_scopes(app, client, patient, scopes):
+    """No escalation: a read- or write-only token must not mint a token with more scopes (or any token)."""
+    created = create_token(client, patient, scopes=scopes)
+    response = client.post(TOKENS, headers=bearer(created["token"]), json={"name": "x", "scopes": ["read", "write"]})
+    assert_error(response, 403, "login_required")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 1
+
+
+def test_personal_token_cannot_revoke_tokens_but_can_list_them(client, patient):
+    keeper, script = create_token(client, patient, name="keeper"), create_token(client, patient, name="script")
+    assert_error(client.delete(f"{TOKENS}/{keeper['id']}", headers=bearer(script["token"])), 403, "login_required")
+    assert client.get(ME, headers=bearer(keeper["token"])).status_code == 200
+    assert client.get(TOKENS, headers=bearer(script["token"])).get_json()["total"] == 2
 
 
 def test_logout_with_a_personal_token_revokes_it(client, patient):
