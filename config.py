@@ -100,7 +100,9 @@ class BaseConfig:
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "api/v1/openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "api/docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+    # Swagger UI's assets come from the swagger-ui-bundle package, served by the app (resources.api):
+    # the docs work without internet access.
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
 
     REQUIRED_IN_ENV: tuple[str, ...] = ()
 

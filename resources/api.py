@@ -9,7 +9,9 @@ from __future__ import annotations
 import tempfile
 
 import flask_smorest
-from flask import Request
+from flask import Blueprint as FlaskBlueprint
+from flask import Flask, Request
+from swagger_ui_bundle import swagger_ui_path
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
@@ -97,3 +99,19 @@ class Api(flask_smorest.Api):
     def init_app(self, app, *, spec_kwargs=None):
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.security_scheme("bearerAuth", BEARER_SECURITY_SCHEME)
+        _serve_swagger_ui_assets(app)
+
+
+def _serve_swagger_ui_assets(app: Flask) -> None:
+    """Serve Swagger UI's scripts and styles from the swagger-ui-bundle package: /api/docs works offline.
+
+    Served at OPENAPI_SWAGGER_UI_URL when that is a path on this app (the default); a full URL
+    (a CDN) is left to the browser.
+    """
+    assets_url = app.config.get("OPENAPI_SWAGGER_UI_URL") or ""
+    if not assets_url.startswith("/"):
+        return
+    app.register_blueprint(
+        FlaskBlueprint("swagger_ui_assets", __name__, static_folder=str(swagger_ui_path),
+                       static_url_path=assets_url.rstrip("/"))
+    )

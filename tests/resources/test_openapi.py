@@ -7,7 +7,9 @@ import pytest
 from openapi_spec_validator import validate
 
 # Routes flask-smorest serves about the document itself; everything else must be described in it.
-DOCUMENTATION_ROUTES = {"/api/v1/openapi.json", "/api/docs", "/api/docs/<path:filename>"}
+DOCUMENTATION_ROUTES = {
+    "/api/v1/openapi.json", "/api/docs", "/api/docs/<path:filename>", "/api/docs/assets/<path:filename>",
+}
 
 
 def openapi_path(rule: str) -> str:
@@ -52,3 +54,18 @@ def test_protected_operations_declare_bearer_auth(document):
     operation = document["paths"]["/api/v1/predictions/{prediction_id}"]["get"]
     assert operation["security"] == [{"bearerAuth": []}]
     assert "security" not in document["paths"]["/api/v1/models"]["get"]
+
+
+def test_swagger_ui_is_served_from_this_app_only(client):
+    """The docs page works offline: every script and stylesheet it loads is ours, and is there."""
+    response = client.get("/api/docs")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert any(url.endswith("swagger-ui-bundle.js") for url in assets), assets
+    assert "//" not in " ".join(assets), f"external assets: {assets}"
+    for url in assets:
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.content_length and asset.content_length > 1000, url
+        asset.close()
