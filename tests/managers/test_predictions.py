@@ -15,7 +15,7 @@ from managers.users import UserManager
 from models import AuditEvent, Prediction
 from services.storage import LocalFolderStorage
 from tests.resources.helpers import assert_error
-from tests.support.predictions import FailingPutStorage, dataset_image, stored_files, temp_files_left
+from tests.support.predictions import FailingPutStorage, dataset_image, open_temp_files, spilling_png, stored_files
 from utils.errors import DatabaseUnavailable, StorageUnavailable
 
 
@@ -48,7 +48,6 @@ def test_storage_failure_writes_no_row_and_removes_what_was_stored(owner, modali
     assert storage.put_calls == fail_from_call
     assert rows(Prediction) == 0 and rows(AuditEvent) == before
     assert stored_files(storage.root) == []
-    assert temp_files_left() == []
 
 
 def test_commit_failure_deletes_the_stored_objects(owner, modality, storage_root, failing_prediction_commit):
@@ -57,7 +56,6 @@ def test_commit_failure_deletes_the_stored_objects(owner, modality, storage_root
     assert failing_prediction_commit == [True]
     assert stored_files(storage_root) == []
     assert rows(Prediction) == 0
-    assert temp_files_left() == []
 
 
 def test_storage_outage_is_503_storage_unavailable_over_http(app, upload, patient, modality, swap_storage, tmp_path):
@@ -69,11 +67,11 @@ def test_storage_outage_is_503_storage_unavailable_over_http(app, upload, patien
 
 
 def test_database_failure_is_503_database_unavailable_over_http(app, upload, patient, modality, storage_root, failing_prediction_commit):
-    assert_error(upload(patient, modality), 503, "database_unavailable")
+    assert_error(upload(patient, modality, data=spilling_png(), filename="noise.png"), 503, "database_unavailable")
     assert stored_files(storage_root) == []
     with app.app_context():
         assert rows(Prediction) == 0
-    assert temp_files_left() == []
+    assert open_temp_files() == []
 
 
 def test_delete_with_storage_down_keeps_the_record_whole(app, client, predict, patient, modality, swap_storage, tmp_path):

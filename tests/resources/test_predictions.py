@@ -16,7 +16,7 @@ from db import db
 from models import AuditEvent, Prediction
 from resources.api import SPOOL_IN_MEMORY_BYTES, TEMP_FILES_DIR, UploadRequest
 from tests.resources.helpers import assert_error, bearer
-from tests.support.predictions import dataset_image, stored_files, temp_files_left
+from tests.support.predictions import dataset_image, open_temp_files, spilling_png, stored_files, temp_files_listed
 
 
 def count_predictions(app) -> int:
@@ -129,28 +129,28 @@ def test_note_over_500_characters_is_422(upload, patient, modality):
 
 
 def test_failed_uploads_leave_nothing_behind(app, upload, patient, modality, storage_root):
-    upload(patient, modality, data=b"not an image", filename="x.png")
-    upload(patient, modality, data=b"", filename="empty.jpg")
+    spilled = b"not an image\n" * (SPOOL_IN_MEMORY_BYTES // 10)  # past the spool: a file in temp_files/
+    assert_error(upload(patient, modality, data=spilled, filename="x.png"), 415)
+    assert_error(upload(patient, modality, data=b"", filename="empty.jpg"), 422, "empty_file")
     assert count_predictions(app) == 0
     assert stored_files(storage_root) == []
-    assert temp_files_left() == []
+    assert open_temp_files() == []
 
 
 def test_large_uploads_spill_into_temp_files_invisibly(app, upload, patient, modality):
     """Uploads past the in-memory spool go to temp_files/ as anonymous files: nothing is ever left there."""
-    buffer = io.BytesIO()
-    Image.effect_noise((900, 900), 80).convert("RGB").save(buffer, format="PNG")
-    assert buffer.tell() > SPOOL_IN_MEMORY_BYTES
+    png = spilling_png()
     with app.test_request_context():
-        stream = UploadRequest({})._get_file_stream(buffer.tell(), "image/png", "noise.png")
-        stream.write(buffer.getvalue())
+        stream = UploadRequest({})._get_file_stream(len(png), "image/png", "noise.png")
+        stream.write(png)
         assert os.readlink(f"/proc/self/fd/{stream.fileno()}").startswith(str(TEMP_FILES_DIR))
-        assert temp_files_left() == []
+        assert len(open_temp_files()) == 1 and temp_files_listed() == []  # held open, yet nameless
         stream.close()
-    response = upload(patient, modality, data=buffer.getvalue(), filename="noise.png")
+    assert open_temp_files() == []
+    response = upload(patient, modality, data=png, filename="noise.png")
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["image"]["content_type"] == "image/png"
-    assert temp_files_left() == []
+    assert open_temp_files() == []  # the request's spool file was closed with the request
 
 
 # -- history ----------------------------------------------------------------------------------

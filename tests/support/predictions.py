@@ -7,6 +7,7 @@ that fails the commit of a Prediction, the way a database that drops the connect
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,13 +35,39 @@ def dataset_image(modality: str, class_name: str | None = None) -> Path:
     return images[0]
 
 
+def spilling_png() -> bytes:
+    """A valid PNG too big for the in-memory spool: uploading it puts a spill file in temp_files/."""
+    from PIL import Image
+
+    from resources.api import SPOOL_IN_MEMORY_BYTES
+
+    buffer = io.BytesIO()
+    Image.effect_noise((900, 900), 80).convert("RGB").save(buffer, format="PNG")
+    assert buffer.tell() > SPOOL_IN_MEMORY_BYTES
+    return buffer.getvalue()
+
+
 def stored_files(root: Path) -> list[Path]:
     """Every file a LocalFolderStorage holds under root (objects and their content-type twins)."""
     return sorted(p for p in Path(root).rglob("*") if p.is_file() and not p.name.startswith(".ready-"))
 
 
-def temp_files_left() -> list[str]:
+def temp_files_listed() -> list[str]:
+    """What temp_files/ shows: nothing, even while an upload spills there, as spill files are anonymous."""
     return sorted(p.name for p in TEMP_FILES_DIR.iterdir() if p.name != ".gitkeep")
+
+
+def open_temp_files() -> list[str]:
+    """Files in temp_files/ this process holds open (anonymous ones read "... (deleted)"): a leaked spool shows here."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed since listdir (the listing's own descriptor among them)
+            continue
+        if target.startswith(str(TEMP_FILES_DIR) + os.sep):
+            held.append(target)
+    return held
 
 
 @pytest.fixture(scope="session")
