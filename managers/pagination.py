@@ -1,49 +1,17 @@
 """Lists: page-numbered (or cursor-continued) slices of a query with the total, and the filters that narrow them."""
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db import db
-
-
-CURSOR_MAX_LENGTH = 200
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a newest-first list stopped: the timestamp and id of the last item given.
-
-    Clients see it as an opaque string (URL-safe base64 of "<ISO timestamp>|<hex id>"); the next page
-    is everything strictly older in (timestamp, id) order, found through the index instead of
-    skipping OFFSET rows, so page 1000 costs what page 1 does.
-    """
-
-    at: datetime
-    id: uuid.UUID
-
-    def encode(self) -> str:
-        raw = f"{self.at.astimezone(timezone.utc).isoformat()}|{self.id.hex}"
-        return base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        """The cursor a token stands for; ValueError for anything encode() did not make."""
-        if not token or len(token) > CURSOR_MAX_LENGTH:
-            raise ValueError("bad cursor length")
-        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode("ascii")
-        at, separator, hex_id = raw.partition("|")
-        moment = datetime.fromisoformat(at)
-        if not separator or moment.tzinfo is None or len(hex_id) != 32:
-            raise ValueError("not a cursor")
-        return cls(at=moment.astimezone(timezone.utc), id=uuid.UUID(hex=hex_id))
+from utils.cursor import Cursor
 
 
 # The (timestamp, id) columns a list is ordered by, both descending: what a cursor refers to.

@@ -26,10 +26,11 @@ from constants import (
 from db import db
 from managers.audit import AuditManager
 from managers.models import ModelManager
-from managers.pagination import Cursor, ListFilters, Page, count_of, paginate, reload_after_commit
+from managers.pagination import ListFilters, Page, count_of, paginate, reload_after_commit
 from managers.transactions import UnitOfWork, unit_of_work
 from models import Prediction, User
 from services.storage import Storage, StoredObject
+from utils.cursor import Cursor
 from utils.errors import NotFound
 from utils.images import validate_image_upload
 

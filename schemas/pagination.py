@@ -2,7 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from constants import PAGE_NUMBER_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
-from managers.pagination import CURSOR_MAX_LENGTH, Cursor
+from utils.cursor import CURSOR_MAX_LENGTH, Cursor
 
 
 class PageQuerySchema(Schema):
@@ -28,7 +28,7 @@ class PageSchema(Schema):
 
 
 class CursorField(fields.String):
-    """An opaque next_cursor from an earlier page, loaded as a managers.pagination.Cursor."""
+    """An opaque next_cursor from an earlier page, loaded as a utils.cursor.Cursor."""
 
     default_error_messages = {"invalid_cursor": "Not a valid cursor; use next_cursor from a previous page."}
 

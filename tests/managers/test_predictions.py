@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from db import db
-from managers.pagination import Cursor, Page
+from managers.pagination import Page
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
 from models import AuditEvent, Prediction
 from services.storage import LocalFolderStorage
 from tests.resources.helpers import assert_error
+from utils.cursor import Cursor
 from tests.support.predictions import FailingPutStorage, dataset_image, open_temp_files, spilling_png, stored_files
 from utils.errors import DatabaseUnavailable, StorageUnavailable
 
