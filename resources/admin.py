@@ -5,9 +5,9 @@ from flask.views import MethodView
 
 from constants import Role
 from managers.admin import AdminManager, AuditFilters
-from managers.predictions import PredictionManager
+from managers.predictions import ImageKind, PredictionManager
 from resources.api import Blueprint
-from resources.predictions import filters_from, send_image
+from resources.predictions import IMAGE_KIND_DOC, filters_from, send_image
 from schemas.admin import AuditEventListSchema, AuditQuerySchema, UserListSchema, UserQuerySchema, UserUpdateSchema
 from schemas.auth import UserSchema
 from schemas.predictions import AdminPredictionListSchema, AdminPredictionQuerySchema, AdminPredictionSchema
@@ -40,26 +40,15 @@ class AdminPrediction(MethodView):
         return PredictionManager.get_any(current_user(), prediction_id)
 
 
-@blp.route("/predictions/<uuid:prediction_id>/image")
+@blp.route("/predictions/<uuid:prediction_id>/<any(image, heatmap):kind>")
 class AdminPredictionImage(MethodView):
     @admin_required
-    @blp.response(200, content_type="image/*", description="The uploaded photo")
-    @blp.alt_response(302, description="Redirect to a short-lived URL of the photo in object storage")
+    @blp.response(200, content_type="image/*", description=IMAGE_KIND_DOC)
+    @blp.alt_response(302, description="Redirect to a short-lived URL of the file in object storage")
     @blp.alt_response(404, description="No such prediction")
-    def get(self, prediction_id: uuid.UUID):
-        """Any user's uploaded photo."""
-        return send_image(PredictionManager.open_any_image(current_user(), prediction_id, "image"))
-
-
-@blp.route("/predictions/<uuid:prediction_id>/heatmap")
-class AdminPredictionHeatmap(MethodView):
-    @admin_required
-    @blp.response(200, content_type="image/png", description="The class activation map over the photo")
-    @blp.alt_response(302, description="Redirect to a short-lived URL of the heatmap in object storage")
-    @blp.alt_response(404, description="No such prediction")
-    def get(self, prediction_id: uuid.UUID):
-        """Any user's heatmap."""
-        return send_image(PredictionManager.open_any_image(current_user(), prediction_id, "heatmap"))
+    def get(self, prediction_id: uuid.UUID, kind: ImageKind):
+        """Any user's uploaded photo (image) or heatmap."""
+        return send_image(PredictionManager.open_any_image(current_user(), prediction_id, kind))
 
 
 @blp.route("/users")

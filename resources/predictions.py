@@ -4,7 +4,7 @@ import uuid
 from flask import Response, redirect
 from flask.views import MethodView
 
-from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
+from managers.predictions import ImageDownload, ImageKind, PredictionFilters, PredictionManager
 from resources.api import Blueprint
 from schemas.predictions import PredictionListSchema, PredictionQuerySchema, PredictionSchema, PredictionUploadSchema
 from utils.auth import auth_required, current_user
@@ -15,6 +15,10 @@ blp = Blueprint(
 )
 
 _NOT_YOURS = "No such prediction among the caller's (someone else's is 404 too)"
+IMAGE_KIND_DOC = (
+    "kind image: the uploaded photo, in its own format; "
+    "kind heatmap: the predicted class's activation map laid over the photo, a PNG"
+)
 
 
 def filters_from(query: dict) -> PredictionFilters:
@@ -74,23 +78,12 @@ class Prediction(MethodView):
         PredictionManager.delete(current_user(), prediction_id)
 
 
-@blp.route("/<uuid:prediction_id>/image")
+@blp.route("/<uuid:prediction_id>/<any(image, heatmap):kind>")
 class PredictionImage(MethodView):
     @auth_required()
-    @blp.response(200, content_type="image/*", description="The uploaded photo")
-    @blp.alt_response(302, description="Redirect to a short-lived URL of the photo in object storage")
+    @blp.response(200, content_type="image/*", description=IMAGE_KIND_DOC)
+    @blp.alt_response(302, description="Redirect to a short-lived URL of the file in object storage")
     @blp.alt_response(404, description=_NOT_YOURS)
-    def get(self, prediction_id: uuid.UUID):
-        """The photo that was classified."""
-        return send_image(PredictionManager.open_image(current_user(), prediction_id, "image"))
-
-
-@blp.route("/<uuid:prediction_id>/heatmap")
-class PredictionHeatmap(MethodView):
-    @auth_required()
-    @blp.response(200, content_type="image/png", description="The class activation map over the photo")
-    @blp.alt_response(302, description="Redirect to a short-lived URL of the heatmap in object storage")
-    @blp.alt_response(404, description=_NOT_YOURS)
-    def get(self, prediction_id: uuid.UUID):
-        """Where the model looked: the predicted class's activation map laid over the photo."""
-        return send_image(PredictionManager.open_image(current_user(), prediction_id, "heatmap"))
+    def get(self, prediction_id: uuid.UUID, kind: ImageKind):
+        """The photo that was classified (image), or where the model looked (heatmap)."""
+        return send_image(PredictionManager.open_image(current_user(), prediction_id, kind))

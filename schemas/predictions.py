@@ -109,7 +109,6 @@ class PredictionSchema(Schema):
     """A prediction as its owner sees it. Dumps a models.Prediction row."""
 
     image_endpoint = "predictions.PredictionImage"
-    heatmap_endpoint = "predictions.PredictionHeatmap"
 
     id = fields.UUID(dump_only=True)
     modality = fields.String(dump_only=True, metadata={"enum": list(MODALITIES)})
@@ -152,8 +151,8 @@ class PredictionSchema(Schema):
                       "height": row.image_height, "sha256": row.image_sha256},
             "note": row.note,
             "created_at": row.created_at,
-            "image_url": url_for(self.image_endpoint, prediction_id=row.id),
-            "heatmap_url": url_for(self.heatmap_endpoint, prediction_id=row.id) if row.heatmap_key else None,
+            "image_url": url_for(self.image_endpoint, prediction_id=row.id, kind="image"),
+            "heatmap_url": url_for(self.image_endpoint, prediction_id=row.id, kind="heatmap") if row.heatmap_key else None,
             "disclaimer": PREDICTION_DISCLAIMER,
             **self._extra(row),
         }
@@ -175,7 +174,6 @@ class AdminPredictionSchema(PredictionSchema):
     """A prediction as an admin sees it: with its owner, and URLs to the admin (audited) image routes."""
 
     image_endpoint = "admin.AdminPredictionImage"
-    heatmap_endpoint = "admin.AdminPredictionHeatmap"
 
     owner = fields.Nested(OwnerSchema, dump_only=True)
 

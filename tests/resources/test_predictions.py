@@ -390,3 +390,13 @@ def test_models_lists_the_shipped_cards_without_auth(client, installed_modalitie
     assert {"name", "version", "classes", "input", "metrics", "training", "artifact"} <= set(card)
     assert len(card["artifact"]["sha256"]) == 64
     assert body["missing_modalities"] == [m for m in MODALITIES if m not in installed_modalities]
+
+
+@pytest.mark.parametrize("prefix, as_admin", [("/api/v1/predictions", False), ("/api/v1/admin/predictions", True)])
+def test_image_and_heatmap_share_one_route_and_other_kinds_are_404(client, predict, patient, make_account, modality,
+                                                                   prefix, as_admin):
+    made = predict(patient, modality)
+    reader = make_account(role="admin") if as_admin else patient
+    assert client.get(f"{prefix}/{made['id']}/image", headers=reader.headers).mimetype == "image/jpeg"
+    assert client.get(f"{prefix}/{made['id']}/heatmap", headers=reader.headers).mimetype == "image/png"
+    assert_error(client.get(f"{prefix}/{made['id']}/thumbnail", headers=reader.headers), 404, "not_found")
