@@ -32,8 +32,5 @@ class ApiToken(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
 
     user: Mapped[User] = relationship(back_populates="api_tokens")
 
-    def is_usable_at(self, moment: datetime) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > moment)
-
     def __repr__(self) -> str:
         return f"<ApiToken {self.prefix} {self.name!r}>"

@@ -32,9 +32,5 @@ class User(UUIDPrimaryKeyMixin, TimestampMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
-
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}{'' if self.is_active else ' disabled'}>"

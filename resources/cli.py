@@ -69,19 +69,19 @@ def set_role(email: str, role: str) -> None:
 @click.argument("email")
 def disable(email: str) -> None:
     """Disable an account: every token it holds stops working on the next request."""
-    try:
-        user = UserManager.set_active(UserManager.get_by_email(email), False)
-    except AppError as exc:
-        raise _fail(exc) from exc
-    click.echo(f"{user.email} is disabled.")
+    _set_active(email, False)
 
 
 @users_cli.command("enable")
 @click.argument("email")
 def enable(email: str) -> None:
     """Enable a disabled account again."""
+    _set_active(email, True)
+
+
+def _set_active(email: str, is_active: bool) -> None:
     try:
-        user = UserManager.set_active(UserManager.get_by_email(email), True)
+        user = UserManager.set_active(UserManager.get_by_email(email), is_active)
     except AppError as exc:
         raise _fail(exc) from exc
-    click.echo(f"{user.email} is enabled.")
+    click.echo(f"{user.email} is {'enabled' if is_active else 'disabled'}.")
