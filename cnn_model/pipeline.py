@@ -19,7 +19,7 @@ DEFAULT_BACKBONE = Path("../shared/weights/efficientnet_lite0/efficientnet_lite0
 # of their val decisions against Keras, so they ship with float16 weights, which must fit 5 MB.
 RECIPES = {
     "skin_lesion": {"head_epochs": 2, "finetune_epochs": 12, "feature_layer": "block6d_add"},
-    "chest_xray": {"head_epochs": 2, "finetune_epochs": 6},
+    "chest_xray": {"head_epochs": 2, "finetune_epochs": 10},
     "breast": {"head_epochs": 3, "finetune_epochs": 25},
     "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 40, "feature_layer": "block6d_add", "patience": 12},
 }
