@@ -103,6 +103,15 @@ class BaseConfig:
     # Swagger UI's assets come from the swagger-ui-bundle package, served by the app (resources.api):
     # the docs work without internet access.
     OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
+    API_SPEC_OPTIONS = {
+        "info": {
+            "description": (
+                "Classify medical images (skin lesion, chest X-ray, breast ultrasound, cervical cell) with "
+                "CNNs trained on public research datasets, and keep the results in your history. "
+                "Predictions are not a diagnosis: consult a qualified clinician about any health concern."
+            )
+        }
+    }
 
     REQUIRED_IN_ENV: tuple[str, ...] = ()
 
