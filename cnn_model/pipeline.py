@@ -19,15 +19,16 @@ DEFAULT_BACKBONE = Path("../shared/weights/efficientnet_lite0/efficientnet_lite0
 # of their val decisions against Keras, so they ship with float16 weights, which must fit 5 MB.
 RECIPES = {
     "skin_lesion": {"head_epochs": 2, "finetune_epochs": 12, "feature_layer": "block6d_add"},
-    "chest_xray": {"head_epochs": 2, "finetune_epochs": 10},
+    "chest_xray": {"head_epochs": 2, "finetune_epochs": 10, "version": "1.1.0"},
     "breast": {"head_epochs": 3, "finetune_epochs": 25},
-    "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 40, "feature_layer": "block6d_add", "patience": 12},
+    "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 40, "feature_layer": "block6d_add", "patience": 12,
+                          "version": "1.1.0"},
 }
 
 
 def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run_dir: Path,
                    artifacts_dir: Path = ARTIFACTS_DIR, head_epochs=None, finetune_epochs=None,
-                   input_size=None, seed=42, export=True, version="1.0.0", export_options=None) -> dict:
+                   input_size=None, seed=42, export=True, export_options=None) -> dict:
     from .training import TrainingConfig, save_json, train  # TensorFlow is imported here, not before
 
     spec = get_spec(modality)
@@ -36,6 +37,7 @@ def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run
     val_samples = list_class_folder(dataset_dir / "val", spec)
     fit_samples, test_samples = split_test_slice(train_samples)
     recipe = dict(RECIPES[modality])
+    version = recipe.pop("version", "1.0.0")  # bumped whenever a modality is retrained with a new recipe
     recipe.setdefault("patience", 4 if len(fit_samples) > 2000 else 6)
     if head_epochs is not None:
         recipe["head_epochs"] = head_epochs

@@ -28,6 +28,8 @@ def _rescale_to_8bit(image: Image.Image) -> Image.Image:
     leave a 12-bit X-ray nearly black, so the range present in the image is what maps to 0..255.
     """
     pixels = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(pixels).all():
+        raise ImageLoadError("the image holds NaN or infinite pixel values")
     low, high = float(pixels.min()), float(pixels.max())
     if image.mode == "F" and low >= 0.0 and high <= 1.0:
         scaled = pixels * 255.0
@@ -83,7 +85,7 @@ def _letterbox(image: Image.Image, side: int) -> Image.Image:
         return ImageOps.pad(image, (side, side), method=Image.Resampling.BILINEAR, color=colour)
     # A sliver (say 5000x1) would shrink to zero pixels thick: keep one row or column instead.
     scale = side / max(image.size)
-    fitted = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
+    fitted = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                           Image.Resampling.BILINEAR)
     canvas = Image.new(image.mode, (side, side), colour)
     canvas.paste(fitted, ((side - fitted.width) // 2, (side - fitted.height) // 2))

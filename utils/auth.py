@@ -46,7 +46,7 @@ _AUTH_ERROR_RESPONSES = {
         "content": {"application/json": {"schema": "Error"}},
     },
     "403": {
-        "description": "The account's role or the token's scopes do not allow this",
+        "description": "The account's role or the token's scopes do not allow this, or the operation needs a login rather than a personal token",
         "content": {"application/json": {"schema": "Error"}},
     },
 }

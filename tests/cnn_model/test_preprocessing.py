@@ -73,6 +73,18 @@ def test_upload_path_and_cli_path_give_the_model_identical_input(make_image):
         np.testing.assert_array_equal(preprocess_for_model(uploaded, spec), preprocess_for_model(data, spec))
 
 
-def test_a_sliver_of_an_image_still_preprocesses():
-    for size in [(5000, 1), (1, 3000)]:
-        assert preprocess_for_model(Image.new("RGB", size), SPECS["cervical_cytology"]).shape == (160, 160, 3)
+def test_a_sliver_of_an_image_still_preprocesses_at_full_length():
+    for length in (5000, 303):
+        ramp = np.tile(np.linspace(0, 255, length).astype(np.uint8)[None, :, None], (1, 1, 3))
+        for sliver in (Image.fromarray(ramp), Image.fromarray(ramp.transpose(1, 0, 2))):
+            array = preprocess_for_model(sliver, SPECS["cervical_cytology"])
+            assert array.shape == (160, 160, 3)
+            # The ramp runs from edge to edge: dark at the first pixel, bright at the 160th.
+            line = array[79, :, 0] if sliver.width > 1 else array[:, 79, 0]
+            assert line[0] < 30 and line[159] > 225
+
+
+def test_float_images_with_nan_are_refused():
+    with pytest.raises(ImageLoadError, match="NaN"):
+        preprocess_for_model(Image.fromarray(np.array([[0, np.nan], [0.5, 2.0]], dtype=np.float32)),
+                             SPECS["chest_xray"])
