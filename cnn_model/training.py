@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Sample, load_arrays
+from .data import load_arrays
 from .metrics import balanced_accuracy, macro_ovr_auc
 from .specs import ModalitySpec
 
