@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
-
 from cnn_model.specs import MODALITIES
 from config import PROJECT_ROOT
 from managers.models import ModelCatalog
