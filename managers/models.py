@@ -84,8 +84,9 @@ class ModelManager:
         """The readiness check for the models: every modality has a verified model loaded."""
         try:
             installed = ModelManager._catalog().registry().modalities
-        except ArtifactError as exc:
-            return {"ok": False, "error": f"ArtifactError: {exc}"}
+        except ArtifactError:
+            # The reason (with server paths) is logged when loading fails; /ready is public.
+            return {"ok": False, "error": "ArtifactError: model artifacts failed verification"}
         missing = [m for m in MODALITIES if m not in installed]
         if missing:
             return {"ok": False, "error": f"no model for {', '.join(missing)}"}
