@@ -31,6 +31,13 @@ def main(argv=None) -> int:
     export.add_argument("--run-dir", type=Path, default=Path("training_runs"))
     export.add_argument("--artifacts-dir", type=Path, default=None)
 
+    rescore = commands.add_parser(
+        "rescore", help="re-derive a shipped model's decision rule and recompute its card's metrics and plots")
+    rescore.add_argument("--modality", required=True, choices=MODALITIES)
+    rescore.add_argument("--data-root", type=Path, default=None)
+    rescore.add_argument("--artifacts-dir", type=Path, default=None)
+    rescore.add_argument("--keep-latency", action="store_true", help="keep the card's latency figure")
+
     predict = commands.add_parser("predict", help="classify image files; one JSON object per line")
     predict.add_argument("--modality", required=True, choices=MODALITIES)
     predict.add_argument("--artifacts-dir", type=Path, default=None)
@@ -64,6 +71,14 @@ def _run(args) -> int:
         result = export_modality(args.modality, run_dir=args.run_dir, data_root=args.data_root or DEFAULT_DATA_ROOT,
                                  artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR)
         print(json.dumps(result, indent=2))
+        return 0
+    if args.command == "rescore":
+        from .card import score_artifact
+        from .pipeline import ARTIFACTS_DIR, DEFAULT_DATA_ROOT
+        card = score_artifact((args.artifacts_dir or ARTIFACTS_DIR) / args.modality,
+                              data_root=args.data_root or DEFAULT_DATA_ROOT, measure_latency=not args.keep_latency)
+        print(json.dumps({"modality": args.modality, "decision": card.get("decision"), "metrics": card["metrics"]},
+                         indent=2))
         return 0
     if args.command == "train":
         from .pipeline import ARTIFACTS_DIR, DEFAULT_BACKBONE, DEFAULT_DATA_ROOT, train_modality
@@ -100,6 +115,7 @@ def _predict(args) -> int:
         print(json.dumps({"path": str(path), "label": prediction.label,
                           "confidence": round(prediction.confidence, 6),
                           prediction.positive_flag: prediction.is_positive,
+                          "positive_probability": round(prediction.positive_probability, 6),
                           "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()}}))
     return 1 if failures else 0
 

@@ -12,7 +12,10 @@ from .runtime import ModelRunner
 
 
 def evaluate_runner(runner: ModelRunner, samples: list[Sample], *, bootstrap_rounds: int = 1000) -> dict:
-    """{'metrics': report, 'y_true': labels, 'probabilities': array} for the given samples."""
+    """{'metrics': report, 'y_true': labels, 'probabilities': array} for the given samples.
+
+    The probabilities and the malignant/abnormal flag are the served ones (the card's decision rule).
+    """
     spec = runner.spec
     class_names = list(spec.class_names)
     probabilities = np.concatenate([
@@ -20,7 +23,9 @@ def evaluate_runner(runner: ModelRunner, samples: list[Sample], *, bootstrap_rou
     ])
     y_true = np.array([class_names.index(s.label) for s in samples])
     report = classification_report(y_true, probabilities, class_names, spec.positive_classes,
-                                   bootstrap_rounds=bootstrap_rounds)
+                                   bootstrap_rounds=bootstrap_rounds,
+                                   positive_threshold=runner.decision.positive_threshold,
+                                   prevalence=spec.prevalence)
     return {"metrics": report, "y_true": y_true, "probabilities": probabilities}
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .data import list_class_folder, load_arrays, split_test_slice
-from .evaluation import evaluate_runner, write_plots
-from .runtime import CARD_FILE, MODEL_FILE, ModelRunner
+from .card import score_artifact, write_card
+from .runtime import CARD_FILE, MODEL_FILE
 from .specs import get_spec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,26 +26,7 @@ MIN_TOP1_AGREEMENT = 0.99
 # it never overturns a decision the trained model was sure of.
 NEAR_TIE_MARGIN = 0.05
 MAX_ARTIFACT_BYTES = 5 * 1024 * 1024
-# The project's quality targets on held-out data (accuracy, balanced accuracy, macro AUC); the card
-# says plainly where the model falls short of them.
-TARGETS = {
-    "skin_lesion": {"accuracy": 0.80, "balanced_accuracy": 0.65, "macro_auc": 0.93},
-    "chest_xray": {"accuracy": 0.96, "balanced_accuracy": 0.96, "macro_auc": 0.99},
-    "breast": {"accuracy": 0.82, "balanced_accuracy": 0.78, "macro_auc": 0.92},
-    "cervical_cytology": {"accuracy": 0.70, "balanced_accuracy": 0.65, "macro_auc": 0.92},
-}
-DATA_CAVEATS = {
-    "skin_lesion": ("HAM10000 at one third of its resolution, seven pigmented-lesion classes only, mostly fair "
-                    "skin; any other condition is forced into one of the seven. Val and test slice hold far "
-                    "fewer moles (nv) than real practice, so accuracy there differs from accuracy in use."),
-    "chest_xray": ("Paediatric (age 1-5) frontal X-rays from one centre, squashed to a square; not validated "
-                   "on adults. Pneumonia images more often show tubes and markers a CNN can learn."),
-    "breast": ("BUSI: 780 images from 600 patients without patient ids, so near-duplicate scans straddle the "
-               "splits and figures are optimistic; some near-identical scans carry opposite labels."),
-    "cervical_cytology": ("Herlev single-cell crops (917 cells from 323 smear images); val and test slice are "
-                          "tiny and lumpy per class, so per-class figures swing by tens of points. Not for "
-                          "whole slides or liquid-based cytology."),
-}
+
 # Tried in order: the first that agrees with Keras on val and fits the size budget ships.
 # "int8_float_head": the backbone in int8, global pooling and the dense head in float, so the
 # logits (and the CAMs) are not rounded to 256 levels; measured here it kept top-1 agreement
@@ -147,29 +128,9 @@ def export_modality(modality: str, *, run_dir: Path, artifacts_dir: Path, data_r
     model_bytes, check = chosen
     (out_dir / MODEL_FILE).write_bytes(model_bytes)
 
-    card = _card_skeleton(spec, provenance, model_bytes, check)
-    _write_json(out_dir / CARD_FILE, card)
-    runner = ModelRunner(out_dir)
-    evaluations = {"val": evaluate_runner(runner, val_samples, bootstrap_rounds=bootstrap_rounds)}
-    if test_samples:
-        evaluations["test slice"] = evaluate_runner(runner, test_samples, bootstrap_rounds=bootstrap_rounds)
-    card["metrics"] = {split.replace(" ", "_"): result["metrics"] for split, result in evaluations.items()}
-    card["plots"] = write_plots(out_dir, spec, evaluations)
-    card["serving"]["median_ms_one_thread"] = _median_latency_ms(runner, val_samples[:40])
-    card["targets"] = TARGETS[modality]
-    card["limitations"] = _limitations(modality, card["metrics"])
-    _write_json(out_dir / CARD_FILE, card)
+    write_card(out_dir / CARD_FILE, _card_skeleton(spec, provenance, model_bytes, check))
+    card = score_artifact(out_dir, data_root=data_root, bootstrap_rounds=bootstrap_rounds)
     return {"modality": modality, "artifact": str(out_dir / MODEL_FILE), "metrics": card["metrics"]}
-
-
-def _limitations(modality: str, metrics: dict) -> str:
-    shortfalls = [f"{name.replace('_', ' ')} {metrics[split][name]:.3f} on {split.replace('_', ' ')}"
-                  f" (target {target:.2f})"
-                  for split in metrics for name, target in TARGETS[modality].items()
-                  if metrics[split][name] is not None and metrics[split][name] < target]
-    verdict = ("Below the project's quality targets: " + "; ".join(shortfalls) + "."
-               if shortfalls else "At or above the project's quality targets on val and the test slice.")
-    return f"{verdict} {DATA_CAVEATS[modality]}"
 
 
 def _agrees(check: dict, min_agreement: float) -> bool:
@@ -204,18 +165,6 @@ def _compare_with_keras(model_bytes: bytes, x_val: np.ndarray, keras_probabiliti
     }
 
 
-def _median_latency_ms(runner: ModelRunner, samples) -> float:
-    from .preprocessing import load_image, preprocess_for_model
-
-    images = [load_image(s.path) for s in samples]
-    timings = []
-    for image in images * 3:
-        start = time.perf_counter()
-        runner.run(preprocess_for_model(image, runner.spec)[None])
-        timings.append((time.perf_counter() - start) * 1000)
-    return round(float(np.median(timings)), 2)
-
-
 def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
     resize = "letterboxed (aspect kept, border colour)" if spec.resize_mode == "pad" else "resized without crop"
     return {
@@ -244,7 +193,3 @@ def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
         "intended_use": ("Research and education. A second opinion aid that says which pattern an image "
                          "resembles; not a diagnosis and not a medical device."),
     }
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -47,11 +47,24 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) ->
     return float(np.mean(recalls))
 
 
-def _bootstrap(y_true, probabilities, n_classes, rounds=1000, seed=0) -> dict:
+def accuracy_at_prevalence(y_true: np.ndarray, y_pred: np.ndarray, prevalence: np.ndarray) -> float:
+    """Accuracy the same per-class recalls give on a population with this class mix.
+
+    Classes absent from y_true are left out and the mix renormalised over the rest.
+    """
+    present = [k for k in range(len(prevalence)) if np.any(y_true == k)]
+    weights = prevalence[present] / prevalence[present].sum()
+    recalls = np.array([np.mean(y_pred[y_true == k] == k) for k in present])
+    return float((weights * recalls).sum())
+
+
+def _bootstrap(y_true, probabilities, n_classes, rounds=1000, seed=0, prevalence=None) -> dict:
     """95% percentile intervals for accuracy, balanced accuracy and macro AUC."""
     rng = np.random.default_rng(seed)
     n = len(y_true)
     draws = {"accuracy": [], "balanced_accuracy": [], "macro_auc": []}
+    if prevalence is not None:
+        draws["accuracy_at_prevalence"] = []
     y_pred = probabilities.argmax(axis=1)
     for _ in range(rounds):
         idx = rng.integers(0, n, n)
@@ -59,12 +72,19 @@ def _bootstrap(y_true, probabilities, n_classes, rounds=1000, seed=0) -> dict:
         draws["accuracy"].append(np.mean(t == p))
         draws["balanced_accuracy"].append(balanced_accuracy(t, p, n_classes))
         draws["macro_auc"].append(macro_ovr_auc(t, probabilities[idx]))
+        if prevalence is not None:
+            draws["accuracy_at_prevalence"].append(accuracy_at_prevalence(t, p, prevalence))
     return {k: [round(float(np.nanpercentile(v, 2.5)), 4), round(float(np.nanpercentile(v, 97.5)), 4)]
             for k, v in draws.items()}
 
 
-def classification_report(y_true, probabilities, class_names, positive_classes, *, bootstrap_rounds=1000) -> dict:
-    """Every figure a model card carries, computed from true labels and class probabilities."""
+def classification_report(y_true, probabilities, class_names, positive_classes, *, bootstrap_rounds=1000,
+                          positive_threshold=None, prevalence=None) -> dict:
+    """Every figure a model card carries, computed from true labels and class probabilities.
+
+    positive_threshold: the malignant/abnormal flag is P(positive classes) >= it, not the top-1 class.
+    prevalence: class counts of the population the service expects; adds accuracy_at_prevalence.
+    """
     y_true = np.asarray(y_true)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     n_classes = len(class_names)
@@ -82,13 +102,19 @@ def classification_report(y_true, probabilities, class_names, positive_classes, 
         }
     positive_idx = [class_names.index(c) for c in positive_classes]
     truth_positive = np.isin(y_true, positive_idx)
-    predicted_positive = np.isin(y_pred, positive_idx)
+    positive_score = probabilities[:, positive_idx].sum(axis=1)
+    if positive_threshold is None:
+        predicted_positive = np.isin(y_pred, positive_idx)
+        rule = "positive when the top-1 class is one of positive_classes"
+    else:
+        predicted_positive = positive_score >= positive_threshold
+        rule = f"positive when the summed probability of positive_classes is at least {positive_threshold}"
     binary = {
         "positive_classes": list(positive_classes),
-        "rule": "positive when the top-1 class is one of positive_classes",
+        "rule": rule,
         "sensitivity": _ratio(np.sum(truth_positive & predicted_positive), truth_positive.sum()),
         "specificity": _ratio(np.sum(~truth_positive & ~predicted_positive), (~truth_positive).sum()),
-        "auc": _rounded(roc_auc(truth_positive, probabilities[:, positive_idx].sum(axis=1))),
+        "auc": _rounded(roc_auc(truth_positive, positive_score)),
         "positives": int(truth_positive.sum()),
         "negatives": int((~truth_positive).sum()),
     }
@@ -97,12 +123,18 @@ def classification_report(y_true, probabilities, class_names, positive_classes, 
         "accuracy": round(float(np.mean(y_true == y_pred)), 4),
         "balanced_accuracy": round(balanced_accuracy(y_true, y_pred, n_classes), 4),
         "macro_auc": _rounded(macro_ovr_auc(y_true, probabilities)),
+    }
+    mix = None
+    if prevalence is not None:
+        mix = np.array([prevalence[name] for name in class_names], dtype=np.float64)
+        report["accuracy_at_prevalence"] = round(accuracy_at_prevalence(y_true, y_pred, mix), 4)
+    report.update({
         "per_class": per_class,
         "confusion_matrix": {"labels": list(class_names), "rows_true_cols_predicted": matrix.tolist()},
         "binary": binary,
-    }
+    })
     if bootstrap_rounds:
-        report["ci95"] = _bootstrap(y_true, probabilities, n_classes, rounds=bootstrap_rounds)
+        report["ci95"] = _bootstrap(y_true, probabilities, n_classes, rounds=bootstrap_rounds, prevalence=mix)
     return report
 
 

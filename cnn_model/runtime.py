@@ -18,6 +18,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
+from .decision import DecisionPolicy, positive_indices
 from .preprocessing import ImageSource, load_image, preprocess_for_model
 from .specs import MODALITIES, ModalitySpec, get_spec
 
@@ -38,8 +39,9 @@ class Prediction:
     display_name: str
     confidence: float
     probabilities: dict[str, float]
-    is_positive: bool
+    is_positive: bool  # by the card's decision rule (cnn_model.decision), not necessarily the label's class
     positive_flag: str  # "is_malignant" or "is_abnormal"
+    positive_probability: float  # summed probability of the malignant/abnormal classes
     heatmap_png: bytes | None = None
 
 
@@ -65,6 +67,7 @@ class ModelRunner:
                                 f"{list(spec.class_names)}")
         # The card, written at export, knows the size the network was trained at.
         self.spec: ModalitySpec = replace(spec, input_size=int(self.card["input"]["size"]))
+        self.decision = DecisionPolicy.from_card(self.card, self.spec)
         self.sha256 = actual
         self.num_threads = num_threads
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
@@ -97,8 +100,13 @@ class ModelRunner:
         finally:
             self._idle.put(state)
 
-    def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Class probabilities (and class activation maps) for a preprocessed batch."""
+    def run(self, batch: np.ndarray, *, with_cams: bool = False,
+            adjusted: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities (and class activation maps) for a preprocessed batch.
+
+        adjusted: apply the card's prevalence correction (what is served); False gives the
+        network's own softmax, which export needs to derive that correction.
+        """
         probabilities, cams = [], []
         with self._interpreter() as (interpreter, input_index, logits_index, cams_index):
             for x in batch:
@@ -107,7 +115,10 @@ class ModelRunner:
                 probabilities.append(_softmax(interpreter.get_tensor(logits_index)[0].astype(np.float64)))
                 if with_cams and cams_index is not None:
                     cams.append(interpreter.get_tensor(cams_index)[0].astype(np.float32))
-        return np.stack(probabilities), (np.stack(cams) if with_cams and cams else None)
+        probabilities = np.stack(probabilities)
+        if adjusted:
+            probabilities = self.decision.adjust(probabilities)
+        return probabilities, (np.stack(cams) if with_cams and cams else None)
 
     def predict(self, source: ImageSource, *, heatmap: bool = False) -> Prediction:
         image = load_image(source)
@@ -125,8 +136,9 @@ class ModelRunner:
             display_name=class_spec.display_name,
             confidence=float(p[top]),
             probabilities={c: float(v) for c, v in zip(self.spec.class_names, p)},
-            is_positive=class_spec.is_positive,
+            is_positive=bool(self.decision.positive(p, self.spec)),
             positive_flag=self.spec.positive_flag,
+            positive_probability=float(p[positive_indices(self.spec)].sum()),
             heatmap_png=heatmap_png,
         )
 

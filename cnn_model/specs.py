@@ -32,6 +32,12 @@ class ModalitySpec:
     resize_mode: str  # "stretch" (plain resize, as the dataset was made) or "pad" (keep aspect ratio)
     group_rule: str  # how images are grouped so that no group straddles splits
     augmentation: dict = field(default_factory=dict)
+    # The class mix the service expects to see, where it is known and differs from training
+    # (see cnn_model.decision); None: serve the network's probabilities as they are.
+    prevalence: dict[str, int] | None = None
+    prevalence_source: str | None = None
+    # Sensitivity on val that sets the malignant/abnormal threshold; None: the top-1 class decides.
+    sensitivity_target: float | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -75,6 +81,10 @@ SPECS: dict[str, ModalitySpec] = {
         group_rule="lesion_id from metadata.csv (several photos of one lesion stay together)",
         augmentation={"flip": "horizontal_and_vertical", "rotation": 0.5, "zoom": 0.15,
                       "translation": 0.05, "contrast": 0.15, "brightness": 0.1},
+        # Our training set caps moles (nv) at a third; in practice two in three lesions are moles.
+        prevalence={"akiec": 327, "bcc": 514, "bkl": 1099, "df": 115, "mel": 1113, "nv": 6705, "vasc": 142},
+        prevalence_source="HAM10000 as published (Tschandl et al. 2018): 10,015 images, 67% nv",
+        sensitivity_target=0.85,
     ),
     CHEST_XRAY: ModalitySpec(
         name=CHEST_XRAY,

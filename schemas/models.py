@@ -32,6 +32,11 @@ class ModelCardSchema(Schema):
     architecture = fields.Raw(dump_only=True)
     artifact = fields.Nested(ModelArtifactSchema, dump_only=True)
     export_check = fields.Raw(dump_only=True)
+    decision = fields.Raw(
+        dump_only=True, allow_none=True,
+        metadata={"description": "How probabilities become the answer: prevalence correction and the "
+                                 "malignant/abnormal threshold (absent: the top-1 class decides)"},
+    )
     training = fields.Raw(dump_only=True, metadata={"description": "Data provenance, split and training settings"})
     metrics = fields.Raw(dump_only=True, metadata={"description": "Validation and held-out test metrics"})
     plots = fields.Raw(dump_only=True)

@@ -116,7 +116,15 @@ class PredictionSchema(Schema):
     display_name = fields.String(dump_only=True, metadata={"description": "The label in plain words"})
     confidence = fields.Float(dump_only=True, metadata={"description": "Probability of the label, 0 to 1"})
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), dump_only=True)
-    is_positive = fields.Boolean(dump_only=True, metadata={"description": "The label is malignant or abnormal"})
+    is_positive = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "Malignant/abnormal by the model's operating rule (its card's `decision`): for "
+                                 "skin lesions a threshold on positive_probability set for 85% sensitivity, so it "
+                                 "can be true while the most likely single class is benign"},
+    )
+    positive_probability = fields.Float(
+        dump_only=True, metadata={"description": "Summed probability of the malignant/abnormal classes, 0 to 1"}
+    )
     is_malignant = fields.Boolean(dump_only=True, metadata={"description": "Skin lesion and breast only"})
     is_abnormal = fields.Boolean(dump_only=True, metadata={"description": "Chest X-ray and cervical cytology only"})
     class_descriptions = fields.Dict(
@@ -144,6 +152,7 @@ class PredictionSchema(Schema):
             "confidence": row.confidence,
             "probabilities": row.probabilities,
             "is_positive": row.is_positive,
+            "positive_probability": sum(row.probabilities.get(name, 0.0) for name in spec.positive_classes),
             spec.positive_flag: row.is_positive,
             "class_descriptions": {c.name: c.description for c in spec.classes},
             "model": {"name": row.model_name, "version": row.model_version, "sha256": row.model_sha256},

@@ -49,9 +49,10 @@ def test_evaluating_on_val_reproduces_the_card(modality, registry, datasets_root
     metrics = evaluate_runner(runner, samples, bootstrap_rounds=0)["metrics"]
     card_metrics = runner.card["metrics"]["val"]
     assert metrics["n"] == card_metrics["n"]
-    for key in ("accuracy", "balanced_accuracy", "macro_auc"):
-        assert metrics[key] == pytest.approx(card_metrics[key], abs=1e-4), key
+    for key in ("accuracy", "balanced_accuracy", "macro_auc", "accuracy_at_prevalence"):
+        assert metrics.get(key) == pytest.approx(card_metrics.get(key), abs=1e-4), key
     assert metrics["confusion_matrix"] == card_metrics["confusion_matrix"]
+    assert metrics["binary"] == card_metrics["binary"]
 
 
 def test_a_tampered_artifact_is_refused(tmp_path):
@@ -81,7 +82,13 @@ def test_prediction_carries_label_probabilities_flag_and_heatmap(modality, regis
     assert set(prediction.probabilities) == set(SPECS[modality].class_names)
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert prediction.confidence == max(prediction.probabilities.values())
-    assert prediction.is_positive == (prediction.label in SPECS[modality].positive_classes)
+    positive_probability = sum(prediction.probabilities[c] for c in SPECS[modality].positive_classes)
+    assert prediction.positive_probability == pytest.approx(positive_probability)
+    threshold = registry.get(modality).decision.positive_threshold
+    if threshold is None:
+        assert prediction.is_positive == (prediction.label in SPECS[modality].positive_classes)
+    else:
+        assert prediction.is_positive == (positive_probability >= threshold)
     assert prediction.positive_flag in ("is_malignant", "is_abnormal")
     assert prediction.heatmap_png.startswith(b"\x89PNG\r\n\x1a\n")
 

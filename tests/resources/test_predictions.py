@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import event, func, select
 
+from cnn_model.runtime import ARTIFACTS_DIR
 from cnn_model.specs import MODALITIES, get_spec
 from constants import PAGE_NUMBER_MAX, PAGE_SIZE_MAX, PREDICTION_NOTE_MAX_LENGTH, AuditAction
 from db import db
@@ -22,6 +24,12 @@ from tests.support.predictions import dataset_image, open_temp_files, spilling_p
 def count_predictions(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(Prediction))
+
+
+def served_threshold(modality_name):
+    """The malignant/abnormal threshold of the shipped model (None: the top-1 class decides)."""
+    card = json.loads((ARTIFACTS_DIR / modality_name / "card.json").read_text())
+    return (card.get("decision") or {}).get("positive_threshold")
 
 
 # -- create -----------------------------------------------------------------------------------
@@ -46,7 +54,11 @@ def test_upload_answers_201_with_the_prediction_contract(predict, patient, modal
     assert body["label"] in spec.class_names and body["display_name"] == spec.class_spec(body["label"]).display_name
     assert 0 <= body["confidence"] <= 1 and body["confidence"] == pytest.approx(body["probabilities"][body["label"]])
     assert body["confidence"] == max(body["probabilities"].values())
-    assert body[spec.positive_flag] == (body["label"] in spec.positive_classes) == body["is_positive"]
+    assert body["positive_probability"] == pytest.approx(sum(body["probabilities"][c] for c in spec.positive_classes))
+    threshold = served_threshold(modality)
+    expected_flag = (body["label"] in spec.positive_classes if threshold is None
+                     else body["positive_probability"] >= threshold)
+    assert body[spec.positive_flag] == expected_flag == body["is_positive"]
     other_flag = {"is_malignant", "is_abnormal"} - {spec.positive_flag}
     assert not other_flag & set(body)
     assert set(body["class_descriptions"]) == set(spec.class_names)

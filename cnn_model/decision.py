@@ -1,0 +1,117 @@
+"""How the network's class probabilities become the served answer.
+
+Two optional steps, both fixed at export and written into the model card, so the runtime,
+the CLI, evaluation and the card's metrics all decide the same way:
+
+1. Prevalence correction. A network trained on a rebalanced set (a capped majority class,
+   class weights) believes every class is about equally common. Where the population the
+   service sees is known, the probabilities are multiplied by deployment prior / training
+   prior and renormalised (the Bayes correction for a change of class priors).
+2. An operating threshold on the summed probability of the malignant/abnormal classes, chosen
+   on val for a target sensitivity, so the flag a clinician acts on does not depend on which
+   single class wins the argmax. Without one, the flag follows the top-1 class.
+
+No TensorFlow here: the serving runtime uses this module.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .specs import ModalitySpec
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    class_weights: np.ndarray | None = None  # per class, in spec order; None: probabilities as the network gives them
+    positive_threshold: float | None = None  # None: positive when the top-1 class is a positive class
+
+    @classmethod
+    def from_card(cls, card: dict, spec: ModalitySpec) -> DecisionPolicy:
+        decision = card.get("decision") or {}
+        weights = decision.get("class_weights")
+        return cls(
+            class_weights=np.array([weights[name] for name in spec.class_names]) if weights else None,
+            positive_threshold=decision.get("positive_threshold"),
+        )
+
+    def adjust(self, probabilities: np.ndarray) -> np.ndarray:
+        """Prevalence-corrected probabilities (rows sum to 1)."""
+        if self.class_weights is None:
+            return probabilities
+        weighted = probabilities * self.class_weights
+        return weighted / weighted.sum(axis=-1, keepdims=True)
+
+    def positive(self, probabilities: np.ndarray, spec: ModalitySpec) -> np.ndarray:
+        """Malignant/abnormal flags for adjusted probabilities (one row per image)."""
+        positive_idx = positive_indices(spec)
+        if self.positive_threshold is None:
+            return np.isin(probabilities.argmax(axis=-1), positive_idx)
+        return probabilities[..., positive_idx].sum(axis=-1) >= self.positive_threshold
+
+    def describe(self) -> str:
+        if self.positive_threshold is None:
+            return "positive when the top-1 class is one of positive_classes"
+        return (f"positive when the summed probability of positive_classes is at least "
+                f"{self.positive_threshold:.4f}")
+
+
+def positive_indices(spec: ModalitySpec) -> list[int]:
+    return [spec.class_names.index(name) for name in spec.positive_classes]
+
+
+def prevalence_weights(spec: ModalitySpec, fit_counts: dict[str, int],
+                       training_class_weights: dict[str, float]) -> dict[str, float] | None:
+    """deployment prior / effective training prior per class, or None where the spec names no prevalence.
+
+    The effective training prior is what the loss saw: images per class times the class weight.
+    """
+    if not spec.prevalence:
+        return None
+    names = spec.class_names
+    deployed = np.array([spec.prevalence[name] for name in names], dtype=np.float64)
+    trained = np.array([fit_counts[name] * training_class_weights[name] for name in names], dtype=np.float64)
+    ratio = (deployed / deployed.sum()) / (trained / trained.sum())
+    ratio /= ratio.max()
+    return {name: round(float(w), 6) for name, w in zip(names, ratio)}
+
+
+def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: ModalitySpec,
+                          target: float) -> float:
+    """The highest threshold on P(positive classes) whose sensitivity on these labels is >= target."""
+    positive_idx = positive_indices(spec)
+    scores = probabilities[:, positive_idx].sum(axis=1)
+    positive_scores = np.sort(scores[np.isin(y_true, positive_idx)])
+    if not len(positive_scores):
+        raise ValueError("no positive images to set a sensitivity threshold on")
+    # Flag everything at or above the k-th lowest positive score: the other n - k are caught.
+    allowed_misses = int(np.floor((1.0 - target) * len(positive_scores) + 1e-9))
+    return float(positive_scores[allowed_misses])
+
+
+def derive_decision(spec: ModalitySpec, provenance: dict, val_probabilities: np.ndarray,
+                    y_val: np.ndarray) -> dict | None:
+    """The card's `decision` block for raw network probabilities on val, or None for the plain rule."""
+    weights = prevalence_weights(spec, provenance["data"]["counts"]["fit"], provenance["class_weights"])
+    if weights is None and spec.sensitivity_target is None:
+        return None
+    decision: dict = {}
+    if weights is not None:
+        decision.update(
+            class_weights=weights,
+            class_weights_rule=("probabilities x (deployment prevalence / training prevalence), renormalised; "
+                                "training prevalence = fit images per class x training class weight"),
+            deployment_prevalence={name: spec.prevalence[name] for name in spec.class_names},
+            deployment_prevalence_source=spec.prevalence_source,
+        )
+    policy = DecisionPolicy(np.array([weights[n] for n in spec.class_names]) if weights else None)
+    if spec.sensitivity_target is not None:
+        threshold = sensitivity_threshold(policy.adjust(val_probabilities), y_val, spec, spec.sensitivity_target)
+        decision.update(
+            positive_threshold=math.floor(threshold * 1e4) / 1e4,  # rounded down: keeps every caught case
+            positive_threshold_rule=(f"highest threshold on the summed probability of positive_classes with "
+                                     f"sensitivity >= {spec.sensitivity_target} on val"),
+        )
+    return decision
