@@ -54,6 +54,8 @@ def score_artifact(artifact_dir: Path, *, data_root: Path, bootstrap_rounds: int
     spec = runner.spec
     dataset_dir = Path(data_root) / spec.name
     _, test_samples = split_test_slice(list_class_folder(dataset_dir / "train", spec))
+    if not any(card["training"]["data"]["counts"]["test_slice"].values()):
+        test_samples = []  # refit on all of train/: the slice is training data now
     val_samples = list_class_folder(dataset_dir / "val", spec)
 
     raw_val = evaluate_runner(runner, val_samples, bootstrap_rounds=0)

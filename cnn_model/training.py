@@ -39,6 +39,9 @@ class TrainingConfig:
     # 2.4M of Lite0's 3.4M parameters, so the model fits 5 MB with float16 weights where int8
     # rounding flips too many fine-grained decisions.
     feature_layer: str | None = None
+    # False: train the full epoch budget and keep the last weights, so val stays unseen by every
+    # choice (used when the final model is refit on all of train/ with a schedule checked earlier).
+    select_on_val: bool = True
 
 
 def _augmenter(spec: ModalitySpec, seed: int) -> keras.Sequential:
@@ -120,8 +123,9 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> dict[int,
 class _SelectOnValidation(keras.callbacks.Callback):
     """Keeps the weights of the epoch with the best balanced accuracy (macro AUC breaks ties)."""
 
-    def __init__(self, x_val, y_val, n_classes, patience, log_path: Path, stage: str, best=None):
+    def __init__(self, x_val, y_val, n_classes, patience, log_path: Path, stage: str, best=None, select=True):
         super().__init__()
+        self.select = select
         self.x_val, self.y_val, self.n_classes = x_val, y_val, n_classes
         self.patience, self.log_path, self.stage = patience, log_path, stage
         self.best = best or {"score": -1.0, "weights": None, "epoch": None}
@@ -135,13 +139,13 @@ class _SelectOnValidation(keras.callbacks.Callback):
         auc = macro_ovr_auc(self.y_val, probabilities)
         acc = float(np.mean(predicted == self.y_val))
         score = bal + 0.1 * (0 if np.isnan(auc) else auc)
-        improved = score > self.best["score"]
+        improved = score > self.best["score"] or not self.select
         if improved:
             self.best.update(score=score, weights=self.model.get_weights(), epoch=f"{self.stage}:{epoch + 1}")
             self.waited = 0
         else:
             self.waited += 1
-            if self.waited >= self.patience:
+            if self.waited >= self.patience and self.select:
                 self.model.stop_training = True
         row = {"stage": self.stage, "epoch": epoch + 1, "loss": round(float(logs.get("loss", 0)), 4),
                "train_accuracy": round(float(logs.get("accuracy", 0)), 4), "val_accuracy": round(acc, 4),
@@ -204,7 +208,7 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         selector = _SelectOnValidation(x_val.astype(np.float32), y_val, len(class_names),
-                                       config.patience, log_path, stage, best)
+                                       config.patience, log_path, stage, best, select=config.select_on_val)
         print(f"stage {stage}: {epochs} epochs, lr {learning_rate}, backbone trainable={backbone_trainable}",
               flush=True)
         model.fit(train_ds, epochs=epochs, class_weight=weights, callbacks=[selector], verbose=verbose,

@@ -38,3 +38,25 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
     prediction = runner.predict(sample_image_path("breast"), heatmap=True)
     assert prediction.label in SPECS["breast"].class_names
     assert prediction.heatmap_png.startswith(b"\x89PNG")
+
+
+def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breast_dataset, tmp_path, monkeypatch):
+    from cnn_model import pipeline
+
+    monkeypatch.setitem(pipeline.RECIPES, "breast", {"head_epochs": 0, "finetune_epochs": 2, "patience": 1,
+                                                     "refit_all_train": True, "recipe_check": "checked before"})
+    artifacts = tmp_path / "artifacts"
+    train_modality("breast", data_root=tiny_breast_dataset, backbone=None, run_dir=tmp_path / "runs",
+                   artifacts_dir=artifacts, input_size=32,
+                   export_options={"bootstrap_rounds": 10, "min_agreement": 0.0})
+
+    card = json.loads((artifacts / "breast" / "card.json").read_text())
+    counts = card["training"]["data"]["counts"]
+    assert sum(counts["fit"].values()) == IMAGES_PER_CLASS["train"] * len(SPECS["breast"].classes)
+    assert not any(counts["test_slice"].values())
+    assert set(card["metrics"]) == {"val"}  # the slice is training data now, so it is not reported
+    assert "all of train/" in card["training"]["data"]["split_rule"]
+    assert card["training"]["recipe_check"] == "checked before"
+    # No early stop and no choice on val: both epochs ran and the last one is kept.
+    log_rows = (tmp_path / "runs" / "breast" / "training_log.csv").read_text().strip().splitlines()[1:]
+    assert len(log_rows) == 2 and card["training"]["best_epoch"] == "finetune:2"
