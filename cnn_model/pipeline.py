@@ -21,7 +21,7 @@ RECIPES = {
     "skin_lesion": {"head_epochs": 2, "finetune_epochs": 12, "feature_layer": "block6d_add", "version": "1.1.0"},
     "chest_xray": {"head_epochs": 2, "finetune_epochs": 10, "version": "1.1.0"},
     "breast": {"head_epochs": 3, "finetune_epochs": 25},
-    # 1.2.0 refits the 1.1.0 recipe on all of train/ (30% more carcinoma in situ cells to learn from),
+    # 1.2.0 refits the 1.1.0 recipe on all of train/ (125 carcinoma in situ cells to learn from, not 102),
     # keeping the last of 40 epochs; 1.1.0 chose epoch 33 of 40 on val.
     "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 40, "feature_layer": "block6d_add", "patience": 12,
                           "version": "1.2.0", "refit_all_train": True,

@@ -100,13 +100,9 @@ class ModelRunner:
         finally:
             self._idle.put(state)
 
-    def run(self, batch: np.ndarray, *, with_cams: bool = False,
-            adjusted: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """Class probabilities (and class activation maps) for a preprocessed batch.
-
-        adjusted: apply the card's prevalence correction (what is served); False gives the
-        network's own softmax, which export needs to derive that correction.
-        """
+    def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Served class probabilities (after the card's prevalence correction, if any) and
+        class activation maps for a preprocessed batch."""
         probabilities, cams = [], []
         with self._interpreter() as (interpreter, input_index, logits_index, cams_index):
             for x in batch:
@@ -115,9 +111,7 @@ class ModelRunner:
                 probabilities.append(_softmax(interpreter.get_tensor(logits_index)[0].astype(np.float64)))
                 if with_cams and cams_index is not None:
                     cams.append(interpreter.get_tensor(cams_index)[0].astype(np.float32))
-        probabilities = np.stack(probabilities)
-        if adjusted:
-            probabilities = self.decision.adjust(probabilities)
+        probabilities = self.decision.adjust(np.stack(probabilities))
         return probabilities, (np.stack(cams) if with_cams and cams else None)
 
     def predict(self, source: ImageSource, *, heatmap: bool = False) -> Prediction:
