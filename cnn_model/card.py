@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import list_class_folder, split_test_slice
-from .decision import derive_decision
+from .decision import DecisionPolicy, derive_decision
 from .evaluation import evaluate_runner, write_plots
 from .preprocessing import load_image, preprocess_for_model
 from .runtime import CARD_FILE, ModelRunner
@@ -48,9 +48,8 @@ def score_artifact(artifact_dir: Path, *, data_root: Path, bootstrap_rounds: int
     artifact_dir = Path(artifact_dir)
     card_path = artifact_dir / CARD_FILE
     card = json.loads(card_path.read_text())
-    card.pop("decision", None)  # the rule is derived from the network's own probabilities
-    write_card(card_path, card)
     runner = ModelRunner(artifact_dir)
+    runner.decision = DecisionPolicy()  # the rule is derived from the network's own probabilities
     spec = runner.spec
     dataset_dir = Path(data_root) / spec.name
     _, test_samples = split_test_slice(list_class_folder(dataset_dir / "train", spec))
@@ -58,14 +57,16 @@ def score_artifact(artifact_dir: Path, *, data_root: Path, bootstrap_rounds: int
         test_samples = []  # refit on all of train/: the slice is training data now
     val_samples = list_class_folder(dataset_dir / "val", spec)
 
-    raw_val = evaluate_runner(runner, val_samples, bootstrap_rounds=0)
-    decision = derive_decision(spec, card["training"], raw_val["probabilities"], raw_val["y_true"])
+    network_val = np.concatenate([runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in val_samples])
+    y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
+    card.pop("decision", None)
+    decision = derive_decision(spec, card["training"], network_val, y_val)
     if decision:
         card["decision"] = decision
-        write_card(card_path, card)
-        runner = ModelRunner(artifact_dir)
+    runner.decision = DecisionPolicy.from_card(card, spec)
 
-    evaluations = {"val": evaluate_runner(runner, val_samples, bootstrap_rounds=bootstrap_rounds)}
+    evaluations = {"val": evaluate_runner(runner, val_samples, bootstrap_rounds=bootstrap_rounds,
+                                          probabilities=runner.decision.adjust(network_val))}
     if test_samples:
         evaluations["test slice"] = evaluate_runner(runner, test_samples, bootstrap_rounds=bootstrap_rounds)
     card["metrics"] = {split.replace(" ", "_"): result["metrics"] for split, result in evaluations.items()}

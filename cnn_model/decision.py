@@ -55,7 +55,7 @@ class DecisionPolicy:
         if self.positive_threshold is None:
             return "positive when the top-1 class is one of positive_classes"
         return (f"positive when the summed probability of positive_classes is at least "
-                f"{self.positive_threshold:.4f}")
+                f"{self.positive_threshold}")
 
 
 def positive_indices(spec: ModalitySpec) -> list[int]:

@@ -11,20 +11,24 @@ from .preprocessing import preprocess_for_model
 from .runtime import ModelRunner
 
 
-def evaluate_runner(runner: ModelRunner, samples: list[Sample], *, bootstrap_rounds: int = 1000) -> dict:
+def evaluate_runner(runner: ModelRunner, samples: list[Sample], *, bootstrap_rounds: int = 1000,
+                    probabilities: np.ndarray | None = None) -> dict:
     """{'metrics': report, 'y_true': labels, 'probabilities': array} for the given samples.
 
-    The probabilities and the malignant/abnormal flag are the served ones (the card's decision rule).
+    The probabilities and the malignant/abnormal flag are the served ones (the card's decision rule);
+    pass `probabilities` when they are already computed for these samples.
     """
     spec = runner.spec
     class_names = list(spec.class_names)
-    probabilities = np.concatenate([
-        runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in samples
-    ])
+    if probabilities is None:
+        probabilities = np.concatenate([
+            runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in samples
+        ])
     y_true = np.array([class_names.index(s.label) for s in samples])
     report = classification_report(y_true, probabilities, class_names, spec.positive_classes,
                                    bootstrap_rounds=bootstrap_rounds,
-                                   positive_threshold=runner.decision.positive_threshold,
+                                   predicted_positive=runner.decision.positive(probabilities, spec),
+                                   positive_rule=runner.decision.describe(),
                                    prevalence=spec.prevalence)
     return {"metrics": report, "y_true": y_true, "probabilities": probabilities}
 

@@ -79,10 +79,11 @@ def _bootstrap(y_true, probabilities, n_classes, rounds=1000, seed=0, prevalence
 
 
 def classification_report(y_true, probabilities, class_names, positive_classes, *, bootstrap_rounds=1000,
-                          positive_threshold=None, prevalence=None) -> dict:
+                          predicted_positive=None, positive_rule=None, prevalence=None) -> dict:
     """Every figure a model card carries, computed from true labels and class probabilities.
 
-    positive_threshold: the malignant/abnormal flag is P(positive classes) >= it, not the top-1 class.
+    predicted_positive, positive_rule: the served malignant/abnormal flags and their rule in words
+    (cnn_model.decision); None: positive when the top-1 class is a positive class.
     prevalence: class counts of the population the service expects; adds accuracy_at_prevalence.
     """
     y_true = np.asarray(y_true)
@@ -103,15 +104,12 @@ def classification_report(y_true, probabilities, class_names, positive_classes, 
     positive_idx = [class_names.index(c) for c in positive_classes]
     truth_positive = np.isin(y_true, positive_idx)
     positive_score = probabilities[:, positive_idx].sum(axis=1)
-    if positive_threshold is None:
+    if predicted_positive is None:
         predicted_positive = np.isin(y_pred, positive_idx)
-        rule = "positive when the top-1 class is one of positive_classes"
-    else:
-        predicted_positive = positive_score >= positive_threshold
-        rule = f"positive when the summed probability of positive_classes is at least {positive_threshold}"
+        positive_rule = "positive when the top-1 class is one of positive_classes"
     binary = {
         "positive_classes": list(positive_classes),
-        "rule": rule,
+        "rule": positive_rule,
         "sensitivity": _ratio(np.sum(truth_positive & predicted_positive), truth_positive.sum()),
         "specificity": _ratio(np.sum(~truth_positive & ~predicted_positive), (~truth_positive).sum()),
         "auc": _rounded(roc_auc(truth_positive, positive_score)),
