@@ -65,8 +65,11 @@ class ModelRunner:
         if card_classes != list(spec.class_names):
             raise ArtifactError(f"{artifact_dir}: card classes {card_classes} differ from the spec "
                                 f"{list(spec.class_names)}")
-        # The card, written at export, knows the size the network was trained at.
-        self.spec: ModalitySpec = replace(spec, input_size=int(self.card["input"]["size"]))
+        # The card, written at export, knows the input size and resize rule the network was trained
+        # with; serving follows it, so a later change to the spec cannot silently skew a shipped model.
+        card_input = self.card["input"]
+        self.spec: ModalitySpec = replace(spec, input_size=int(card_input["size"]),
+                                          resize_mode=card_input.get("resize_mode", spec.resize_mode))
         self.decision = DecisionPolicy.from_card(self.card, self.spec)
         self.sha256 = actual
         self.num_threads = num_threads

@@ -7,9 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from cnn_model.data import list_class_folder
 from cnn_model.evaluation import evaluate_runner
+from cnn_model.preprocessing import preprocess_for_model
 from cnn_model.runtime import ARTIFACTS_DIR, ArtifactError, ModelRegistry, ModelRunner
 from cnn_model.specs import MODALITIES, SPECS
 
@@ -73,6 +75,24 @@ def test_a_card_whose_classes_differ_from_the_spec_is_refused(tmp_path):
     (copy / "card.json").write_text(json.dumps(card))
     with pytest.raises(ArtifactError, match="differ from the spec"):
         ModelRunner(copy)
+
+
+def test_serving_preprocesses_as_the_card_says_the_model_was_trained(tmp_path):
+    copy = tmp_path / "breast"
+    shutil.copytree(ARTIFACTS_DIR / "breast", copy)
+    card = json.loads((copy / "card.json").read_text())
+    assert card["input"]["resize_mode"] == SPECS["breast"].resize_mode == "stretch"
+    card["input"]["resize_mode"] = "pad"  # as if the spec had changed since this model was trained
+    (copy / "card.json").write_text(json.dumps(card))
+    runner = ModelRunner(copy)
+    assert runner.spec.resize_mode == "pad"
+    image = Image.new("L", (300, 100), 40)
+    image.paste(220, (0, 0, 300, 2))
+    served = runner.predict(image).probabilities
+    padded, _ = runner.run(preprocess_for_model(image, runner.spec)[None])
+    stretched, _ = runner.run(preprocess_for_model(image, SPECS["breast"])[None])
+    assert served == pytest.approx(dict(zip(runner.spec.class_names, padded[0])))
+    assert served != pytest.approx(dict(zip(runner.spec.class_names, stretched[0])))
 
 
 @pytest.mark.parametrize("modality", MODALITIES)
