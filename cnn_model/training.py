@@ -86,7 +86,9 @@ def build_classifier(spec: ModalitySpec, config: TrainingConfig) -> tuple[keras.
     features = backbone(inputs)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
     dropped = keras.layers.Dropout(config.dropout, name="dropout")(pooled)
-    logits = keras.layers.Dense(n_classes, name="logits")(dropped)
+    # Zero-initialised: the pooled features of a cut backbone have norms near 40, so a random head
+    # starts with logits in the tens, and its first epochs thrash instead of fitting.
+    logits = keras.layers.Dense(n_classes, kernel_initializer="zeros", name="logits")(dropped)
     probabilities = keras.layers.Softmax(name="probabilities")(logits)
     return keras.Model(inputs, probabilities, name=f"{spec.name}_classifier"), backbone
 

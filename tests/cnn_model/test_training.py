@@ -60,3 +60,16 @@ def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breas
     # No early stop and no choice on val: both epochs ran and the last one is kept.
     log_rows = (tmp_path / "runs" / "breast" / "training_log.csv").read_text().strip().splitlines()[1:]
     assert len(log_rows) == 2 and card["training"]["best_epoch"] == "finetune:2"
+
+
+def test_an_untrained_classifier_starts_from_uniform_probabilities():
+    # A random head on pooled features with norms near 40 starts with logits in the tens and
+    # thrashes through its warm-up epochs; the zero-initialised head starts at chance instead.
+    import numpy as np
+
+    from cnn_model.training import TrainingConfig, build_classifier
+
+    spec = SPECS["cervical_cytology"]
+    classifier, _ = build_classifier(spec, TrainingConfig(input_size=32))
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(classifier.predict(images, verbose=0), 1 / len(spec.classes), rtol=1e-6)
