@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from cnn_model.pipeline import train_modality
@@ -65,9 +66,7 @@ def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breas
 def test_an_untrained_classifier_starts_from_uniform_probabilities():
     # A random head on pooled features with norms near 40 starts with logits in the tens and
     # thrashes through its warm-up epochs; the zero-initialised head starts at chance instead.
-    import numpy as np
-
-    from cnn_model.training import TrainingConfig, build_classifier
+    from cnn_model.training import TrainingConfig, build_classifier  # imports TensorFlow
 
     spec = SPECS["cervical_cytology"]
     classifier, _ = build_classifier(spec, TrainingConfig(input_size=32))
