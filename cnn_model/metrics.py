@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .decision import DecisionPolicy
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -106,7 +108,7 @@ def classification_report(y_true, probabilities, class_names, positive_classes, 
     positive_score = probabilities[:, positive_idx].sum(axis=1)
     if predicted_positive is None:
         predicted_positive = np.isin(y_pred, positive_idx)
-        positive_rule = "positive when the top-1 class is one of positive_classes"
+        positive_rule = DecisionPolicy().describe()
     binary = {
         "positive_classes": list(positive_classes),
         "rule": positive_rule,

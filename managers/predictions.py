@@ -35,8 +35,8 @@ from utils.errors import NotFound
 from utils.images import validate_image_upload
 
 ImageKind = Literal["image", "heatmap"]
-NEWEST_FIRST = (Prediction.created_at.desc(), Prediction.id.desc())
-KEYSET = (Prediction.created_at, Prediction.id)  # what NEWEST_FIRST orders by: a cursor's position
+KEYSET = (Prediction.created_at, Prediction.id)  # a cursor's position in the history
+NEWEST_FIRST = tuple(column.desc() for column in KEYSET)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import shutil
 
+from cnn_model.runtime import ARTIFACTS_DIR
 from cnn_model.specs import MODALITIES
-from config import PROJECT_ROOT
 from managers.models import ModelCatalog
-from tests.resources.helpers import assert_error
+from tests.resources.helpers import assert_error, bearer
 from tests.support.predictions import dataset_image
 
-ARTIFACTS = PROJECT_ROOT / "cnn_model" / "artifacts"
 
 
 def test_the_registry_is_loaded_once_and_shared(app, modality):
@@ -31,14 +30,14 @@ def test_no_models_means_503_model_unavailable_and_not_ready(build_app, tmp_path
     path = dataset_image(modality)
     response = client.post(
         "/api/v1/predictions", data={"modality": modality, "file": (path.open("rb"), path.name)},
-        headers={"Authorization": f"Bearer {token['access_token']}"},
+        headers=bearer(token["access_token"]),
     )
     assert_error(response, 503, "model_unavailable")
 
 
 def test_an_altered_artifact_is_refused(build_app, tmp_path, modality):
     copied = tmp_path / "artifacts" / modality
-    shutil.copytree(ARTIFACTS / modality, copied)
+    shutil.copytree(ARTIFACTS_DIR / modality, copied)
     card = json.loads((copied / "card.json").read_text())
     card["artifact"]["sha256"] = "0" * 64
     (copied / "card.json").write_text(json.dumps(card))
