@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install install-dev run test bench clean
+.PHONY: install install-dev run test lint format bench clean
 
 $(VENV)/bin/activate:
 	python3 -m venv $(VENV)
@@ -22,6 +22,15 @@ install-dev: $(VENV)/bin/activate
 
 test: install-dev
 	$(VENV)/bin/python -m pytest
+
+# ruff: lint (with import order) and formatting, configured in pyproject.toml.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: install-dev
 	$(PY) bench/inference.py --seed-baseline

@@ -1,4 +1,5 @@
 """MedSight: the application factory, and `python app.py` for the development server."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ embedded default: a SQLite file and a photo folder under the Flask instance fold
 development JWT secret generated once and kept there. Production refuses to start without an
 explicit JWT_SECRET_KEY and DATABASE_URL.
 """
+
 from __future__ import annotations
 
 import os
@@ -123,9 +124,7 @@ class BaseConfig:
             raise ConfigError(f"{' and '.join(missing)} must be set when MEDSIGHT_ENV={self.NAME}")
 
         database_url = env.get("DATABASE_URL", "").strip()
-        self.SQLALCHEMY_DATABASE_URI = (
-            _database_url(database_url) if database_url else self.default_database_url()
-        )
+        self.SQLALCHEMY_DATABASE_URI = _database_url(database_url) if database_url else self.default_database_url()
         self.SQLALCHEMY_ENGINE_OPTIONS = self.engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.USES_EMBEDDED_DATABASE = not database_url
 

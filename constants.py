@@ -2,6 +2,7 @@
 
 Modalities and their classes are defined by the model specs in cnn_model/specs.py.
 """
+
 from enum import StrEnum
 
 

@@ -1,4 +1,5 @@
 """The database seam: the SQLAlchemy and Flask-Migrate extensions, bound to an app in create_app."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -12,6 +12,7 @@ checks that the cursor gives the same items as the page number. The database is 
 --keep (leave it for EXPLAIN ANALYZE) or --reuse NAME (time a kept database again: its schema is
 brought up to the newest migration, nothing is loaded, and it is left in place; drop it yourself).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,9 +44,24 @@ from managers.users import UserManager  # noqa: E402
 PASSWORD = "bench-password-1"
 COPY_BATCH = 100_000
 COLUMNS = (
-    "id", "owner_id", "modality", "label", "confidence", "probabilities", "is_positive", "model_name",
-    "model_version", "model_sha256", "image_key", "image_content_type", "image_sha256", "image_width",
-    "image_height", "heatmap_key", "note", "created_at",
+    "id",
+    "owner_id",
+    "modality",
+    "label",
+    "confidence",
+    "probabilities",
+    "is_positive",
+    "model_name",
+    "model_version",
+    "model_sha256",
+    "image_key",
+    "image_content_type",
+    "image_sha256",
+    "image_width",
+    "image_height",
+    "heatmap_key",
+    "note",
+    "created_at",
 )
 
 
@@ -84,7 +100,7 @@ def csv_rows(owner_ids: list[str], count: int, start: datetime, span_seconds: in
 def bulk_load(database_url: str, owner_ids: list[str], rows: int) -> float:
     started = time.perf_counter()
     rng = random.Random(42)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     span = int(timedelta(days=730).total_seconds())
     copy = sql.SQL("COPY predictions ({}) FROM STDIN WITH (FORMAT csv)").format(
         sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
@@ -121,8 +137,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--postgres", default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL",
-                                                          "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
     parser.add_argument("--keep", action="store_true", help="leave the database in place at the end")
     parser.add_argument("--reuse", metavar="NAME", help="time a database kept by --keep (not dropped)")
     args = parser.parse_args()
@@ -139,19 +157,25 @@ def main() -> None:
     app = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            app = create_app(TestingConfig({"DATABASE_URL": sqlalchemy_url, "STORAGE_LOCAL_ROOT": f"{tmp}/photos"}, tmp),
-                             instance_path=tmp)
+            app = create_app(
+                TestingConfig({"DATABASE_URL": sqlalchemy_url, "STORAGE_LOCAL_ROOT": f"{tmp}/photos"}, tmp),
+                instance_path=tmp,
+            )
             with app.app_context():
                 flask_migrate.upgrade(directory=MIGRATIONS_DIR)
                 if not args.reuse:
-                    users = [UserManager.create(f"bench{i}@example.org", PASSWORD, role=Role.PATIENT)
-                             for i in range(args.users)]
+                    users = [
+                        UserManager.create(f"bench{i}@example.org", PASSWORD, role=Role.PATIENT)
+                        for i in range(args.users)
+                    ]
                     owner_ids = [str(u.id) for u in users]
             if args.reuse:
                 print(f"database {name}: reused as it is (schema upgraded, nothing loaded)", flush=True)
             else:
-                print(f"database {name}: loading {args.rows:,} predictions for {args.users} users with COPY ...",
-                      flush=True)
+                print(
+                    f"database {name}: loading {args.rows:,} predictions for {args.users} users with COPY ...",
+                    flush=True,
+                )
                 load_seconds = bulk_load(dsn, owner_ids, args.rows)
                 print(f"loaded + VACUUM ANALYZE in {load_seconds:.1f} s")
 
@@ -164,8 +188,10 @@ def main() -> None:
                 "filtered page (breast, malignant)": "/api/v1/predictions?modality=breast&is_malignant=true",
                 f"deep page ({deep_page}, per_page=100)": f"/api/v1/predictions?page={deep_page}&per_page=100",
             }
-            print(f"GET as one user of {args.users} ({args.rows // args.users:,} rows each), "
-                  f"{args.repeats} runs each, Flask test client, PostgreSQL:")
+            print(
+                f"GET as one user of {args.users} ({args.rows // args.users:,} rows each), "
+                f"{args.repeats} runs each, Flask test client, PostgreSQL:"
+            )
             # The same deep page by cursor: next_cursor of page deep_page - 1 continues where it ends.
             cursor = client.get(f"/api/v1/predictions?page={deep_page - 1}&per_page=100", headers=headers)
             cursor_url = f"/api/v1/predictions?per_page=100&cursor={cursor.get_json()['next_cursor']}"
@@ -174,8 +200,10 @@ def main() -> None:
             for label, url in cases.items():
                 median, p95, body = time_requests(client, headers, url, args.repeats)
                 bodies[url] = body
-                print(f"  {label:38s} median {median:7.1f} ms  p95 {p95:7.1f} ms  "
-                      f"(total {body['total']:,}, {len(body['items'])} items)")
+                print(
+                    f"  {label:38s} median {median:7.1f} ms  p95 {p95:7.1f} ms  "
+                    f"(total {body['total']:,}, {len(body['items'])} items)"
+                )
             by_page = [item["id"] for item in bodies[f"/api/v1/predictions?page={deep_page}&per_page=100"]["items"]]
             assert [item["id"] for item in bodies[cursor_url]["items"]] == by_page, "cursor and page disagree"
     finally:

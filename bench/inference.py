@@ -7,6 +7,7 @@ class-activation heatmap rendered as PNG. With --seed-baseline (needs TensorFlow
 the same run, the serving pattern of the original single-purpose apps: Keras `model.predict` per
 request on their two-convolution 128 px CNN (../shared/bench/seed_pattern).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,15 +62,21 @@ def main() -> int:
     for modality in registry.modalities:
         runner = registry.get(modality)
         images = sample_images(args.data_root, modality, args.images)
-        plain = time_ms(lambda im: runner.run(preprocess_for_model(im, runner.spec)[None]), images, args.repeats)
-        heat = time_ms(lambda im: runner.predict(im, heatmap=True), images, max(1, args.repeats // 5))
-        print(f"{modality:<19}{runner.spec.input_size:>7}{runner.card['artifact']['bytes'] / 1e6:>9.2f}"
-              f"{statistics.median(plain):>11.2f}{np.percentile(plain, 95):>9.2f}{statistics.median(heat):>20.2f}")
+        plain = time_ms(
+            lambda im, runner=runner: runner.run(preprocess_for_model(im, runner.spec)[None]), images, args.repeats
+        )
+        heat = time_ms(lambda im, runner=runner: runner.predict(im, heatmap=True), images, max(1, args.repeats // 5))
+        print(
+            f"{modality:<19}{runner.spec.input_size:>7}{runner.card['artifact']['bytes'] / 1e6:>9.2f}"
+            f"{statistics.median(plain):>11.2f}{np.percentile(plain, 95):>9.2f}{statistics.median(heat):>20.2f}"
+        )
     if args.seed_baseline:
         images = sample_images(args.data_root, "skin_lesion", args.images)
         timings = time_ms(seed_pattern_predictor(), images, args.repeats)
-        print(f"{'seed pattern (Keras model.predict, 128 px two-conv CNN)':<56}"
-              f"median {statistics.median(timings):.2f} ms, p95 {np.percentile(timings, 95):.2f} ms")
+        print(
+            f"{'seed pattern (Keras model.predict, 128 px two-conv CNN)':<56}"
+            f"median {statistics.median(timings):.2f} ms, p95 {np.percentile(timings, 95):.2f} ms"
+        )
     return 0
 
 
@@ -78,12 +85,19 @@ def seed_pattern_predictor():
     import keras
 
     size = 128
-    model = keras.Sequential([
-        keras.Input((size, size, 3)),
-        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dropout(0.5), keras.layers.Dense(9, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(9, activation="softmax"),
+        ]
+    )
 
     def predict(image):
         x = np.asarray(image.convert("RGB").resize((size, size)), dtype="float32")[None] / 255.0

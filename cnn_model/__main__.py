@@ -1,4 +1,5 @@
 """Command line: python -m cnn_model {train,export,predict,evaluate} ..."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,8 @@ def main(argv=None) -> int:
     export.add_argument("--artifacts-dir", type=Path, default=None)
 
     rescore = commands.add_parser(
-        "rescore", help="re-derive a shipped model's decision rule and recompute its card's metrics and plots")
+        "rescore", help="re-derive a shipped model's decision rule and recompute its card's metrics and plots"
+    )
     rescore.add_argument("--modality", required=True, choices=MODALITIES)
     rescore.add_argument("--data-root", type=Path, default=None)
     rescore.add_argument("--artifacts-dir", type=Path, default=None)
@@ -68,26 +70,45 @@ def _run(args) -> int:
     if args.command == "export":
         from .export import export_modality
         from .pipeline import ARTIFACTS_DIR, DEFAULT_DATA_ROOT
-        result = export_modality(args.modality, run_dir=args.run_dir, data_root=args.data_root or DEFAULT_DATA_ROOT,
-                                 artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR)
+
+        result = export_modality(
+            args.modality,
+            run_dir=args.run_dir,
+            data_root=args.data_root or DEFAULT_DATA_ROOT,
+            artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR,
+        )
         print(json.dumps(result, indent=2))
         return 0
     if args.command == "rescore":
         from .card import score_artifact
         from .pipeline import ARTIFACTS_DIR, DEFAULT_DATA_ROOT
-        card = score_artifact((args.artifacts_dir or ARTIFACTS_DIR) / args.modality,
-                              data_root=args.data_root or DEFAULT_DATA_ROOT, measure_latency=not args.keep_latency)
-        print(json.dumps({"modality": args.modality, "decision": card.get("decision"), "metrics": card["metrics"]},
-                         indent=2))
+
+        card = score_artifact(
+            (args.artifacts_dir or ARTIFACTS_DIR) / args.modality,
+            data_root=args.data_root or DEFAULT_DATA_ROOT,
+            measure_latency=not args.keep_latency,
+        )
+        print(
+            json.dumps(
+                {"modality": args.modality, "decision": card.get("decision"), "metrics": card["metrics"]}, indent=2
+            )
+        )
         return 0
     if args.command == "train":
         from .pipeline import ARTIFACTS_DIR, DEFAULT_BACKBONE, DEFAULT_DATA_ROOT, train_modality
+
         result = train_modality(
-            args.modality, data_root=args.data_root or DEFAULT_DATA_ROOT,
-            backbone=args.backbone or DEFAULT_BACKBONE, run_dir=args.run_dir,
-            artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR, head_epochs=args.head_epochs,
-            finetune_epochs=args.finetune_epochs, input_size=args.input_size, seed=args.seed,
-            export=not args.no_export)
+            args.modality,
+            data_root=args.data_root or DEFAULT_DATA_ROOT,
+            backbone=args.backbone or DEFAULT_BACKBONE,
+            run_dir=args.run_dir,
+            artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR,
+            head_epochs=args.head_epochs,
+            finetune_epochs=args.finetune_epochs,
+            input_size=args.input_size,
+            seed=args.seed,
+            export=not args.no_export,
+        )
         print(json.dumps({k: v for k, v in result.items() if k in ("modality", "metrics", "artifact")}, indent=2))
     return 0
 
@@ -112,11 +133,18 @@ def _predict(args) -> int:
             print(json.dumps({"path": str(path), "error": str(exc)}))
             print(f"error: {path}: {exc}", file=sys.stderr)
             continue
-        print(json.dumps({"path": str(path), "label": prediction.label,
-                          "confidence": round(prediction.confidence, 6),
-                          prediction.positive_flag: prediction.is_positive,
-                          "positive_probability": round(prediction.positive_probability, 6),
-                          "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()}}))
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "label": prediction.label,
+                    "confidence": round(prediction.confidence, 6),
+                    prediction.positive_flag: prediction.is_positive,
+                    "positive_probability": round(prediction.positive_probability, 6),
+                    "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+                }
+            )
+        )
     return 1 if failures else 0
 
 
@@ -134,8 +162,18 @@ def _evaluate(args) -> int:
     if args.plots:
         args.plots.mkdir(parents=True, exist_ok=True)
         write_plots(args.plots, runner.spec, {args.data.name or "data": result})
-    print(json.dumps({"modality": args.modality, "model": runner.name, "version": runner.version,
-                      "data": str(args.data), **result["metrics"]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "modality": args.modality,
+                "model": runner.name,
+                "version": runner.version,
+                "data": str(args.data),
+                **result["metrics"],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

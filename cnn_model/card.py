@@ -4,6 +4,7 @@ Export calls this after writing the model file; `python -m cnn_model rescore` ca
 for a shipped artifact when the decision rule or the evaluation changes, leaving the model
 file (and its sha256) as it is.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,23 +28,32 @@ TARGETS = {
     "cervical_cytology": {"accuracy": 0.70, "balanced_accuracy": 0.65, "macro_auc": 0.92},
 }
 DATA_CAVEATS = {
-    "skin_lesion": ("HAM10000 at one third of its resolution, seven pigmented-lesion classes only, mostly fair "
-                    "skin; any other condition is forced into one of the seven. Val and test slice hold far "
-                    "fewer moles (nv) than real practice, so their plain accuracy is not accuracy in use: "
-                    "accuracy_at_prevalence re-weights the same per-class recalls to HAM10000's own mix."),
-    "chest_xray": ("Paediatric (age 1-5) frontal X-rays from one centre, squashed to a square; not validated "
-                   "on adults. Pneumonia images more often show tubes and markers a CNN can learn."),
-    "breast": ("BUSI: 780 images from 600 patients without patient ids, so near-duplicate scans straddle the "
-               "splits and figures are optimistic; some near-identical scans carry opposite labels."),
-    "cervical_cytology": ("Herlev single-cell crops (917 cells from 323 smear images); val and test slice are "
-                          "tiny and lumpy per class, so per-class figures swing by tens of points. Not for "
-                          "whole slides or liquid-based cytology."),
+    "skin_lesion": (
+        "HAM10000 at one third of its resolution, seven pigmented-lesion classes only, mostly fair "
+        "skin; any other condition is forced into one of the seven. Val and test slice hold far "
+        "fewer moles (nv) than real practice, so their plain accuracy is not accuracy in use: "
+        "accuracy_at_prevalence re-weights the same per-class recalls to HAM10000's own mix."
+    ),
+    "chest_xray": (
+        "Paediatric (age 1-5) frontal X-rays from one centre, squashed to a square; not validated "
+        "on adults. Pneumonia images more often show tubes and markers a CNN can learn."
+    ),
+    "breast": (
+        "BUSI: 780 images from 600 patients without patient ids, so near-duplicate scans straddle the "
+        "splits and figures are optimistic; some near-identical scans carry opposite labels."
+    ),
+    "cervical_cytology": (
+        "Herlev single-cell crops (917 cells from 323 smear images); val and test slice are "
+        "tiny and lumpy per class, so per-class figures swing by tens of points. Not for "
+        "whole slides or liquid-based cytology."
+    ),
 }
 LATENCY_IMAGES = 40
 
 
-def score_artifact(artifact_dir: Path, *, data_root: Path, bootstrap_rounds: int = 1000,
-                   measure_latency: bool = True) -> dict:
+def score_artifact(
+    artifact_dir: Path, *, data_root: Path, bootstrap_rounds: int = 1000, measure_latency: bool = True
+) -> dict:
     """Derive the decision rule on val, evaluate val and the test slice, write metrics and plots."""
     artifact_dir = Path(artifact_dir)
     card_path = artifact_dir / CARD_FILE
@@ -65,8 +75,11 @@ def score_artifact(artifact_dir: Path, *, data_root: Path, bootstrap_rounds: int
         card["decision"] = decision
     runner.decision = DecisionPolicy.from_card(card, spec)
 
-    evaluations = {"val": evaluate_runner(runner, val_samples, bootstrap_rounds=bootstrap_rounds,
-                                          probabilities=runner.decision.adjust(network_val))}
+    evaluations = {
+        "val": evaluate_runner(
+            runner, val_samples, bootstrap_rounds=bootstrap_rounds, probabilities=runner.decision.adjust(network_val)
+        )
+    }
     if test_samples:
         evaluations["test slice"] = evaluate_runner(runner, test_samples, bootstrap_rounds=bootstrap_rounds)
     card["metrics"] = {split.replace(" ", "_"): result["metrics"] for split, result in evaluations.items()}
@@ -88,14 +101,19 @@ def limitations(modality: str, metrics: dict) -> str:
     shortfalls = []
     for split, figures in metrics.items():
         for name, target in TARGETS[modality].items():
-            measured_name = "accuracy_at_prevalence" if name == "accuracy" and "accuracy_at_prevalence" in figures \
-                else name
+            measured_name = (
+                "accuracy_at_prevalence" if name == "accuracy" and "accuracy_at_prevalence" in figures else name
+            )
             value = figures.get(measured_name)
             if value is not None and value < target:
-                shortfalls.append(f"{measured_name.replace('_', ' ')} {value:.3f} on {split.replace('_', ' ')} "
-                                  f"(target {target:.2f})")
-    verdict = ("Below the project's quality targets: " + "; ".join(shortfalls) + "."
-               if shortfalls else "At or above the project's quality targets on val and the test slice.")
+                shortfalls.append(
+                    f"{measured_name.replace('_', ' ')} {value:.3f} on {split.replace('_', ' ')} (target {target:.2f})"
+                )
+    verdict = (
+        "Below the project's quality targets: " + "; ".join(shortfalls) + "."
+        if shortfalls
+        else "At or above the project's quality targets on val and the test slice."
+    )
     return f"{verdict} {DATA_CAVEATS[modality]}"
 
 

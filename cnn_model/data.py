@@ -1,4 +1,5 @@
 """Listing a dataset folder, grouping its images and carving group-aware slices."""
+
 from __future__ import annotations
 
 import csv

@@ -13,6 +13,7 @@ the CLI, evaluation and the card's metrics all decide the same way:
 
 No TensorFlow here: the serving runtime uses this module.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,16 +55,16 @@ class DecisionPolicy:
     def describe(self) -> str:
         if self.positive_threshold is None:
             return "positive when the top-1 class is one of positive_classes"
-        return (f"positive when the summed probability of positive_classes is at least "
-                f"{self.positive_threshold}")
+        return f"positive when the summed probability of positive_classes is at least {self.positive_threshold}"
 
 
 def positive_indices(spec: ModalitySpec) -> list[int]:
     return [spec.class_names.index(name) for name in spec.positive_classes]
 
 
-def prevalence_weights(spec: ModalitySpec, fit_counts: dict[str, int],
-                       training_class_weights: dict[str, float]) -> dict[str, float] | None:
+def prevalence_weights(
+    spec: ModalitySpec, fit_counts: dict[str, int], training_class_weights: dict[str, float]
+) -> dict[str, float] | None:
     """deployment prior / effective training prior per class, or None where the spec names no prevalence.
 
     The effective training prior is what the loss saw: images per class times the class weight.
@@ -75,11 +76,10 @@ def prevalence_weights(spec: ModalitySpec, fit_counts: dict[str, int],
     trained = np.array([fit_counts[name] * training_class_weights[name] for name in names], dtype=np.float64)
     ratio = (deployed / deployed.sum()) / (trained / trained.sum())
     ratio /= ratio.max()
-    return {name: round(float(w), 6) for name, w in zip(names, ratio)}
+    return {name: round(float(w), 6) for name, w in zip(names, ratio, strict=True)}
 
 
-def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: ModalitySpec,
-                          target: float) -> float:
+def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: ModalitySpec, target: float) -> float:
     """The highest threshold on P(positive classes) whose sensitivity on these labels is >= target."""
     positive_idx = positive_indices(spec)
     scores = probabilities[:, positive_idx].sum(axis=1)
@@ -91,8 +91,9 @@ def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: M
     return float(positive_scores[allowed_misses])
 
 
-def derive_decision(spec: ModalitySpec, provenance: dict, val_probabilities: np.ndarray,
-                    y_val: np.ndarray) -> dict | None:
+def derive_decision(
+    spec: ModalitySpec, provenance: dict, val_probabilities: np.ndarray, y_val: np.ndarray
+) -> dict | None:
     """The card's `decision` block for raw network probabilities on val, or None for the plain rule."""
     weights = prevalence_weights(spec, provenance["data"]["counts"]["fit"], provenance["class_weights"])
     if weights is None and spec.sensitivity_target is None:
@@ -101,8 +102,10 @@ def derive_decision(spec: ModalitySpec, provenance: dict, val_probabilities: np.
     if weights is not None:
         decision.update(
             class_weights=weights,
-            class_weights_rule=("probabilities x (deployment prevalence / training prevalence), renormalised; "
-                                "training prevalence = fit images per class x training class weight"),
+            class_weights_rule=(
+                "probabilities x (deployment prevalence / training prevalence), renormalised; "
+                "training prevalence = fit images per class x training class weight"
+            ),
             deployment_prevalence={name: spec.prevalence[name] for name in spec.class_names},
             deployment_prevalence_source=spec.prevalence_source,
         )
@@ -111,7 +114,9 @@ def derive_decision(spec: ModalitySpec, provenance: dict, val_probabilities: np.
         threshold = sensitivity_threshold(policy.adjust(val_probabilities), y_val, spec, spec.sensitivity_target)
         decision.update(
             positive_threshold=math.floor(threshold * 1e4) / 1e4,  # rounded down: keeps every caught case
-            positive_threshold_rule=(f"highest threshold on the summed probability of positive_classes with "
-                                     f"sensitivity >= {spec.sensitivity_target} on val"),
+            positive_threshold_rule=(
+                f"highest threshold on the summed probability of positive_classes with "
+                f"sensitivity >= {spec.sensitivity_target} on val"
+            ),
         )
     return decision

@@ -1,4 +1,5 @@
 """Evaluate a served model (the exact LiteRT artifact) on labelled folders, and draw its plots."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,9 @@ from .preprocessing import preprocess_for_model
 from .runtime import ModelRunner
 
 
-def evaluate_runner(runner: ModelRunner, samples: list[Sample], *, bootstrap_rounds: int = 1000,
-                    probabilities: np.ndarray | None = None) -> dict:
+def evaluate_runner(
+    runner: ModelRunner, samples: list[Sample], *, bootstrap_rounds: int = 1000, probabilities: np.ndarray | None = None
+) -> dict:
     """{'metrics': report, 'y_true': labels, 'probabilities': array} for the given samples.
 
     The probabilities and the malignant/abnormal flag are the served ones (the card's decision rule);
@@ -21,15 +23,18 @@ def evaluate_runner(runner: ModelRunner, samples: list[Sample], *, bootstrap_rou
     spec = runner.spec
     class_names = list(spec.class_names)
     if probabilities is None:
-        probabilities = np.concatenate([
-            runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in samples
-        ])
+        probabilities = np.concatenate([runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in samples])
     y_true = np.array([class_names.index(s.label) for s in samples])
-    report = classification_report(y_true, probabilities, class_names, spec.positive_classes,
-                                   bootstrap_rounds=bootstrap_rounds,
-                                   predicted_positive=runner.decision.positive(probabilities, spec),
-                                   positive_rule=runner.decision.describe(),
-                                   prevalence=spec.prevalence)
+    report = classification_report(
+        y_true,
+        probabilities,
+        class_names,
+        spec.positive_classes,
+        bootstrap_rounds=bootstrap_rounds,
+        predicted_positive=runner.decision.positive(probabilities, spec),
+        positive_rule=runner.decision.describe(),
+        prevalence=spec.prevalence,
+    )
     return {"metrics": report, "y_true": y_true, "probabilities": probabilities}
 
 
@@ -45,26 +50,36 @@ def write_plots(out_dir: Path, spec, evaluations: dict[str, dict]) -> dict[str, 
     n_panels = len(evaluations)
 
     fig, axes = plt.subplots(1, n_panels, figsize=(5.2 * n_panels, 4.6), squeeze=False)
-    for ax, (split, result) in zip(axes[0], evaluations.items()):
+    for ax, (split, result) in zip(axes[0], evaluations.items(), strict=True):
         matrix = confusion_matrix(result["y_true"], result["probabilities"].argmax(1), len(names))
         ax.imshow(matrix, cmap="Blues")
         for i in range(len(names)):
             for j in range(len(names)):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                        color="white" if matrix[i, j] > matrix.max() / 2 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+                    fontsize=8,
+                )
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         metrics = result["metrics"]
-        ax.set_title(f"{spec.name} — {split} (n={metrics['n']})\nacc {metrics['accuracy']:.3f}, "
-                     f"balanced acc {metrics['balanced_accuracy']:.3f}", fontsize=9)
+        ax.set_title(
+            f"{spec.name} — {split} (n={metrics['n']})\nacc {metrics['accuracy']:.3f}, "
+            f"balanced acc {metrics['balanced_accuracy']:.3f}",
+            fontsize=9,
+        )
     fig.tight_layout()
     fig.savefig(out_dir / "confusion_matrix.png", dpi=90)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, n_panels, figsize=(5.2 * n_panels, 4.6), squeeze=False)
-    for ax, (split, result) in zip(axes[0], evaluations.items()):
+    for ax, (split, result) in zip(axes[0], evaluations.items(), strict=True):
         for k, name in enumerate(names):
             positives = result["y_true"] == k
             if positives.any() and (~positives).any():
@@ -74,8 +89,9 @@ def write_plots(out_dir: Path, spec, evaluations: dict[str, dict]) -> dict[str, 
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
-        ax.set_title(f"{spec.name} — {split}: one-vs-rest ROC\nmacro AUC {result['metrics']['macro_auc']:.3f}",
-                     fontsize=9)
+        ax.set_title(
+            f"{spec.name} — {split}: one-vs-rest ROC\nmacro AUC {result['metrics']['macro_auc']:.3f}", fontsize=9
+        )
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(out_dir / "roc.png", dpi=90)

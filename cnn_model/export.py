@@ -1,4 +1,5 @@
 """Export a trained Keras classifier to a small LiteRT artifact, check it, and write its model card."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import list_class_folder, load_arrays, split_test_slice
 from .card import score_artifact, write_card
+from .data import list_class_folder, load_arrays, split_test_slice
 from .runtime import CARD_FILE, MODEL_FILE
 from .specs import get_spec
 
@@ -63,8 +64,10 @@ def convert(serving: keras.Model, quantization: str, representative: np.ndarray)
     if quantization == "int8_float_head":
         converter.representative_dataset = calibration_batches
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=calibration_batches,
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=FLOAT_HEAD_OPS))
+            converter=converter,
+            debug_dataset=calibration_batches,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=FLOAT_HEAD_OPS),
+        )
         return debugger.get_nondebug_quantized_model()
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
@@ -77,8 +80,15 @@ def convert(serving: keras.Model, quantization: str, representative: np.ndarray)
     return converter.convert()
 
 
-def export_modality(modality: str, *, run_dir: Path, artifacts_dir: Path, data_root: Path,
-                    bootstrap_rounds: int = 1000, min_agreement: float = MIN_TOP1_AGREEMENT) -> dict:
+def export_modality(
+    modality: str,
+    *,
+    run_dir: Path,
+    artifacts_dir: Path,
+    data_root: Path,
+    bootstrap_rounds: int = 1000,
+    min_agreement: float = MIN_TOP1_AGREEMENT,
+) -> dict:
     spec = get_spec(modality)
     run_dir = Path(run_dir) / modality
     provenance = json.loads((run_dir / "provenance.json").read_text())
@@ -111,20 +121,26 @@ def export_modality(modality: str, *, run_dir: Path, artifacts_dir: Path, data_r
             "conversion_seconds": round(time.time() - started, 1),
             "val": _compare_with_keras(model_bytes, x_val, keras_val),
             "val_and_test_slice": _compare_with_keras(model_bytes, x_unseen, keras_unseen),
-            "rule": (f"top-1 agreement with Keras >= {min_agreement} on val, or else every disagreement on "
-                     f"val + test slice is a Keras near-tie (top-2 probability margin < {NEAR_TIE_MARGIN})"),
+            "rule": (
+                f"top-1 agreement with Keras >= {min_agreement} on val, or else every disagreement on "
+                f"val + test slice is a Keras near-tie (top-2 probability margin < {NEAR_TIE_MARGIN})"
+            ),
         }
         check["top1_agreement"] = check["val"]["top1_agreement"]
         check["passed"] = _agrees(check, min_agreement)
-        print(f"export {modality} {quantization}: {len(model_bytes) / 1e6:.2f} MB, top-1 agreement "
-              f"val {check['val']['top1_agreement']:.4f}, val+test {check['val_and_test_slice']['top1_agreement']:.4f}"
-              f", flips at Keras margins {check['val_and_test_slice']['disagreement_margins']}", flush=True)
+        print(
+            f"export {modality} {quantization}: {len(model_bytes) / 1e6:.2f} MB, top-1 agreement "
+            f"val {check['val']['top1_agreement']:.4f}, val+test {check['val_and_test_slice']['top1_agreement']:.4f}"
+            f", flips at Keras margins {check['val_and_test_slice']['disagreement_margins']}",
+            flush=True,
+        )
         if check["passed"] and len(model_bytes) <= MAX_ARTIFACT_BYTES:
             chosen = (model_bytes, check)
             break
     if chosen is None:
-        raise RuntimeError(f"{modality}: no quantisation kept top-1 agreement >= {min_agreement} "
-                           f"within {MAX_ARTIFACT_BYTES} bytes")
+        raise RuntimeError(
+            f"{modality}: no quantisation kept top-1 agreement >= {min_agreement} within {MAX_ARTIFACT_BYTES} bytes"
+        )
     model_bytes, check = chosen
     (out_dir / MODEL_FILE).write_bytes(model_bytes)
 
@@ -172,24 +188,45 @@ def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
         "version": provenance["version"],
         "modality": spec.name,
         "display_name": spec.display_name,
-        "classes": [{"name": c.name, "display_name": c.display_name, "description": c.description,
-                     "is_positive": c.is_positive} for c in spec.classes],
+        "classes": [
+            {"name": c.name, "display_name": c.display_name, "description": c.description, "is_positive": c.is_positive}
+            for c in spec.classes
+        ],
         "positive_flag": spec.positive_flag,
-        "input": {"size": spec.input_size, "channels": 3, "layout": "NHWC", "dtype": "float32",
-                  "value_range": [0, 255], "color_mode": spec.color_mode, "resize_mode": spec.resize_mode},
-        "preprocessing": ("cnn_model.preprocessing.preprocess_for_model: EXIF orientation applied, reduced to "
-                          f"{spec.color_mode}, {resize} "
-                          f"to {spec.input_size}x{spec.input_size} (bilinear), repeated to 3 channels if gray, "
-                          "float 0..255; the network normalises internally"),
-        "architecture": (f"{provenance['backbone']} -> global average pooling -> dropout -> dense "
-                         f"({len(spec.classes)} logits); class activation maps from the last feature map"),
-        "artifact": {"file": MODEL_FILE, "format": "LiteRT (TFLite flatbuffer)", "bytes": len(model_bytes),
-                     "sha256": hashlib.sha256(model_bytes).hexdigest(),
-                     "quantization": check["quantization"]},
+        "input": {
+            "size": spec.input_size,
+            "channels": 3,
+            "layout": "NHWC",
+            "dtype": "float32",
+            "value_range": [0, 255],
+            "color_mode": spec.color_mode,
+            "resize_mode": spec.resize_mode,
+        },
+        "preprocessing": (
+            "cnn_model.preprocessing.preprocess_for_model: EXIF orientation applied, reduced to "
+            f"{spec.color_mode}, {resize} "
+            f"to {spec.input_size}x{spec.input_size} (bilinear), repeated to 3 channels if gray, "
+            "float 0..255; the network normalises internally"
+        ),
+        "architecture": (
+            f"{provenance['backbone']} -> global average pooling -> dropout -> dense "
+            f"({len(spec.classes)} logits); class activation maps from the last feature map"
+        ),
+        "artifact": {
+            "file": MODEL_FILE,
+            "format": "LiteRT (TFLite flatbuffer)",
+            "bytes": len(model_bytes),
+            "sha256": hashlib.sha256(model_bytes).hexdigest(),
+            "quantization": check["quantization"],
+        },
         "export_check": check,
         "training": {**provenance, "export_command": f"python -m cnn_model export --modality {spec.name}"},
-        "serving": {"runtime": "ai-edge-litert Interpreter, pooled (one per concurrent call)",
-                    "threads_per_interpreter": 1},
-        "intended_use": ("Research and education. A second opinion aid that says which pattern an image "
-                         "resembles; not a diagnosis and not a medical device."),
+        "serving": {
+            "runtime": "ai-edge-litert Interpreter, pooled (one per concurrent call)",
+            "threads_per_interpreter": 1,
+        },
+        "intended_use": (
+            "Research and education. A second opinion aid that says which pattern an image "
+            "resembles; not a diagnosis and not a medical device."
+        ),
     }

@@ -1,4 +1,5 @@
 """Classification metrics in plain NumPy, so evaluation needs no ML framework."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def roc_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
     boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
     starts = np.concatenate([[0], boundaries])
     ends = np.concatenate([boundaries, [len(scores)]])
-    for start, end in zip(starts, ends):
+    for start, end in zip(starts, ends, strict=True):
         ranks[order[start:end]] = (start + end + 1) / 2.0
     return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
@@ -76,12 +77,23 @@ def _bootstrap(y_true, probabilities, n_classes, rounds=1000, seed=0, prevalence
         draws["macro_auc"].append(macro_ovr_auc(t, probabilities[idx]))
         if prevalence is not None:
             draws["accuracy_at_prevalence"].append(accuracy_at_prevalence(t, p, prevalence))
-    return {k: [round(float(np.nanpercentile(v, 2.5)), 4), round(float(np.nanpercentile(v, 97.5)), 4)]
-            for k, v in draws.items()}
+    return {
+        k: [round(float(np.nanpercentile(v, 2.5)), 4), round(float(np.nanpercentile(v, 97.5)), 4)]
+        for k, v in draws.items()
+    }
 
 
-def classification_report(y_true, probabilities, class_names, positive_classes, *, bootstrap_rounds=1000,
-                          predicted_positive=None, positive_rule=None, prevalence=None) -> dict:
+def classification_report(
+    y_true,
+    probabilities,
+    class_names,
+    positive_classes,
+    *,
+    bootstrap_rounds=1000,
+    predicted_positive=None,
+    positive_rule=None,
+    prevalence=None,
+) -> dict:
     """Every figure a model card carries, computed from true labels and class probabilities.
 
     predicted_positive, positive_rule: the served malignant/abnormal flags and their rule in words
@@ -128,11 +140,13 @@ def classification_report(y_true, probabilities, class_names, positive_classes, 
     if prevalence is not None:
         mix = np.array([prevalence[name] for name in class_names], dtype=np.float64)
         report["accuracy_at_prevalence"] = round(accuracy_at_prevalence(y_true, y_pred, mix), 4)
-    report.update({
-        "per_class": per_class,
-        "confusion_matrix": {"labels": list(class_names), "rows_true_cols_predicted": matrix.tolist()},
-        "binary": binary,
-    })
+    report.update(
+        {
+            "per_class": per_class,
+            "confusion_matrix": {"labels": list(class_names), "rows_true_cols_predicted": matrix.tolist()},
+            "binary": binary,
+        }
+    )
     if bootstrap_rounds:
         report["ci95"] = _bootstrap(y_true, probabilities, n_classes, rounds=bootstrap_rounds, prevalence=mix)
     return report

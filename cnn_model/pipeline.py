@@ -1,9 +1,10 @@
 """The train -> export -> evaluate pipeline behind `python -m cnn_model train`."""
+
 from __future__ import annotations
 
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .data import TEST_SLICE_PERCENT, list_class_folder, split_test_slice
@@ -27,14 +28,30 @@ RECIPES = {
     "breast": {"head_epochs": 3, "finetune_epochs": 25},
     # 1.3.0: the 1.1.0 recipe (epoch chosen on val, 15% grouped test slice held out) with the
     # zero-initialised head; 1.2.0 had refit that recipe on all of train/.
-    "cervical_cytology": {"head_epochs": 3, "finetune_epochs": 40, "feature_layer": "block6d_add", "patience": 12,
-                          "version": "1.3.0"},
+    "cervical_cytology": {
+        "head_epochs": 3,
+        "finetune_epochs": 40,
+        "feature_layer": "block6d_add",
+        "patience": 12,
+        "version": "1.3.0",
+    },
 }
 
 
-def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run_dir: Path,
-                   artifacts_dir: Path = ARTIFACTS_DIR, head_epochs=None, finetune_epochs=None,
-                   input_size=None, seed=42, export=True, export_options=None) -> dict:
+def train_modality(
+    modality: str,
+    *,
+    data_root: Path,
+    backbone: Path | None,
+    run_dir: Path,
+    artifacts_dir: Path = ARTIFACTS_DIR,
+    head_epochs=None,
+    finetune_epochs=None,
+    input_size=None,
+    seed=42,
+    export=True,
+    export_options=None,
+) -> dict:
     from .training import TrainingConfig, save_json, train  # TensorFlow is imported here, not before
 
     spec = get_spec(modality)
@@ -54,17 +71,20 @@ def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run
         recipe["head_epochs"] = head_epochs
     if finetune_epochs is not None:
         recipe["finetune_epochs"] = finetune_epochs
-    config = TrainingConfig(**recipe, input_size=input_size, seed=seed,
-                            backbone_path=str(backbone) if backbone else None)
+    config = TrainingConfig(
+        **recipe, input_size=input_size, seed=seed, backbone_path=str(backbone) if backbone else None
+    )
     run_dir = Path(run_dir) / modality
-    print(f"{modality}: {len(fit_samples)} fit / {len(test_samples)} test-slice / {len(val_samples)} val images",
-          flush=True)
+    print(
+        f"{modality}: {len(fit_samples)} fit / {len(test_samples)} test-slice / {len(val_samples)} val images",
+        flush=True,
+    )
     result = train(spec, fit_samples, val_samples, config, run_dir)
     result["model"].save(run_dir / "model.keras")
     provenance = {
         "modality": modality,
         "version": version,
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m cnn_model " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "training_seconds": result["seconds"],
         "best_epoch": result["best_epoch"],
@@ -77,8 +97,10 @@ def train_modality(modality: str, *, data_root: Path, backbone: Path | None, run
     save_json(run_dir / "provenance.json", provenance)
     if export:
         from .export import export_modality
-        return export_modality(modality, run_dir=run_dir.parent, artifacts_dir=artifacts_dir, data_root=data_root,
-                               **(export_options or {}))
+
+        return export_modality(
+            modality, run_dir=run_dir.parent, artifacts_dir=artifacts_dir, data_root=data_root, **(export_options or {})
+        )
     return provenance
 
 
@@ -94,14 +116,20 @@ def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, ref
         return {name: sum(1 for s in samples if s.label == name) for name in spec.class_names}
 
     readme = dataset_dir / "README.md"
-    source = readme.read_text().splitlines()[0].lstrip("# ").replace("**", "").strip() if readme.is_file() else spec.name
-    split_rule = (f"val = the dataset's val/ folder (used to pick the best epoch); test slice = "
-                  f"{TEST_SLICE_PERCENT}% of train groups by salted sha1 of the group id, never trained "
-                  f"or tuned on; fit = the rest of train/")
+    source = (
+        readme.read_text().splitlines()[0].lstrip("# ").replace("**", "").strip() if readme.is_file() else spec.name
+    )
+    split_rule = (
+        f"val = the dataset's val/ folder (used to pick the best epoch); test slice = "
+        f"{TEST_SLICE_PERCENT}% of train groups by salted sha1 of the group id, never trained "
+        f"or tuned on; fit = the rest of train/"
+    )
     if refit:
-        split_rule = ("fit = all of train/, a fixed epoch budget and the last epoch's weights (the same recipe "
-                      f"was first checked with a {TEST_SLICE_PERCENT}% grouped test slice held out, see "
-                      "recipe_check); val = the dataset's val/ folder, never trained on and never used to choose")
+        split_rule = (
+            "fit = all of train/, a fixed epoch budget and the last epoch's weights (the same recipe "
+            f"was first checked with a {TEST_SLICE_PERCENT}% grouped test slice held out, see "
+            "recipe_check); val = the dataset's val/ folder, never trained on and never used to choose"
+        )
     return {
         "dataset": f"shared/datasets/{spec.name}",
         "source": source,

@@ -1,16 +1,17 @@
 """The one preprocessing function shared by training, evaluation and serving."""
+
 from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .specs import ModalitySpec
 
-ImageSource = Union[str, Path, bytes, BinaryIO, Image.Image]
+ImageSource = str | Path | bytes | BinaryIO | Image.Image
 
 
 # Transparent areas become white, as most viewers show them on a page.
@@ -85,8 +86,9 @@ def _letterbox(image: Image.Image, side: int) -> Image.Image:
         return ImageOps.pad(image, (side, side), method=Image.Resampling.BILINEAR, color=colour)
     # A sliver (say 5000x1) would shrink to zero pixels thick: keep one row or column instead.
     scale = side / max(image.size)
-    fitted = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                          Image.Resampling.BILINEAR)
+    fitted = image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
+    )
     canvas = Image.new(image.mode, (side, side), colour)
     canvas.paste(fitted, ((side - fitted.width) // 2, (side - fitted.height) // 2))
     return canvas

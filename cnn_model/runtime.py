@@ -4,6 +4,7 @@ No TensorFlow here. LiteRT interpreters are not thread-safe, so each call borrow
 pool that grows to the peak number of concurrent calls; a pool rather than one per thread,
 because servers that start a thread per request would otherwise build one for every request.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,18 +59,22 @@ class ModelRunner:
         actual = hashlib.sha256(self._model_bytes).hexdigest()
         expected = self.card.get("artifact", {}).get("sha256")
         if actual != expected:
-            raise ArtifactError(f"{model_path}: sha256 {actual} does not match its card ({expected}); "
-                                f"refusing to serve an artifact that is not the one that was evaluated")
+            raise ArtifactError(
+                f"{model_path}: sha256 {actual} does not match its card ({expected}); "
+                f"refusing to serve an artifact that is not the one that was evaluated"
+            )
         spec = get_spec(self.card["modality"])
         card_classes = [c["name"] for c in self.card["classes"]]
         if card_classes != list(spec.class_names):
-            raise ArtifactError(f"{artifact_dir}: card classes {card_classes} differ from the spec "
-                                f"{list(spec.class_names)}")
+            raise ArtifactError(
+                f"{artifact_dir}: card classes {card_classes} differ from the spec {list(spec.class_names)}"
+            )
         # The card, written at export, knows the input size and resize rule the network was trained
         # with; serving follows it, so a later change to the spec cannot silently skew a shipped model.
         card_input = self.card["input"]
-        self.spec: ModalitySpec = replace(spec, input_size=int(card_input["size"]),
-                                          resize_mode=card_input.get("resize_mode", spec.resize_mode))
+        self.spec: ModalitySpec = replace(
+            spec, input_size=int(card_input["size"]), resize_mode=card_input.get("resize_mode", spec.resize_mode)
+        )
         self.decision = DecisionPolicy.from_card(self.card, self.spec)
         self.sha256 = actual
         self.num_threads = num_threads
@@ -132,7 +137,7 @@ class ModelRunner:
             label=class_spec.name,
             display_name=class_spec.display_name,
             confidence=float(p[top]),
-            probabilities={c: float(v) for c, v in zip(self.spec.class_names, p)},
+            probabilities={c: float(v) for c, v in zip(self.spec.class_names, p, strict=True)},
             is_positive=bool(self.decision.positive(p, self.spec)),
             positive_flag=self.spec.positive_flag,
             positive_probability=float(p[positive_indices(self.spec)].sum()),
@@ -184,8 +189,11 @@ class ModelRegistry:
 
     def __init__(self, artifacts_dir: Path = ARTIFACTS_DIR, modalities=MODALITIES, num_threads: int = 1):
         self.artifacts_dir = Path(artifacts_dir)
-        self._runners = {m: ModelRunner(self.artifacts_dir / m, num_threads=num_threads)
-                         for m in modalities if (self.artifacts_dir / m / CARD_FILE).is_file()}
+        self._runners = {
+            m: ModelRunner(self.artifacts_dir / m, num_threads=num_threads)
+            for m in modalities
+            if (self.artifacts_dir / m / CARD_FILE).is_file()
+        }
 
     def get(self, modality: str) -> ModelRunner:
         try:

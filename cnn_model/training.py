@@ -1,4 +1,5 @@
 """Transfer-learning training of one modality's CNN (TensorFlow/Keras; not used when serving)."""
+
 from __future__ import annotations
 
 import csv
@@ -149,18 +150,28 @@ class _SelectOnValidation(keras.callbacks.Callback):
             self.waited += 1
             if self.waited >= self.patience and self.select:
                 self.model.stop_training = True
-        row = {"stage": self.stage, "epoch": epoch + 1, "loss": round(float(logs.get("loss", 0)), 4),
-               "train_accuracy": round(float(logs.get("accuracy", 0)), 4), "val_accuracy": round(acc, 4),
-               "val_balanced_accuracy": round(bal, 4), "val_macro_auc": round(float(auc), 4),
-               "seconds": round(time.time() - self.started, 1), "best": improved}
+        row = {
+            "stage": self.stage,
+            "epoch": epoch + 1,
+            "loss": round(float(logs.get("loss", 0)), 4),
+            "train_accuracy": round(float(logs.get("accuracy", 0)), 4),
+            "val_accuracy": round(acc, 4),
+            "val_balanced_accuracy": round(bal, 4),
+            "val_macro_auc": round(float(auc), 4),
+            "seconds": round(time.time() - self.started, 1),
+            "best": improved,
+        }
         new_file = not self.log_path.exists()
         with open(self.log_path, "a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(row))
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
-        print(f"  [{self.stage} {epoch + 1}] val acc {acc:.3f} bal {bal:.3f} auc {auc:.3f}"
-              f"{'  *best*' if improved else ''}", flush=True)
+        print(
+            f"  [{self.stage} {epoch + 1}] val acc {acc:.3f} bal {bal:.3f} auc {auc:.3f}"
+            f"{'  *best*' if improved else ''}",
+            flush=True,
+        )
 
 
 def _dataset(x, y, spec, config, augment: bool):
@@ -191,8 +202,9 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
     started = time.time()
     x_fit, y_fit = load_arrays(fit_samples, spec, class_names)
     x_val, y_val = load_arrays(val_samples, spec, class_names)
-    print(f"loaded {len(x_fit)} training and {len(x_val)} validation images in {time.time() - started:.0f}s",
-          flush=True)
+    print(
+        f"loaded {len(x_fit)} training and {len(x_val)} validation images in {time.time() - started:.0f}s", flush=True
+    )
 
     model, backbone = build_classifier(spec, config)
     weights = class_weights(y_fit, len(class_names), config.class_weight_power)
@@ -207,14 +219,25 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
         _set_backbone_trainable(backbone, backbone_trainable)
         steps = epochs * int(np.ceil(len(x_fit) / config.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        selector = _SelectOnValidation(x_val.astype(np.float32), y_val, len(class_names),
-                                       config.patience, log_path, stage, best, select=config.select_on_val)
-        print(f"stage {stage}: {epochs} epochs, lr {learning_rate}, backbone trainable={backbone_trainable}",
-              flush=True)
-        model.fit(train_ds, epochs=epochs, class_weight=weights, callbacks=[selector], verbose=verbose,
-                  shuffle=False)  # the dataset shuffles itself
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        selector = _SelectOnValidation(
+            x_val.astype(np.float32),
+            y_val,
+            len(class_names),
+            config.patience,
+            log_path,
+            stage,
+            best,
+            select=config.select_on_val,
+        )
+        print(
+            f"stage {stage}: {epochs} epochs, lr {learning_rate}, backbone trainable={backbone_trainable}", flush=True
+        )
+        model.fit(
+            train_ds, epochs=epochs, class_weight=weights, callbacks=[selector], verbose=verbose, shuffle=False
+        )  # the dataset shuffles itself
         best = selector.best
 
     run_stage("head", config.head_epochs, config.head_learning_rate, backbone_trainable=False)

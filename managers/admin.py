@@ -1,4 +1,5 @@
 """Administration: the user list and its changes, and the audit log. Every read is itself audited."""
+
 from __future__ import annotations
 
 import uuid
@@ -63,8 +64,11 @@ class AdminManager:
                 AuditAction.ADMIN_LIST_USERS,
                 actor=admin,
                 target_type="user",
-                details={"filters": {"role": role, "is_active": is_active, "email": email}, "page": page,
-                         "user_ids": [str(user_id) for user_id in ids if user_id != admin.id]},
+                details={
+                    "filters": {"role": role, "is_active": is_active, "email": email},
+                    "page": page,
+                    "user_ids": [str(user_id) for user_id in ids if user_id != admin.id],
+                },
             )
         return reload_after_commit(result, query, ids)
 
@@ -77,7 +81,9 @@ class AdminManager:
         return user
 
     @staticmethod
-    def update_user(admin: User, user_id: uuid.UUID, *, role: Role | None = None, is_active: bool | None = None) -> User:
+    def update_user(
+        admin: User, user_id: uuid.UUID, *, role: Role | None = None, is_active: bool | None = None
+    ) -> User:
         """Change an account's role and/or enable or disable it, in one transaction, each change audited.
 
         An admin cannot demote or disable themselves: that is how the last admin locks everyone out.

@@ -1,4 +1,5 @@
 """The audit trail: every security-relevant action becomes an AuditEvent in the same transaction."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,8 +1,9 @@
 """Signing in and out: password checks, JWT pairs, the JWT blocklist, and revoking what was presented."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
@@ -105,7 +106,7 @@ class AuthManager:
                             jti=claims["jti"],
                             token_type=claims.get("type", "access"),
                             user_id=user.id,
-                            expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc),
+                            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
                         )
                     )
             if personal_token is not None:

@@ -1,4 +1,5 @@
 """Readiness: can this node reach its database and its photo storage, and are its models loaded?"""
+
 from __future__ import annotations
 
 import logging

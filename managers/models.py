@@ -1,4 +1,5 @@
 """The shipped CNNs as the app sees them: loaded once per process, looked up per modality, described by cards."""
+
 from __future__ import annotations
 
 import logging

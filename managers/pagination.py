@@ -1,4 +1,5 @@
 """Lists: page-numbered (or cursor-continued) slices of a query with the total, and the filters that narrow them."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,7 +13,6 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from db import db
 from utils.cursor import Cursor
-
 
 # The (timestamp, id) columns a list is ordered by, both descending: what a cursor refers to.
 Keyset = tuple[InstrumentedAttribute, InstrumentedAttribute]
@@ -32,8 +32,13 @@ class Page:
 
 
 def paginate(
-    query: Select, count_query: Select, page: int, per_page: int,
-    *, keyset: Keyset | None = None, after: Cursor | None = None,
+    query: Select,
+    count_query: Select,
+    page: int,
+    per_page: int,
+    *,
+    keyset: Keyset | None = None,
+    after: Cursor | None = None,
 ) -> Page:
     """Run one page of an ordered query and count what the filters match (two queries, whatever the page).
 
@@ -58,7 +63,10 @@ def paginate(
         last = items[-1]
         next_cursor = Cursor(getattr(last, at_column.key), getattr(last, id_column.key)).encode()
     return Page(
-        items=items, total=total, page=None if after is not None else page, per_page=per_page,
+        items=items,
+        total=total,
+        page=None if after is not None else page,
+        per_page=per_page,
         next_cursor=next_cursor,
     )
 

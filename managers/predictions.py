@@ -5,6 +5,7 @@ modality's model, store photo and heatmap, then write the row and its audit even
 work. Whatever fails, nothing half-done remains: stored objects are deleted again if the row
 cannot be written, and no row is written if storage fails.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """Personal access tokens: made once and shown once, stored as a hash, listed, revoked, checked."""
+
 from __future__ import annotations
 
 import hashlib
@@ -90,9 +91,7 @@ class TokenManager:
         if token.revoked_at is None:
             with unit_of_work():
                 token.revoked_at = utcnow()
-                AuditManager.record(
-                    AuditAction.TOKEN_REVOKE, actor=user, target_type="api_token", target_id=token.id
-                )
+                AuditManager.record(AuditAction.TOKEN_REVOKE, actor=user, target_type="api_token", target_id=token.id)
         return token
 
     @staticmethod

@@ -1,4 +1,5 @@
 """The unit of work: commit everything a use case wrote, or undo all of it, side effects included."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Accounts: create them, find them, change their role, disable them. The password policy lives here."""
+
 from __future__ import annotations
 
 import uuid

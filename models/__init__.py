@@ -3,6 +3,7 @@
 Add a model: a module here using the mixins from models.base, one import line below, then
 `flask --app app db migrate -m "..."`, review the script, and `flask --app app db upgrade`.
 """
+
 from models.api_token import ApiToken
 from models.audit_event import AuditEvent
 from models.base import CreatedAtMixin, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow

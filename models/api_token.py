@@ -1,4 +1,5 @@
 """A personal access token: a long-lived, scoped, revocable bearer secret of which only a hash is kept."""
+
 from __future__ import annotations
 
 import uuid

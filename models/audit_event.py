@@ -1,4 +1,5 @@
 """Who did what to which record, from where and when: an append-only trail."""
+
 from __future__ import annotations
 
 import uuid

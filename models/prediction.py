@@ -1,4 +1,5 @@
 """One classified image in a user's history: what the model said, which model said it, where the photo is."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,7 +28,10 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
         # instead of a scan of the table, and a filtered page is read in order. Also owner + is_positive.
         Index(
             "ix_predictions_owner_id_modality_is_positive_created_at",
-            "owner_id", "modality", "is_positive", "created_at",
+            "owner_id",
+            "modality",
+            "is_positive",
+            "created_at",
         ),
         Index("ix_predictions_created_at", "created_at"),
         CheckConstraint(f"modality IN ({', '.join(repr(m) for m in MODALITIES)})", name="modality_known"),

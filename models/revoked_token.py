@@ -1,4 +1,5 @@
 """The JWT blocklist: tokens revoked before they expire (logout), looked up on every request."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """An account: a patient or an admin who signs in with email and password."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

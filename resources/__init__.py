@@ -4,6 +4,7 @@ Add an area: a module here with ``blp = Blueprint(...)`` made from resources.api
 its blueprint in BLUEPRINTS below; create_app registers them all with the Api (and so the
 OpenAPI document).
 """
+
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,5 @@
 """/api/v1/admin: everyone's predictions, the accounts, the audit log. Admins only; every read is audited."""
+
 import uuid
 
 from flask.views import MethodView
@@ -59,8 +60,12 @@ class AdminUsers(MethodView):
     def get(self, query):
         """Accounts, newest first; filter by role, is_active, part of the email."""
         return AdminManager.list_users(
-            current_user(), role=query.get("role"), is_active=query.get("is_active"), email=query.get("email"),
-            page=query["page"], per_page=query["per_page"],
+            current_user(),
+            role=query.get("role"),
+            is_active=query.get("is_active"),
+            email=query.get("email"),
+            page=query["page"],
+            per_page=query["per_page"],
         )
 
 
@@ -90,6 +95,7 @@ class AdminAudit(MethodView):
     @blp.response(200, AuditEventListSchema)
     def get(self, query):
         """The audit trail, newest first; filter by actor, action, target and time."""
-        filters = AuditFilters(**{name: query.get(name) for name in
-                                  ("actor_id", "action", "target_type", "target_id", "after", "before")})
+        filters = AuditFilters(
+            **{name: query.get(name) for name in ("actor_id", "action", "target_type", "target_id", "after", "before")}
+        )
         return AdminManager.list_audit(current_user(), filters, query["page"], query["per_page"])

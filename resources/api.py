@@ -4,6 +4,7 @@ Every resource module makes its blueprint with ``Blueprint`` from here, so that 
 parsed the same way everywhere: a body that is not JSON where JSON is expected is a 415, a JSON
 body over JSON_BODY_MAX_BYTES a 413, before anything is parsed.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -21,7 +22,6 @@ from constants import JSON_BODY_MAX_BYTES
 from schemas.errors import ErrorSchema
 from utils.auth import BEARER_SECURITY_SCHEME
 from utils.errors import PayloadTooLarge, UnsupportedMediaType
-
 
 TEMP_FILES_DIR = PROJECT_ROOT / "temp_files"
 SPOOL_IN_MEMORY_BYTES = 512 * 1024
@@ -112,6 +112,7 @@ def _serve_swagger_ui_assets(app: Flask) -> None:
     if not assets_url.startswith("/"):
         return
     app.register_blueprint(
-        FlaskBlueprint("swagger_ui_assets", __name__, static_folder=str(swagger_ui_path),
-                       static_url_path=assets_url.rstrip("/"))
+        FlaskBlueprint(
+            "swagger_ui_assets", __name__, static_folder=str(swagger_ui_path), static_url_path=assets_url.rstrip("/")
+        )
     )

@@ -1,4 +1,5 @@
 """/api/v1/auth: register, log in, refresh, log out, and who am I."""
+
 from flask.views import MethodView
 
 from managers.auth import AuthManager

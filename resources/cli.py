@@ -1,4 +1,5 @@
 """Command-line administration: `flask --app app users ...`. Like a resource, it parses input and calls managers."""
+
 from __future__ import annotations
 
 import os
@@ -41,9 +42,7 @@ def create_admin(email: str, full_name: str | None) -> None:
         validate.And(validate.Email(), validate.Length(max=EMAIL_MAX_LENGTH))(email)
     except ValidationError as exc:
         raise click.BadParameter(f"{email!r} is not a valid email address.", param_hint="EMAIL") from exc
-    password = os.environ.get(ADMIN_PASSWORD_ENV) or click.prompt(
-        "Password", hide_input=True, confirmation_prompt=True
-    )
+    password = os.environ.get(ADMIN_PASSWORD_ENV) or click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = UserManager.create(
             email, password, role=Role.ADMIN, full_name=full_name, audit_action=AuditAction.USER_CREATE_ADMIN

@@ -1,4 +1,5 @@
 """/health (is the process alive) and /ready (can it serve: database and storage reachable)."""
+
 from flask.views import MethodView
 
 from managers.health import HealthManager

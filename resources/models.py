@@ -1,4 +1,5 @@
 """/api/v1/models: the model cards of the shipped CNNs. Public: what the models are is no secret."""
+
 from flask.views import MethodView
 
 from managers.models import ModelManager

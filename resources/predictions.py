@@ -1,4 +1,5 @@
 """/api/v1/predictions: classify an image, the caller's history, one record, its photo and heatmap."""
+
 import uuid
 
 from flask import Response, redirect
@@ -10,7 +11,9 @@ from schemas.predictions import PredictionListSchema, PredictionQuerySchema, Pre
 from utils.auth import auth_required, current_user
 
 blp = Blueprint(
-    "predictions", __name__, url_prefix="/api/v1/predictions",
+    "predictions",
+    __name__,
+    url_prefix="/api/v1/predictions",
     description="Classify medical images and keep the results in your history",
 )
 

@@ -1,4 +1,5 @@
 """POST /predict: the endpoint the original single-model apps offered, kept for their clients."""
+
 from flask import current_app
 from flask.views import MethodView
 

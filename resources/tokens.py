@@ -1,4 +1,5 @@
 """/api/v1/tokens: personal access tokens for API clients."""
+
 import uuid
 
 from flask.views import MethodView
@@ -24,7 +25,7 @@ class Tokens(MethodView):
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, TokenCreatedSchema)
     def post(self, body):
-        """Create a token (with a login, not a personal token). Its secret is in the answer, once; only a hash is kept."""
+        """Create a token (with a login, not a personal token). Its secret is shown once; only a hash is kept."""
         return TokenManager.create(current_user(), body["name"], body["scopes"], body["expires_in_days"])
 
 
@@ -34,5 +35,5 @@ class Token(MethodView):
     @blp.response(204)
     @blp.alt_response(404, description="No such token among the caller's")
     def delete(self, token_id: uuid.UUID):
-        """Revoke a token (with a login; a personal token revokes itself by logging out): it stops working on the next request."""
+        """Revoke a token (with a login; a personal token revokes itself by logging out), from the next request."""
         TokenManager.revoke(current_user(), token_id)

@@ -1,5 +1,6 @@
 """Administration: user list and changes, the audit log."""
-from datetime import timezone
+
+from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -22,7 +23,9 @@ class UserListSchema(PageSchema):
 
 class UserUpdateSchema(Schema):
     role = fields.String(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
-    is_active = fields.Boolean(truthy={True}, falsy={False}, metadata={"description": "false disables the account at once"})
+    is_active = fields.Boolean(
+        truthy={True}, falsy={False}, metadata={"description": "false disables the account at once"}
+    )
 
     @validates_schema
     def _something_to_change(self, data, **_kwargs):
@@ -35,8 +38,8 @@ class AuditQuerySchema(PageQuerySchema):
     action = fields.String(validate=validate.Length(min=1, max=64), metadata={"example": "prediction.read"})
     target_type = fields.String(validate=validate.Length(min=1, max=32), metadata={"example": "prediction"})
     target_id = fields.String(validate=validate.Length(min=1, max=64))
-    after = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
-    before = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
+    after = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
+    before = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
 
 
 class AuditEventSchema(Schema):

@@ -1,4 +1,5 @@
 """Accounts and sign-in: registration, login, refresh, logout, the current user."""
+
 from marshmallow import Schema, fields, pre_load, validate
 
 from constants import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role
@@ -12,9 +13,7 @@ class RegisterSchema(Schema):
         validate=validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
         metadata={"description": "At least 10 characters, letters mixed with digits or symbols, not the email"},
     )
-    full_name = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH)
-    )
+    full_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH))
 
     @pre_load
     def _strip_email(self, data, **_kwargs):

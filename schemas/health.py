@@ -1,4 +1,5 @@
 """Liveness and readiness answers."""
+
 from marshmallow import Schema, fields
 
 

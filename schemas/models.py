@@ -1,4 +1,5 @@
 """Model cards: what each shipped CNN is, what it was trained on, and how well it did."""
+
 from marshmallow import Schema, fields
 
 from cnn_model.specs import MODALITIES
@@ -33,9 +34,12 @@ class ModelCardSchema(Schema):
     artifact = fields.Nested(ModelArtifactSchema, dump_only=True)
     export_check = fields.Raw(dump_only=True)
     decision = fields.Raw(
-        dump_only=True, allow_none=True,
-        metadata={"description": "How probabilities become the answer: prevalence correction and the "
-                                 "malignant/abnormal threshold (absent: the top-1 class decides)"},
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "How probabilities become the answer: prevalence correction and the "
+            "malignant/abnormal threshold (absent: the top-1 class decides)"
+        },
     )
     training = fields.Raw(dump_only=True, metadata={"description": "Data provenance, split and training settings"})
     metrics = fields.Raw(dump_only=True, metadata={"description": "Validation and held-out test metrics"})

@@ -1,4 +1,5 @@
 """Paging: what a list endpoint takes (page, per_page; cursor where offered) and the page information it returns."""
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from constants import PAGE_NUMBER_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
@@ -61,6 +62,7 @@ class CursorPageSchema(PageSchema):
 
     page = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "null when asked for by cursor"})
     next_cursor = fields.String(
-        dump_only=True, allow_none=True,
+        dump_only=True,
+        allow_none=True,
         metadata={"description": "Pass as cursor for the items after this page; null on the last page"},
     )

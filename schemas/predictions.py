@@ -1,5 +1,6 @@
 """Predictions: the upload form, the history filters, and the one shape a prediction is shown in."""
-from datetime import timezone
+
+from datetime import UTC
 
 from flask import url_for
 from flask_smorest.fields import Upload
@@ -72,8 +73,8 @@ class PredictionQuerySchema(CursorPageQuerySchema):
     is_positive = fields.Boolean(metadata={"description": "Only malignant/abnormal results (or only the others)"})
     is_malignant = fields.Boolean(metadata={"description": "Same as is_positive"})
     is_abnormal = fields.Boolean(metadata={"description": "Same as is_positive"})
-    created_after = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
-    created_before = fields.AwareDateTime(default_timezone=timezone.utc, metadata={"description": "ISO 8601; UTC if no offset"})
+    created_after = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
+    created_before = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
 
     @validates_schema
     def _consistent_flags(self, data, **_kwargs):
@@ -118,9 +119,11 @@ class PredictionSchema(Schema):
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), dump_only=True)
     is_positive = fields.Boolean(
         dump_only=True,
-        metadata={"description": "Malignant/abnormal by the model's operating rule (its card's `decision`): for "
-                                 "skin lesions a threshold on positive_probability set for 85% sensitivity, so it "
-                                 "can be true while the most likely single class is benign"},
+        metadata={
+            "description": "Malignant/abnormal by the model's operating rule (its card's `decision`): for "
+            "skin lesions a threshold on positive_probability set for 85% sensitivity, so it "
+            "can be true while the most likely single class is benign"
+        },
     )
     positive_probability = fields.Float(
         dump_only=True, metadata={"description": "Summed probability of the malignant/abnormal classes, 0 to 1"}
@@ -128,7 +131,9 @@ class PredictionSchema(Schema):
     is_malignant = fields.Boolean(dump_only=True, metadata={"description": "Skin lesion and breast only"})
     is_abnormal = fields.Boolean(dump_only=True, metadata={"description": "Chest X-ray and cervical cytology only"})
     class_descriptions = fields.Dict(
-        keys=fields.String(), values=fields.String(), dump_only=True,
+        keys=fields.String(),
+        values=fields.String(),
+        dump_only=True,
         metadata={"description": "One plain-language sentence per class"},
     )
     model = fields.Nested(ModelInfoSchema, dump_only=True)
@@ -156,12 +161,18 @@ class PredictionSchema(Schema):
             spec.positive_flag: row.is_positive,
             "class_descriptions": {c.name: c.description for c in spec.classes},
             "model": {"name": row.model_name, "version": row.model_version, "sha256": row.model_sha256},
-            "image": {"content_type": row.image_content_type, "width": row.image_width,
-                      "height": row.image_height, "sha256": row.image_sha256},
+            "image": {
+                "content_type": row.image_content_type,
+                "width": row.image_width,
+                "height": row.image_height,
+                "sha256": row.image_sha256,
+            },
             "note": row.note,
             "created_at": row.created_at,
             "image_url": url_for(self.image_endpoint, prediction_id=row.id, kind="image"),
-            "heatmap_url": url_for(self.image_endpoint, prediction_id=row.id, kind="heatmap") if row.heatmap_key else None,
+            "heatmap_url": url_for(self.image_endpoint, prediction_id=row.id, kind="heatmap")
+            if row.heatmap_key
+            else None,
             "disclaimer": PREDICTION_DISCLAIMER,
             **self._extra(row),
         }

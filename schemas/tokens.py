@@ -1,4 +1,5 @@
 """Personal access tokens: what a client asks for, and what it sees (the secret only once)."""
+
 from marshmallow import Schema, fields, pre_dump, validate
 
 from constants import PAT_MAX_LIFETIME_DAYS, PAT_NAME_MAX_LENGTH, TokenScope

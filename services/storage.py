@@ -1,4 +1,5 @@
 """Object storage for photos and heatmaps: one interface, an S3 backend and a local-folder twin."""
+
 from __future__ import annotations
 
 import abc
@@ -77,7 +78,7 @@ class Storage(abc.ABC):
 
     def new_key(self, prefix: str) -> str:
         """A fresh unguessable key under prefix, partitioned by UTC date."""
-        today = datetime.datetime.now(datetime.timezone.utc)
+        today = datetime.datetime.now(datetime.UTC)
         return validate_key(f"{prefix.strip('/')}/{today:%Y/%m/%d}/{secrets.token_urlsafe(24)}")
 
 

@@ -6,6 +6,7 @@ at the end). The schema is built by running the migrations, as in production; ea
 the tables empty for the next. Set MEDSIGHT_TEST_BACKENDS=sqlite to run without PostgreSQL.
 The moto S3 server plugin (tests/support/moto_server.py) is loaded here for the whole suite.
 """
+
 from __future__ import annotations
 
 import os
@@ -222,8 +223,13 @@ def login(client) -> Callable[[str, str], dict]:
 def make_account(app, client, login) -> Callable[..., Account]:
     """Register a user through the API (an admin through the manager, as the CLI does) and log in."""
 
-    def make(email: str | None = None, *, role: Role = Role.PATIENT, password: str = DEFAULT_PASSWORD,
-             full_name: str | None = None) -> Account:
+    def make(
+        email: str | None = None,
+        *,
+        role: Role = Role.PATIENT,
+        password: str = DEFAULT_PASSWORD,
+        full_name: str | None = None,
+    ) -> Account:
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
         if role == Role.PATIENT:
             response = client.post(

@@ -1,4 +1,5 @@
 """The app on a fresh machine: no configuration at all still gives a working service."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,14 @@ from openapi_spec_validator import validate
 from app import create_app
 
 CONFIG_VARIABLES = (
-    "MEDSIGHT_ENV", "DATABASE_URL", "JWT_SECRET_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "STORAGE_LOCAL_ROOT",
-    "MAX_UPLOAD_MB", "MEDSIGHT_INSTANCE_PATH",
+    "MEDSIGHT_ENV",
+    "DATABASE_URL",
+    "JWT_SECRET_KEY",
+    "S3_BUCKET",
+    "S3_ENDPOINT_URL",
+    "STORAGE_LOCAL_ROOT",
+    "MAX_UPLOAD_MB",
+    "MEDSIGHT_INSTANCE_PATH",
 )
 
 
@@ -44,8 +51,17 @@ def test_openapi_document_is_valid_and_swagger_ui_is_served(client):
     spec = response.get_json()
     validate(spec)
     assert spec["openapi"] == "3.0.3" and spec["info"]["title"] == "MedSight API"
-    for path in ("/health", "/ready", "/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh",
-                 "/api/v1/auth/logout", "/api/v1/auth/me", "/api/v1/tokens", "/api/v1/tokens/{token_id}"):
+    for path in (
+        "/health",
+        "/ready",
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/me",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{token_id}",
+    ):
         assert path in spec["paths"], path
     error_schema = spec["components"]["schemas"]["Error"]
     assert error_schema["properties"]["error"]["$ref"].endswith("/ErrorDetail")

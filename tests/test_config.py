@@ -1,4 +1,5 @@
 """Configuration is read once from the environment; bad or missing values stop start-up with one line."""
+
 from __future__ import annotations
 
 import os
@@ -90,7 +91,10 @@ def test_s3_settings_come_from_the_environment(tmp_path):
         tmp_path,
     )
     assert (config.S3_BUCKET, config.S3_ENDPOINT_URL, config.S3_REGION) == (
-        "medsight-photos", "http://127.0.0.1:9000", "eu-west-1")
+        "medsight-photos",
+        "http://127.0.0.1:9000",
+        "eu-west-1",
+    )
     assert TestingConfig({"S3_REGION": "us-east-2", "AWS_DEFAULT_REGION": "x"}, tmp_path).S3_REGION == "us-east-2"
 
 
@@ -99,7 +103,11 @@ def test_production_without_secrets_exits_with_one_line(tmp_path):
     env.update(MEDSIGHT_ENV="production", MEDSIGHT_INSTANCE_PATH=str(tmp_path))
     result = subprocess.run(
         [sys.executable, "-c", "from app import create_app; create_app()"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [

@@ -1,4 +1,5 @@
 """Calls go one way: resources -> managers -> (cnn_model | services | models); schemas sit beside resources."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """The migrations build exactly the schema the models describe, from empty, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import flask_migrate

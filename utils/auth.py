@@ -17,6 +17,7 @@ the same decorator (403 ``forbidden``); personal access tokens are also held to 
 (read for GET/HEAD/OPTIONS, write for the rest, unless the endpoint names one), and refused where
 the endpoint takes a login only (personal_tokens=False: 403 ``login_required``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -46,7 +47,10 @@ _AUTH_ERROR_RESPONSES = {
         "content": {"application/json": {"schema": "Error"}},
     },
     "403": {
-        "description": "The account's role or the token's scopes do not allow this, or the operation needs a login rather than a personal token",
+        "description": (
+            "The account's role or the token's scopes do not allow this, "
+            "or the operation needs a login rather than a personal token"
+        ),
         "content": {"application/json": {"schema": "Error"}},
     },
 }

@@ -1,10 +1,11 @@
 """The opaque cursor a newest-first list hands out and takes back: a leaf both schemas and managers use."""
+
 from __future__ import annotations
 
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 CURSOR_MAX_LENGTH = 200
 
@@ -22,7 +23,7 @@ class Cursor:
     id: uuid.UUID
 
     def encode(self) -> str:
-        raw = f"{self.at.astimezone(timezone.utc).isoformat()}|{self.id.hex}"
+        raw = f"{self.at.astimezone(UTC).isoformat()}|{self.id.hex}"
         return base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")
 
     @classmethod
@@ -35,4 +36,4 @@ class Cursor:
         moment = datetime.fromisoformat(at)
         if not separator or moment.tzinfo is None or len(hex_id) != 32:
             raise ValueError("not a cursor")
-        return cls(at=moment.astimezone(timezone.utc), id=uuid.UUID(hex=hex_id))
+        return cls(at=moment.astimezone(UTC), id=uuid.UUID(hex=hex_id))

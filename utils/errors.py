@@ -5,6 +5,7 @@ the matching HTTP status: our domain errors, Flask/werkzeug's own (404, 405, 413
 marshmallow validation errors, flask-jwt-extended's token errors, a database that is down, and
 anything unexpected (500, logged with its traceback, never sent to the client).
 """
+
 from __future__ import annotations
 
 import logging
@@ -126,7 +127,16 @@ _HTTP_MESSAGES = {
     422: "The request contains invalid data.",
 }
 _WEBARGS_LOCATIONS = {
-    "json", "form", "query", "querystring", "files", "form_and_files", "headers", "cookies", "view_args", "path"
+    "json",
+    "form",
+    "query",
+    "querystring",
+    "files",
+    "form_and_files",
+    "headers",
+    "cookies",
+    "view_args",
+    "path",
 }
 
 
@@ -240,9 +250,7 @@ def _register_jwt_error_responses(app: Flask) -> None:
 
     @jwt.user_lookup_error_loader
     def _user_gone(_header: dict, _payload: dict):
-        return error_response(
-            401, "account_disabled", "This account is disabled or no longer exists.", None, bearer
-        )
+        return error_response(401, "account_disabled", "This account is disabled or no longer exists.", None, bearer)
 
 
 def register_error_handlers(app: Flask) -> None:

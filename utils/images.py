@@ -1,4 +1,5 @@
 """Upload validation: turn untrusted bytes into one decoded, upright, RGB-or-L image, or a clear error."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,9 +66,7 @@ def _read_capped(stream: BinaryIO | bytes, max_bytes: int) -> bytes:
         chunks.append(chunk)
         total += len(chunk)
     if total > max_bytes:
-        raise PayloadTooLarge(
-            f"The file is larger than the {max_bytes} byte limit.", details={"max_bytes": max_bytes}
-        )
+        raise PayloadTooLarge(f"The file is larger than the {max_bytes} byte limit.", details={"max_bytes": max_bytes})
     return b"".join(chunks)
 
 
@@ -103,9 +102,7 @@ def validate_image_upload(
             opened.load()
             image = normalise_mode(ImageOps.exif_transpose(opened))
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(
-            "The image has too many pixels.", details={"max_pixels": max_pixels}
-        ) from exc
+        raise ImageTooLarge("The image has too many pixels.", details={"max_pixels": max_pixels}) from exc
     except (ImageTooLarge, InvalidImage):
         raise
     # Pillow's decoders raise many exception types on hostile or broken input; all mean the same here.
@@ -123,4 +120,3 @@ def validate_image_upload(
         sha256=hashlib.sha256(data).hexdigest(),
         data=data,
     )
-

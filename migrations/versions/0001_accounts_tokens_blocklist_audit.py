@@ -8,6 +8,7 @@ Reviewed by hand: timestamps are plain timestamptz (models.base.UTCDateTime is a
 wrapper around it), the is_active default is a portable true(), constraint names follow
 db.NAMING_CONVENTION.
 """
+
 import sqlalchemy as sa
 from alembic import op
 

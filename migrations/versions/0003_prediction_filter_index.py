@@ -14,6 +14,7 @@ Plain CREATE INDEX (inside the migration's transaction, portable to SQLite): it 
 predictions while it builds (about 3 s per million rows on the bench machine). For a much larger
 table, build it beforehand with CREATE INDEX CONCURRENTLY under the same name.
 """
+
 from alembic import op
 
 revision = "0003"

@@ -17,4 +17,5 @@ def datasets_root() -> Path:
 def sample_image_path(datasets_root):
     def pick(modality: str) -> Path:
         return sorted((datasets_root / modality / "val").glob("*/*"))[0]
+
     return pick

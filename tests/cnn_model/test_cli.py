@@ -7,8 +7,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "cnn_model", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cnn_model", *map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_predict_prints_one_json_object_per_file(sample_image_path, datasets_root):
@@ -37,8 +38,17 @@ def test_predict_reports_unreadable_files_and_fails(tmp_path, sample_image_path)
 
 
 def test_evaluate_prints_metrics_and_writes_plots(tmp_path, datasets_root):
-    result = run_cli("evaluate", "--modality", "cervical_cytology", "--data",
-                     datasets_root / "cervical_cytology" / "val", "--plots", tmp_path, "--bootstrap", "50")
+    result = run_cli(
+        "evaluate",
+        "--modality",
+        "cervical_cytology",
+        "--data",
+        datasets_root / "cervical_cytology" / "val",
+        "--plots",
+        tmp_path,
+        "--bootstrap",
+        "50",
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert metrics["n"] == sum(1 for _ in (datasets_root / "cervical_cytology" / "val").glob("*/*"))

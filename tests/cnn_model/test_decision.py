@@ -25,8 +25,12 @@ def test_prevalence_weights_undo_the_training_mix():
 
 def test_no_prevalence_means_no_weights():
     assert prevalence_weights(SPECS["breast"], {"benign": 1, "malignant": 1, "normal": 1}, {}) is None
-    assert derive_decision(SPECS["breast"], {"data": {"counts": {"fit": {}}}, "class_weights": {}},
-                           np.eye(3), np.arange(3)) is None
+    assert (
+        derive_decision(
+            SPECS["breast"], {"data": {"counts": {"fit": {}}}, "class_weights": {}}, np.eye(3), np.arange(3)
+        )
+        is None
+    )
 
 
 def test_adjusted_probabilities_are_reweighted_and_renormalised():
@@ -59,8 +63,9 @@ def test_accuracy_at_prevalence_weights_per_class_recall():
     y_true = np.array([0, 0, 1, 1])
     y_pred = np.array([0, 0, 1, 0])  # recall 1.0 and 0.5
     assert accuracy_at_prevalence(y_true, y_pred, np.array([3.0, 1.0])) == pytest.approx(0.875)
-    report = classification_report(y_true, np.eye(2)[y_pred], ["a", "b"], ["b"], bootstrap_rounds=20,
-                                   prevalence={"a": 3, "b": 1})
+    report = classification_report(
+        y_true, np.eye(2)[y_pred], ["a", "b"], ["b"], bootstrap_rounds=20, prevalence={"a": 3, "b": 1}
+    )
     assert report["accuracy_at_prevalence"] == pytest.approx(0.875)
     assert "accuracy_at_prevalence" in report["ci95"]
 

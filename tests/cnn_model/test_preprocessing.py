@@ -13,7 +13,7 @@ def test_training_and_serving_preprocess_identically(modality, datasets_root):
     spec = SPECS[modality]
     samples = list_class_folder(datasets_root / modality / "val", spec)[:5]
     training_batch, _ = load_arrays(samples, spec, list(spec.class_names))
-    for sample, trained_on in zip(samples, training_batch):
+    for sample, trained_on in zip(samples, training_batch, strict=True):
         served = preprocess_for_model(sample.path.read_bytes(), spec)
         assert served.shape == (spec.input_size, spec.input_size, 3)
         assert served.dtype == np.float32
@@ -25,7 +25,7 @@ def test_runner_feeds_the_network_the_shared_preprocessing(sample_image_path):
     path = sample_image_path("skin_lesion")
     probabilities, _ = runner.run(preprocess_for_model(path, runner.spec)[None])
     prediction = runner.predict(path)
-    assert prediction.probabilities == pytest.approx(dict(zip(runner.spec.class_names, probabilities[0])))
+    assert prediction.probabilities == pytest.approx(dict(zip(runner.spec.class_names, probabilities[0], strict=True)))
 
 
 def test_grayscale_modalities_repeat_one_channel():
@@ -55,11 +55,14 @@ def test_unreadable_bytes_raise_a_clear_error():
         load_image(b"this is not an image")
 
 
-@pytest.mark.parametrize("make_image", [
-    lambda: Image.new("RGBA", (120, 90), (200, 40, 40, 0)),  # transparent: flattened onto white
-    lambda: Image.fromarray(np.linspace(0, 4095, 64 * 64).reshape(64, 64).astype(np.uint16)),  # 12-bit X-ray
-    lambda: Image.new("P", (50, 70), 3),
-])
+@pytest.mark.parametrize(
+    "make_image",
+    [
+        lambda: Image.new("RGBA", (120, 90), (200, 40, 40, 0)),  # transparent: flattened onto white
+        lambda: Image.fromarray(np.linspace(0, 4095, 64 * 64).reshape(64, 64).astype(np.uint16)),  # 12-bit X-ray
+        lambda: Image.new("P", (50, 70), 3),
+    ],
+)
 def test_upload_path_and_cli_path_give_the_model_identical_input(make_image):
     import io
 
@@ -86,5 +89,6 @@ def test_a_sliver_of_an_image_still_preprocesses_at_full_length():
 
 def test_float_images_with_nan_are_refused():
     with pytest.raises(ImageLoadError, match="NaN"):
-        preprocess_for_model(Image.fromarray(np.array([[0, np.nan], [0.5, 2.0]], dtype=np.float32)),
-                             SPECS["chest_xray"])
+        preprocess_for_model(
+            Image.fromarray(np.array([[0, np.nan], [0.5, 2.0]], dtype=np.float32)), SPECS["chest_xray"]
+        )

@@ -39,7 +39,8 @@ def test_shipped_artifact_matches_its_card_and_spec(modality):
     assert check["passed"] and check["quantization"] == card["artifact"]["quantization"]
     # The export never overturned a confident decision of the trained Keras model.
     assert check["val"]["top1_agreement"] >= 0.99 or all(
-        margin < 0.05 for margin in check["val_and_test_slice"]["disagreement_margins"])
+        margin < 0.05 for margin in check["val_and_test_slice"]["disagreement_margins"]
+    )
     for plot in card["plots"].values():
         assert (folder / plot).stat().st_size > 0
 
@@ -91,8 +92,8 @@ def test_serving_preprocesses_as_the_card_says_the_model_was_trained(tmp_path):
     served = runner.predict(image).probabilities
     padded, _ = runner.run(preprocess_for_model(image, runner.spec)[None])
     stretched, _ = runner.run(preprocess_for_model(image, SPECS["breast"])[None])
-    assert served == pytest.approx(dict(zip(runner.spec.class_names, padded[0])))
-    assert served != pytest.approx(dict(zip(runner.spec.class_names, stretched[0])))
+    assert served == pytest.approx(dict(zip(runner.spec.class_names, padded[0], strict=True)))
+    assert served != pytest.approx(dict(zip(runner.spec.class_names, stretched[0], strict=True)))
 
 
 @pytest.mark.parametrize("modality", MODALITIES)
@@ -123,10 +124,17 @@ def test_runner_is_safe_under_threads(registry, datasets_root):
 
 
 def test_serving_path_never_imports_tensorflow():
-    code = ("import sys; from cnn_model.runtime import ModelRegistry; r = ModelRegistry(); "
-            "from PIL import Image; r.get('skin_lesion').predict(Image.new('RGB', (200, 150)), heatmap=True); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
-                            capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from cnn_model.runtime import ModelRegistry; r = ModelRegistry(); "
+        "from PIL import Image; r.get('skin_lesion').predict(Image.new('RGB', (200, 150)), heatmap=True); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,4 +1,5 @@
 """A tiny training run, end to end: data folder -> training -> LiteRT export -> card -> runtime."""
+
 import json
 import shutil
 
@@ -26,9 +27,17 @@ def tiny_breast_dataset(tmp_path, datasets_root):
 
 def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_dataset, tmp_path, sample_image_path):
     artifacts = tmp_path / "artifacts"
-    train_modality("breast", data_root=tiny_breast_dataset, backbone=None, run_dir=tmp_path / "runs",
-                   artifacts_dir=artifacts, head_epochs=0, finetune_epochs=1, input_size=32,
-                   export_options={"bootstrap_rounds": 10, "min_agreement": 0.0})
+    train_modality(
+        "breast",
+        data_root=tiny_breast_dataset,
+        backbone=None,
+        run_dir=tmp_path / "runs",
+        artifacts_dir=artifacts,
+        head_epochs=0,
+        finetune_epochs=1,
+        input_size=32,
+        export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
+    )
 
     card = json.loads((artifacts / "breast" / "card.json").read_text())
     assert card["input"]["size"] == 32
@@ -44,12 +53,27 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
 def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breast_dataset, tmp_path, monkeypatch):
     from cnn_model import pipeline
 
-    monkeypatch.setitem(pipeline.RECIPES, "breast", {"head_epochs": 0, "finetune_epochs": 2, "patience": 1,
-                                                     "refit_all_train": True, "recipe_check": "checked before"})
+    monkeypatch.setitem(
+        pipeline.RECIPES,
+        "breast",
+        {
+            "head_epochs": 0,
+            "finetune_epochs": 2,
+            "patience": 1,
+            "refit_all_train": True,
+            "recipe_check": "checked before",
+        },
+    )
     artifacts = tmp_path / "artifacts"
-    train_modality("breast", data_root=tiny_breast_dataset, backbone=None, run_dir=tmp_path / "runs",
-                   artifacts_dir=artifacts, input_size=32,
-                   export_options={"bootstrap_rounds": 10, "min_agreement": 0.0})
+    train_modality(
+        "breast",
+        data_root=tiny_breast_dataset,
+        backbone=None,
+        run_dir=tmp_path / "runs",
+        artifacts_dir=artifacts,
+        input_size=32,
+        export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
+    )
 
     card = json.loads((artifacts / "breast" / "card.json").read_text())
     counts = card["training"]["data"]["counts"]

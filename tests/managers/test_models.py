@@ -1,4 +1,5 @@
 """ModelCatalog / ModelManager: models load once per app, and a missing or altered artifact is a clear 503."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ from cnn_model.specs import MODALITIES
 from managers.models import ModelCatalog
 from tests.resources.helpers import assert_error, bearer
 from tests.support.predictions import dataset_image
-
 
 
 def test_the_registry_is_loaded_once_and_shared(app, modality):
@@ -26,10 +26,13 @@ def test_no_models_means_503_model_unavailable_and_not_ready(build_app, tmp_path
     ready = assert_error(client.get("/ready"), 503, "not_ready")
     assert ready["details"]["checks"]["models"]["ok"] is False
     client.post("/api/v1/auth/register", json={"email": "m@example.org", "password": "correct-horse-42"})
-    token = client.post("/api/v1/auth/login", json={"email": "m@example.org", "password": "correct-horse-42"}).get_json()
+    token = client.post(
+        "/api/v1/auth/login", json={"email": "m@example.org", "password": "correct-horse-42"}
+    ).get_json()
     path = dataset_image(modality)
     response = client.post(
-        "/api/v1/predictions", data={"modality": modality, "file": (path.open("rb"), path.name)},
+        "/api/v1/predictions",
+        data={"modality": modality, "file": (path.open("rb"), path.name)},
         headers=bearer(token["access_token"]),
     )
     assert_error(response, 503, "model_unavailable")

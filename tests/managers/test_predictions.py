@@ -1,9 +1,10 @@
 """PredictionManager: the no-half-writes rule under injected faults, through the seams we own."""
+
 from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,8 +16,8 @@ from managers.users import UserManager
 from models import AuditEvent, Prediction
 from services.storage import LocalFolderStorage
 from tests.resources.helpers import assert_error
-from utils.cursor import Cursor
 from tests.support.predictions import FailingPutStorage, dataset_image, open_temp_files, spilling_png, stored_files
+from utils.cursor import Cursor
 from utils.errors import DatabaseUnavailable, StorageUnavailable
 
 
@@ -41,7 +42,9 @@ def test_create_stores_photo_and_heatmap_and_writes_row_and_audit(owner, modalit
 
 
 @pytest.mark.parametrize("fail_from_call", [1, 2], ids=["photo-put-fails", "heatmap-put-fails"])
-def test_storage_failure_writes_no_row_and_removes_what_was_stored(owner, modality, swap_storage, tmp_path, fail_from_call):
+def test_storage_failure_writes_no_row_and_removes_what_was_stored(
+    owner, modality, swap_storage, tmp_path, fail_from_call
+):
     storage = swap_storage(FailingPutStorage(tmp_path / "photos", fail_from_call=fail_from_call))
     before = rows(AuditEvent)
     with pytest.raises(StorageUnavailable):
@@ -67,7 +70,9 @@ def test_storage_outage_is_503_storage_unavailable_over_http(app, upload, patien
     assert stored_files(tmp_path / "photos") == []
 
 
-def test_database_failure_is_503_database_unavailable_over_http(app, upload, patient, modality, storage_root, failing_prediction_commit):
+def test_database_failure_is_503_database_unavailable_over_http(
+    app, upload, patient, modality, storage_root, failing_prediction_commit
+):
     assert_error(upload(patient, modality, data=spilling_png(), filename="noise.png"), 503, "database_unavailable")
     assert stored_files(storage_root) == []
     with app.app_context():
@@ -75,14 +80,18 @@ def test_database_failure_is_503_database_unavailable_over_http(app, upload, pat
     assert open_temp_files() == []
 
 
-def test_delete_with_storage_down_keeps_the_record_whole(app, client, predict, patient, modality, swap_storage, tmp_path):
+def test_delete_with_storage_down_keeps_the_record_whole(
+    app, client, predict, patient, modality, swap_storage, tmp_path
+):
     class DeleteFails(LocalFolderStorage):
         def delete_object(self, key):
             raise StorageUnavailable(details={"backend": "test", "reason": "injected delete failure"})
 
     made = predict(patient, modality)
     swap_storage(DeleteFails(app.config["STORAGE_LOCAL_ROOT"]))
-    assert_error(client.delete(f"/api/v1/predictions/{made['id']}", headers=patient.headers), 503, "storage_unavailable")
+    assert_error(
+        client.delete(f"/api/v1/predictions/{made['id']}", headers=patient.headers), 503, "storage_unavailable"
+    )
     assert client.get(f"/api/v1/predictions/{made['id']}", headers=patient.headers).status_code == 200
 
 
@@ -91,17 +100,30 @@ def test_delete_with_storage_down_keeps_the_record_whole(app, client, predict, p
 
 def add_rows(owner, count: int) -> list[Prediction]:
     """count predictions written straight to the table (no model run), three to a timestamp so ids break ties."""
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     made = []
     for i in range(count):
         positive = i % 2 == 0
-        made.append(Prediction(
-            id=uuid.uuid4(), owner_id=owner.id, modality="breast" if i % 3 else "skin_lesion",
-            label="malignant" if positive else "benign", confidence=0.9, probabilities={}, is_positive=positive,
-            model_name="m", model_version="1", model_sha256="0" * 64, image_key=f"photos/{i}",
-            image_content_type="image/jpeg", image_sha256="0" * 64, image_width=1, image_height=1,
-            created_at=base + timedelta(seconds=i // 3, microseconds=7 * (i // 3)),
-        ))
+        made.append(
+            Prediction(
+                id=uuid.uuid4(),
+                owner_id=owner.id,
+                modality="breast" if i % 3 else "skin_lesion",
+                label="malignant" if positive else "benign",
+                confidence=0.9,
+                probabilities={},
+                is_positive=positive,
+                model_name="m",
+                model_version="1",
+                model_sha256="0" * 64,
+                image_key=f"photos/{i}",
+                image_content_type="image/jpeg",
+                image_sha256="0" * 64,
+                image_width=1,
+                image_height=1,
+                created_at=base + timedelta(seconds=i // 3, microseconds=7 * (i // 3)),
+            )
+        )
     db.session.add_all(made)
     db.session.commit()
     return made
@@ -131,7 +153,7 @@ def test_cursor_walks_the_whole_history_newest_first_without_duplicates_or_gaps(
     assert pages[0].page == 1 and all(page.page is None for page in pages[1:])
     # The first page by cursor is the first page by number; page numbers keep working alongside.
     assert [p.id for p in PredictionManager.list_for(owner, PredictionFilters(), 2, per_page).items] == (
-        seen[per_page:2 * per_page]
+        seen[per_page : 2 * per_page]
     )
 
 
@@ -144,9 +166,14 @@ def test_cursor_walk_keeps_the_filters(owner):
 
 
 def test_cursor_round_trips_and_refuses_what_it_did_not_make():
-    cursor = Cursor(at=datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc), id=uuid.uuid4())
+    cursor = Cursor(at=datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC), id=uuid.uuid4())
     assert Cursor.decode(cursor.encode()) == cursor
-    for token in ("", "not base64!", "bm90IGEgY3Vyc29y", "x" * 300,
-                  base64.urlsafe_b64encode(b"2026-05-01T12:00:00|" + b"0" * 32).decode()):  # naive time
+    for token in (
+        "",
+        "not base64!",
+        "bm90IGEgY3Vyc29y",
+        "x" * 300,
+        base64.urlsafe_b64encode(b"2026-05-01T12:00:00|" + b"0" * 32).decode(),
+    ):  # naive time
         with pytest.raises(ValueError):
             Cursor.decode(token)

@@ -1,4 +1,5 @@
 """unit_of_work: all of a use case is committed, or none of it is and its side effects are undone."""
+
 from __future__ import annotations
 
 import pytest

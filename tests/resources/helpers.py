@@ -1,4 +1,5 @@
 """Assertions and small helpers for API tests."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """/api/v1/admin: admins see everyone's predictions, manage accounts, read the audit log; each read is audited."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,14 +14,14 @@ def audit(client, admin, **query) -> list[dict]:
     return response.get_json()["items"]
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/v1/admin/predictions", "/api/v1/admin/users", "/api/v1/admin/audit"]
-)
+@pytest.mark.parametrize("path", ["/api/v1/admin/predictions", "/api/v1/admin/users", "/api/v1/admin/audit"])
 def test_admin_routes_are_403_for_patients(client, patient, path):
     assert_error(client.get(path, headers=patient.headers), 403, "forbidden")
 
 
-def test_admin_lists_everyones_predictions_with_owners_and_the_read_is_audited(client, predict, make_account, admin, modality):
+def test_admin_lists_everyones_predictions_with_owners_and_the_read_is_audited(
+    client, predict, make_account, admin, modality
+):
     alice, bob = make_account(), make_account()
     a = predict(alice, modality)
     b = predict(bob, modality)
@@ -89,7 +90,10 @@ def test_audit_filters_by_action_target_and_time(client, predict, patient, admin
     made = predict(patient, modality)
     created = audit(client, admin, action=AuditAction.PREDICTION_CREATE)
     assert [(e["actor_id"], e["target_id"]) for e in created] == [(patient.id, made["id"])]
-    assert audit(client, admin, target_type="prediction", target_id=made["id"])[0]["action"] == AuditAction.PREDICTION_CREATE
+    assert (
+        audit(client, admin, target_type="prediction", target_id=made["id"])[0]["action"]
+        == AuditAction.PREDICTION_CREATE
+    )
     assert audit(client, admin, before="2000-01-01T00:00:00Z") == []
     assert audit(client, admin, after=created[0]["at"], action=AuditAction.PREDICTION_CREATE) == created
     reads = audit(client, admin, action=AuditAction.ADMIN_READ_AUDIT)

@@ -1,4 +1,5 @@
 """/api/v1/auth: register, login, me, refresh, logout — as a client sees them, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -52,8 +53,9 @@ def test_register_weak_passwords_are_422_with_reasons(client):
         "12345678901234": "password",
     }
     for password in cases:
-        error = assert_error(client.post(REGISTER, json={"email": "d@example.org", "password": password}), 422,
-                             "validation_error")
+        error = assert_error(
+            client.post(REGISTER, json={"email": "d@example.org", "password": password}), 422, "validation_error"
+        )
         assert "password" in error["details"]
     error = assert_error(
         client.post(REGISTER, json={"email": "erin99@example.org", "password": "ERIN99@example.org"}), 422
@@ -80,10 +82,12 @@ def test_login_returns_bearer_access_and_refresh_tokens(client, patient):
 
 
 def test_login_wrong_password_and_unknown_email_get_the_same_401(client, patient):
-    wrong = assert_error(client.post(LOGIN, json={"email": patient.email, "password": "nope-nope-1"}), 401,
-                         "invalid_credentials")
-    unknown = assert_error(client.post(LOGIN, json={"email": "nobody@example.org", "password": "nope-nope-1"}), 401,
-                           "invalid_credentials")
+    wrong = assert_error(
+        client.post(LOGIN, json={"email": patient.email, "password": "nope-nope-1"}), 401, "invalid_credentials"
+    )
+    unknown = assert_error(
+        client.post(LOGIN, json={"email": "nobody@example.org", "password": "nope-nope-1"}), 401, "invalid_credentials"
+    )
     assert wrong == unknown
 
 

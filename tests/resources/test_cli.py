@@ -1,4 +1,5 @@
 """`flask --app app users ...`: the first admin comes from the command line, never from an open endpoint."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

@@ -1,4 +1,5 @@
 """Whatever a client sends, it gets JSON in the one error shape with a 4xx, never a 500 or an HTML page."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,14 +35,16 @@ def test_bad_json_bodies_are_4xx_in_the_error_shape(client, patient, method, pat
 
     assert_error(send(data="{not json", content_type="application/json"), 400, "invalid_json")
     assert_error(send(data=b"\xff\xfe\x00", content_type="application/json"), 400, "invalid_json")
-    assert_error(send(data="email=a&password=b", content_type="application/x-www-form-urlencoded"), 415,
-                 "unsupported_media_type")
+    assert_error(
+        send(data="email=a&password=b", content_type="application/x-www-form-urlencoded"), 415, "unsupported_media_type"
+    )
     assert_error(send(data="hello", content_type="text/plain"), 415, "unsupported_media_type")
     assert_error(send(data=ONE_MEGABYTE_JSON, content_type="application/json"), 413, "payload_too_large")
     assert_error(send(json=["a", "list"]), 422, "validation_error")
     assert_error(send(json="a string"), 422, "validation_error")
-    assert_error(send(json={"email": 1, "password": ["x"], "name": {"a": 1}, "refresh_token": 7}), 422,
-                 "validation_error")
+    assert_error(
+        send(json={"email": 1, "password": ["x"], "name": {"a": 1}, "refresh_token": 7}), 422, "validation_error"
+    )
 
 
 @pytest.mark.parametrize("path", ["/api/v1/auth/register", "/api/v1/auth/login"])
@@ -53,11 +56,11 @@ def test_missing_fields_are_named_in_details(client, path):
 
 
 def test_wrong_types_are_named_in_details(client):
-    error = assert_error(client.post("/api/v1/auth/register", json={"email": "a@b.org", "password": 12345678901}),
-                         422)
+    error = assert_error(client.post("/api/v1/auth/register", json={"email": "a@b.org", "password": 12345678901}), 422)
     assert error["details"]["password"] == ["Not a valid string."]
-    error = assert_error(client.post("/api/v1/auth/register", json={"email": "not-an-email", "password": "abc12345678"}),
-                         422)
+    error = assert_error(
+        client.post("/api/v1/auth/register", json={"email": "not-an-email", "password": "abc12345678"}), 422
+    )
     assert "email" in error["details"]
 
 

@@ -1,4 +1,5 @@
 """/health says the process lives; /ready says whether the database and the storage can be used."""
+
 from __future__ import annotations
 
 import pytest

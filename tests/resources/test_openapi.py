@@ -1,4 +1,5 @@
 """The OpenAPI document: valid, and in step with the routes the app really serves."""
+
 from __future__ import annotations
 
 import re
@@ -8,7 +9,9 @@ from openapi_spec_validator import validate
 
 # Routes flask-smorest serves about the document itself; everything else must be described in it.
 DOCUMENTATION_ROUTES = {
-    "/api/v1/openapi.json", "/api/docs", "/api/docs/assets/<path:filename>",
+    "/api/v1/openapi.json",
+    "/api/docs",
+    "/api/docs/assets/<path:filename>",
 }
 
 

@@ -1,11 +1,12 @@
 """/api/v1/predictions and POST /predict: upload, history, one record, its images, delete, as users see them."""
+
 from __future__ import annotations
 
 import io
 import json
 import os
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -56,8 +57,9 @@ def test_upload_answers_201_with_the_prediction_contract(predict, patient, modal
     assert body["confidence"] == max(body["probabilities"].values())
     assert body["positive_probability"] == pytest.approx(sum(body["probabilities"][c] for c in spec.positive_classes))
     threshold = served_threshold(modality)
-    expected_flag = (body["label"] in spec.positive_classes if threshold is None
-                     else body["positive_probability"] >= threshold)
+    expected_flag = (
+        body["label"] in spec.positive_classes if threshold is None else body["positive_probability"] >= threshold
+    )
     assert body[spec.positive_flag] == expected_flag == body["is_positive"]
     other_flag = {"is_malignant", "is_abnormal"} - {spec.positive_flag}
     assert not other_flag & set(body)
@@ -97,16 +99,24 @@ def test_missing_file_is_422_naming_the_field(client, patient, modality):
 @pytest.mark.parametrize("url", ["/api/v1/predictions", "/predict"])
 def test_empty_file_input_is_422_not_500(client, patient, modality, url):
     """What a browser sends for a file input left empty: a part with no filename and no bytes."""
-    response = client.post(url, data={"modality": modality, "file": (io.BytesIO(b""), "")},
-                           headers=patient.headers, content_type="multipart/form-data")
+    response = client.post(
+        url,
+        data={"modality": modality, "file": (io.BytesIO(b""), "")},
+        headers=patient.headers,
+        content_type="multipart/form-data",
+    )
     assert assert_error(response, 422)["code"] in {"validation_error", "empty_file"}
 
 
 @pytest.mark.parametrize("url", ["/api/v1/predictions", "/predict"])
 @pytest.mark.parametrize("field", ["file", "image"])
 def test_file_sent_as_a_text_field_is_422_asking_for_an_upload(client, patient, modality, url, field):
-    response = client.post(url, data={"modality": modality, field: "lesion.jpg"},
-                           headers=patient.headers, content_type="multipart/form-data")
+    response = client.post(
+        url,
+        data={"modality": modality, field: "lesion.jpg"},
+        headers=patient.headers,
+        content_type="multipart/form-data",
+    )
     details = assert_error(response, 422, "validation_error")["details"]
     assert "file upload" in " ".join(details[field])
 
@@ -193,7 +203,7 @@ def test_history_filters(app, client, predict, patient, modality):
     assert ids(**{spec.positive_flag: "false"}) == {first["id"], second["id"]} - flagged
     created = datetime.fromisoformat(second["created_at"])
     assert second["id"] in ids(created_after=(created - timedelta(seconds=1)).isoformat())
-    assert ids(created_before=datetime(2000, 1, 1, tzinfo=timezone.utc).isoformat()) == set()
+    assert ids(created_before=datetime(2000, 1, 1, tzinfo=UTC).isoformat()) == set()
 
 
 def test_unknown_modality_filter_is_422(client, patient):
@@ -214,8 +224,9 @@ def test_history_continues_by_cursor_newest_first(client, predict, patient, moda
     made = [predict(patient, modality)["id"] for _ in range(3)]
     first = client.get("/api/v1/predictions?per_page=2", headers=patient.headers).get_json()
     assert first["page"] == 1 and first["total"] == 3 and first["next_cursor"]
-    response = client.get("/api/v1/predictions", query_string={"per_page": 2, "cursor": first["next_cursor"]},
-                          headers=patient.headers)
+    response = client.get(
+        "/api/v1/predictions", query_string={"per_page": 2, "cursor": first["next_cursor"]}, headers=patient.headers
+    )
     assert response.status_code == 200, response.get_json()
     second = response.get_json()
     assert second["page"] is None and second["total"] == 3 and second["next_cursor"] is None
@@ -224,8 +235,11 @@ def test_history_continues_by_cursor_newest_first(client, predict, patient, moda
 
 @pytest.mark.parametrize("cursor", ["garbage!", "bm90IGEgY3Vyc29y", "x" * 300])
 def test_invalid_cursor_is_422(client, patient, cursor):
-    error = assert_error(client.get("/api/v1/predictions", query_string={"cursor": cursor}, headers=patient.headers),
-                         422, "validation_error")
+    error = assert_error(
+        client.get("/api/v1/predictions", query_string={"cursor": cursor}, headers=patient.headers),
+        422,
+        "validation_error",
+    )
     assert "cursor" in error["details"]
 
 
@@ -237,18 +251,29 @@ def test_cursor_with_a_page_number_is_422(client, predict, patient, modality):
     assert "cursor" in assert_error(response, 422, "validation_error")["details"]
 
 
-@pytest.mark.parametrize("query", [
-    f"per_page={PAGE_SIZE_MAX + 1}", "per_page=0", "per_page=99999999999999999999",
-    "page=0", "page=x", f"page={PAGE_NUMBER_MAX + 1}", "page=99999999999999999999",
-])
-@pytest.mark.parametrize("url", ["/api/v1/predictions", "/api/v1/admin/predictions", "/api/v1/admin/users",
-                                 "/api/v1/admin/audit"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"per_page={PAGE_SIZE_MAX + 1}",
+        "per_page=0",
+        "per_page=99999999999999999999",
+        "page=0",
+        "page=x",
+        f"page={PAGE_NUMBER_MAX + 1}",
+        "page=99999999999999999999",
+    ],
+)
+@pytest.mark.parametrize(
+    "url", ["/api/v1/predictions", "/api/v1/admin/predictions", "/api/v1/admin/users", "/api/v1/admin/audit"]
+)
 def test_bad_paging_is_422(client, admin, url, query):
     assert_error(client.get(f"{url}?{query}", headers=admin.headers), 422, "validation_error")
 
 
 def test_the_deepest_page_allowed_is_empty_not_an_error(client, patient):
-    response = client.get(f"/api/v1/predictions?page={PAGE_NUMBER_MAX}&per_page={PAGE_SIZE_MAX}", headers=patient.headers)
+    response = client.get(
+        f"/api/v1/predictions?page={PAGE_NUMBER_MAX}&per_page={PAGE_SIZE_MAX}", headers=patient.headers
+    )
     assert response.status_code == 200 and response.get_json()["items"] == []
 
 
@@ -323,9 +348,7 @@ def test_unknown_id_is_404(client, patient):
     assert_error(response, 404, "not_found")
 
 
-@pytest.mark.parametrize(
-    "method, suffix", [("get", ""), ("get", "/image"), ("get", "/heatmap"), ("delete", "")]
-)
+@pytest.mark.parametrize("method, suffix", [("get", ""), ("get", "/image"), ("get", "/heatmap"), ("delete", "")])
 def test_other_users_prediction_is_404(client, predict, make_account, patient, modality, method, suffix):
     made = predict(patient, modality)
     stranger = make_account()
@@ -344,7 +367,9 @@ def test_other_users_history_is_invisible(client, predict, make_account, patient
 # -- S3 (moto server over HTTP) ----------------------------------------------------------------
 
 
-def test_on_s3_image_redirects_to_a_presigned_url_and_delete_removes_objects(client, predict, patient, modality, s3_storage):
+def test_on_s3_image_redirects_to_a_presigned_url_and_delete_removes_objects(
+    client, predict, patient, modality, s3_storage
+):
     path = dataset_image(modality)
     made = predict(patient, modality, path)
     response = client.get(made["image_url"], headers=patient.headers)
@@ -364,7 +389,9 @@ def test_on_s3_image_redirects_to_a_presigned_url_and_delete_removes_objects(cli
 # -- the seed apps' POST /predict ---------------------------------------------------------------
 
 
-def test_seed_predict_answers_in_the_seed_shape_and_lands_in_history(app, client, upload, patient, modality, monkeypatch):
+def test_seed_predict_answers_in_the_seed_shape_and_lands_in_history(
+    app, client, upload, patient, modality, monkeypatch
+):
     monkeypatch.setitem(app.config, "DEFAULT_MODALITY", modality)
     response = upload(patient, None, dataset_image(modality), url="/predict")
     assert response.status_code == 200, response.get_json()
@@ -405,8 +432,9 @@ def test_models_lists_the_shipped_cards_without_auth(client, installed_modalitie
 
 
 @pytest.mark.parametrize("prefix, as_admin", [("/api/v1/predictions", False), ("/api/v1/admin/predictions", True)])
-def test_image_and_heatmap_share_one_route_and_other_kinds_are_404(client, predict, patient, make_account, modality,
-                                                                   prefix, as_admin):
+def test_image_and_heatmap_share_one_route_and_other_kinds_are_404(
+    client, predict, patient, make_account, modality, prefix, as_admin
+):
     made = predict(patient, modality)
     reader = make_account(role="admin") if as_admin else patient
     assert client.get(f"{prefix}/{made['id']}/image", headers=reader.headers).mimetype == "image/jpeg"

@@ -1,4 +1,5 @@
 """One decorator guards every endpoint: authentication, role and personal-token scope."""
+
 from __future__ import annotations
 
 import re
@@ -60,7 +61,9 @@ def test_admin_role_is_enforced_for_jwt_and_personal_tokens(guarded_app):
     admin_pat = client.post("/api/v1/tokens", headers=bearer(admin_jwt), json={"name": "a"}).get_json()["token"]
 
     assert client.get("/test/admin-only", headers=bearer(admin_jwt)).get_json() == {
-        "email": "admin@example.org", "via": "jwt"}
+        "email": "admin@example.org",
+        "via": "jwt",
+    }
     assert client.get("/test/admin-only", headers=bearer(admin_pat)).get_json()["via"] == "personal_access_token"
     assert_error(client.get("/test/admin-only", headers=bearer(patient_jwt)), 403, "forbidden")
     assert_error(client.get("/test/admin-only"), 401, "token_missing")
@@ -99,12 +102,15 @@ def test_decorated_endpoints_are_documented_as_bearer_protected(guarded_app):
 _SOME_ID = "00000000-0000-4000-8000-000000000000"
 
 
-@pytest.mark.parametrize("method, url, request_kwargs", [
-    ("post", "/api/v1/predictions", {"data": {"modality": "dental", "note": "x" * 600}}),
-    ("post", "/predict?modality=dental", {"data": {"modality": "dental"}}),
-    ("post", "/api/v1/tokens", {"json": {"name": "", "scopes": ["root"]}}),
-    ("patch", f"/api/v1/admin/users/{_SOME_ID}", {"json": {"role": "emperor"}}),
-])
+@pytest.mark.parametrize(
+    "method, url, request_kwargs",
+    [
+        ("post", "/api/v1/predictions", {"data": {"modality": "dental", "note": "x" * 600}}),
+        ("post", "/predict?modality=dental", {"data": {"modality": "dental"}}),
+        ("post", "/api/v1/tokens", {"json": {"name": "", "scopes": ["root"]}}),
+        ("patch", f"/api/v1/admin/users/{_SOME_ID}", {"json": {"role": "emperor"}}),
+    ],
+)
 def test_anonymous_request_with_an_invalid_body_is_401_not_422(client, method, url, request_kwargs):
     assert_error(getattr(client, method)(url, **request_kwargs), 401, "token_missing")
 
@@ -115,12 +121,16 @@ def test_every_guarded_operation_answers_an_anonymous_invalid_request_with_401(a
     checked = 0
     for path, operations in document["paths"].items():
         examples = {p["name"]: p["schema"].get("enum", [_SOME_ID])[0] for p in operations.get("parameters", [])}
-        url = re.sub(r"{([^}]+)}", lambda match: examples.get(match[1], _SOME_ID), path)
+        url = re.sub(r"{([^}]+)}", lambda match, examples=examples: examples.get(match[1], _SOME_ID), path)
         for method, operation in operations.items():
             if method == "parameters" or "security" not in operation:
                 continue
-            response = client.open(url, method=method.upper(), query_string="page=0&per_page=x&modality=dental",
-                                   json={"unexpected": ["field"]})
+            response = client.open(
+                url,
+                method=method.upper(),
+                query_string="page=0&per_page=x&modality=dental",
+                json={"unexpected": ["field"]},
+            )
             assert response.status_code == 401, (method, path, response.get_json())
             checked += 1
     assert checked >= 15
@@ -129,6 +139,7 @@ def test_every_guarded_operation_answers_an_anonymous_invalid_request_with_401(a
 def test_arguments_above_auth_required_is_refused_at_import():
     blueprint = Blueprint("misordered", __name__)
     with pytest.raises(TypeError, match="auth_required above"):
+
         class _Misordered(MethodView):
             @blueprint.arguments(NoBodySchema)
             @auth_required()

@@ -1,4 +1,5 @@
 """/api/v1/tokens: personal access tokens are shown once, stored hashed, and work like a JWT until revoked."""
+
 from __future__ import annotations
 
 import hashlib
@@ -108,7 +109,9 @@ def test_disabled_users_token_is_refused(client, app, patient):
 def test_read_only_token_cannot_write(client, patient):
     created = create_token(client, patient, scopes=["read"])
     assert client.get(ME, headers=bearer(created["token"])).status_code == 200
-    response = client.delete("/api/v1/predictions/00000000-0000-4000-8000-000000000000", headers=bearer(created["token"]))
+    response = client.delete(
+        "/api/v1/predictions/00000000-0000-4000-8000-000000000000", headers=bearer(created["token"])
+    )
     assert_error(response, 403, "insufficient_scope")
 
 

@@ -1,4 +1,5 @@
 """The storage contract, proven against both backends: a local folder and S3 (moto's server over HTTP)."""
+
 from __future__ import annotations
 
 import socket
@@ -88,7 +89,9 @@ def test_keys_are_unique_unguessable_and_prefixed(storage):
         assert len(token) >= 32  # 24 random bytes, url-safe base64
 
 
-@pytest.mark.parametrize("bad_key", ["../x", "/etc/passwd", "photos/../../x", "a//b", ".hidden", "a/./b", "", "a\\b", "a b"])
+@pytest.mark.parametrize(
+    "bad_key", ["../x", "/etc/passwd", "photos/../../x", "a//b", ".hidden", "a/./b", "", "a\\b", "a b"]
+)
 def test_malformed_keys_are_refused_by_every_backend(storage, bad_key):
     for operation in (
         lambda: storage.put_object(bad_key, b"x", "text/plain"),

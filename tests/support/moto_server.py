@@ -3,6 +3,7 @@
 Use it from tests/conftest.py with ``pytest_plugins = ["tests.support.moto_server"]``; then ask for
 ``moto_endpoint_url`` (the server) or ``s3_bucket`` (a fresh bucket, as app config keys).
 """
+
 from __future__ import annotations
 
 import uuid

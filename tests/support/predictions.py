@@ -4,6 +4,7 @@ Loaded from tests/conftest.py. Fault injection goes through seams the app owns: 
 put_object fails (swapped into app.extensions["storage"]), and a SQLAlchemy before_commit event
 that fails the commit of a Prediction, the way a database that drops the connection does.
 """
+
 from __future__ import annotations
 
 import io
@@ -89,13 +90,24 @@ def modality(installed_modalities) -> str:
 def upload(client) -> Callable[..., object]:
     """POST an image to /api/v1/predictions as account; returns the response."""
 
-    def post(account, modality: str, path: Path | None = None, *, field: str = "file",
-             url: str = "/api/v1/predictions", data: bytes | None = None, filename: str | None = None,
-             **form: str):
+    def post(
+        account,
+        modality: str,
+        path: Path | None = None,
+        *,
+        field: str = "file",
+        url: str = "/api/v1/predictions",
+        data: bytes | None = None,
+        filename: str | None = None,
+        **form: str,
+    ):
         path = path or dataset_image(modality)
         content = path.read_bytes() if data is None else data
-        body = {**({"modality": modality} if modality is not None else {}), **form,
-                field: (io.BytesIO(content), filename or path.name)}
+        body = {
+            **({"modality": modality} if modality is not None else {}),
+            **form,
+            field: (io.BytesIO(content), filename or path.name),
+        }
         return client.post(url, data=body, headers=account.headers, content_type="multipart/form-data")
 
     return post

@@ -1,4 +1,5 @@
 """Upload validation: what a client sends decides the answer by its bytes, never by its name."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,11 +33,14 @@ def _two_colour_image(size=(20, 10)) -> Image.Image:
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims width×height RGB pixels but carries almost no pixel data."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _error_of(data, **overrides) -> AppError:
@@ -179,4 +183,3 @@ def test_16_bit_grayscale_is_stretched_over_its_range_not_clipped():
 def test_cmyk_jpeg_becomes_rgb():
     data = _encode(_two_colour_image().convert("CMYK"), "JPEG")
     assert validate_image_upload(io.BytesIO(data), **LIMITS).image.mode == "RGB"
-
