@@ -10,6 +10,7 @@ from flask import Flask, request
 from flask_jwt_extended import JWTManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from auth import configure_jwt
 from config import PROJECT_ROOT, BaseConfig, config_for_environment
 from constants import JSON_BODY_MAX_BYTES
 from db import db, migrate
@@ -18,7 +19,6 @@ from managers.models import ModelCatalog
 from resources import register_resources
 from resources.api import Api, UploadRequest
 from services.storage import create_storage
-from utils.auth import configure_jwt
 from utils.errors import PayloadTooLarge, register_error_handlers
 
 MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")

@@ -4,6 +4,7 @@ import uuid
 
 from flask.views import MethodView
 
+from auth import auth_required, current_user
 from constants import Role
 from managers.admin import AdminManager, AuditFilters
 from managers.predictions import ImageKind, PredictionManager
@@ -12,7 +13,6 @@ from resources.predictions import IMAGE_KIND_DOC, filters_from, send_image
 from schemas.admin import AuditEventListSchema, AuditQuerySchema, UserListSchema, UserQuerySchema, UserUpdateSchema
 from schemas.auth import UserSchema
 from schemas.predictions import AdminPredictionListSchema, AdminPredictionQuerySchema, AdminPredictionSchema
-from utils.auth import auth_required, current_user
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Administration (role admin)")
 

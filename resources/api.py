@@ -17,10 +17,10 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
+from auth.openapi import BEARER_SECURITY_SCHEME
 from config import PROJECT_ROOT
 from constants import JSON_BODY_MAX_BYTES
 from schemas.errors import ErrorSchema
-from utils.auth import BEARER_SECURITY_SCHEME
 from utils.errors import PayloadTooLarge, UnsupportedMediaType
 
 TEMP_FILES_DIR = PROJECT_ROOT / "temp_files"

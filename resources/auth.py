@@ -2,6 +2,7 @@
 
 from flask.views import MethodView
 
+from auth import auth_required, current_credential, current_user
 from managers.auth import AuthManager
 from managers.users import UserManager
 from resources.api import Blueprint
@@ -14,7 +15,6 @@ from schemas.auth import (
     TokenPairSchema,
     UserSchema,
 )
-from utils.auth import auth_required, current_credential, current_user
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and sign-in")
 

@@ -5,10 +5,10 @@ import uuid
 from flask import Response, redirect
 from flask.views import MethodView
 
+from auth import auth_required, current_user
 from managers.predictions import ImageDownload, ImageKind, PredictionFilters, PredictionManager
 from resources.api import Blueprint
 from schemas.predictions import PredictionListSchema, PredictionQuerySchema, PredictionSchema, PredictionUploadSchema
-from utils.auth import auth_required, current_user
 
 blp = Blueprint(
     "predictions",

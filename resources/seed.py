@@ -3,10 +3,10 @@
 from flask import current_app
 from flask.views import MethodView
 
+from auth import auth_required, current_user
 from managers.predictions import PredictionManager
 from resources.api import Blueprint
 from schemas.predictions import SeedPredictionSchema, SeedQuerySchema, SeedUploadSchema
-from utils.auth import auth_required, current_user
 
 blp = Blueprint("seed", __name__, description="Compatibility with the original apps' POST /predict")
 

@@ -4,10 +4,10 @@ import uuid
 
 from flask.views import MethodView
 
+from auth import auth_required, current_user
 from managers.tokens import TokenManager
 from resources.api import Blueprint
 from schemas.tokens import TokenCreatedSchema, TokenCreateSchema, TokenListSchema
-from utils.auth import auth_required, current_user
 
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="Personal access tokens")
 

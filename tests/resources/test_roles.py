@@ -7,13 +7,13 @@ import re
 import pytest
 from flask.views import MethodView
 
+from auth import auth_required, current_credential, current_user
 from constants import Role
 from managers.users import UserManager
 from resources.api import Blueprint
 from schemas.auth import NoBodySchema
 from tests.conftest import DEFAULT_PASSWORD
 from tests.resources.helpers import assert_error, bearer
-from utils.auth import auth_required, current_credential, current_user
 
 guarded = Blueprint("guarded", __name__, url_prefix="/test")
 
@@ -29,6 +29,14 @@ class AdminOnly(MethodView):
 @guarded.route("/anyone")
 class Anyone(MethodView):
     @auth_required()
+    @guarded.response(200)
+    def get(self):
+        return {"email": current_user().email, "via": current_credential().kind}
+
+
+@guarded.route("/cookie-page")
+class CookiePage(MethodView):
+    @auth_required(locations=("cookies",))
     @guarded.response(200)
     def get(self):
         return {"email": current_user().email, "via": current_credential().kind}
@@ -68,6 +76,19 @@ def test_admin_role_is_enforced_for_jwt_and_personal_tokens(guarded_app):
     assert_error(client.get("/test/admin-only", headers=bearer(patient_jwt)), 403, "forbidden")
     assert_error(client.get("/test/admin-only"), 401, "token_missing")
     assert client.get("/test/anyone", headers=bearer(patient_jwt)).status_code == 200
+
+
+def test_cookie_guarded_view_takes_the_jwt_cookie_and_no_bearer_token(guarded_app):
+    client = guarded_app.test_client()
+    with guarded_app.app_context():
+        UserManager.create("pat@example.org", DEFAULT_PASSWORD)
+    access = login(client, "pat@example.org")["access_token"]
+    personal = client.post("/api/v1/tokens", headers=bearer(access), json={"name": "p"}).get_json()["token"]
+
+    assert_error(client.get("/test/cookie-page", headers=bearer(access)), 401, "token_missing")
+    assert_error(client.get("/test/cookie-page", headers=bearer(personal)), 401, "token_missing")
+    client.set_cookie(guarded_app.config["JWT_ACCESS_COOKIE_NAME"], access)
+    assert client.get("/test/cookie-page").get_json() == {"email": "pat@example.org", "via": "jwt"}
 
 
 def test_demoted_admin_loses_admin_access_on_the_next_request(guarded_app):

@@ -1,4 +1,4 @@
-"""Who is calling: one decorator for every protected endpoint, accepting a JWT or a personal access token.
+"""The decorator that guards a view, and who the guarded request's caller is.
 
     @blp.route("/things")
     class Things(MethodView):
@@ -11,11 +11,13 @@
 auth_required goes above the other decorators: who is calling is settled before the body or the
 query is read, so an anonymous request is a 401 whatever it sends (and an upload is not read).
 
-A personal access token (``msk_...``) is looked up by its hash; anything else must be a valid,
-unrevoked JWT. Either way the account must be active on this very request. Roles are checked by
-the same decorator (403 ``forbidden``); personal access tokens are also held to their scopes
-(read for GET/HEAD/OPTIONS, write for the rest, unless the endpoint names one), and refused where
-the endpoint takes a login only (personal_tokens=False: 403 ``login_required``).
+A personal access token (``msk_...``) in the Authorization header is looked up by its hash;
+anything else must be a valid, unrevoked JWT, read from where ``locations`` says (the
+Authorization header by default; ``locations=("cookies",)`` for browser pages). Either way the
+account must be active on this very request. Roles are checked by the same decorator (403
+``forbidden``); personal access tokens are also held to their scopes (read for GET/HEAD/OPTIONS,
+write for the rest, unless the endpoint names one), and refused where the endpoint takes a login
+only (personal_tokens=False: 403 ``login_required``).
 """
 
 from __future__ import annotations
@@ -26,39 +28,19 @@ from functools import wraps
 from typing import Any, Literal
 
 from flask import current_app, g, request
-from flask_jwt_extended import JWTManager, get_current_user, get_jwt, verify_jwt_in_request
+from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 
+from auth.openapi import AUTH_ERROR_RESPONSES, BEARER_SECURITY
 from constants import Role, TokenScope
-from managers.auth import AuthManager
 from managers.tokens import TokenManager, looks_like_personal_token
-from managers.users import UserManager
 from models import ApiToken, User
 from utils.errors import Forbidden
 
 JwtType = Literal["access", "refresh", "any"]
+TokenLocation = Literal["headers", "cookies"]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALL_SCOPES = frozenset(s.value for s in TokenScope)
-BEARER_SECURITY = [{"bearerAuth": []}]
-# Documented on every guarded operation; "Error" is schemas.errors.ErrorSchema's component name.
-_AUTH_ERROR_RESPONSES = {
-    "401": {
-        "description": "Missing, invalid, expired or revoked token, or a disabled account",
-        "content": {"application/json": {"schema": "Error"}},
-    },
-    "403": {
-        "description": (
-            "The account's role or the token's scopes do not allow this, "
-            "or the operation needs a login rather than a personal token"
-        ),
-        "content": {"application/json": {"schema": "Error"}},
-    },
-}
-BEARER_SECURITY_SCHEME = {
-    "type": "http",
-    "scheme": "bearer",
-    "description": "A JWT access token from /api/v1/auth/login, or a personal access token (msk_...).",
-}
 
 
 @dataclass(frozen=True)
@@ -71,31 +53,19 @@ class Credential:
     personal_token: ApiToken | None = None
 
 
-def configure_jwt(jwt: JWTManager) -> None:
-    """Teach flask-jwt-extended our blocklist and that a token's account must still be active."""
-
-    @jwt.token_in_blocklist_loader
-    def _is_revoked(_header: dict, payload: dict) -> bool:
-        return AuthManager.is_jwt_revoked(payload["jti"])
-
-    @jwt.user_lookup_loader
-    def _load_user(_header: dict, payload: dict) -> User | None:
-        return UserManager.find_active(payload["sub"])
-
-
 def _bearer_value() -> str | None:
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _authenticate(jwt_type: JwtType) -> tuple[User, Credential]:
-    bearer = _bearer_value()
+def _authenticate(jwt_type: JwtType, locations: tuple[TokenLocation, ...]) -> tuple[User, Credential]:
+    bearer = _bearer_value() if "headers" in locations else None
     if bearer is not None and jwt_type != "refresh" and looks_like_personal_token(bearer):
         user, token = TokenManager.authenticate(bearer)
         return user, Credential("personal_access_token", frozenset(token.scopes), personal_token=token)
     # Raises flask-jwt-extended's errors (missing, expired, invalid, revoked, account gone),
     # which utils.errors turns into 401s in our shape.
-    verify_jwt_in_request(refresh=jwt_type == "refresh", verify_type=jwt_type != "any")
+    verify_jwt_in_request(refresh=jwt_type == "refresh", verify_type=jwt_type != "any", locations=list(locations))
     return get_current_user(), Credential("jwt", jwt_claims=get_jwt())
 
 
@@ -105,6 +75,7 @@ def auth_required(
     scope: TokenScope | str | None = None,
     jwt_type: JwtType = "access",
     personal_tokens: bool = True,
+    locations: Iterable[TokenLocation] = ("headers",),
 ) -> Callable:
     """Require an authenticated, active user (and one of the roles, if given) for a view.
 
@@ -112,6 +83,9 @@ def auth_required(
     token, no personal access token), or "any" (logout accepts whatever the client holds).
     personal_tokens: False for endpoints that need a login (a JWT): a personal access token gets
     403 ``login_required``, so a token cannot mint or revoke tokens and so widen its own reach.
+    locations: where the JWT is read — the Authorization header (the API), flask-jwt-extended's
+    cookies (browser pages; its CSRF check applies to unsafe methods), or both. Personal access
+    tokens are only ever read from the header.
     """
     if role is None:
         roles: frozenset[str] = frozenset()
@@ -120,11 +94,12 @@ def auth_required(
     else:
         roles = frozenset(Role(r).value for r in role)
     required_scope = TokenScope(scope).value if scope is not None else None
+    token_locations = tuple(locations)
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            user, credential = _authenticate(jwt_type)
+            user, credential = _authenticate(jwt_type, token_locations)
             if roles and user.role not in roles:
                 raise Forbidden("Your role does not allow this.", code="forbidden")
             if not personal_tokens and credential.kind == "personal_access_token":
@@ -139,7 +114,7 @@ def auth_required(
             return current_app.ensure_sync(view)(*args, **kwargs)
 
         wrapper.medsight_auth_required = True  # resources.api.Blueprint.arguments refuses to wrap it
-        return Blueprint.doc(security=BEARER_SECURITY, responses=_AUTH_ERROR_RESPONSES)(wrapper)
+        return Blueprint.doc(security=BEARER_SECURITY, responses=AUTH_ERROR_RESPONSES)(wrapper)
 
     return decorator
 
