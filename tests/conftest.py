@@ -4,7 +4,9 @@ The ``app`` fixture runs every test that uses it once on SQLite and once on Post
 (127.0.0.1:5432, user postgres; a uniquely named database is created for the session and dropped
 at the end). The schema is built by running the migrations, as in production; each test leaves
 the tables empty for the next. Set MEDSIGHT_TEST_BACKENDS=sqlite to run without PostgreSQL.
-The moto S3 server plugin (tests/support/moto_server.py) is loaded here for the whole suite.
+Those tests carry the ``postgres`` marker. The moto S3 server plugin (tests/support/moto_server.py)
+and the image plugin (tests/support/images.py: committed sample images, and the datasets where a
+test needs them) are loaded here for the whole suite.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from db import db
 from managers.users import UserManager
 from tests.resources.helpers import bearer
 
-pytest_plugins = ["tests.support.moto_server", "tests.support.predictions"]
+pytest_plugins = ["tests.support.moto_server", "tests.support.images", "tests.support.predictions"]
 
 DEFAULT_PASSWORD = "correct-horse-42"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -73,6 +75,14 @@ def pytest_runtest_setup(item):
             ran = _backends_ran(item.config)
             if backend not in ran:
                 ran.append(backend)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests parametrised on the PostgreSQL backend (the app fixture's, or a test's own) carry the postgres marker.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.params.values():
+            item.add_marker(pytest.mark.postgres)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -3,6 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support.images import sample_image
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -12,9 +16,9 @@ def run_cli(*args):
     )
 
 
-def test_predict_prints_one_json_object_per_file(sample_image_path, datasets_root):
-    first = sample_image_path("skin_lesion")
-    second = sorted((datasets_root / "skin_lesion" / "val" / "mel").iterdir())[0]
+def test_predict_prints_one_json_object_per_file():
+    first = sample_image("skin_lesion")
+    second = sample_image("skin_lesion", "mel")
     result = run_cli("predict", "--modality", "skin_lesion", first, second)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -24,10 +28,10 @@ def test_predict_prints_one_json_object_per_file(sample_image_path, datasets_roo
         assert abs(sum(line["probabilities"].values()) - 1) < 1e-4
 
 
-def test_predict_reports_unreadable_files_and_fails(tmp_path, sample_image_path):
+def test_predict_reports_unreadable_files_and_fails(tmp_path):
     text_file = tmp_path / "notes.jpg"
     text_file.write_text("not an image")
-    good = sample_image_path("breast")
+    good = sample_image("breast")
     result = run_cli("predict", "--modality", "breast", text_file, tmp_path / "missing.png", good)
     assert result.returncode == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -37,6 +41,7 @@ def test_predict_reports_unreadable_files_and_fails(tmp_path, sample_image_path)
     assert "error:" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_prints_metrics_and_writes_plots(tmp_path, datasets_root):
     result = run_cli(
         "evaluate",

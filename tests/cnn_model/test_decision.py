@@ -9,6 +9,7 @@ from cnn_model.decision import DecisionPolicy, derive_decision, prevalence_weigh
 from cnn_model.metrics import accuracy_at_prevalence, classification_report
 from cnn_model.runtime import ARTIFACTS_DIR, ModelRunner
 from cnn_model.specs import SPECS
+from tests.support.images import sample_image
 
 SKIN = SPECS["skin_lesion"]  # akiec, bcc, mel are malignant
 
@@ -70,7 +71,7 @@ def test_accuracy_at_prevalence_weights_per_class_recall():
     assert "accuracy_at_prevalence" in report["ci95"]
 
 
-def test_the_card_threshold_drives_the_served_flag(tmp_path, sample_image_path):
+def test_the_card_threshold_drives_the_served_flag(tmp_path):
     def runner_with(threshold):
         folder = tmp_path / f"skin_{threshold}"
         shutil.copytree(ARTIFACTS_DIR / "skin_lesion", folder)
@@ -79,6 +80,6 @@ def test_the_card_threshold_drives_the_served_flag(tmp_path, sample_image_path):
         (folder / "card.json").write_text(json.dumps(card))
         return ModelRunner(folder)
 
-    image = sample_image_path("skin_lesion")
+    image = sample_image("skin_lesion")
     assert runner_with(0.0).predict(image).is_positive is True
     assert runner_with(1.01).predict(image).is_positive is False

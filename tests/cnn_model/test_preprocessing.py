@@ -6,6 +6,7 @@ from cnn_model.data import list_class_folder, load_arrays
 from cnn_model.preprocessing import ImageLoadError, load_image, preprocess_for_model
 from cnn_model.runtime import ModelRegistry
 from cnn_model.specs import MODALITIES, SPECS
+from tests.support.images import sample_image
 
 
 @pytest.mark.parametrize("modality", MODALITIES)
@@ -20,9 +21,9 @@ def test_training_and_serving_preprocess_identically(modality, datasets_root):
         np.testing.assert_array_equal(trained_on.astype(np.float32), served)
 
 
-def test_runner_feeds_the_network_the_shared_preprocessing(sample_image_path):
+def test_runner_feeds_the_network_the_shared_preprocessing():
     runner = ModelRegistry().get("skin_lesion")
-    path = sample_image_path("skin_lesion")
+    path = sample_image("skin_lesion")
     probabilities, _ = runner.run(preprocess_for_model(path, runner.spec)[None])
     prediction = runner.predict(path)
     assert prediction.probabilities == pytest.approx(dict(zip(runner.spec.class_names, probabilities[0], strict=True)))

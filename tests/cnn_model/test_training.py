@@ -9,6 +9,9 @@ import pytest
 from cnn_model.pipeline import train_modality
 from cnn_model.runtime import ModelRunner
 from cnn_model.specs import SPECS
+from tests.support.images import sample_image
+
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
 IMAGES_PER_CLASS = {"train": 6, "val": 2}
 
@@ -25,7 +28,7 @@ def tiny_breast_dataset(tmp_path, datasets_root):
     return root
 
 
-def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_dataset, tmp_path, sample_image_path):
+def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_dataset, tmp_path):
     artifacts = tmp_path / "artifacts"
     train_modality(
         "breast",
@@ -45,7 +48,7 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
     assert card["metrics"]["val"]["n"] == 2 * len(SPECS["breast"].classes)
     assert (tmp_path / "runs" / "breast" / "training_log.csv").read_text().startswith("stage,epoch")
     runner = ModelRunner(artifacts / "breast")
-    prediction = runner.predict(sample_image_path("breast"), heatmap=True)
+    prediction = runner.predict(sample_image("breast"), heatmap=True)
     assert prediction.label in SPECS["breast"].class_names
     assert prediction.heatmap_png.startswith(b"\x89PNG")
 

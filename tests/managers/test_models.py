@@ -9,7 +9,7 @@ from cnn_model.runtime import ARTIFACTS_DIR
 from cnn_model.specs import MODALITIES
 from managers.models import ModelCatalog
 from tests.resources.helpers import assert_error, bearer
-from tests.support.predictions import dataset_image
+from tests.support.images import sample_image
 
 
 def test_the_registry_is_loaded_once_and_shared(app, modality):
@@ -29,7 +29,7 @@ def test_no_models_means_503_model_unavailable_and_not_ready(build_app, tmp_path
     token = client.post(
         "/api/v1/auth/login", json={"email": "m@example.org", "password": "correct-horse-42"}
     ).get_json()
-    path = dataset_image(modality)
+    path = sample_image(modality)
     response = client.post(
         "/api/v1/predictions",
         data={"modality": modality, "file": (path.open("rb"), path.name)},

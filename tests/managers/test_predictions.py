@@ -16,7 +16,8 @@ from managers.users import UserManager
 from models import AuditEvent, Prediction
 from services.storage import LocalFolderStorage
 from tests.resources.helpers import assert_error
-from tests.support.predictions import FailingPutStorage, dataset_image, open_temp_files, spilling_png, stored_files
+from tests.support.images import sample_image
+from tests.support.predictions import FailingPutStorage, open_temp_files, spilling_png, stored_files
 from utils.cursor import Cursor
 from utils.errors import DatabaseUnavailable, StorageUnavailable
 
@@ -31,7 +32,7 @@ def owner(app_context, patient):
 
 
 def test_create_stores_photo_and_heatmap_and_writes_row_and_audit(owner, modality, storage_root):
-    path = dataset_image(modality)
+    path = sample_image(modality)
     prediction = PredictionManager.create(owner, modality, path.read_bytes(), note=" hello ")
     assert prediction.note == "hello" and prediction.image_content_type == "image/jpeg"
     assert rows(Prediction) == 1 and rows(AuditEvent) >= 1
@@ -48,7 +49,7 @@ def test_storage_failure_writes_no_row_and_removes_what_was_stored(
     storage = swap_storage(FailingPutStorage(tmp_path / "photos", fail_from_call=fail_from_call))
     before = rows(AuditEvent)
     with pytest.raises(StorageUnavailable):
-        PredictionManager.create(owner, modality, dataset_image(modality).read_bytes())
+        PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
     assert storage.put_calls == fail_from_call
     assert rows(Prediction) == 0 and rows(AuditEvent) == before
     assert stored_files(storage.root) == []
@@ -56,7 +57,7 @@ def test_storage_failure_writes_no_row_and_removes_what_was_stored(
 
 def test_commit_failure_deletes_the_stored_objects(owner, modality, storage_root, failing_prediction_commit):
     with pytest.raises(DatabaseUnavailable):
-        PredictionManager.create(owner, modality, dataset_image(modality).read_bytes())
+        PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
     assert failing_prediction_commit == [True]
     assert stored_files(storage_root) == []
     assert rows(Prediction) == 0

@@ -19,7 +19,8 @@ from db import db
 from models import AuditEvent, Prediction
 from resources.api import SPOOL_IN_MEMORY_BYTES, TEMP_FILES_DIR, UploadRequest
 from tests.resources.helpers import assert_error, bearer
-from tests.support.predictions import dataset_image, open_temp_files, spilling_png, stored_files, temp_files_listed
+from tests.support.images import sample_image
+from tests.support.predictions import open_temp_files, spilling_png, stored_files, temp_files_listed
 
 
 def count_predictions(app) -> int:
@@ -40,7 +41,7 @@ def served_threshold(modality_name):
 def test_each_modality_classifies_a_real_image(predict, patient, installed_modalities, modality_name):
     assert modality_name in installed_modalities, f"no model shipped for {modality_name}"
     spec = get_spec(modality_name)
-    body = predict(patient, modality_name, dataset_image(modality_name, spec.positive_classes[0]))
+    body = predict(patient, modality_name, sample_image(modality_name, spec.positive_classes[0]))
     assert body["modality"] == modality_name
     assert body["label"] in spec.class_names
     assert set(body["probabilities"]) == set(spec.class_names)
@@ -86,7 +87,7 @@ def test_upload_is_audited(app, predict, patient, modality):
 
 
 def test_upload_without_a_token_is_401(client, modality):
-    path = dataset_image(modality)
+    path = sample_image(modality)
     response = client.post("/api/v1/predictions", data={"modality": modality, "file": (path.open("rb"), path.name)})
     assert_error(response, 401)
 
@@ -122,7 +123,7 @@ def test_file_sent_as_a_text_field_is_422_asking_for_an_upload(client, patient, 
 
 
 def test_unknown_modality_is_422_listing_the_valid_ones(upload, patient, modality):
-    response = upload(patient, "dental", dataset_image(modality))
+    response = upload(patient, "dental", sample_image(modality))
     message = " ".join(assert_error(response, 422, "validation_error")["details"]["modality"])
     assert all(name in message for name in MODALITIES)
 
@@ -134,7 +135,7 @@ def test_text_file_named_jpg_is_415(app, upload, patient, modality):
 
 
 def test_file_over_the_upload_cap_is_413(app, upload, patient, modality, monkeypatch):
-    path = dataset_image(modality)
+    path = sample_image(modality)
     monkeypatch.setitem(app.config, "MAX_UPLOAD_BYTES", path.stat().st_size - 1)
     assert_error(upload(patient, modality, path), 413, "payload_too_large")
     assert count_predictions(app) == 0
@@ -312,7 +313,7 @@ def test_get_one_prediction(client, predict, patient, modality):
 
 
 def test_image_is_the_uploaded_bytes_with_their_content_type(client, predict, patient, modality):
-    path = dataset_image(modality)
+    path = sample_image(modality)
     made = predict(patient, modality, path)
     response = client.get(made["image_url"], headers=patient.headers)
     assert response.status_code == 200
@@ -321,7 +322,7 @@ def test_image_is_the_uploaded_bytes_with_their_content_type(client, predict, pa
 
 
 def test_heatmap_is_a_png_the_size_of_the_image(client, predict, patient, modality):
-    path = dataset_image(modality)
+    path = sample_image(modality)
     made = predict(patient, modality, path)
     response = client.get(made["heatmap_url"], headers=patient.headers)
     assert response.status_code == 200 and response.mimetype == "image/png"
@@ -370,7 +371,7 @@ def test_other_users_history_is_invisible(client, predict, make_account, patient
 def test_on_s3_image_redirects_to_a_presigned_url_and_delete_removes_objects(
     client, predict, patient, modality, s3_storage
 ):
-    path = dataset_image(modality)
+    path = sample_image(modality)
     made = predict(patient, modality, path)
     response = client.get(made["image_url"], headers=patient.headers)
     assert response.status_code == 302
@@ -393,7 +394,7 @@ def test_seed_predict_answers_in_the_seed_shape_and_lands_in_history(
     app, client, upload, patient, modality, monkeypatch
 ):
     monkeypatch.setitem(app.config, "DEFAULT_MODALITY", modality)
-    response = upload(patient, None, dataset_image(modality), url="/predict")
+    response = upload(patient, None, sample_image(modality), url="/predict")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["success"] is True and body["modality"] == modality
@@ -406,7 +407,7 @@ def test_seed_predict_answers_in_the_seed_shape_and_lands_in_history(
 
 def test_seed_predict_takes_the_modality_from_the_query_and_a_personal_token(client, patient, modality):
     token = client.post("/api/v1/tokens", json={"name": "old client"}, headers=patient.headers).get_json()["token"]
-    path = dataset_image(modality)
+    path = sample_image(modality)
     response = client.post(
         f"/predict?modality={modality}", data={"image": (path.open("rb"), path.name)}, headers=bearer(token)
     )
@@ -415,7 +416,7 @@ def test_seed_predict_takes_the_modality_from_the_query_and_a_personal_token(cli
 
 
 def test_seed_predict_needs_a_bearer_token(client, modality):
-    path = dataset_image(modality)
+    path = sample_image(modality)
     assert_error(client.post("/predict", data={"file": (path.open("rb"), path.name)}), 401)
 
 

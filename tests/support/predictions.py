@@ -1,4 +1,4 @@
-"""Pytest plugin: real images from ../shared/datasets, uploads through the API, and faults at our seams.
+"""Pytest plugin: uploads of real images through the API, and faults at our seams.
 
 Loaded from tests/conftest.py. Fault injection goes through seams the app owns: a Storage whose
 put_object fails (swapped into app.extensions["storage"]), and a SQLAlchemy before_commit event
@@ -17,23 +17,14 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.specs import MODALITIES
 from config import PROJECT_ROOT
 from models import Prediction
 from services.storage import LocalFolderStorage, create_storage
+from tests.support.images import sample_image
 from utils.errors import StorageUnavailable
 
-DATASETS_DIR = PROJECT_ROOT.parent / "shared" / "datasets"
 TEMP_FILES_DIR = PROJECT_ROOT / "temp_files"
-
-
-def dataset_image(modality: str, class_name: str | None = None) -> Path:
-    """A real validation image of the modality (of the class, if given), from ../shared/datasets."""
-    spec = get_spec(modality)
-    folder = DATASETS_DIR / modality / "val" / (class_name or spec.class_names[0])
-    images = sorted(p for p in folder.iterdir() if p.is_file())
-    assert images, f"no images in {folder}: ../shared/datasets must be present"
-    return images[0]
 
 
 def spilling_png() -> bytes:
@@ -101,7 +92,7 @@ def upload(client) -> Callable[..., object]:
         filename: str | None = None,
         **form: str,
     ):
-        path = path or dataset_image(modality)
+        path = path or sample_image(modality)
         content = path.read_bytes() if data is None else data
         body = {
             **({"modality": modality} if modality is not None else {}),
