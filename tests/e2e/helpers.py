@@ -1,0 +1,136 @@
+"""What a person does on the pages (register, sign in, upload), and the per-page checks: axe and screenshots."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from axe_playwright_python.sync_playwright import Axe
+
+from cnn_model.specs import get_spec
+from tests.support.images import sample_image
+
+PHONE = {"width": 390, "height": 844}
+BLOCKING_IMPACTS = ("serious", "critical")
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+RESULT_URL = re.compile(rf"/predictions/(?P<id>{UUID_PATTERN})$")
+
+
+@dataclass
+class User:
+    email: str
+    password: str
+    full_name: str
+
+    @classmethod
+    def fresh(cls, full_name: str = "Pat Ient") -> User:
+        """Credentials for an account that does not exist yet (a test registers it through the pages)."""
+        return cls(f"user-{uuid.uuid4().hex[:8]}@example.org", "analytical-engine-1843", full_name)
+
+
+# -- flows --------------------------------------------------------------------------------------
+
+
+def register(page, user) -> None:
+    """Create an account from the home page, as a visitor would."""
+    page.goto("/")
+    page.get_by_role("link", name="Create account").first.click()
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Full name").fill(user.full_name)
+    page.get_by_label("Password", exact=True).fill(user.password)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_load_state()
+
+
+def sign_in(page, user) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password", exact=True).fill(user.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("button", name="Sign out").is_visible(), f"not signed in: {page.url}"
+
+
+def sign_out(page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+
+
+def upload(page, modality: str, note: str = "") -> str:
+    """Upload the modality's sample image from the Upload page; returns the result page's prediction id."""
+    page.get_by_role("navigation").get_by_role("link", name="Upload").click()
+    page.get_by_role("radio", name=re.compile(get_spec(modality).display_name, re.IGNORECASE)).check()
+    page.locator("input[type=file][name=file]").set_input_files(sample_image(modality))
+    if note:
+        page.get_by_label("Note").fill(note)
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url(RESULT_URL)
+    return RESULT_URL.search(page.url)["id"]
+
+
+def image_loaded(locator) -> bool:
+    """The img element has been fetched and decoded (a broken image has naturalWidth 0)."""
+    return locator.evaluate("img => img.complete && img.naturalWidth > 0")
+
+
+# -- per-page checks ----------------------------------------------------------------------------
+
+
+class PageChecker:
+    """Runs axe on a page at phone and desktop width and writes a full-page screenshot of each.
+
+    Fails on any serious or critical axe violation; lesser ones are collected in axe-report.json
+    beside the screenshots.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.axe = Axe()
+        self.report: dict[str, dict] = {}
+        self.console_errors: dict[int, list[str]] = {}
+
+    def watch(self, page) -> None:
+        """Record the page's console errors and uncaught exceptions (a CSP refusal shows up as one)."""
+        errors = self.console_errors.setdefault(id(page), [])
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def check(self, page, name: str, *, console_errors_expected: bool = False) -> None:
+        page.wait_for_load_state("load")
+        if not console_errors_expected:
+            assert not self.console_errors.get(id(page)), f"console errors on {name}: {self.console_errors[id(page)]}"
+        desktop = page.viewport_size
+        findings = {}
+        try:
+            for size_name, size in (("phone", PHONE), ("desktop", desktop)):
+                page.set_viewport_size(size)
+                page.screenshot(path=self.folder / f"{name}-{size_name}.png", full_page=True)
+                findings[size_name] = self._violations(page)
+        finally:
+            page.set_viewport_size(desktop)
+        self.report[name] = {"url": page.url, **findings}
+        blocking = {
+            size_name: [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+            for size_name, violations in findings.items()
+        }
+        assert not any(blocking.values()), f"axe on {name} ({page.url}): {json.dumps(blocking, indent=1)}"
+
+    def _violations(self, page) -> list[dict]:
+        results = self.axe.run(page)
+        return [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "targets": [node["target"] for node in v["nodes"]][:5],
+            }
+            for v in results.response["violations"]
+        ]
+
+    def write_report(self) -> None:
+        if self.report:
+            path = self.folder / "axe-report.json"
+            path.write_text(json.dumps(self.report, indent=1, sort_keys=True) + "\n")
