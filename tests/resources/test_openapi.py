@@ -7,6 +7,8 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
+from cnn_model.modalities import MODALITIES
+
 # Routes flask-smorest serves about the document itself; everything else must be described in it.
 DOCUMENTATION_ROUTES = {
     "/api/v1/openapi.json",
@@ -29,7 +31,13 @@ def document(client) -> dict:
 
 def test_document_is_valid_openapi_3(document):
     validate(document)
-    assert document["openapi"].startswith("3.")
+    assert document["openapi"].startswith("3.") and document["info"]["title"] == "MedSight API"
+
+
+def test_swagger_ui_is_served_and_every_error_has_one_schema(client, document):
+    assert client.get("/api/docs").status_code == 200
+    error_schema = document["components"]["schemas"]["Error"]
+    assert error_schema["properties"]["error"]["$ref"].endswith("/ErrorDetail")
 
 
 def test_every_api_route_and_method_is_documented(app, document):
@@ -51,7 +59,7 @@ def test_upload_is_documented_as_multipart_with_the_file(document):
     body = document["paths"]["/api/v1/predictions"]["post"]["requestBody"]["content"]["multipart/form-data"]
     schema = document["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
     assert schema["properties"]["file"]["format"] == "binary"
-    assert set(schema["properties"]["modality"]["enum"]) == {"skin_lesion", "chest_xray", "breast", "cervical_cytology"}
+    assert schema["properties"]["modality"]["enum"] == list(MODALITIES)
 
 
 def test_protected_operations_declare_bearer_auth(document):

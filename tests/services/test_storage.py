@@ -66,11 +66,15 @@ def test_deleted_object_is_gone(storage):
 
 
 def test_delete_is_idempotent(storage):
-    key = storage.new_key("photos")
-    storage.delete_object(key)
+    key, neighbour = storage.new_key("photos"), storage.new_key("photos")
+    storage.put_object(neighbour, PNG_BYTES, "image/png")
+    storage.delete_object(key)  # never stored
     storage.put_object(key, PNG_BYTES, "image/png")
     storage.delete_object(key)
     storage.delete_object(key)
+    with pytest.raises(ObjectNotFound):
+        storage.get_object(key)
+    assert storage.get_object(neighbour) == StoredObject(PNG_BYTES, "image/png")
 
 
 def test_missing_key_is_not_found_404(storage):
@@ -103,8 +107,13 @@ def test_malformed_keys_are_refused_by_every_backend(storage, bad_key):
             operation()
 
 
-def test_check_passes_when_backend_is_usable(storage):
+def test_check_passes_when_backend_is_usable_and_changes_nothing(storage):
+    key = storage.new_key("photos")
+    storage.put_object(key, PNG_BYTES, "image/png")
     storage.check()
+    assert storage.get_object(key) == StoredObject(PNG_BYTES, "image/png")
+    if isinstance(storage, LocalFolderStorage):
+        assert not list(storage.root.rglob(".ready-*")), "the local probe file must not outlive the check"
 
 
 def test_s3_url_downloads_the_object(s3_bucket):
