@@ -15,7 +15,7 @@ from config import PROJECT_ROOT, BaseConfig, config_for_environment
 from constants import JSON_BODY_MAX_BYTES
 from db import db, migrate
 from managers.audit import reset_client_ip, set_client_ip
-from managers.models import ModelCatalog
+from managers.models import ModelManager
 from resources import register_resources
 from resources.api import Api, UploadRequest
 from services.storage import create_storage
@@ -59,7 +59,7 @@ def create_app(
     register_resources(app, api)
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
-    app.extensions["models"] = ModelCatalog(app.config["MODEL_DIR"])
+    ModelManager.init_app(app)
     _track_client_ip(app)
     _limit_non_upload_bodies(app)
 

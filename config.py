@@ -15,7 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cnn_model.specs import MODALITIES, SKIN_LESION
+from cnn_model.modalities import MODALITIES, SPECS, skin_lesion
+from cnn_model.runtime import ARTIFACTS_DIR
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEV_JWT_SECRET_FILE = "dev-jwt-secret"
@@ -78,6 +79,15 @@ def _development_jwt_secret(instance_path: Path) -> str:
     return secret
 
 
+def _api_description() -> str:
+    kinds = "; ".join(spec.display_name for spec in SPECS.values())
+    return (
+        f"Classify medical images with CNNs trained on public research datasets, one per kind of image ({kinds}), "
+        "and keep the results in your history. "
+        "Predictions are not a diagnosis: consult a qualified clinician about any health concern."
+    )
+
+
 class BaseConfig:
     """Safe defaults shared by every environment; subclasses say what differs."""
 
@@ -104,20 +114,13 @@ class BaseConfig:
     # Swagger UI's assets come from the swagger-ui-bundle package, served by the app (resources.api):
     # the docs work without internet access.
     OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
-    API_SPEC_OPTIONS = {
-        "info": {
-            "description": (
-                "Classify medical images (skin lesion, chest X-ray, breast ultrasound, cervical cell) with "
-                "CNNs trained on public research datasets, and keep the results in your history. "
-                "Predictions are not a diagnosis: consult a qualified clinician about any health concern."
-            )
-        }
-    }
 
     REQUIRED_IN_ENV: tuple[str, ...] = ()
 
     def __init__(self, environ: Mapping[str, str] | None = None, instance_path: str | os.PathLike | None = None):
         env = os.environ if environ is None else environ
+        # Built per config from the modality registry, so a modality added to it is named in the API docs.
+        self.API_SPEC_OPTIONS = {"info": {"description": _api_description()}}
         self.instance_path = Path(instance_path or PROJECT_ROOT / "instance")
         missing = [name for name in self.REQUIRED_IN_ENV if not env.get(name, "").strip()]
         if missing:
@@ -139,12 +142,12 @@ class BaseConfig:
         # How many reverse proxies in front of the app set X-Forwarded-For (0: trust no such header).
         self.TRUSTED_PROXIES = _int_setting(env, "TRUSTED_PROXIES", 0, 0, 10)
 
-        self.MODEL_DIR = str(Path(env.get("MODEL_DIR", "").strip() or PROJECT_ROOT / "cnn_model" / "artifacts"))
+        self.MODEL_DIR = str(Path(env.get("MODEL_DIR", "").strip() or ARTIFACTS_DIR))
         # Uploads: the file itself may be MAX_UPLOAD_BYTES; decoding stops at MAX_IMAGE_PIXELS (a bomb guard).
         self.MAX_UPLOAD_BYTES = self.MAX_UPLOAD_MB * 1024 * 1024
         self.MAX_IMAGE_PIXELS = _int_setting(env, "MAX_IMAGE_PIXELS", 40_000_000, 10_000, 400_000_000)
         # What POST /predict (the seed apps' endpoint) classifies when the client names no modality.
-        self.DEFAULT_MODALITY = env.get("DEFAULT_MODALITY", "").strip() or SKIN_LESION
+        self.DEFAULT_MODALITY = env.get("DEFAULT_MODALITY", "").strip() or skin_lesion.NAME
         if self.DEFAULT_MODALITY not in MODALITIES:
             raise ConfigError(f"DEFAULT_MODALITY must be one of {', '.join(MODALITIES)}, got {self.DEFAULT_MODALITY!r}")
 

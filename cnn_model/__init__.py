@@ -3,6 +3,6 @@
 Importing this package (or the runtime) never imports TensorFlow; only training and export do.
 """
 
-from .specs import MODALITIES, SPECS, get_spec
+from .modalities import MODALITIES, SPECS, get_spec
 
 __all__ = ["MODALITIES", "SPECS", "get_spec"]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .specs import MODALITIES
+from .modalities import MODALITIES
 
 
 def main(argv=None) -> int:
@@ -69,7 +69,8 @@ def _run(args) -> int:
         return _evaluate(args)
     if args.command == "export":
         from .export import export_modality
-        from .pipeline import ARTIFACTS_DIR, DEFAULT_DATA_ROOT
+        from .pipeline import DEFAULT_DATA_ROOT
+        from .runtime import ARTIFACTS_DIR
 
         result = export_modality(
             args.modality,
@@ -81,7 +82,8 @@ def _run(args) -> int:
         return 0
     if args.command == "rescore":
         from .card import score_artifact
-        from .pipeline import ARTIFACTS_DIR, DEFAULT_DATA_ROOT
+        from .pipeline import DEFAULT_DATA_ROOT
+        from .runtime import ARTIFACTS_DIR
 
         card = score_artifact(
             (args.artifacts_dir or ARTIFACTS_DIR) / args.modality,
@@ -95,7 +97,8 @@ def _run(args) -> int:
         )
         return 0
     if args.command == "train":
-        from .pipeline import ARTIFACTS_DIR, DEFAULT_BACKBONE, DEFAULT_DATA_ROOT, train_modality
+        from .pipeline import DEFAULT_BACKBONE, DEFAULT_DATA_ROOT, train_modality
+        from .runtime import ARTIFACTS_DIR
 
         result = train_modality(
             args.modality,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,36 +19,8 @@ from .decision import DecisionPolicy, derive_decision
 from .evaluation import evaluate_runner, write_plots
 from .preprocessing import load_image, preprocess_for_model
 from .runtime import CARD_FILE, ModelRunner
+from .specs import ModalitySpec
 
-# The project's quality targets on held-out data (accuracy, balanced accuracy, macro AUC); the card
-# says plainly where the model falls short of them.
-TARGETS = {
-    "skin_lesion": {"accuracy": 0.80, "balanced_accuracy": 0.65, "macro_auc": 0.93},
-    "chest_xray": {"accuracy": 0.96, "balanced_accuracy": 0.96, "macro_auc": 0.99},
-    "breast": {"accuracy": 0.82, "balanced_accuracy": 0.78, "macro_auc": 0.92},
-    "cervical_cytology": {"accuracy": 0.70, "balanced_accuracy": 0.65, "macro_auc": 0.92},
-}
-DATA_CAVEATS = {
-    "skin_lesion": (
-        "HAM10000 at one third of its resolution, seven pigmented-lesion classes only, mostly fair "
-        "skin; any other condition is forced into one of the seven. Val and test slice hold far "
-        "fewer moles (nv) than real practice, so their plain accuracy is not accuracy in use: "
-        "accuracy_at_prevalence re-weights the same per-class recalls to HAM10000's own mix."
-    ),
-    "chest_xray": (
-        "Paediatric (age 1-5) frontal X-rays from one centre, squashed to a square; not validated "
-        "on adults. Pneumonia images more often show tubes and markers a CNN can learn."
-    ),
-    "breast": (
-        "BUSI: 780 images from 600 patients without patient ids, so near-duplicate scans straddle the "
-        "splits and figures are optimistic; some near-identical scans carry opposite labels."
-    ),
-    "cervical_cytology": (
-        "Herlev single-cell crops (917 cells from 323 smear images); val and test slice are "
-        "tiny and lumpy per class, so per-class figures swing by tens of points. Not for "
-        "whole slides or liquid-based cytology."
-    ),
-}
 LATENCY_IMAGES = 40
 
 
@@ -86,13 +59,13 @@ def score_artifact(
     card["plots"] = write_plots(artifact_dir, spec, evaluations)
     if measure_latency or "median_ms_one_thread" not in card["serving"]:
         card["serving"]["median_ms_one_thread"] = median_latency_ms(runner, val_samples[:LATENCY_IMAGES])
-    card["targets"] = TARGETS[spec.name]
-    card["limitations"] = limitations(spec.name, card["metrics"])
+    card["targets"] = asdict(spec.targets)
+    card["limitations"] = limitations(spec, card["metrics"])
     write_card(card_path, card)
     return card
 
 
-def limitations(modality: str, metrics: dict) -> str:
+def limitations(spec: ModalitySpec, metrics: dict) -> str:
     """Every figure below its target, then the data caveats.
 
     Where the card reports accuracy_at_prevalence, that is what the accuracy target is held to:
@@ -100,7 +73,7 @@ def limitations(modality: str, metrics: dict) -> str:
     """
     shortfalls = []
     for split, figures in metrics.items():
-        for name, target in TARGETS[modality].items():
+        for name, target in asdict(spec.targets).items():
             measured_name = (
                 "accuracy_at_prevalence" if name == "accuracy" and "accuracy_at_prevalence" in figures else name
             )
@@ -114,7 +87,7 @@ def limitations(modality: str, metrics: dict) -> str:
         if shortfalls
         else "At or above the project's quality targets on val and the test slice."
     )
-    return f"{verdict} {DATA_CAVEATS[modality]}"
+    return f"{verdict} {spec.data_caveats}"
 
 
 def median_latency_ms(runner: ModelRunner, samples) -> float:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .preprocessing import preprocess_for_model
-from .specs import CERVICAL_CYTOLOGY, CHEST_XRAY, SKIN_LESION, ModalitySpec
+from .specs import ModalitySpec
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 # The share of train groups kept aside as our own test slice (never trained on, never tuned on).
@@ -35,7 +33,6 @@ def list_class_folder(folder: Path, spec: ModalitySpec) -> list[Sample]:
     unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in spec.class_names)
     if unknown:
         raise ValueError(f"{folder}: folders {unknown} are not classes of {spec.name} {list(spec.class_names)}")
-    groups = _group_lookup(folder.parent, spec)
     samples = []
     for label in spec.class_names:
         class_dir = folder / label
@@ -43,30 +40,10 @@ def list_class_folder(folder: Path, spec: ModalitySpec) -> list[Sample]:
             continue
         for path in sorted(class_dir.iterdir()):
             if path.suffix.lower() in IMAGE_SUFFIXES:
-                samples.append(Sample(path, label, groups.get(path.name) or group_of(path, spec)))
+                samples.append(Sample(path, label, spec.group_rule(path)))
     if not samples:
         raise ValueError(f"{folder}: no images found in class folders {list(spec.class_names)}")
     return samples
-
-
-def group_of(path: Path, spec: ModalitySpec) -> str:
-    """Group id derivable from the file name alone (the dataset READMEs' rules)."""
-    stem = path.stem
-    if spec.name == CERVICAL_CYTOLOGY:
-        return stem.split("-")[0]
-    if spec.name == CHEST_XRAY:
-        match = re.match(r"(person\d+)_", stem) or re.match(r"((?:NORMAL2-)?IM-\d+)", stem)
-        return match.group(1) if match else stem
-    return f"{path.parent.name}/{path.name}"
-
-
-def _group_lookup(root: Path, spec: ModalitySpec) -> dict[str, str]:
-    """Group ids that only a side file knows (HAM10000's lesion_id, the X-ray patient_id)."""
-    column = {SKIN_LESION: ("metadata.csv", "lesion_id"), CHEST_XRAY: ("labels.csv", "patient_id")}.get(spec.name)
-    if column is None or not (root / column[0]).is_file():
-        return {}
-    with open(root / column[0], newline="") as handle:
-        return {Path(row["path"]).name: row[column[1]] for row in csv.DictReader(handle) if row.get(column[1])}
 
 
 def in_test_slice(group: str) -> bool:

@@ -13,8 +13,8 @@ import numpy as np
 
 from .card import score_artifact, write_card
 from .data import list_class_folder, load_arrays, split_test_slice
-from .runtime import CARD_FILE, MODEL_FILE
-from .specs import get_spec
+from .modalities import get_spec
+from .runtime import CARD_FILE, MODEL_FILE, LiteInterpreter
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -156,20 +156,7 @@ def _agrees(check: dict, min_agreement: float) -> bool:
 
 
 def _compare_with_keras(model_bytes: bytes, x_val: np.ndarray, keras_probabilities: np.ndarray) -> dict:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=model_bytes, num_threads=2)
-    interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
-    logits_index = next(o["index"] for o in interpreter.get_output_details() if len(o["shape"]) == 2)
-    lite = []
-    for x in x_val:
-        interpreter.set_tensor(input_index, x[None].astype(np.float32))
-        interpreter.invoke()
-        logits = interpreter.get_tensor(logits_index)[0].astype(np.float64)
-        e = np.exp(logits - logits.max())
-        lite.append(e / e.sum())
-    lite = np.stack(lite)
+    lite, _ = LiteInterpreter(model_bytes, num_threads=2).run(x_val)
     flipped = lite.argmax(1) != keras_probabilities.argmax(1)
     top2 = np.sort(keras_probabilities, axis=1)[:, -2:]
     return {

@@ -8,34 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .data import TEST_SLICE_PERCENT, list_class_folder, split_test_slice
-from .specs import get_spec
+from .modalities import get_spec
+from .runtime import ARTIFACTS_DIR
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-ARTIFACTS_DIR = PACKAGE_DIR / "artifacts"
 DEFAULT_DATA_ROOT = Path("../shared/datasets")
 DEFAULT_BACKBONE = Path("../shared/weights/efficientnet_lite0/efficientnet_lite0_imagenet_notop.keras")
-
-# Per-modality recipe. Epoch budgets keep each modality well under an hour on a 2-core CPU.
-# The seven-class sets are cut at block6d: int8 rounding of the whole backbone flipped up to 7%
-# of their val decisions against Keras, so they ship with float16 weights, which must fit 5 MB.
-RECIPES = {
-    # 1.2.0: the 1.1.0 recipe with a zero-initialised head (the random one thrashed for its first epochs).
-    "skin_lesion": {"head_epochs": 2, "finetune_epochs": 12, "feature_layer": "block6d_add", "version": "1.2.0"},
-    # Chest 1.1.0 and breast 1.0.0 were trained with a random head. Retrained with the zero one they
-    # scored within one or two images of it on the test slice (chest 0.967 / 0.964 / 0.994, breast
-    # 0.813 / 0.815 / 0.951), so the shipped files were kept.
-    "chest_xray": {"head_epochs": 2, "finetune_epochs": 10, "version": "1.1.0"},
-    "breast": {"head_epochs": 3, "finetune_epochs": 25},
-    # 1.3.0: the 1.1.0 recipe (epoch chosen on val, 15% grouped test slice held out) with the
-    # zero-initialised head; 1.2.0 had refit that recipe on all of train/.
-    "cervical_cytology": {
-        "head_epochs": 3,
-        "finetune_epochs": 40,
-        "feature_layer": "block6d_add",
-        "patience": 12,
-        "version": "1.3.0",
-    },
-}
 
 
 def train_modality(
@@ -58,21 +35,19 @@ def train_modality(
     dataset_dir = Path(data_root) / modality
     train_samples = list_class_folder(dataset_dir / "train", spec)
     val_samples = list_class_folder(dataset_dir / "val", spec)
-    recipe = dict(RECIPES[modality])
-    version = recipe.pop("version", "1.0.0")  # bumped whenever a modality is retrained with a new recipe
-    refit = recipe.pop("refit_all_train", False)
-    recipe_check = recipe.pop("recipe_check", None)  # what the recipe scored on the test slice, when refit
+    recipe = spec.recipe
     fit_samples, test_samples = split_test_slice(train_samples)
-    if refit:  # the recipe was checked on the test slice by an earlier version; now it learns from it too
+    if recipe.refit_all_train:  # checked elsewhere (recipe_check); now the test slice is training data too
         fit_samples, test_samples = train_samples, []
-        recipe["select_on_val"] = False
-    recipe.setdefault("patience", 4 if len(fit_samples) > 2000 else 6)
-    if head_epochs is not None:
-        recipe["head_epochs"] = head_epochs
-    if finetune_epochs is not None:
-        recipe["finetune_epochs"] = finetune_epochs
     config = TrainingConfig(
-        **recipe, input_size=input_size, seed=seed, backbone_path=str(backbone) if backbone else None
+        head_epochs=recipe.head_epochs if head_epochs is None else head_epochs,
+        finetune_epochs=recipe.finetune_epochs if finetune_epochs is None else finetune_epochs,
+        feature_layer=recipe.feature_layer,
+        patience=recipe.patience_for(len(fit_samples)),
+        select_on_val=not recipe.refit_all_train,
+        input_size=input_size,
+        seed=seed,
+        backbone_path=str(backbone) if backbone else None,
     )
     run_dir = Path(run_dir) / modality
     print(
@@ -83,7 +58,7 @@ def train_modality(
     result["model"].save(run_dir / "model.keras")
     provenance = {
         "modality": modality,
-        "version": version,
+        "version": recipe.version,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m cnn_model " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "training_seconds": result["seconds"],
@@ -91,8 +66,8 @@ def train_modality(
         "class_weights": result["class_weights"],
         "config": result["config"],
         "backbone": _backbone_description(config),
-        "data": _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, refit),
-        **({"recipe_check": recipe_check} if recipe_check else {}),
+        "data": _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, recipe.refit_all_train),
+        **({"recipe_check": recipe.recipe_check} if recipe.recipe_check else {}),
     }
     save_json(run_dir / "provenance.json", provenance)
     if export:
@@ -133,7 +108,7 @@ def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, ref
     return {
         "dataset": f"shared/datasets/{spec.name}",
         "source": source,
-        "group_rule": spec.group_rule,
+        "group_rule": spec.group_rule.description,
         "split_rule": split_rule,
         "counts": {"fit": counts(fit_samples), "test_slice": counts(test_samples), "val": counts(val_samples)},
     }

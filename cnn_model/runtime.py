@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import queue
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,13 +23,17 @@ from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from .decision import DecisionPolicy, positive_indices
+from .modalities import SPECS, get_spec
 from .preprocessing import ImageSource, load_image, preprocess_for_model
-from .specs import MODALITIES, ModalitySpec, get_spec
+from .specs import ModalitySpec
 
+# Where the shipped models are: the one default for the CLI, training, export and the app's MODEL_DIR.
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 MODEL_FILE = "model.tflite"
 CARD_FILE = "card.json"
 HEATMAP_MAX_SIDE = 512
+
+log = logging.getLogger(__name__)
 
 
 class ArtifactError(RuntimeError):
@@ -79,7 +86,7 @@ class ModelRunner:
         self.sha256 = actual
         self.num_threads = num_threads
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle.put(self._new_interpreter())  # fail at load time, not on the first request
+        self._idle.put(LiteInterpreter(self._model_bytes, num_threads))  # fail at load time, not on the first request
 
     @property
     def name(self) -> str:
@@ -89,38 +96,23 @@ class ModelRunner:
     def version(self) -> str:
         return self.card["version"]
 
-    def _new_interpreter(self):
-        interpreter = Interpreter(model_content=self._model_bytes, num_threads=self.num_threads)
-        interpreter.allocate_tensors()
-        outputs = interpreter.get_output_details()
-        logits = next(o["index"] for o in outputs if len(o["shape"]) == 2)
-        cams = next((o["index"] for o in outputs if len(o["shape"]) == 4), None)
-        return interpreter, interpreter.get_input_details()[0]["index"], logits, cams
-
     @contextmanager
-    def _interpreter(self):
+    def _interpreter(self) -> Iterator[LiteInterpreter]:
         try:
-            state = self._idle.get_nowait()
+            interpreter = self._idle.get_nowait()
         except queue.Empty:
-            state = self._new_interpreter()
+            interpreter = LiteInterpreter(self._model_bytes, self.num_threads)
         try:
-            yield state
+            yield interpreter
         finally:
-            self._idle.put(state)
+            self._idle.put(interpreter)
 
     def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Served class probabilities (after the card's prevalence correction, if any) and
         class activation maps for a preprocessed batch."""
-        probabilities, cams = [], []
-        with self._interpreter() as (interpreter, input_index, logits_index, cams_index):
-            for x in batch:
-                interpreter.set_tensor(input_index, x[None].astype(np.float32, copy=False))
-                interpreter.invoke()
-                probabilities.append(_softmax(interpreter.get_tensor(logits_index)[0].astype(np.float64)))
-                if with_cams and cams_index is not None:
-                    cams.append(interpreter.get_tensor(cams_index)[0].astype(np.float32))
-        probabilities = self.decision.adjust(np.stack(probabilities))
-        return probabilities, (np.stack(cams) if with_cams and cams else None)
+        with self._interpreter() as interpreter:
+            probabilities, cams = interpreter.run(batch, with_cams=with_cams)
+        return self.decision.adjust(probabilities), cams
 
     def predict(self, source: ImageSource, *, heatmap: bool = False) -> Prediction:
         image = load_image(source)
@@ -145,7 +137,33 @@ class ModelRunner:
         )
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+class LiteInterpreter:
+    """One LiteRT interpreter over an exported graph (image -> logits and, if exported, class activation maps).
+
+    Not thread-safe: ModelRunner lends each call its own from a pool; export checks a candidate file with one.
+    """
+
+    def __init__(self, model_bytes: bytes, num_threads: int = 1) -> None:
+        self._interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
+        self._interpreter.allocate_tensors()
+        outputs = self._interpreter.get_output_details()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._logits = next(o["index"] for o in outputs if len(o["shape"]) == 2)
+        self._cams = next((o["index"] for o in outputs if len(o["shape"]) == 4), None)
+
+    def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network's own class probabilities (softmax of its logits) per image, and its CAMs if asked for."""
+        probabilities, cams = [], []
+        for x in batch:
+            self._interpreter.set_tensor(self._input, x[None].astype(np.float32, copy=False))
+            self._interpreter.invoke()
+            probabilities.append(softmax(self._interpreter.get_tensor(self._logits)[0].astype(np.float64)))
+            if with_cams and self._cams is not None:
+                cams.append(self._interpreter.get_tensor(self._cams)[0].astype(np.float32))
+        return np.stack(probabilities), (np.stack(cams) if cams else None)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max())
     return shifted / shifted.sum()
 
@@ -185,25 +203,49 @@ def _colormap(values: np.ndarray) -> np.ndarray:
 
 
 class ModelRegistry:
-    """The shipped models, loaded once per process."""
+    """The models installed in one artifacts folder, for every registered modality, loaded together on first use.
 
-    def __init__(self, artifacts_dir: Path = ARTIFACTS_DIR, modalities=MODALITIES, num_threads: int = 1):
+    Lazy, so that CLI commands and migrations never pay for loading models; once loaded, every caller shares
+    the runners (they are thread-safe). Loading fails as a whole when one artifact fails verification, and
+    stays failed: the files on disk are wrong until they are replaced and the process restarts.
+    """
+
+    def __init__(self, artifacts_dir: str | Path = ARTIFACTS_DIR, num_threads: int = 1) -> None:
         self.artifacts_dir = Path(artifacts_dir)
-        self._runners = {
-            m: ModelRunner(self.artifacts_dir / m, num_threads=num_threads)
-            for m in modalities
-            if (self.artifacts_dir / m / CARD_FILE).is_file()
-        }
+        self.num_threads = num_threads
+        self._lock = threading.Lock()
+        self._runners: dict[str, ModelRunner] | None = None
+        self._error: ArtifactError | None = None
+
+    def _loaded(self) -> dict[str, ModelRunner]:
+        if self._runners is None and self._error is None:
+            with self._lock:
+                if self._runners is None and self._error is None:
+                    try:
+                        self._runners = {
+                            m: ModelRunner(self.artifacts_dir / m, num_threads=self.num_threads)
+                            for m in SPECS
+                            if (self.artifacts_dir / m / CARD_FILE).is_file()
+                        }
+                        log.info("models loaded from %s: %s", self.artifacts_dir, ", ".join(self._runners))
+                    except ArtifactError as exc:
+                        log.error("models could not be loaded from %s: %s", self.artifacts_dir, exc)
+                        self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._runners
 
     def get(self, modality: str) -> ModelRunner:
+        """The modality's runner; ArtifactError if it has none or the folder failed to load."""
         try:
-            return self._runners[modality]
+            return self._loaded()[modality]
         except KeyError:
             raise ArtifactError(f"no model is installed for modality {modality!r}") from None
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(self._runners)
+        """The modalities with a loaded model; ArtifactError if the folder failed to load."""
+        return tuple(self._loaded())
 
     def cards(self) -> list[dict]:
-        return [self._runners[m].card for m in self._runners]
+        return [runner.card for runner in self._loaded().values()]

@@ -1,25 +1,105 @@
-"""What each modality's model is: its classes, their meaning, and its input.
+"""What a modality's spec says: classes, input, training recipe, quality targets and grouping rule.
 
-The single source of truth for class names (exactly the dataset's folder names),
-which classes count as malignant/abnormal, and how an image becomes model input.
+The types only; each modality fills them in its own module under cnn_model/modalities/, and the
+registry there collects them. SPECS, MODALITIES and get_spec are importable from here too.
 """
 
 from __future__ import annotations
 
+import csv
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-SKIN_LESION = "skin_lesion"
-CHEST_XRAY = "chest_xray"
-BREAST = "breast"
-CERVICAL_CYTOLOGY = "cervical_cytology"
+from functools import lru_cache
+from pathlib import Path
 
 
 @dataclass(frozen=True)
 class ClassSpec:
-    name: str
+    name: str  # exactly the dataset's folder name
     display_name: str
-    description: str
+    description: str  # one plain sentence for the person who uploaded the image
     is_positive: bool  # malignant (skin, breast) or abnormal (chest, cervical)
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """What `python -m cnn_model train` does differently for this modality (training.TrainingConfig has the rest)."""
+
+    version: str  # the model version the recipe produces; bumped with every shipped retrain
+    head_epochs: int
+    finetune_epochs: int
+    feature_layer: str | None = None  # cut the pretrained backbone here (None: use it whole)
+    patience: int | None = None  # epochs without a better val score before stopping; None: by data size
+    # Train on all of train/ for the fixed epoch budget and keep the last epoch: val is then never used to
+    # choose, and the test slice becomes training data. No shipped recipe does this now; it stays for a
+    # recipe whose epoch budget was checked elsewhere (recipe_check says where), e.g. by grouped folds.
+    refit_all_train: bool = False
+    recipe_check: str | None = None  # what the same recipe scored with the test slice held out, when refit
+
+    def patience_for(self, fit_images: int) -> int:
+        if self.patience is not None:
+            return self.patience
+        return 4 if fit_images > 2000 else 6
+
+
+@dataclass(frozen=True)
+class QualityTargets:
+    """The project's quality bars for held-out data; the card names every figure below them."""
+
+    accuracy: float
+    balanced_accuracy: float
+    macro_auc: float
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """Maps an image path to its group id, so that no lesion, patient or smear straddles a split.
+
+    Where a side file beside the split folders (DATASET/<side_file>, columns `path` and `side_column`)
+    knows the group, it wins; otherwise from_file_name derives it from the path.
+    """
+
+    description: str  # written into the card's provenance
+    from_file_name: Callable[[Path], str]
+    side_file: str | None = None
+    side_column: str | None = None
+
+    def __call__(self, path: Path) -> str:
+        path = Path(path)
+        if self.side_file:
+            # DATASET/SPLIT/CLASS/image: the side file sits in DATASET.
+            known = _side_file_groups(path.parent.parent.parent / self.side_file, self.side_column)
+            if path.name in known:
+                return known[path.name]
+        return self.from_file_name(path)
+
+
+def image_path_group(path: Path) -> str:
+    """Each image its own group (for sets that record no patient or lesion)."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def file_name_prefix_group(*patterns: str) -> Callable[[Path], str]:
+    """The group is group 1 of the first pattern that matches the start of the file stem (else the stem)."""
+    compiled = [re.compile(pattern) for pattern in patterns]
+
+    def group(path: Path) -> str:
+        for pattern in compiled:
+            match = pattern.match(path.stem)
+            if match:
+                return match.group(1)
+        return path.stem
+
+    return group
+
+
+@lru_cache(maxsize=32)
+def _side_file_groups(csv_path: Path, column: str) -> dict[str, str]:
+    if not csv_path.is_file():
+        return {}
+    with open(csv_path, newline="") as handle:
+        return {Path(row["path"]).name: row[column] for row in csv.DictReader(handle) if row.get(column)}
 
 
 @dataclass(frozen=True)
@@ -31,7 +111,10 @@ class ModalitySpec:
     input_size: int  # square model input, pixels per side
     color_mode: str  # "RGB" or "L": what the image is reduced to before it is fed as 3 channels
     resize_mode: str  # "stretch" (plain resize, as the dataset was made) or "pad" (keep aspect ratio)
-    group_rule: str  # how images are grouped so that no group straddles splits
+    group_rule: GroupRule
+    recipe: TrainingRecipe
+    targets: QualityTargets
+    data_caveats: str  # what the training data cannot tell, appended to the card's limitations
     augmentation: dict = field(default_factory=dict)
     # The class mix the service expects to see, where it is known and differs from training
     # (see cnn_model.decision); None: serve the network's probabilities as they are.
@@ -55,182 +138,10 @@ class ModalitySpec:
         raise KeyError(name)
 
 
-SPECS: dict[str, ModalitySpec] = {
-    SKIN_LESION: ModalitySpec(
-        name=SKIN_LESION,
-        display_name="Skin lesion (dermatoscopic photo)",
-        classes=(
-            ClassSpec(
-                "akiec",
-                "Actinic keratosis / intraepithelial carcinoma",
-                "A rough, scaly sun-damage lesion that can be an early, superficial skin cancer.",
-                True,
-            ),
-            ClassSpec(
-                "bcc", "Basal cell carcinoma", "The most common skin cancer; it grows slowly and rarely spreads.", True
-            ),
-            ClassSpec(
-                "bkl",
-                "Benign keratosis-like lesion",
-                "A harmless growth such as a seborrhoeic keratosis or solar lentigo.",
-                False,
-            ),
-            ClassSpec("df", "Dermatofibroma", "A harmless firm bump in the skin, often after a small injury.", False),
-            ClassSpec(
-                "mel", "Melanoma", "A cancer of pigment cells that needs prompt assessment by a dermatologist.", True
-            ),
-            ClassSpec(
-                "nv", "Melanocytic nevus (mole)", "A common mole made of pigment cells, usually harmless.", False
-            ),
-            ClassSpec("vasc", "Vascular lesion", "A blood-vessel lesion such as an angioma; usually harmless.", False),
-        ),
-        positive_flag="is_malignant",
-        input_size=192,  # close to the 200x150 source width; 160 px scored lower (model 1.0.0)
-        color_mode="RGB",
-        resize_mode="stretch",
-        group_rule="lesion_id from metadata.csv (several photos of one lesion stay together)",
-        augmentation={
-            "flip": "horizontal_and_vertical",
-            "rotation": 0.5,
-            "zoom": 0.15,
-            "translation": 0.05,
-            "contrast": 0.15,
-            "brightness": 0.1,
-        },
-        # Our training set caps moles (nv) at a third; in practice two in three lesions are moles.
-        prevalence={"akiec": 327, "bcc": 514, "bkl": 1099, "df": 115, "mel": 1113, "nv": 6705, "vasc": 142},
-        prevalence_source="HAM10000 as published (Tschandl et al. 2018): 10,015 images, 67% nv",
-        sensitivity_target=0.85,
-    ),
-    CHEST_XRAY: ModalitySpec(
-        name=CHEST_XRAY,
-        display_name="Chest X-ray (paediatric, frontal)",
-        classes=(
-            ClassSpec("normal", "Normal", "No sign of pneumonia was found on this chest X-ray.", False),
-            ClassSpec(
-                "pneumonia",
-                "Pneumonia",
-                "Patterns consistent with a lung infection (bacterial or viral pneumonia).",
-                True,
-            ),
-        ),
-        positive_flag="is_abnormal",
-        input_size=160,
-        color_mode="L",
-        resize_mode="stretch",
-        group_rule="patient_id from labels.csv",
-        # No flips: left/right anatomy (heart side, markers) is meaningful on a radiograph.
-        augmentation={
-            "flip": None,
-            "rotation": 0.02,
-            "zoom": 0.1,
-            "translation": 0.05,
-            "contrast": 0.15,
-            "brightness": 0.1,
-        },
-    ),
-    BREAST: ModalitySpec(
-        name=BREAST,
-        display_name="Breast ultrasound",
-        classes=(
-            ClassSpec(
-                "benign",
-                "Benign lesion",
-                "A lesion with features of a non-cancerous mass, such as a cyst or fibroadenoma.",
-                False,
-            ),
-            ClassSpec(
-                "malignant",
-                "Malignant lesion",
-                "A lesion with features that can indicate breast cancer and needs follow-up.",
-                True,
-            ),
-            ClassSpec("normal", "No lesion seen", "No lesion is visible in this ultrasound image.", False),
-        ),
-        positive_flag="is_malignant",
-        input_size=160,
-        color_mode="L",
-        resize_mode="stretch",
-        group_rule="image path (BUSI has no patient ids)",
-        # Horizontal flips only: depth runs top to bottom in an ultrasound image.
-        augmentation={
-            "flip": "horizontal",
-            "rotation": 0.03,
-            "zoom": 0.1,
-            "translation": 0.05,
-            "contrast": 0.2,
-            "brightness": 0.1,
-        },
-    ),
-    CERVICAL_CYTOLOGY: ModalitySpec(
-        name=CERVICAL_CYTOLOGY,
-        display_name="Cervical cytology (single Pap smear cell)",
-        classes=(
-            ClassSpec(
-                "carcinoma_in_situ",
-                "Carcinoma in situ",
-                "Cancer cells confined to the surface layer of the cervix (HSIL-like).",
-                True,
-            ),
-            ClassSpec(
-                "light_dysplastic",
-                "Mild dysplasia",
-                "Mildly abnormal squamous cell (roughly LSIL); often clears on its own.",
-                True,
-            ),
-            ClassSpec(
-                "moderate_dysplastic",
-                "Moderate dysplasia",
-                "Moderately abnormal squamous cell (roughly HSIL) that needs follow-up.",
-                True,
-            ),
-            ClassSpec(
-                "normal_columnar", "Normal columnar cell", "A normal glandular cell from the cervical canal.", False
-            ),
-            ClassSpec(
-                "normal_intermediate",
-                "Normal intermediate cell",
-                "A normal squamous cell from the middle layer of the epithelium.",
-                False,
-            ),
-            ClassSpec(
-                "normal_superficial",
-                "Normal superficial cell",
-                "A normal squamous cell from the surface layer of the epithelium.",
-                False,
-            ),
-            ClassSpec(
-                "severe_dysplastic",
-                "Severe dysplasia",
-                "Severely abnormal squamous cell (HSIL) that needs prompt follow-up.",
-                True,
-            ),
-        ),
-        positive_flag="is_abnormal",
-        input_size=160,
-        color_mode="RGB",
-        # Padding keeps the cell's shape and the crop's scale; stretching would distort both
-        # in a class-dependent way (small dysplastic crops vs large superficial ones).
-        resize_mode="pad",
-        group_rule="first number of the Herlev file name (cells cut from the same smear image)",
-        augmentation={
-            "flip": "horizontal_and_vertical",
-            "rotation": 0.5,
-            "zoom": 0.1,
-            "translation": 0.05,
-            "contrast": 0.15,
-            "brightness": 0.1,
-            "saturation": 0.15,
-            "hue": 0.03,
-        },
-    ),
-}
+def __getattr__(name: str):
+    # The registry lives in cnn_model.modalities, which imports this module; read it from there on demand.
+    if name in ("SPECS", "MODALITIES", "get_spec", "register_modality"):
+        from . import modalities
 
-MODALITIES: tuple[str, ...] = tuple(SPECS)
-
-
-def get_spec(modality: str) -> ModalitySpec:
-    try:
-        return SPECS[modality]
-    except KeyError:
-        raise ValueError(f"unknown modality {modality!r}; valid: {', '.join(MODALITIES)}") from None
+        return getattr(modalities, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

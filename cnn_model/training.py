@@ -20,8 +20,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-BACKBONE_FILE = "efficientnet_lite0_imagenet_notop.keras"
-
 
 @dataclass
 class TrainingConfig:
@@ -191,7 +189,7 @@ def _dataset(x, y, spec, config, augment: bool):
 
 
 def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, out_dir: Path) -> dict:
-    """Train and return {'model', 'backbone', 'history', 'config', ...}; writes training_log.csv."""
+    """Train and write training_log.csv; returns the model (best val epoch's weights) and what provenance records."""
     keras.utils.set_random_seed(config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "training_log.csv"
@@ -249,9 +247,6 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
         "seconds": round(time.time() - started, 1),
         "class_weights": {class_names[k]: round(w, 4) for k, w in weights.items()},
         "config": asdict(config),
-        "x_val": x_val,
-        "y_val": y_val,
-        "x_fit_sample": x_fit[np.random.default_rng(config.seed).permutation(len(x_fit))[:256]],
     }
 
 

@@ -2,13 +2,14 @@
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from cnn_model.pipeline import train_modality
 from cnn_model.runtime import ModelRunner
-from cnn_model.specs import SPECS
+from cnn_model.specs import SPECS, TrainingRecipe
 from tests.support.images import sample_image
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -53,32 +54,27 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
     assert prediction.heatmap_png.startswith(b"\x89PNG")
 
 
-def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breast_dataset, tmp_path, monkeypatch):
-    from cnn_model import pipeline
-
-    monkeypatch.setitem(
-        pipeline.RECIPES,
-        "breast",
-        {
-            "head_epochs": 0,
-            "finetune_epochs": 2,
-            "patience": 1,
-            "refit_all_train": True,
-            "recipe_check": "checked before",
-        },
+def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breast_dataset, tmp_path):
+    refit = TrainingRecipe(
+        version="0.0.1",
+        head_epochs=0,
+        finetune_epochs=2,
+        patience=1,
+        refit_all_train=True,
+        recipe_check="checked before",
     )
-    artifacts = tmp_path / "artifacts"
-    train_modality(
-        "breast",
-        data_root=tiny_breast_dataset,
-        backbone=None,
-        run_dir=tmp_path / "runs",
-        artifacts_dir=artifacts,
-        input_size=32,
-        export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
-    )
-
-    card = json.loads((artifacts / "breast" / "card.json").read_text())
+    with SPECS.registered(replace(SPECS["breast"], recipe=refit)):  # stands in for the shipped recipe
+        train_modality(
+            "breast",
+            data_root=tiny_breast_dataset,
+            backbone=None,
+            run_dir=tmp_path / "runs",
+            artifacts_dir=tmp_path / "artifacts",
+            input_size=32,
+            export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
+        )
+    card = json.loads((tmp_path / "artifacts" / "breast" / "card.json").read_text())
+    assert card["version"] == "0.0.1"
     counts = card["training"]["data"]["counts"]
     assert sum(counts["fit"].values()) == IMAGES_PER_CLASS["train"] * len(SPECS["breast"].classes)
     assert not any(counts["test_slice"].values())

@@ -1,22 +1,21 @@
-"""ModelCatalog / ModelManager: models load once per app, and a missing or altered artifact is a clear 503."""
+"""ModelManager: models load once per app, and a missing or altered artifact is a clear 503."""
 
 from __future__ import annotations
 
 import json
 import shutil
 
-from cnn_model.runtime import ARTIFACTS_DIR
-from cnn_model.specs import MODALITIES
-from managers.models import ModelCatalog
+from cnn_model.modalities import MODALITIES
+from cnn_model.runtime import ARTIFACTS_DIR, ModelRegistry
 from tests.resources.helpers import assert_error, bearer
 from tests.support.images import sample_image
 
 
 def test_the_registry_is_loaded_once_and_shared(app, modality):
-    catalog = app.extensions["models"]
-    assert isinstance(catalog, ModelCatalog)
-    assert catalog.registry() is catalog.registry()
-    assert modality in catalog.registry().modalities
+    registry = app.extensions["models"]
+    assert isinstance(registry, ModelRegistry)
+    assert registry.get(modality) is registry.get(modality)
+    assert modality in registry.modalities
 
 
 def test_no_models_means_503_model_unavailable_and_not_ready(build_app, tmp_path, modality):
