@@ -9,7 +9,7 @@ from constants import Role
 from managers.admin import AdminManager, AuditFilters
 from managers.predictions import ImageKind, PredictionManager
 from resources.api import Blueprint
-from resources.predictions import IMAGE_KIND_DOC, filters_from, send_image
+from resources.predictions_shared import IMAGE_KIND_DOC, filters_from, send_image
 from schemas.admin import AuditEventListSchema, AuditQuerySchema, UserListSchema, UserQuerySchema, UserUpdateSchema
 from schemas.auth import UserSchema
 from schemas.predictions import AdminPredictionListSchema, AdminPredictionQuerySchema, AdminPredictionSchema

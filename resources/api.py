@@ -1,8 +1,8 @@
 """The flask-smorest Api and Blueprint as MedSight uses them: our error schema, strict JSON bodies.
 
 Every resource module makes its blueprint with ``Blueprint`` from here, so that request bodies are
-parsed the same way everywhere: a body that is not JSON where JSON is expected is a 415, a JSON
-body over JSON_BODY_MAX_BYTES a 413, before anything is parsed.
+parsed the same way everywhere: a body that is not JSON where JSON is expected is a 415, before
+anything is parsed (a body over JSON_BODY_MAX_BYTES is a 413 before the view runs: see create_app).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from werkzeug.datastructures import CombinedMultiDict
 
 from auth.openapi import BEARER_SECURITY_SCHEME
 from config import PROJECT_ROOT
-from constants import JSON_BODY_MAX_BYTES
 from schemas.errors import ErrorSchema
-from utils.errors import PayloadTooLarge, UnsupportedMediaType
+from utils.errors import UnsupportedMediaType
 
 TEMP_FILES_DIR = PROJECT_ROOT / "temp_files"
 SPOOL_IN_MEMORY_BYTES = 512 * 1024
@@ -43,18 +42,8 @@ class StrictJsonParser(FlaskParser):
                     details={"content_type": req.mimetype or None},
                 )
             return core.missing
-        if req.content_length is not None and req.content_length > JSON_BODY_MAX_BYTES:
-            raise PayloadTooLarge(
-                f"JSON bodies are limited to {JSON_BODY_MAX_BYTES // 1024} KiB.",
-                details={"limit_bytes": JSON_BODY_MAX_BYTES},
-            )
-        data = req.get_data(cache=True)
-        if len(data) > JSON_BODY_MAX_BYTES:  # chunked uploads carry no Content-Length
-            raise PayloadTooLarge(
-                f"JSON bodies are limited to {JSON_BODY_MAX_BYTES // 1024} KiB.",
-                details={"limit_bytes": JSON_BODY_MAX_BYTES},
-            )
-        return core.parse_json(data)
+        # Its size is settled before any view runs (create_app's limit on non-upload bodies).
+        return core.parse_json(req.get_data(cache=True))
 
 
 class UploadRequest(Request):

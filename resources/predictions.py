@@ -2,12 +2,12 @@
 
 import uuid
 
-from flask import Response, redirect
 from flask.views import MethodView
 
 from auth import auth_required, current_user
-from managers.predictions import ImageDownload, ImageKind, PredictionFilters, PredictionManager
+from managers.predictions import ImageKind, PredictionManager
 from resources.api import Blueprint
+from resources.predictions_shared import IMAGE_KIND_DOC, filters_from, send_image
 from schemas.predictions import PredictionListSchema, PredictionQuerySchema, PredictionSchema, PredictionUploadSchema
 
 blp = Blueprint(
@@ -18,27 +18,6 @@ blp = Blueprint(
 )
 
 _NOT_YOURS = "No such prediction among the caller's (someone else's is 404 too)"
-IMAGE_KIND_DOC = (
-    "kind image: the uploaded photo, in its own format; "
-    "kind heatmap: the predicted class's activation map laid over the photo, a PNG"
-)
-
-
-def filters_from(query: dict) -> PredictionFilters:
-    names = ("modality", "label", "is_positive", "created_after", "created_before")
-    return PredictionFilters(**{name: query.get(name) for name in names}, owner_id=query.get("user_id"))
-
-
-def send_image(download: ImageDownload) -> Response:
-    """The stored bytes with their content type, or a redirect to a short-lived storage URL."""
-    if download.url is not None:
-        response = redirect(download.url, code=302)
-    else:
-        response = Response(download.stored.data, mimetype=download.stored.content_type)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-    # Medical images: never kept by shared caches, nor by the browser after the session.
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @blp.route("")

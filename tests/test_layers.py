@@ -1,36 +1,121 @@
-"""Calls go one way: resources -> managers -> (cnn_model | services | models); schemas sit beside resources."""
+"""Calls go one way, over the whole import graph of the application's own code.
+
+    HTTP: resources/ (the JSON API), views/ (browser pages)  - imported by app.py only
+      -> auth/ (who is calling)  -> managers/  -> cnn_model/ | services/ | models/
+    schemas/ beside the HTTP layer; utils/, constants.py, db.py (and services/) are leaves.
+
+The packages and modules are found on disk, so a new package (views/ for one) is held to the rules
+as soon as it exists; a new top-level package nobody placed yet fails test_every_package_has_a_place.
+"""
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
 from config import PROJECT_ROOT
 
-# Packages a layer must never import: it would make the layering go up, or sideways into the work.
-FORBIDDEN = {
-    "schemas": {"managers", "resources", "services"},
-    "managers": {"resources", "schemas"},
-    "cnn_model": {"flask", "managers", "resources", "schemas", "services", "models"},
+NOT_APPLICATION_CODE = {"tests", "bench", "migrations"}
+HTTP_LAYERS = {"resources", "views"}
+LEAVES = {"utils", "services", "constants", "db"}
+ENTRY_POINTS = {"app", "config"}
+
+
+def _top_level_names() -> set[str]:
+    names = {path.stem for path in PROJECT_ROOT.glob("*.py")}
+    names |= {path.parent.name for path in PROJECT_ROOT.glob("*/__init__.py")}
+    return names - NOT_APPLICATION_CODE
+
+
+OURS = _top_level_names()
+# What each layer must never import. The HTTP layers themselves are checked by the tests below.
+FORBIDDEN: dict[str, set[str]] = {
+    "cnn_model": OURS - {"cnn_model"},
+    **{leaf: OURS - LEAVES for leaf in LEAVES},
+    "models": {"managers", "services", "schemas", "auth"} | HTTP_LAYERS,
+    "managers": {"schemas", "auth"} | HTTP_LAYERS,
+    "schemas": {"managers", "services", "models", "auth"} | HTTP_LAYERS,
+    "auth": {"schemas"} | HTTP_LAYERS,
 }
 
 
-def imported_packages(path) -> set[str]:
-    tree = ast.parse(path.read_text("utf-8"))
-    names = set()
-    for node in ast.walk(tree):
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules_of(top: str) -> list[Path]:
+    single = PROJECT_ROOT / f"{top}.py"
+    return [single] if single.exists() else sorted((PROJECT_ROOT / top).rglob("*.py"))
+
+
+def _exists(module: str) -> bool:
+    path = PROJECT_ROOT.joinpath(*module.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module path imports (relative imports resolved), with `from pkg import module` as pkg.module."""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[: len(package) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names if _exists(f"{base}.{alias.name}"))
     return names
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _offenders(top: str, forbidden: set[str]) -> dict[str, list[str]]:
+    found = {
+        str(path.relative_to(PROJECT_ROOT)): sorted({m for m in imported_modules(path) if _top(m) in forbidden})
+        for path in _modules_of(top)
+    }
+    return {name: bad for name, bad in found.items() if bad}
+
+
+def test_every_package_has_a_place():
+    assert OURS <= set(FORBIDDEN) | HTTP_LAYERS | ENTRY_POINTS, "place the new package in FORBIDDEN"
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN.keys() & OURS))
 def test_layer_does_not_import_upwards(layer):
+    assert _offenders(layer, FORBIDDEN[layer]) == {}
+
+
+@pytest.mark.parametrize("importer", sorted(OURS - ENTRY_POINTS))
+def test_only_app_imports_the_http_layers(importer):
+    """A layer below HTTP imports none of it, and one HTTP layer does not import another."""
+    assert _offenders(importer, HTTP_LAYERS - {importer}) == {}
+
+
+def _defines_blueprint(path: Path) -> bool:
+    for node in ast.parse(path.read_text("utf-8")).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")).endswith("Blueprint"):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("layer", sorted(HTTP_LAYERS & OURS))
+def test_a_blueprint_does_not_import_another(layer):
+    """Blueprints share helpers through a module of their own, not through each other."""
+    blueprints = {_module_name(path): path for path in _modules_of(layer) if _defines_blueprint(path)}
     offenders = {
-        str(path.relative_to(PROJECT_ROOT)): sorted(imported_packages(path) & FORBIDDEN[layer])
-        for path in (PROJECT_ROOT / layer).glob("*.py")
+        name: sorted(imported_modules(path) & (blueprints.keys() - {name})) for name, path in blueprints.items()
     }
     assert {name: bad for name, bad in offenders.items() if bad} == {}

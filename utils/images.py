@@ -1,4 +1,8 @@
-"""Upload validation: turn untrusted bytes into one decoded, upright, RGB-or-L image, or a clear error."""
+"""Upload validation: turn untrusted bytes into one decoded, upright image, or a clear error.
+
+The image keeps the mode it was stored in: which mode a network wants (RGB or L, transparency
+flattened) is the model's preprocessing (cnn_model.preprocessing.normalise_mode).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps
 
-from cnn_model.preprocessing import normalise_mode
 from utils.errors import EmptyFile, ImageTooLarge, InvalidImage, PayloadTooLarge, UnsupportedMediaType
 
 # Pillow format name → the content type we store and serve it with.
@@ -100,7 +103,7 @@ def validate_image_upload(
                     details={"width": width, "height": height, "max_pixels": max_pixels},
                 )
             opened.load()
-            image = normalise_mode(ImageOps.exif_transpose(opened))
+            image = ImageOps.exif_transpose(opened)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge("The image has too many pixels.", details={"max_pixels": max_pixels}) from exc
     except (ImageTooLarge, InvalidImage):

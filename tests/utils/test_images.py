@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageFile
 from werkzeug.datastructures import FileStorage
 
+from cnn_model.preprocessing import normalise_mode
 from utils.errors import AppError
 from utils.images import SUPPORTED_FORMATS, validate_image_upload
 
@@ -149,37 +150,37 @@ def test_exif_orientation_is_applied():
 def test_rgba_is_flattened_to_rgb_on_white():
     image = Image.new("RGBA", (4, 4), (255, 0, 0, 255))
     image.putpixel((0, 0), (0, 0, 0, 0))
-    result = validate_image_upload(io.BytesIO(_encode(image, "PNG")), **LIMITS)
-    assert result.image.mode == "RGB"
-    assert result.image.getpixel((0, 0)) == (255, 255, 255)
-    assert result.image.getpixel((1, 1)) == (255, 0, 0)
+    result = normalise_mode(validate_image_upload(io.BytesIO(_encode(image, "PNG")), **LIMITS).image)
+    assert result.mode == "RGB"
+    assert result.getpixel((0, 0)) == (255, 255, 255)
+    assert result.getpixel((1, 1)) == (255, 0, 0)
 
 
 def test_palette_images_become_rgb_with_transparency_flattened():
     plain = _two_colour_image().convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
-    assert validate_image_upload(io.BytesIO(_encode(plain, "PNG")), **LIMITS).image.mode == "RGB"
+    assert normalise_mode(validate_image_upload(io.BytesIO(_encode(plain, "PNG")), **LIMITS).image).mode == "RGB"
     transparent = plain.copy()
     transparent.info["transparency"] = transparent.getpixel((0, 0))
-    result = validate_image_upload(io.BytesIO(_encode(transparent, "PNG")), **LIMITS)
-    assert result.image.mode == "RGB"
-    assert result.image.getpixel((0, 0)) == (255, 255, 255)
+    result = normalise_mode(validate_image_upload(io.BytesIO(_encode(transparent, "PNG")), **LIMITS).image)
+    assert result.mode == "RGB"
+    assert result.getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_grayscale_stays_single_channel():
     for mode in ("L", "LA", "1"):
         image = Image.new(mode, (8, 8))
-        assert validate_image_upload(io.BytesIO(_encode(image, "PNG")), **LIMITS).image.mode == "L"
+        assert normalise_mode(validate_image_upload(io.BytesIO(_encode(image, "PNG")), **LIMITS).image).mode == "L"
 
 
 def test_16_bit_grayscale_is_stretched_over_its_range_not_clipped():
     twelve_bit = np.array([[0, 4095], [2048, 1024]], dtype=np.uint16)  # a 12-bit X-ray in 16 bits
     for image_format in ("PNG", "TIFF"):
         data = _encode(Image.fromarray(twelve_bit), image_format)
-        result = validate_image_upload(io.BytesIO(data), **LIMITS)
-        assert result.image.mode == "L"
-        assert np.asarray(result.image).tolist() == [[0, 255], [128, 64]]
+        result = normalise_mode(validate_image_upload(io.BytesIO(data), **LIMITS).image)
+        assert result.mode == "L"
+        assert np.asarray(result).tolist() == [[0, 255], [128, 64]]
 
 
 def test_cmyk_jpeg_becomes_rgb():
     data = _encode(_two_colour_image().convert("CMYK"), "JPEG")
-    assert validate_image_upload(io.BytesIO(data), **LIMITS).image.mode == "RGB"
+    assert normalise_mode(validate_image_upload(io.BytesIO(data), **LIMITS).image).mode == "RGB"
