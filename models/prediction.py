@@ -6,9 +6,9 @@ import uuid
 from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from cnn_model.specs import MODALITIES
+from cnn_model.modalities import MODALITIES
 from constants import PREDICTION_NOTE_MAX_LENGTH
 from db import db
 from models.base import CreatedAtMixin, UUIDPrimaryKeyMixin
@@ -34,7 +34,6 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
             "created_at",
         ),
         Index("ix_predictions_created_at", "created_at"),
-        CheckConstraint(f"modality IN ({', '.join(repr(m) for m in MODALITIES)})", name="modality_known"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
     )
 
@@ -43,7 +42,7 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     label: Mapped[str] = mapped_column(String(64), nullable=False)
     confidence: Mapped[float] = mapped_column(Float, nullable=False)
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON, nullable=False)
-    # Malignant (skin, breast) or abnormal (chest X-ray, cervical cytology), per the modality's spec.
+    # Malignant or abnormal, by the modality's spec (its positive_flag).
     is_positive: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
     model_name: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -61,6 +60,13 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
 
     # lazy="raise": lists must say how they load owners (one JOIN), never one query per row.
     owner: Mapped[User] = relationship(lazy="raise")
+
+    @validates("modality")
+    def _known_modality(self, _key: str, modality: str) -> str:
+        # The registry, not a database check, says which modalities exist (migration 0004).
+        if modality not in MODALITIES:
+            raise ValueError(f"unknown modality {modality!r}")
+        return modality
 
     def __repr__(self) -> str:
         return f"<Prediction {self.id} {self.modality}:{self.label} owner={self.owner_id}>"

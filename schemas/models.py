@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from cnn_model.specs import MODALITIES
+from schemas.modalities import KnownModality
 
 
 class ModelClassSchema(Schema):
@@ -24,7 +24,7 @@ class ModelCardSchema(Schema):
 
     name = fields.String(dump_only=True)
     version = fields.String(dump_only=True)
-    modality = fields.String(dump_only=True, metadata={"enum": list(MODALITIES)})
+    modality = fields.String(dump_only=True, validate=KnownModality())
     display_name = fields.String(dump_only=True)
     classes = fields.List(fields.Nested(ModelClassSchema), dump_only=True)
     positive_flag = fields.String(dump_only=True, metadata={"enum": ["is_malignant", "is_abnormal"]})

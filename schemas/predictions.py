@@ -7,12 +7,13 @@ from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_dump, validate, validates_schema
 from werkzeug.datastructures import FileStorage
 
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.modalities import get_spec
 from constants import PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
+from schemas.modalities import KnownModality
 from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
 
-_MODALITY = validate.OneOf(MODALITIES, error="Must be one of: {choices}.")
-_MODALITY_DOC = {"enum": list(MODALITIES), "description": "What kind of image this is"}
+_MODALITY = KnownModality()  # also gives the OpenAPI enum
+_MODALITY_DOC = {"description": "What kind of image this is"}
 
 
 class FileUpload(Upload):
@@ -112,7 +113,7 @@ class PredictionSchema(Schema):
     image_endpoint = "predictions.PredictionImage"
 
     id = fields.UUID(dump_only=True)
-    modality = fields.String(dump_only=True, metadata={"enum": list(MODALITIES)})
+    modality = fields.String(dump_only=True, validate=_MODALITY, metadata=_MODALITY_DOC)
     label = fields.String(dump_only=True, metadata={"description": "The most likely class"})
     display_name = fields.String(dump_only=True, metadata={"description": "The label in plain words"})
     confidence = fields.Float(dump_only=True, metadata={"description": "Probability of the label, 0 to 1"})
@@ -120,16 +121,20 @@ class PredictionSchema(Schema):
     is_positive = fields.Boolean(
         dump_only=True,
         metadata={
-            "description": "Malignant/abnormal by the model's operating rule (its card's `decision`): for "
-            "skin lesions a threshold on positive_probability set for 85% sensitivity, so it "
-            "can be true while the most likely single class is benign"
+            "description": "Malignant/abnormal by the model's operating rule (its card's `decision`): where the "
+            "card sets a threshold on positive_probability (for a target sensitivity), it can be true while "
+            "the most likely single class is benign"
         },
     )
     positive_probability = fields.Float(
         dump_only=True, metadata={"description": "Summed probability of the malignant/abnormal classes, 0 to 1"}
     )
-    is_malignant = fields.Boolean(dump_only=True, metadata={"description": "Skin lesion and breast only"})
-    is_abnormal = fields.Boolean(dump_only=True, metadata={"description": "Chest X-ray and cervical cytology only"})
+    is_malignant = fields.Boolean(
+        dump_only=True, metadata={"description": "Same as is_positive, where the model's positive_flag is this"}
+    )
+    is_abnormal = fields.Boolean(
+        dump_only=True, metadata={"description": "Same as is_positive, where the model's positive_flag is this"}
+    )
     class_descriptions = fields.Dict(
         keys=fields.String(),
         values=fields.String(),

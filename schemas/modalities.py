@@ -1,0 +1,26 @@
+"""Which modality names a schema accepts: the modality registry's, read when they are needed.
+
+KnownModality reads the registry on each call (validation), and apispec reads its `choices` into
+the field's enum when a schema enters the OpenAPI document (app creation), so a registered
+modality is accepted and documented without editing any schema.
+"""
+
+from marshmallow import ValidationError, validate
+
+from cnn_model.modalities import MODALITIES
+
+
+class KnownModality(validate.Validator):
+    error = "Must be one of: {choices}."
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(MODALITIES)
+
+    def __call__(self, value: str) -> str:
+        if value not in MODALITIES:
+            raise ValidationError(self.error.format(input=value, choices=", ".join(self.choices)))
+        return value
+
+    def _repr_args(self) -> str:
+        return f"choices={self.choices!r}"
