@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 
 from app import MIGRATIONS_DIR
 from db import db
+from models import Prediction
 from tests.conftest import SELECTED_BACKENDS, dispose, make_app, make_database
 
 
@@ -58,3 +59,14 @@ def test_migrations_have_a_single_head(empty_app):
     with empty_app.app_context():
         config = empty_app.extensions["migrate"].migrate.get_config(MIGRATIONS_DIR)
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def test_modality_names_are_checked_by_the_app_not_the_database(empty_app):
+    # A hand-written list in the schema made every newly registered modality a failed insert (migration 0004).
+    with empty_app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+        checks = {c["name"] for c in sa.inspect(db.engine).get_check_constraints("predictions")}
+    assert "ck_predictions_confidence_is_probability" in checks
+    assert "ck_predictions_modality_known" not in checks
+    with pytest.raises(ValueError, match="unknown modality"):
+        Prediction(modality="dental")
