@@ -19,7 +19,7 @@ class ClassSpec:
     name: str  # exactly the dataset's folder name
     display_name: str
     description: str  # one plain sentence for the person who uploaded the image
-    is_positive: bool  # malignant (skin, breast) or abnormal (chest, cervical)
+    is_positive: bool  # malignant or abnormal, as the modality's positive_flag calls it
 
 
 @dataclass(frozen=True)
