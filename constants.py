@@ -1,6 +1,6 @@
 """Values fixed by the domain, named once and referenced everywhere else.
 
-Modalities and their classes are defined by the model specs in cnn_model/specs.py.
+Modalities and their classes are defined by their specs, one module each in cnn_model/modalities/.
 """
 
 from enum import StrEnum
