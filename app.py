@@ -20,6 +20,7 @@ from resources import register_resources
 from resources.api import Api, UploadRequest
 from services.storage import create_storage
 from utils.errors import PayloadTooLarge, register_error_handlers
+from views import register_views
 
 MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
 INSTANCE_PATH_ENV = "MEDSIGHT_INSTANCE_PATH"
@@ -57,16 +58,48 @@ def create_app(
     configure_jwt(JWTManager(app))
     api = Api(app)
     register_resources(app, api)
+    register_views(app)
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
     ModelManager.init_app(app)
     _track_client_ip(app)
     _limit_non_upload_bodies(app)
+    _secure_responses(app)
 
     if app.config["AUTO_MIGRATE"]:
         with app.app_context():
             flask_migrate.upgrade(directory=MIGRATIONS_DIR)
     return app
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+# Swagger UI's page starts itself with an inline script and inline styles.
+SWAGGER_UI_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+# Public and never personal: static assets, and the model cards' figures.
+CACHEABLE_ENDPOINTS = frozenset({"static", "swagger_ui_assets.static", "web_models.plot"})
+
+
+def _secure_responses(app: Flask) -> None:
+    """One hook for every response's security headers; anything not public is never stored by a cache."""
+    swagger_ui_path = "/" + app.config["OPENAPI_SWAGGER_UI_PATH"].strip("/")
+
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        csp = SWAGGER_UI_CONTENT_SECURITY_POLICY if request.path == swagger_ui_path else CONTENT_SECURITY_POLICY
+        headers.setdefault("Content-Security-Policy", csp)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint not in CACHEABLE_ENDPOINTS:
+            headers.setdefault("Cache-Control", "no-store")
+        return response
 
 
 def _limit_non_upload_bodies(app: Flask) -> None:

@@ -99,7 +99,17 @@ class BaseConfig:
 
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
+    # The API reads JWTs from the Authorization header only; browser pages ask for the cookies
+    # explicitly (views.session), so a cookie never authorizes an API call.
     JWT_TOKEN_LOCATION = ["headers"]
+    # Browser sessions: access + refresh JWT in HttpOnly, SameSite=Lax cookies with double-submit
+    # CSRF; state-changing forms carry the token in their hidden csrf_token field.
+    JWT_COOKIE_SECURE = False
+    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_COOKIE_CSRF_PROTECT = True
+    JWT_CSRF_CHECK_FORM = True
+    JWT_ACCESS_COOKIE_NAME = "medsight_access"
+    JWT_REFRESH_COOKIE_NAME = "medsight_refresh"
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=30)
     # werkzeug's scrypt with its default (slow) cost; testing lowers the cost to keep the suite quick.
@@ -203,6 +213,7 @@ class TestingConfig(BaseConfig):
 
 class ProductionConfig(BaseConfig):
     NAME = "production"
+    JWT_COOKIE_SECURE = True  # session cookies only over HTTPS
     REQUIRED_IN_ENV = ("JWT_SECRET_KEY", "DATABASE_URL")
 
 

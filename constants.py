@@ -23,6 +23,7 @@ class AuditAction(StrEnum):
     LOGIN = "auth.login"
     LOGIN_FAILED = "auth.login_failed"
     LOGOUT = "auth.logout"
+    PASSWORD_CHANGE = "auth.password_change"
     TOKEN_CREATE = "token.create"
     TOKEN_REVOKE = "token.revoke"
     USER_CREATE_ADMIN = "user.create_admin"

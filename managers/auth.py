@@ -21,6 +21,7 @@ from models import ApiToken, RevokedToken, User, utcnow
 from utils.errors import Unauthorized, ValidationFailed
 
 INVALID_CREDENTIALS = "The email or password is incorrect."
+DISABLED_ACCOUNT = "This account is disabled; an administrator can enable it again."
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,17 @@ class TokenPair:
 
 class AuthManager:
     @staticmethod
-    def login(email: str, password: str) -> TokenPair:
+    def login(email: str, password: str, *, session_csrf: str | None = None, tell_disabled: bool = False) -> TokenPair:
         """Check the credentials and issue an access + refresh JWT pair.
 
-        Unknown email, wrong password and disabled account all give the same 401, in the same time.
+        Unknown email, wrong password and disabled account all give the same 401, in the same time;
+        tell_disabled (browser sign-in) says "account_disabled" instead, to whoever knows the password.
+        session_csrf: one double-submit CSRF value for both tokens of a browser session, so a form
+        signed with it stays valid when the access token is renewed from the refresh token.
         """
         user = UserManager.find_by_email(email)
-        if not verify_password(user, password) or not user.is_active:
+        password_ok = verify_password(user, password)
+        if not password_ok or not user.is_active:
             with unit_of_work():
                 AuditManager.record(
                     AuditAction.LOGIN_FAILED,
@@ -55,21 +60,25 @@ class AuthManager:
                     target_id=user.id if user is not None else None,
                     details={"email": email.strip().lower()[:254]},
                 )
+            if password_ok and tell_disabled:
+                raise Unauthorized(DISABLED_ACCOUNT, code="account_disabled")
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
         with unit_of_work():
             AuditManager.record(AuditAction.LOGIN, actor=user, target_type="user", target_id=user.id)
         identity = str(user.id)
+        claims = {"csrf": session_csrf} if session_csrf else None
         return TokenPair(
-            access_token=create_access_token(identity=identity),
-            refresh_token=create_refresh_token(identity=identity),
+            access_token=create_access_token(identity=identity, additional_claims=claims),
+            refresh_token=create_refresh_token(identity=identity, additional_claims=claims),
             expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
         )
 
     @staticmethod
-    def refresh(user: User) -> AccessGrant:
+    def refresh(user: User, *, session_csrf: str | None = None) -> AccessGrant:
         """A new access token for the holder of a valid refresh token (the refresh token stays the same)."""
+        claims = {"csrf": session_csrf} if session_csrf else None
         return AccessGrant(
-            access_token=create_access_token(identity=str(user.id)),
+            access_token=create_access_token(identity=str(user.id), additional_claims=claims),
             expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
         )
 

@@ -25,6 +25,8 @@ class Page:
     page: int | None  # None when the page was asked for by cursor
     per_page: int
     next_cursor: str | None = None  # only for lists paged by keyset, and only when more items follow
+    # Only for lists paged by keyset: continue the other way (before=) to the newer items, when there are any.
+    previous_cursor: str | None = None
 
     @property
     def pages(self) -> int:
@@ -39,14 +41,19 @@ def paginate(
     *,
     keyset: Keyset | None = None,
     after: Cursor | None = None,
+    before: Cursor | None = None,
 ) -> Page:
     """Run one page of an ordered query and count what the filters match (two queries, whatever the page).
 
     keyset: the (timestamp, id) columns query is ordered by, newest first. With it the page carries
     next_cursor when more items follow (one extra row is read to know), and after=Cursor continues
     right behind that item instead of at (page - 1) * per_page, which the database has to walk past.
+    before=Cursor (from previous_cursor) gives the per_page items just newer than that item, for
+    paging back towards the newest.
     """
     total = db.session.scalar(count_query) or 0
+    if before is not None:
+        return _page_before(query, total, per_page, keyset, before)
     if after is not None:
         if keyset is None:
             raise ValueError("a cursor needs the keyset the list is ordered by")
@@ -68,6 +75,30 @@ def paginate(
         page=None if after is not None else page,
         per_page=per_page,
         next_cursor=next_cursor,
+        previous_cursor=_cursor_of(items[0], keyset) if after is not None and items else None,
+    )
+
+
+def _cursor_of(item: Any, keyset: Keyset) -> str:
+    at_column, id_column = keyset
+    return Cursor(getattr(item, at_column.key), getattr(item, id_column.key)).encode()
+
+
+def _page_before(query: Select, total: int, per_page: int, keyset: Keyset | None, before: Cursor) -> Page:
+    """The per_page items just newer than before, newest first: read oldest first from the cursor, then turned."""
+    if keyset is None:
+        raise ValueError("a cursor needs the keyset the list is ordered by")
+    newer = query.where(tuple_(*keyset) > (before.at, before.id)).order_by(None).order_by(*keyset)
+    items = list(db.session.scalars(newer.limit(per_page + 1)).unique())
+    more_newer = len(items) > per_page
+    items = items[:per_page][::-1]
+    return Page(
+        items=items,
+        total=total,
+        page=None,
+        per_page=per_page,
+        next_cursor=_cursor_of(items[-1], keyset) if items else None,
+        previous_cursor=_cursor_of(items[0], keyset) if items and more_newer else None,
     )
 
 

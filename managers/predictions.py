@@ -137,12 +137,19 @@ class PredictionManager:
 
     @staticmethod
     def list_for(
-        owner: User, filters: PredictionFilters, page: int, per_page: int, after: Cursor | None = None
+        owner: User,
+        filters: PredictionFilters,
+        page: int,
+        per_page: int,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
     ) -> Page:
-        """owner's history, newest first, one page of it (by number, or after a cursor) and how many match."""
+        """owner's history, newest first, one page of it (by number, or after/before a cursor) and how many match."""
         conditions = replace(filters, owner_id=owner.id).conditions()
         query = select(Prediction).where(*conditions).order_by(*NEWEST_FIRST)
-        return paginate(query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after)
+        return paginate(
+            query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after, before=before
+        )
 
     @staticmethod
     def get_for(owner: User, prediction_id: uuid.UUID) -> Prediction:
@@ -184,12 +191,19 @@ class PredictionManager:
 
     @staticmethod
     def list_all(
-        admin: User, filters: PredictionFilters, page: int, per_page: int, after: Cursor | None = None
+        admin: User,
+        filters: PredictionFilters,
+        page: int,
+        per_page: int,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
     ) -> Page:
         """Every user's predictions (filters may name one owner), newest first, owners loaded in the same query."""
         conditions = filters.conditions()
         query = select(Prediction).options(joinedload(Prediction.owner)).where(*conditions).order_by(*NEWEST_FIRST)
-        result = paginate(query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after)
+        result = paginate(
+            query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after, before=before
+        )
         ids = [p.id for p in result.items]
         with unit_of_work():
             AuditManager.record(

@@ -146,6 +146,19 @@ class UserManager:
         return user
 
     @staticmethod
+    def change_password(user: User, current_password: str, new_password: str) -> User:
+        """Replace user's password after checking the current one and the policy (audited)."""
+        if not verify_password(user, current_password):
+            raise ValidationFailed(details={"current_password": ["The current password is incorrect."]})
+        problems = password_problems(new_password, user.email)
+        if problems:
+            raise ValidationFailed(details={"new_password": problems})
+        with unit_of_work():
+            user.password_hash = hash_password(new_password)
+            AuditManager.record(AuditAction.PASSWORD_CHANGE, actor=user, target_type="user", target_id=user.id)
+        return user
+
+    @staticmethod
     def set_active(user: User, active: bool, *, actor: User | None = None) -> User:
         """Enable or disable an account; a disabled account's tokens stop working on the next request."""
         with unit_of_work():

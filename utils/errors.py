@@ -4,6 +4,12 @@ Every error a client sees is ``{"error": {"code": ..., "message": ..., "details"
 the matching HTTP status: our domain errors, Flask/werkzeug's own (404, 405, 413, ...), webargs and
 marshmallow validation errors, flask-jwt-extended's token errors, a database that is down, and
 anything unexpected (500, logged with its traceback, never sent to the client).
+
+Browser pages get the same errors as HTML pages instead: the web layer registers a renderer under
+``app.extensions[HTML_ERROR_PAGE]`` and the names of its blueprints under
+``app.extensions[WEB_BLUEPRINTS]``. A request to one of those blueprints is answered with a page;
+the API (/api/, /predict, /health, /ready) always with JSON; any other URL (an unknown one) by what
+the client accepts, JSON unless it prefers text/html.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, has_request_context, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -140,6 +146,23 @@ _WEBARGS_LOCATIONS = {
 }
 
 
+HTML_ERROR_PAGE = "medsight.html_error_page"  # callable(status, code, message, details) -> response
+WEB_BLUEPRINTS = "medsight.web_blueprints"  # names of the blueprints that serve browser pages
+_JSON_PREFIXES = ("/api/", "/predict/", "/health/", "/ready/")
+_JSON_PATHS = ("/api", "/predict", "/health", "/ready")
+
+
+def _wants_html_page() -> bool:
+    """Whether this request's error should be an HTML page (a browser page) rather than the JSON body."""
+    if not has_request_context() or HTML_ERROR_PAGE not in current_app.extensions:
+        return False
+    if request.blueprint is not None and request.blueprint in current_app.extensions.get(WEB_BLUEPRINTS, ()):
+        return True
+    if request.path in _JSON_PATHS or request.path.startswith(_JSON_PREFIXES):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
 def error_response(
     status: int,
     code: str,
@@ -147,7 +170,10 @@ def error_response(
     details: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ):
-    """The one JSON error body, as a Flask response tuple."""
+    """The one error body, as a Flask response tuple: JSON, or the error page for browser pages."""
+    if _wants_html_page():
+        response = current_app.extensions[HTML_ERROR_PAGE](status, code, message, dict(details or {}))
+        return response, status, {k: v for k, v in (headers or {}).items() if k.lower() != "www-authenticate"}
     body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
     return jsonify(body), status, dict(headers or {})
 

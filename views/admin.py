@@ -1,0 +1,198 @@
+"""Administration pages: accounts (role, enable/disable), everyone's predictions, the audit trail. Admins only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+
+from flask import redirect, render_template, request, url_for
+
+from auth import current_user
+from cnn_model.specs import MODALITIES, get_spec
+from constants import AuditAction, Role
+from managers.admin import AdminManager, AuditFilters
+from managers.predictions import PredictionFilters, PredictionManager
+from managers.users import UserManager
+from schemas.admin import AuditQuerySchema, UserQuerySchema, UserUpdateSchema
+from schemas.pagination import CursorField
+from schemas.predictions import AdminPredictionQuerySchema
+from utils.errors import AppError
+from views.forms import FormErrors, form_values, load
+from views.predictions import HISTORY_PAGE_SIZE, result_view
+from views.session import page_blueprint, signed_in
+
+bp = page_blueprint("web_admin", __name__, url_prefix="/admin")
+
+SEE_OTHER = 303
+PAGE_SIZE = 25
+admin_only = signed_in(Role.ADMIN)
+
+
+def _user_id(text: str, field: str, errors: dict) -> str | None:
+    """An account named by its id or its email, as the id the schemas take."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        user = UserManager.find_by_email(text)
+        if user is None:
+            errors[field] = ["No account has this email or id."]
+            return None
+        return str(user.id)
+
+
+def _day_bounds(given: dict, after: str, before: str, errors: dict) -> dict:
+    """Whole-day date fields as the ISO timestamps the schemas take (the last day included)."""
+    bounds = {}
+    for field, shift in ((after, 0), (before, 1)):
+        if field in given:
+            try:
+                day = date.fromisoformat(given[field])
+            except ValueError:
+                errors[field] = ["Give a date such as 2026-03-31."]
+                continue
+            bounds[field] = datetime.combine(day + timedelta(days=shift), time()).isoformat()
+    return bounds
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+@bp.get("/users")
+@admin_only
+def users():
+    given = form_values(request.args, ("email", "role", "status", "page"))
+    values = {k: v for k, v in given.items() if k in ("email", "role", "page")}
+    if given.get("status") in ("active", "disabled"):
+        values["is_active"] = given["status"] == "active"
+    values["per_page"] = PAGE_SIZE
+    errors: dict = {}
+    try:
+        query = load(UserQuerySchema(), values)
+    except FormErrors as refused:
+        errors, query = refused.fields, load(UserQuerySchema(), {"per_page": PAGE_SIZE})
+    page = AdminManager.list_users(
+        current_user(),
+        role=query.get("role"),
+        is_active=query.get("is_active"),
+        email=query.get("email"),
+        page=query["page"],
+        per_page=query["per_page"],
+    )
+    return render_template(
+        "admin/users.html",
+        page=page,
+        given=given,
+        errors=errors,
+        roles=[r.value for r in Role],
+        message=request.args.get("message"),
+    )
+
+
+UPDATE_MESSAGES = {"role": "Role changed.", "enabled": "Account enabled.", "disabled": "Account disabled."}
+
+
+@bp.post("/users/<uuid:user_id>")
+@admin_only
+def update_user(user_id: uuid.UUID):
+    values = form_values(request.form, ("role", "is_active"))
+    if values.get("is_active") in ("true", "false"):
+        values["is_active"] = values["is_active"] == "true"  # the schema takes a JSON boolean; a form sends text
+    back = {k: v for k, v in form_values(request.form, ("email", "role_filter", "status")).items()}
+    try:
+        body = load(UserUpdateSchema(), values)
+        AdminManager.update_user(current_user(), user_id, role=body.get("role"), is_active=body.get("is_active"))
+    except (FormErrors, AppError) as refused:
+        fields = refused.fields if isinstance(refused, FormErrors) else FormErrors.from_app_error(refused).fields
+        message = " ".join(m for messages in fields.values() for m in messages)
+        status = refused.status
+        page = render_template("admin/refused.html", message=message, back=url_for("web_admin.users"))
+        return page, status
+    done = "role" if "role" in values else ("enabled" if values.get("is_active") else "disabled")
+    return redirect(url_for("web_admin.users", message=UPDATE_MESSAGES[done], **back), code=SEE_OTHER)
+
+
+# -- everyone's predictions -------------------------------------------------------------------
+
+
+class AdminPredictionPageSchema(AdminPredictionQuerySchema):
+    """The admin list's filters and paging as the API takes them, plus paging back (before) for "Newer"."""
+
+    before = CursorField()
+
+
+@bp.get("/predictions")
+@admin_only
+def predictions():
+    given = form_values(request.args, ("user", "modality", "label", "flagged", "created_after", "created_before"))
+    errors: dict = {}
+    values = form_values(request.args, ("modality", "label", "cursor", "before"))
+    if "user" in given and (owner := _user_id(given["user"], "user", errors)):
+        values["user_id"] = owner
+    if given.get("flagged") in ("yes", "no"):
+        values["is_positive"] = given["flagged"] == "yes"
+    values.update(_day_bounds(given, "created_after", "created_before", errors))
+    values["per_page"] = HISTORY_PAGE_SIZE
+    try:
+        query = load(AdminPredictionPageSchema(), values)
+    except FormErrors as refused:
+        errors.update(refused.fields)
+        query = load(AdminPredictionPageSchema(), {"per_page": HISTORY_PAGE_SIZE})
+    filters = PredictionFilters(
+        **{name: query.get(name) for name in ("modality", "label", "is_positive", "created_after", "created_before")},
+        owner_id=query.get("user_id"),
+    )
+    page = PredictionManager.list_all(
+        current_user(),
+        filters,
+        1,
+        query["per_page"],
+        after=query.get("cursor"),
+        before=query.get("before"),
+    )
+    return render_template(
+        "admin/predictions.html",
+        page=page,
+        given=given,
+        errors=errors,
+        labels=[(get_spec(m), list(get_spec(m).classes)) for m in MODALITIES],
+        specs={m: get_spec(m) for m in MODALITIES},
+    )
+
+
+@bp.get("/predictions/<uuid:prediction_id>")
+@admin_only
+def prediction(prediction_id: uuid.UUID):
+    """Any user's prediction; reading someone else's is audited, as the API's admin read is."""
+    record = PredictionManager.get_any(current_user(), prediction_id)
+    return render_template("predictions/result.html", **result_view(record), admin_view=True)
+
+
+# -- the audit trail --------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@admin_only
+def audit():
+    given = form_values(request.args, ("actor", "action", "after", "before", "page"))
+    errors: dict = {}
+    values = form_values(request.args, ("action", "page"))
+    if "actor" in given and (actor := _user_id(given["actor"], "actor", errors)):
+        values["actor_id"] = actor
+    values.update(_day_bounds(given, "after", "before", errors))
+    values["per_page"] = PAGE_SIZE
+    try:
+        query = load(AuditQuerySchema(), values)
+    except FormErrors as refused:
+        errors.update(refused.fields)
+        query = load(AuditQuerySchema(), {"per_page": PAGE_SIZE})
+    filters = AuditFilters(
+        **{name: query.get(name) for name in ("actor_id", "action", "target_type", "target_id", "after", "before")}
+    )
+    page = AdminManager.list_audit(current_user(), filters, query["page"], query["per_page"])
+    return render_template(
+        "admin/audit.html",
+        page=page,
+        given=given,
+        errors=errors,
+        actions=[a.value for a in AuditAction],
+    )

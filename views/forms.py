@@ -1,0 +1,55 @@
+"""Form data in, messages out: load a submitted form with the API's own schema, and word its errors for people."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from utils.errors import AppError, flatten_validation_messages
+
+
+def form_values(source: Mapping[str, Any], names: Iterable[str], *, lists: Iterable[str] = ()) -> dict[str, Any]:
+    """The named fields of a submitted form or query string; empty ones left out, as if not sent."""
+    values: dict[str, Any] = {}
+    list_names = set(lists)
+    for name in names:
+        if name in list_names:
+            chosen = [v for v in source.getlist(name) if v != ""]  # type: ignore[attr-defined]
+            if chosen:
+                values[name] = chosen
+        elif name in source and source[name] != "":
+            values[name] = source[name]
+    return values
+
+
+def load(schema: Schema, values: Mapping[str, Any]) -> dict[str, Any]:
+    """schema.load, with the field -> messages of a refusal raised as FormErrors."""
+    try:
+        return schema.load(values)
+    except ValidationError as error:
+        raise FormErrors(flatten_validation_messages(error.messages)) from error
+
+
+class FormErrors(Exception):
+    """What is wrong with a form, field by field ("_form" for the form as a whole)."""
+
+    def __init__(self, fields: Mapping[str, Any], status: int = 422) -> None:
+        super().__init__("form refused")
+        self.status = status
+        self.fields = {name: _as_list(messages) for name, messages in fields.items()}
+
+    @classmethod
+    def from_app_error(cls, error: AppError, field: str = "_form") -> FormErrors:
+        """A manager's refusal: its per-field details if it has them, else its message on field."""
+        per_field = {k: v for k, v in error.details.items() if isinstance(v, list) and v}
+        return cls(per_field or {field: [error.message]}, status=error.status)
+
+
+def _as_list(messages: Any) -> list[str]:
+    if isinstance(messages, list):
+        return [str(m) for m in messages]
+    if isinstance(messages, dict):
+        return [str(m) for value in messages.values() for m in _as_list(value)]
+    return [str(messages)]

@@ -1,0 +1,266 @@
+"""Upload an image, read its result, page through the history, open the photo and heatmap, delete a result."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from flask import Response, current_app, redirect, render_template, request, url_for
+from marshmallow import ValidationError, validates_schema
+
+from auth import current_user
+from cnn_model.specs import MODALITIES, get_spec
+from constants import PREDICTION_NOTE_MAX_LENGTH, Role
+from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
+from models import Prediction, User
+from schemas.pagination import CursorField
+from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
+from utils.errors import AppError
+from views.forms import FormErrors, form_values, load
+from views.models import summaries
+from views.session import page_blueprint, signed_in
+
+bp = page_blueprint("web_predictions", __name__)
+
+SEE_OTHER = 303
+HISTORY_PAGE_SIZE = 20
+
+# What each kind of image should look like, for the upload page.
+UPLOAD_HINTS = {
+    "skin_lesion": "A close-up dermatoscopic photo of one mole or spot on the skin, the lesion in the middle.",
+    "chest_xray": "A frontal chest X-ray of a young child (the model was trained on ages 1 to 5).",
+    "breast": "A single breast ultrasound image (grey, B-mode), as saved from the scanner.",
+    "cervical_cytology": "A microscope image of one cell from a Pap smear, cropped around the cell.",
+}
+
+
+# -- upload -----------------------------------------------------------------------------------
+
+
+def _upload_refusal(error: AppError) -> str:
+    """A manager's refusal of an upload, in a plain sentence."""
+    limit_mb = current_app.config["MAX_UPLOAD_MB"]
+    sentences = {
+        "payload_too_large": f"The file is larger than {limit_mb} MB. Choose a smaller image.",
+        "unsupported_media_type": "This file is not an image MedSight can read. "
+        "Use a JPEG, PNG, BMP, TIFF or WebP image.",
+        "empty_file": "The file is empty. Choose an image file.",
+        "invalid_image": "The file could not be read as an image; it may be damaged. Try another copy of it.",
+        "image_too_large": "The image has too many pixels to read safely. Use a smaller version of it.",
+        "model_unavailable": "The model for this kind of image is not available right now. Please try again later.",
+        "storage_unavailable": "Your image could not be stored just now, so nothing was kept. "
+        "Please try again in a few minutes.",
+        "database_unavailable": "Your result could not be saved just now, so nothing was kept. "
+        "Please try again in a few minutes.",
+    }
+    return sentences.get(error.code, error.message)
+
+
+def _upload_form_errors(messages: dict) -> dict[str, list[str]]:
+    """Schema messages for the upload form, reworded where the API's wording would puzzle a person."""
+    errors: dict[str, list[str]] = {}
+    for name, field_messages in messages.items():
+        if name == "modality":
+            errors[name] = ["Choose the kind of image you are uploading."]
+        elif name in ("file", "image", "upload"):
+            errors["file"] = ["Choose an image file to upload."]
+        elif name == "note":
+            errors[name] = [f"Keep the note to {PREDICTION_NOTE_MAX_LENGTH} characters or fewer."]
+        else:
+            errors[name] = field_messages
+    return errors
+
+
+def _upload_page(status: int = 200, errors: dict | None = None, values: dict | None = None):
+    kinds = [(get_spec(m), UPLOAD_HINTS.get(m, "")) for m in MODALITIES]
+    page = render_template(
+        "predictions/upload.html",
+        kinds=kinds,
+        errors=errors or {},
+        values=values or {},
+        max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
+        note_max=PREDICTION_NOTE_MAX_LENGTH,
+    )
+    return page, status
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@signed_in()
+def upload():
+    if request.method == "GET":
+        return _upload_page()
+    values = form_values(request.form, ("modality", "note"))
+    if "file" in request.files:
+        values["file"] = request.files["file"]
+    try:
+        form = load(PredictionUploadSchema(), values)
+        prediction = PredictionManager.create(current_user(), form["modality"], form["upload"].stream, form["note"])
+    except FormErrors as errors:
+        return _upload_page(errors.status, _upload_form_errors(errors.fields), values)
+    except AppError as error:
+        return _upload_page(error.status, {"file": [_upload_refusal(error)]}, values)
+    return redirect(url_for("web_predictions.result", prediction_id=prediction.id), code=SEE_OTHER)
+
+
+# -- one result -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    name: str
+    display_name: str
+    description: str
+    probability: float
+    is_positive: bool
+
+    @property
+    def percent(self) -> str:
+        value = self.probability * 100
+        return "<1%" if 0 < value < 0.5 else f"{value:.0f}%"
+
+    @property
+    def bar_width(self) -> str:
+        """The bar's length in the SVG's 0-100 user units."""
+        return f"{max(self.probability, 0.0) * 100:.1f}"
+
+
+def result_view(prediction: Prediction) -> dict:
+    """What the result page shows about a prediction, worked out once for the template."""
+    spec = get_spec(prediction.modality)
+    finding = spec.class_spec(prediction.label)
+    rows = sorted(
+        (
+            ClassRow(c.name, c.display_name, c.description, prediction.probabilities.get(c.name, 0.0), c.is_positive)
+            for c in spec.classes
+        ),
+        key=lambda row: row.probability,
+        reverse=True,
+    )
+    model = summaries().get(prediction.modality)
+    return {
+        "prediction": prediction,
+        "spec": spec,
+        "finding": finding,
+        "rows": rows,
+        "positive_word": "malignant" if spec.positive_flag == "is_malignant" else "abnormal",
+        "positive_percent": round(sum(r.probability for r in rows if r.is_positive) * 100),
+        "model": model,
+        "same_version": model is not None and model.version == prediction.model_version,
+    }
+
+
+@bp.get("/predictions/<uuid:prediction_id>")
+@signed_in()
+def result(prediction_id: uuid.UUID):
+    prediction = PredictionManager.get_for(current_user(), prediction_id)
+    return render_template("predictions/result.html", **result_view(prediction), admin_view=False)
+
+
+def send_download(download: ImageDownload, *, attachment_name: str | None = None) -> Response:
+    """The stored bytes, or a redirect to a short-lived storage URL; never cached."""
+    if download.url is not None:
+        response = redirect(download.url, code=302)
+    else:
+        response = Response(download.stored.data, mimetype=download.stored.content_type)
+        if attachment_name:
+            response.headers["Content-Disposition"] = f'attachment; filename="{attachment_name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _extension(content_type: str) -> str:
+    return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp"}.get(
+        content_type, content_type.rsplit("/", 1)[-1] or "img"
+    )
+
+
+@bp.get("/predictions/<uuid:prediction_id>/<any(image, heatmap):kind>")
+@signed_in()
+def image(prediction_id: uuid.UUID, kind: str):
+    """The photo or heatmap: the owner's, or for an admin anyone's (that read audited, as in the API)."""
+    user: User = current_user()
+    if user.role == Role.ADMIN.value:
+        download = PredictionManager.open_any_image(user, prediction_id, kind)
+    else:
+        download = PredictionManager.open_image(user, prediction_id, kind)
+    name = None
+    if request.args.get("download") == "1" and kind == "image" and download.stored is not None:
+        name = f"medsight-{prediction_id}.{_extension(download.stored.content_type)}"
+    return send_download(download, attachment_name=name)
+
+
+@bp.post("/predictions/<uuid:prediction_id>/delete")
+@signed_in()
+def delete(prediction_id: uuid.UUID):
+    PredictionManager.delete(current_user(), prediction_id)
+    return redirect(url_for("web_predictions.history", deleted=1), code=SEE_OTHER)
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+class HistoryQuerySchema(PredictionQuerySchema):
+    """The history's filters and paging as the API takes them, plus paging back (before) for "Newer"."""
+
+    before = CursorField()
+
+    @validates_schema
+    def _one_direction(self, data, **_kwargs):
+        if data.get("before") is not None and data.get("cursor") is not None:
+            raise ValidationError("Give either cursor or before, not both.", field_name="before")
+
+
+FILTER_FIELDS = ("modality", "label", "flagged", "created_after", "created_before")
+
+
+def _day(value: str, field: str, errors: dict) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors[field] = ["Give a date such as 2026-03-31."]
+        return None
+
+
+def history_query(args) -> tuple[dict, dict, dict]:
+    """The history form's values, loaded through the API's schema: (query, the filters as given, errors)."""
+    given = form_values(args, FILTER_FIELDS)
+    values = form_values(args, ("modality", "label", "cursor", "before"))
+    errors: dict[str, list[str]] = {}
+    if given.get("flagged") in ("yes", "no"):
+        values["is_positive"] = given["flagged"] == "yes"
+    # Dates are whole days: from the start of the first to the end of the last.
+    if "created_after" in given and (day := _day(given["created_after"], "created_after", errors)):
+        values["created_after"] = datetime.combine(day, time()).isoformat()
+    if "created_before" in given and (day := _day(given["created_before"], "created_before", errors)):
+        values["created_before"] = datetime.combine(day + timedelta(days=1), time()).isoformat()
+    values["per_page"] = HISTORY_PAGE_SIZE
+    try:
+        query = load(HistoryQuerySchema(), values)
+    except FormErrors as refused:
+        errors.update(refused.fields)
+        query = load(HistoryQuerySchema(), {"per_page": HISTORY_PAGE_SIZE})
+    return query, given, errors
+
+
+@bp.get("/history")
+@signed_in()
+def history():
+    query, given, errors = history_query(request.args)
+    filters = PredictionFilters(
+        **{name: query.get(name) for name in ("modality", "label", "is_positive", "created_after", "created_before")}
+    )
+    page = PredictionManager.list_for(
+        current_user(), filters, 1, query["per_page"], after=query.get("cursor"), before=query.get("before")
+    )
+    labels = [(get_spec(m), list(get_spec(m).classes)) for m in MODALITIES]
+    return render_template(
+        "predictions/history.html",
+        page=page,
+        given=given,
+        errors=errors,
+        labels=labels,
+        specs={m: get_spec(m) for m in MODALITIES},
+        filtered=bool(given),
+        deleted=request.args.get("deleted") == "1",
+    )

@@ -1,0 +1,221 @@
+"""Browser sessions: the JWT pair in HttpOnly cookies, double-submit CSRF, quiet renewal, and the page guard.
+
+A browser signs in once and then holds an access and a refresh JWT in HttpOnly, SameSite=Lax
+cookies (flask-jwt-extended's cookie mode; the names and flags are in config.py). Both tokens of
+one sign-in carry the same CSRF value, which every state-changing form sends back in its hidden
+``csrf_token`` field: so a form stays valid when the access token is renewed from the refresh
+token, which happens here, before the page's guard runs, whenever the access cookie has expired.
+The sign-in and registration forms, sent before there is a session, are protected by a cookie of
+their own with the same double-submit rule.
+
+Pages read the JWT from the cookies only (auth_required(locations=("cookies",))); the API reads
+the Authorization header only, so a cookie never authorizes an API call.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, redirect, request, url_for
+from flask_jwt_extended import (
+    decode_token,
+    get_jwt,
+    set_access_cookies,
+    set_refresh_cookies,
+    unset_jwt_cookies,
+    verify_jwt_in_request,
+)
+from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
+from jwt import PyJWTError
+from werkzeug.http import dump_cookie
+
+from auth import auth_required, current_user
+from constants import Role
+from managers.auth import AuthManager, TokenPair
+from managers.users import UserManager
+from models import User
+from utils.errors import AppError
+
+COOKIES = ("cookies",)
+FORM_CSRF_COOKIE = "medsight_form_csrf"
+CSRF_FIELD = "csrf_token"
+
+
+class CsrfRefused(AppError):
+    """A form without the right CSRF value: refused before anything is read or changed."""
+
+    status, code = 400, "csrf_failed"
+    message = "This form has expired or did not come from MedSight. Go back, reload the page and send it again."
+
+
+def page_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
+    """A blueprint of browser pages: its requests renew an expired access cookie first."""
+    blueprint = Blueprint(name, import_name, **kwargs)
+    blueprint.before_request(renew_expired_access)
+    blueprint.after_request(set_session_cookies)
+    return blueprint
+
+
+def new_session_csrf() -> str:
+    """The CSRF value shared by both tokens of a new browser session."""
+    return secrets.token_urlsafe(24)
+
+
+def start_session(response: Response, tokens: TokenPair) -> Response:
+    set_access_cookies(response, tokens.access_token)
+    set_refresh_cookies(response, tokens.refresh_token)
+    return response
+
+
+def end_session(response: Response) -> Response:
+    g.pop("renewed_access_token", None)
+    unset_jwt_cookies(response)
+    return response
+
+
+def refresh_cookie() -> str | None:
+    return request.cookies.get(current_app.config["JWT_REFRESH_COOKIE_NAME"])
+
+
+# -- quiet renewal ------------------------------------------------------------------------------
+
+
+def _decodes(token: str | None) -> dict | None:
+    if not token:
+        return None
+    try:
+        return decode_token(token)
+    except (PyJWTError, JWTExtendedException):
+        return None
+
+
+def _replace_request_cookie(name: str, value: str) -> None:
+    """Let the rest of this request see value as cookie name (the browser gets it with the response)."""
+    cookies = {**request.cookies.to_dict(), name: value}
+    request.environ["HTTP_COOKIE"] = "; ".join(dump_cookie(k, v).split(";", 1)[0] for k, v in cookies.items())
+    request.__dict__.pop("cookies", None)  # werkzeug caches the parsed cookies on the request
+
+
+def renew_expired_access() -> None:
+    """An expired (or missing) access cookie beside a valid refresh cookie: mint a new access token.
+
+    The refresh token must be unrevoked and its account active, as for POST /api/v1/auth/refresh.
+    """
+    config = current_app.config
+    if _decodes(request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"])) is not None:
+        return
+    claims = _decodes(refresh_cookie())
+    if claims is None or claims.get("type") != "refresh" or AuthManager.is_jwt_revoked(claims["jti"]):
+        return
+    user = UserManager.find_active(claims["sub"])
+    if user is None:
+        return
+    access_token = AuthManager.refresh(user, session_csrf=claims.get("csrf")).access_token
+    g.renewed_access_token = access_token
+    _replace_request_cookie(config["JWT_ACCESS_COOKIE_NAME"], access_token)
+
+
+def set_session_cookies(response: Response) -> Response:
+    """after_request: hand a renewed access token, and a new sign-in form CSRF value, to the browser."""
+    renewed = g.pop("renewed_access_token", None)
+    if renewed is not None:
+        set_access_cookies(response, renewed)
+    form_csrf = g.pop("new_form_csrf", None)
+    if form_csrf is not None:
+        response.set_cookie(
+            FORM_CSRF_COOKIE,
+            form_csrf,
+            httponly=True,
+            samesite=current_app.config["JWT_COOKIE_SAMESITE"],
+            secure=current_app.config["JWT_COOKIE_SECURE"],
+        )
+    return response
+
+
+# -- the guard ----------------------------------------------------------------------------------
+
+
+def safe_next(target: str | None) -> str | None:
+    """A local path to return to after signing in; anything else (another site) is dropped."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def sign_in_url() -> str:
+    return url_for(
+        "web_account.login", next=safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
+    )
+
+
+def signed_in(role: Role | None = None) -> Callable:
+    """Guard a page: a signed-in browser (and the role, if given); else off to the sign-in page.
+
+    A form sent without the session's CSRF value is refused with a 400 page, and nothing changes.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        guarded = auth_required(role, locations=COOKIES, personal_tokens=False)(view)
+
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return guarded(*args, **kwargs)
+            except CSRFError as exc:
+                raise CsrfRefused() from exc
+            except (JWTExtendedException, PyJWTError):
+                return redirect(sign_in_url())
+
+        return wrapper
+
+    return decorator
+
+
+def visitor() -> User | None:
+    """Who is signed in on this page, if anyone (public pages show the signed-in navigation too)."""
+    try:
+        return current_user()
+    except RuntimeError:
+        pass
+    if "web_visitor" not in g:
+        g.web_visitor = None
+        try:
+            verify_jwt_in_request(optional=True, locations=list(COOKIES))
+            claims = get_jwt()
+            if claims:
+                g.web_visitor = UserManager.find_active(claims["sub"])
+        except (JWTExtendedException, PyJWTError):
+            pass
+    return g.web_visitor
+
+
+def csrf_token() -> str:
+    """The value a state-changing form sends back: the session's, or the sign-in forms' own."""
+    if visitor() is not None:
+        try:
+            return get_jwt().get("csrf", "")
+        except RuntimeError:
+            pass
+    return form_csrf_token()
+
+
+# -- CSRF for the forms sent before there is a session (sign in, create account) ----------------
+
+
+def form_csrf_token() -> str:
+    token = request.cookies.get(FORM_CSRF_COOKIE) or g.get("new_form_csrf")
+    if not token:
+        token = g.new_form_csrf = secrets.token_urlsafe(24)
+    return token
+
+
+def check_form_csrf() -> None:
+    """Refuse a sign-in or registration form whose CSRF field does not match its cookie."""
+    cookie = request.cookies.get(FORM_CSRF_COOKIE, "")
+    sent = request.form.get(CSRF_FIELD, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise CsrfRefused()
