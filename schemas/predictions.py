@@ -4,7 +4,7 @@ from datetime import UTC
 
 from flask import url_for
 from flask_smorest.fields import Upload
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_dump, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, validate, validates_schema
 from werkzeug.datastructures import FileStorage
 
 from cnn_model.modalities import get_spec
@@ -12,8 +12,8 @@ from constants import PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
 from schemas.modalities import KnownModality
 from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
 
-_MODALITY = KnownModality()  # also gives the OpenAPI enum
-_MODALITY_DOC = {"description": "What kind of image this is"}
+MODALITY_CHOICE = KnownModality()  # also gives the OpenAPI enum
+MODALITY_DOC = {"description": "What kind of image this is"}
 
 
 class FileUpload(Upload):
@@ -27,7 +27,7 @@ class FileUpload(Upload):
         return value
 
 
-class _UploadFieldsSchema(Schema):
+class ImageUploadSchema(Schema):
     """The image comes as multipart field `file` (or `image`, as some clients send it)."""
 
     file = FileUpload(metadata={"description": "The image: JPEG, PNG, BMP, TIFF or WebP"})
@@ -47,8 +47,8 @@ class _UploadFieldsSchema(Schema):
         return data
 
 
-class PredictionUploadSchema(_UploadFieldsSchema):
-    modality = fields.String(required=True, validate=_MODALITY, metadata=_MODALITY_DOC)
+class PredictionUploadSchema(ImageUploadSchema):
+    modality = fields.String(required=True, validate=MODALITY_CHOICE, metadata=MODALITY_DOC)
     note = fields.String(
         load_default=None,
         allow_none=True,
@@ -57,19 +57,8 @@ class PredictionUploadSchema(_UploadFieldsSchema):
     )
 
 
-class SeedUploadSchema(_UploadFieldsSchema):
-    class Meta:
-        unknown = EXCLUDE  # the seed apps' clients send whatever they sent before
-
-    modality = fields.String(load_default=None, validate=_MODALITY, metadata=_MODALITY_DOC)
-
-
-class SeedQuerySchema(Schema):
-    modality = fields.String(load_default=None, validate=_MODALITY, metadata=_MODALITY_DOC)
-
-
 class PredictionQuerySchema(CursorPageQuerySchema):
-    modality = fields.String(validate=_MODALITY, metadata=_MODALITY_DOC)
+    modality = fields.String(validate=MODALITY_CHOICE, metadata=MODALITY_DOC)
     label = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "A class name"})
     is_positive = fields.Boolean(metadata={"description": "Only malignant/abnormal results (or only the others)"})
     is_malignant = fields.Boolean(metadata={"description": "Same as is_positive"})
@@ -113,7 +102,7 @@ class PredictionSchema(Schema):
     image_endpoint = "predictions.PredictionImage"
 
     id = fields.UUID(dump_only=True)
-    modality = fields.String(dump_only=True, validate=_MODALITY, metadata=_MODALITY_DOC)
+    modality = fields.String(dump_only=True, validate=MODALITY_CHOICE, metadata=MODALITY_DOC)
     label = fields.String(dump_only=True, metadata={"description": "The most likely class"})
     display_name = fields.String(dump_only=True, metadata={"description": "The label in plain words"})
     confidence = fields.Float(dump_only=True, metadata={"description": "Probability of the label, 0 to 1"})
@@ -208,35 +197,3 @@ class AdminPredictionSchema(PredictionSchema):
 
 class AdminPredictionListSchema(CursorPageSchema):
     items = fields.List(fields.Nested(AdminPredictionSchema), dump_only=True)
-
-
-class SeedPredictionBodySchema(Schema):
-    class_name = fields.String(dump_only=True)
-    is_cancerous = fields.Boolean(dump_only=True, metadata={"description": "Malignant or abnormal"})
-    confidence = fields.Float(dump_only=True)
-    all_predictions = fields.Dict(keys=fields.String(), values=fields.Float(), dump_only=True)
-
-
-class SeedPredictionSchema(Schema):
-    """The answer the original single-model apps gave, so their clients keep working. Dumps a Prediction row."""
-
-    success = fields.Boolean(dump_only=True)
-    prediction = fields.Nested(SeedPredictionBodySchema, dump_only=True)
-    id = fields.UUID(dump_only=True)
-    modality = fields.String(dump_only=True)
-    disclaimer = fields.String(dump_only=True)
-
-    @pre_dump
-    def _from_row(self, row, **_kwargs):
-        return {
-            "success": True,
-            "prediction": {
-                "class_name": row.label,
-                "is_cancerous": row.is_positive,
-                "confidence": row.confidence,
-                "all_predictions": row.probabilities,
-            },
-            "id": row.id,
-            "modality": row.modality,
-            "disclaimer": PREDICTION_DISCLAIMER,
-        }
