@@ -52,6 +52,18 @@ def main(argv=None) -> int:
     evaluate.add_argument("--plots", type=Path, default=None, help="folder to write confusion/ROC PNGs into")
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% CIs")
 
+    detect = commands.add_parser("detect", help="which modality each image is (null: none of ours); JSON lines")
+    detect.add_argument("--artifacts-dir", type=Path, default=None)
+    detect.add_argument("files", nargs="+", type=Path)
+
+    train_gate = commands.add_parser("train-gate", help="build, fit and check the modality gate")
+    train_gate.add_argument("--data-root", type=Path, default=None)
+    train_gate.add_argument("--backbone", type=Path, default=None, help="EfficientNet-Lite0 no-top .keras file")
+    train_gate.add_argument("--artifacts-dir", type=Path, default=None)
+    train_gate.add_argument(
+        "--foreign-folder", type=Path, action="append", default=[], help="extra foreign PNGs (e.g. screenshots)"
+    )
+
     args = parser.parse_args(argv)
     from .runtime import ArtifactError
 
@@ -65,6 +77,21 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     if args.command == "predict":
         return _predict(args)
+    if args.command == "detect":
+        return _detect(args)
+    if args.command == "train-gate":
+        from .gate_training import train_gate
+        from .pipeline import DEFAULT_BACKBONE, DEFAULT_DATA_ROOT
+        from .runtime import ARTIFACTS_DIR
+
+        card = train_gate(
+            data_root=args.data_root or DEFAULT_DATA_ROOT,
+            backbone=args.backbone or DEFAULT_BACKBONE,
+            artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR,
+            foreign_folders=tuple(args.foreign_folder),
+        )
+        print(json.dumps({k: card[k] for k in ("version", "metrics", "serving")}, indent=2))
+        return 0
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "export":
@@ -148,6 +175,26 @@ def _predict(args) -> int:
                 }
             )
         )
+    return 1 if failures else 0
+
+
+def _detect(args) -> int:
+    """One JSON line per file: {"path", "modality" (or null), "scores"}; unreadable files exit non-zero."""
+    from .gate import ModalityGate
+    from .preprocessing import ImageLoadError
+    from .runtime import ARTIFACTS_DIR
+
+    gate = ModalityGate((args.artifacts_dir or ARTIFACTS_DIR) / "gate")
+    failures = 0
+    for path in args.files:
+        try:
+            result = gate.detect(path)
+        except ImageLoadError as exc:
+            failures += 1
+            print(json.dumps({"path": str(path), "error": str(exc)}))
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            continue
+        print(json.dumps({"path": str(path), "modality": result.modality, "scores": result.scores}))
     return 1 if failures else 0
 
 

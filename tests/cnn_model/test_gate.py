@@ -1,0 +1,123 @@
+"""The modality gate: real images of our four kinds are recognised, pictures of anything else are refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from cnn_model.gate import GateStatistics, ModalityGate, preprocess_for_gate
+from cnn_model.modalities import MODALITIES
+from cnn_model.runtime import ARTIFACTS_DIR, ArtifactError
+from config import PROJECT_ROOT
+from tests.support.images import sample_images
+
+GATE_DIR = ARTIFACTS_DIR / "gate"
+
+
+@pytest.fixture(scope="module")
+def gate():
+    return ModalityGate(GATE_DIR)
+
+
+def _foreign_pictures():
+    rng = np.random.default_rng(7)
+    page = Image.new("RGB", (500, 700), "white")
+    draw = ImageDraw.Draw(page)
+    for row in range(30):
+        draw.text((20, 20 + row * 20), "Invoice 2024-117, consultation and laboratory fees " * 2, fill="black")
+    y, x = np.mgrid[0:240, 0:320]
+    return {
+        "solid colour": Image.new("RGB", (320, 240), (30, 120, 200)),
+        "white page": Image.new("L", (300, 400), 255),
+        "noise": Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)),
+        "gradient": Image.fromarray((x / 319 * 255).astype(np.uint8), mode="L"),
+        "text page": page,
+        "checkerboard": Image.fromarray((((x // 16) + (y // 16)) % 2 * 255).astype(np.uint8), mode="L"),
+    }
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_real_images_of_each_kind_are_recognised(gate, modality):
+    for path in sample_images(modality):
+        result = gate.detect(path)
+        assert result.modality == modality, path
+        assert set(result.scores) == set(gate.modalities)
+
+
+@pytest.mark.parametrize("name", list(_foreign_pictures()))
+def test_foreign_pictures_are_refused(gate, name):
+    result = gate.detect(_foreign_pictures()[name])
+    assert result.modality is None
+    assert max(result.scores.values()) < 0.01
+
+
+def test_a_re_encoded_and_resized_xray_is_still_an_xray(gate):
+    xray = Image.open(sample_images("chest_xray")[0]).convert("L")
+    smaller = xray.resize((xray.width // 2, xray.height // 2))
+    buffer = io.BytesIO()
+    smaller.save(buffer, format="PNG")
+    assert gate.detect(buffer.getvalue()).modality == "chest_xray"
+
+
+def test_preprocessing_gives_the_networks_input_shape_for_any_mode():
+    for mode in ("L", "RGB", "RGBA", "I;16"):
+        array = preprocess_for_gate(Image.new(mode, (50, 30)))
+        assert array.shape == (96, 96, 3) and array.dtype == np.float32
+
+
+def test_decision_picks_the_nearest_modality_relative_to_its_threshold_and_refuses_beyond_all():
+    statistics = GateStatistics(
+        modalities=("a", "b"),
+        means=np.zeros((2, 1)),
+        whitening=np.ones((2, 1, 1)),
+        thresholds=np.array([1.0, 10.0]),
+        held_out_distances=(np.array([0.2, 0.5, 1.0]), np.array([2.0, 5.0, 10.0])),
+    )
+    distances = np.array([[0.3, 4.0], [2.0, 4.0], [2.0, 11.0]])
+    # 0.3/1 beats 4/10; 2/1 is beyond a's threshold but 4/10 is within b's; beyond both is None.
+    assert statistics.decide(distances) == ["a", "b", None]
+    assert statistics.typicality(distances)[0].tolist() == pytest.approx([2 / 3, 2 / 3])  # share at least as far
+
+
+def test_an_altered_statistics_file_is_refused(tmp_path):
+    altered = tmp_path / "gate"
+    shutil.copytree(GATE_DIR, altered)
+    with np.load(altered / "stats.npz") as data:
+        arrays = dict(data)
+    arrays["thresholds"] = arrays["thresholds"] * 10
+    np.savez_compressed(altered / "stats.npz", **arrays)
+    with pytest.raises(ArtifactError, match="does not match"):
+        ModalityGate(altered)
+
+
+def test_card_reports_the_goals_met_on_grouped_folds_and_foreign_images():
+    card = json.loads((GATE_DIR / "card.json").read_text())
+    pooled = card["metrics"]["grouped_5_fold"]["pooled"]
+    assert pooled["right"] >= 0.995 and pooled["refused"] <= 0.01
+    assert card["metrics"]["foreign"]["refused_share"] >= 0.90
+    assert card["serving"]["size_mb"] <= 2.0
+    assert card["modalities"] == list(MODALITIES)
+
+
+def test_detect_cli_prints_one_json_object_per_file(tmp_path):
+    foreign = tmp_path / "blue.png"
+    _foreign_pictures()["solid colour"].save(foreign)
+    xray = sample_images("chest_xray")[0]
+    completed = subprocess.run(
+        [sys.executable, "-m", "cnn_model", "detect", str(xray), str(foreign)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+    )
+    lines = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert [line["path"] for line in lines] == [str(xray), str(foreign)]
+    assert [line["modality"] for line in lines] == ["chest_xray", None]
+    assert set(lines[0]["scores"]) == set(MODALITIES)
