@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from constants import AuditAction, Role
 from managers.audit import AuditManager
-from managers.pagination import ListFilters, Page, count_of, paginate, reload_after_commit
+from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import unit_of_work
 from managers.users import UserManager
 from models import AuditEvent, User
@@ -56,10 +56,9 @@ class AdminManager:
             conditions.append(User.is_active == is_active)
         if email:
             conditions.append(User.email.contains(email.strip().lower(), autoescape=True))
-        query = select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc())
-        result = paginate(query, count_of(User, *conditions), page, per_page)
-        ids = [u.id for u in result.items]
-        with unit_of_work():
+        newest_first = select(User).order_by(User.created_at.desc(), User.id.desc())
+
+        def audit(result: Page) -> None:
             AuditManager.record(
                 AuditAction.ADMIN_LIST_USERS,
                 actor=admin,
@@ -67,10 +66,11 @@ class AdminManager:
                 details={
                     "filters": {"role": role, "is_active": is_active, "email": email},
                     "page": page,
-                    "user_ids": [str(user_id) for user_id in ids if user_id != admin.id],
+                    "user_ids": [str(user.id) for user in result.items if user.id != admin.id],
                 },
             )
-        return reload_after_commit(result, query, ids)
+
+        return list_page(newest_first, conditions, page, per_page, audit=audit)
 
     @staticmethod
     def get_user(admin: User, user_id: uuid.UUID) -> User:
@@ -101,15 +101,14 @@ class AdminManager:
     @staticmethod
     def list_audit(admin: User, filters: AuditFilters, page: int, per_page: int) -> Page:
         """The audit trail, newest first; this read is recorded too (after the page is taken)."""
-        conditions = filters.conditions()
-        query = select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        result = paginate(query, count_of(AuditEvent, *conditions), page, per_page)
-        ids = [e.id for e in result.items]
-        with unit_of_work():
+        newest_first = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+        def audit(_result: Page) -> None:
             AuditManager.record(
                 AuditAction.ADMIN_READ_AUDIT,
                 actor=admin,
                 target_type="audit_event",
                 details={"filters": filters.described(), "page": page, "per_page": per_page},
             )
-        return reload_after_commit(result, query, ids)
+
+        return list_page(newest_first, filters.conditions(), page, per_page, audit=audit)

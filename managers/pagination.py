@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db import db
+from managers.transactions import unit_of_work
 from utils.cursor import Cursor
 
 # The (timestamp, id) columns a list is ordered by, both descending: what a cursor refers to.
@@ -102,7 +103,7 @@ def _page_before(query: Select, total: int, per_page: int, keyset: Keyset | None
     )
 
 
-def reload_after_commit(page: Page, query: Select, ids: list) -> Page:
+def _reload_after_commit(page: Page, query: Select, ids: list) -> Page:
     """Load a page's rows again in one query after a commit expired them (else each would reload alone).
 
     ids: the rows' primary keys, taken before the commit (reading them after would reload each row).
@@ -111,6 +112,32 @@ def reload_after_commit(page: Page, query: Select, ids: list) -> Page:
         entity = query.column_descriptions[0]["entity"]
         db.session.scalars(query.where(entity.id.in_(ids)).limit(None).offset(None)).unique().all()
     return page
+
+
+def list_page(
+    query: Select,
+    conditions: Sequence[Any],
+    page: int,
+    per_page: int,
+    *,
+    audit: Callable[[Page], Any] | None = None,
+    **cursor: Any,
+) -> Page:
+    """One page of an ordered query narrowed by conditions, with the count of everything they match.
+
+    audit: records who read the page (an admin reading others' records). It is committed at once,
+    and the page's rows, expired by that commit, are loaded again in one query.
+    cursor: keyset=, after=, before= as paginate takes them.
+    """
+    entity = query.column_descriptions[0]["entity"]
+    query = query.where(*conditions)
+    result = paginate(query, count_of(entity, *conditions), page, per_page, **cursor)
+    if audit is None:
+        return result
+    ids = [row.id for row in result.items]  # read before the commit expires them
+    with unit_of_work():
+        audit(result)
+    return _reload_after_commit(result, query, ids)
 
 
 def count_of(model, *conditions) -> Select:

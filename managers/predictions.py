@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import joinedload
 
+from cnn_model.modalities import get_spec
 from constants import (
     HEATMAP_CONTENT_TYPE,
     HEATMAP_KEY_PREFIX,
@@ -27,7 +28,8 @@ from constants import (
 from db import db
 from managers.audit import AuditManager
 from managers.models import ModelManager
-from managers.pagination import ListFilters, Page, count_of, paginate, reload_after_commit
+from managers.ownership import get_owned
+from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import UnitOfWork, unit_of_work
 from models import Prediction, User
 from services.storage import Storage, StoredObject
@@ -88,6 +90,16 @@ def _store(uow: UnitOfWork, storage: Storage, prefix: str, data: bytes, content_
     return key
 
 
+def _with_positive_probability(*predictions: Prediction) -> None:
+    """Give each prediction its positive_probability: the summed probability of its modality's positive classes.
+
+    Derived from the stored probabilities rather than stored itself; what the manager hands out carries it.
+    """
+    for prediction in predictions:
+        positives = get_spec(prediction.modality).positive_classes
+        prediction.positive_probability = sum(prediction.probabilities.get(name, 0.0) for name in positives)
+
+
 class PredictionManager:
     @staticmethod
     def create(owner: User, modality: str, upload: BinaryIO | bytes, note: str | None = None) -> Prediction:
@@ -133,6 +145,7 @@ class PredictionManager:
                 target_id=prediction.id,
                 details={"modality": result.modality, "label": result.label, "model_version": runner.version},
             )
+        _with_positive_probability(prediction)
         return prediction
 
     @staticmethod
@@ -146,17 +159,16 @@ class PredictionManager:
     ) -> Page:
         """owner's history, newest first, one page of it (by number, or after/before a cursor) and how many match."""
         conditions = replace(filters, owner_id=owner.id).conditions()
-        query = select(Prediction).where(*conditions).order_by(*NEWEST_FIRST)
-        return paginate(
-            query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after, before=before
-        )
+        newest_first = select(Prediction).order_by(*NEWEST_FIRST)
+        result = list_page(newest_first, conditions, page, per_page, keyset=KEYSET, after=after, before=before)
+        _with_positive_probability(*result.items)
+        return result
 
     @staticmethod
     def get_for(owner: User, prediction_id: uuid.UUID) -> Prediction:
         """One of owner's predictions; NotFound for an unknown id and for someone else's alike."""
-        prediction = db.session.get(Prediction, prediction_id)
-        if prediction is None or prediction.owner_id != owner.id:
-            raise NotFound("No such prediction.")
+        prediction = get_owned(Prediction.owner_id, prediction_id, owner, noun="prediction")
+        _with_positive_probability(prediction)
         return prediction
 
     @staticmethod
@@ -199,13 +211,9 @@ class PredictionManager:
         before: Cursor | None = None,
     ) -> Page:
         """Every user's predictions (filters may name one owner), newest first, owners loaded in the same query."""
-        conditions = filters.conditions()
-        query = select(Prediction).options(joinedload(Prediction.owner)).where(*conditions).order_by(*NEWEST_FIRST)
-        result = paginate(
-            query, count_of(Prediction, *conditions), page, per_page, keyset=KEYSET, after=after, before=before
-        )
-        ids = [p.id for p in result.items]
-        with unit_of_work():
+        newest_first = select(Prediction).options(joinedload(Prediction.owner)).order_by(*NEWEST_FIRST)
+
+        def audit(result: Page) -> None:
             AuditManager.record(
                 AuditAction.ADMIN_LIST_PREDICTIONS,
                 actor=admin,
@@ -217,7 +225,12 @@ class PredictionManager:
                     "prediction_ids": [str(p.id) for p in result.items if p.owner_id != admin.id],
                 },
             )
-        return reload_after_commit(result, query, ids)
+
+        result = list_page(
+            newest_first, filters.conditions(), page, per_page, audit=audit, keyset=KEYSET, after=after, before=before
+        )
+        _with_positive_probability(*result.items)
+        return result
 
     @staticmethod
     def get_any(admin: User, prediction_id: uuid.UUID, *, what: str = "record") -> Prediction:
@@ -236,6 +249,7 @@ class PredictionManager:
                     target_id=prediction.id,
                     details={"owner_id": str(prediction.owner_id), "what": what},
                 )
+        _with_positive_probability(prediction)
         return prediction
 
     @staticmethod

@@ -20,9 +20,10 @@ from constants import (
 )
 from db import db
 from managers.audit import AuditManager
+from managers.ownership import get_owned
 from managers.transactions import unit_of_work
 from models import ApiToken, User, utcnow
-from utils.errors import NotFound, Unauthorized
+from utils.errors import Unauthorized
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,7 @@ class TokenManager:
     @staticmethod
     def get_for(user: User, token_id: uuid.UUID) -> ApiToken:
         """One of user's tokens; NotFound for an unknown id or someone else's token alike."""
-        token = db.session.get(ApiToken, token_id)
-        if token is None or token.user_id != user.id:
-            raise NotFound("No such token.")
-        return token
+        return get_owned(ApiToken.user_id, token_id, user, noun="token")
 
     @staticmethod
     def revoke(user: User, token_id: uuid.UUID) -> ApiToken:

@@ -151,7 +151,7 @@ class PredictionSchema(Schema):
             "confidence": row.confidence,
             "probabilities": row.probabilities,
             "is_positive": row.is_positive,
-            "positive_probability": sum(row.probabilities.get(name, 0.0) for name in spec.positive_classes),
+            "positive_probability": row.positive_probability,  # computed by PredictionManager
             spec.positive_flag: row.is_positive,
             "class_descriptions": {c.name: c.description for c in spec.classes},
             "model": {"name": row.model_name, "version": row.model_version, "sha256": row.model_sha256},

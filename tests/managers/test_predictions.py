@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from cnn_model.modalities import get_spec
 from db import db
 from managers.pagination import Page
 from managers.predictions import PredictionFilters, PredictionManager
@@ -178,3 +179,14 @@ def test_cursor_round_trips_and_refuses_what_it_did_not_make():
     ):  # naive time
         with pytest.raises(ValueError):
             Cursor.decode(token)
+
+
+def test_what_the_manager_hands_out_carries_the_positive_probability(owner, modality):
+    created = PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
+    positives = get_spec(modality).positive_classes
+    expected = pytest.approx(sum(created.probabilities[name] for name in positives))
+    assert created.positive_probability == expected
+    db.session.expunge(created)  # a fresh row from the database, not the object create() returned
+    assert PredictionManager.get_for(owner, created.id).positive_probability == expected
+    (listed,) = PredictionManager.list_for(owner, PredictionFilters(), page=1, per_page=5).items
+    assert listed.positive_probability == expected

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from db import db
-from managers import unit_of_work
+from managers.transactions import unit_of_work
 from models import AuditEvent
 from utils.errors import DatabaseUnavailable
 
