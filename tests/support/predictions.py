@@ -17,7 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cnn_model.specs import MODALITIES
+from cnn_model.modalities import MODALITIES
+from cnn_model.runtime import ARTIFACTS_DIR, CARD_FILE
 from config import PROJECT_ROOT
 from models import Prediction
 from services.storage import LocalFolderStorage, create_storage
@@ -65,8 +66,7 @@ def open_temp_files() -> list[str]:
 @pytest.fixture(scope="session")
 def installed_modalities() -> tuple[str, ...]:
     """Modalities whose model artifact is shipped in cnn_model/artifacts."""
-    artifacts = PROJECT_ROOT / "cnn_model" / "artifacts"
-    installed = tuple(m for m in MODALITIES if (artifacts / m / "card.json").is_file())
+    installed = tuple(m for m in MODALITIES if (ARTIFACTS_DIR / m / CARD_FILE).is_file())
     assert installed, "no model artifacts in cnn_model/artifacts: export at least one model first"
     return installed
 
