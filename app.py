@@ -109,13 +109,17 @@ def _limit_non_upload_bodies(app: Flask) -> None:
     def _refuse_oversized_body() -> None:
         if request.mimetype == "multipart/form-data":
             return
-        if request.content_length is not None and request.content_length > JSON_BODY_MAX_BYTES:
+        size = request.content_length
+        if size is None:
+            # A chunked body announces no size: read it now, at most one byte past the limit (werkzeug
+            # would cut it off at the limit without a word), and keep it for the parser.
+            request.max_content_length = JSON_BODY_MAX_BYTES + 1
+            size = len(request.get_data(cache=True))
+        if size > JSON_BODY_MAX_BYTES:
             raise PayloadTooLarge(
                 f"Request bodies other than file uploads are limited to {JSON_BODY_MAX_BYTES // 1024} KiB.",
                 details={"limit_bytes": JSON_BODY_MAX_BYTES},
             )
-        # Bodies without a Content-Length (chunked) are cut off at the same size when read.
-        request.max_content_length = JSON_BODY_MAX_BYTES
 
 
 def _track_client_ip(app: Flask) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
+from constants import JSON_BODY_MAX_BYTES
 from tests.resources.helpers import assert_error
 
 # (method, path, needs a token)
@@ -91,3 +94,23 @@ def test_wrong_method_is_405_json_with_allowed_methods(client):
     error = assert_error(response, 405, "method_not_allowed")
     assert "POST" in error["details"]["allowed_methods"]
     assert "POST" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("size", [JSON_BODY_MAX_BYTES + 1, 1024 * 1024])
+def test_a_chunked_body_over_the_limit_is_413_like_any_other(client, size):
+    """A chunked body announces no Content-Length; the same limit holds, not a silent cut-off."""
+    body = '{"email": "' + "a" * (size - 13) + '"}'
+    assert len(body) == size
+
+    def post_chunked(data: str):
+        return client.post(
+            "/api/v1/auth/login",
+            input_stream=io.BytesIO(data.encode()),
+            content_type="application/json",
+            headers={"Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},  # what a server that de-chunks the body sets
+        )
+
+    error = assert_error(post_chunked(body), 413, "payload_too_large")
+    assert error["details"] == {"limit_bytes": JSON_BODY_MAX_BYTES}
+    assert_error(post_chunked('{"email": "a@b.org", "password": "wrong-password"}'), 401, "invalid_credentials")
