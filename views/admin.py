@@ -192,6 +192,7 @@ def audit():
     return render_template(
         "admin/audit.html",
         page=page,
+        emails=UserManager.emails_by_id(event.actor_id for event in page.items),
         given=given,
         errors=errors,
         actions=[a.value for a in AuditAction],

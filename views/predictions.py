@@ -190,6 +190,14 @@ def image(prediction_id: uuid.UUID, kind: str):
     return send_download(download, attachment_name=name)
 
 
+@bp.get("/predictions/<uuid:prediction_id>/delete")
+@signed_in()
+def confirm_delete(prediction_id: uuid.UUID):
+    """The confirmation step before a result is deleted for good."""
+    prediction = PredictionManager.get_for(current_user(), prediction_id)
+    return render_template("predictions/delete.html", **result_view(prediction))
+
+
 @bp.post("/predictions/<uuid:prediction_id>/delete")
 @signed_in()
 def delete(prediction_id: uuid.UUID):
