@@ -140,7 +140,7 @@ class ModalitySpec:
 
 def __getattr__(name: str):
     # The registry lives in cnn_model.modalities, which imports this module; read it from there on demand.
-    if name in ("SPECS", "MODALITIES", "get_spec", "register_modality"):
+    if name in ("SPECS", "MODALITIES", "get_spec"):
         from . import modalities
 
         return getattr(modalities, name)

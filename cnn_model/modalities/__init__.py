@@ -1,8 +1,9 @@
 """The modality registry: one module per modality defines its ModalitySpec; everything else reads SPECS.
 
-A new modality is a new module here defining SPEC, listed in BUILT_IN. SPECS can also take a
-modality at run time (register_modality); MODALITIES is a live view of its names, so whatever reads
-it at call time (the app's schemas, the OpenAPI document, the model loader) sees the change.
+A new modality is a new module here defining SPEC, listed in BUILT_IN. SPECS can also take one at
+run time (SPECS.register, or SPECS.registered for a block); MODALITIES is a live view of its names,
+so whatever reads it at call time (the app's schemas, the OpenAPI document, the model loader) sees
+the change.
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ class ModalityRegistry(Mapping[str, ModalitySpec]):
             raise ValueError(f"modality {spec.name!r} is already registered")
         self._specs[spec.name] = spec
         return spec
-
-    def unregister(self, name: str) -> None:
-        del self._specs[name]
 
     @contextmanager
     def registered(self, spec: ModalitySpec) -> Iterator[ModalitySpec]:
@@ -91,6 +89,5 @@ class ModalityNames(Sequence[str]):
 SPECS = ModalityRegistry(BUILT_IN)
 MODALITIES: Sequence[str] = ModalityNames(SPECS)
 get_spec = SPECS.get_spec
-register_modality = SPECS.register
 
-__all__ = ["BUILT_IN", "MODALITIES", "SPECS", "ModalityRegistry", "get_spec", "register_modality"]
+__all__ = ["BUILT_IN", "MODALITIES", "SPECS", "ModalityRegistry", "get_spec"]
