@@ -20,6 +20,7 @@ from cnn_model.runtime import ARTIFACTS_DIR
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEV_JWT_SECRET_FILE = "dev-jwt-secret"
+JWT_SECRET_MIN_LENGTH = 32  # characters; HS256 wants a key at least as long as its 256-bit hash
 DEV_DATABASE_FILE = "medsight.sqlite3"
 DEV_PHOTO_FOLDER = "photos"
 
@@ -70,7 +71,7 @@ def _development_jwt_secret(instance_path: Path) -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         secret = path.read_text("utf-8").strip()
-        if len(secret) < 32:
+        if len(secret) < JWT_SECRET_MIN_LENGTH:
             raise ConfigError(f"{path} is damaged (too short); delete it to have a new one made") from None
         return secret
     secret = secrets.token_hex(32)
@@ -142,8 +143,8 @@ class BaseConfig:
         self.USES_EMBEDDED_DATABASE = not database_url
 
         self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY", "").strip() or self.default_jwt_secret()
-        if len(self.JWT_SECRET_KEY) < 32:
-            raise ConfigError("JWT_SECRET_KEY must be at least 32 characters long")
+        if len(self.JWT_SECRET_KEY) < JWT_SECRET_MIN_LENGTH:
+            raise ConfigError(f"JWT_SECRET_KEY must be at least {JWT_SECRET_MIN_LENGTH} characters long")
 
         self.MAX_UPLOAD_MB = _int_setting(env, "MAX_UPLOAD_MB", 10, 1, 1024)
         # Multipart overhead on top of the file itself: a few KiB of headers and form fields.

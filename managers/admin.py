@@ -12,7 +12,7 @@ from constants import AuditAction, Role
 from managers.audit import AuditManager
 from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import unit_of_work
-from managers.users import UserManager
+from managers.users import UserManager, normalise_email
 from models import AuditEvent, User
 from utils.errors import Conflict
 
@@ -55,7 +55,7 @@ class AdminManager:
         if is_active is not None:
             conditions.append(User.is_active == is_active)
         if email:
-            conditions.append(User.email.contains(email.strip().lower(), autoescape=True))
+            conditions.append(User.email.contains(normalise_email(email), autoescape=True))
         newest_first = select(User).order_by(User.created_at.desc(), User.id.desc())
 
         def audit(result: Page) -> None:

@@ -11,12 +11,12 @@ from jwt import PyJWTError
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from constants import AuditAction
+from constants import EMAIL_MAX_LENGTH, AuditAction
 from db import db
 from managers.audit import AuditManager
 from managers.tokens import TokenManager
 from managers.transactions import unit_of_work
-from managers.users import UserManager, verify_password
+from managers.users import UserManager, normalise_email, verify_password
 from models import ApiToken, RevokedToken, User, utcnow
 from utils.errors import Unauthorized, ValidationFailed
 
@@ -58,7 +58,7 @@ class AuthManager:
                     actor=user if user is not None else None,
                     target_type="user",
                     target_id=user.id if user is not None else None,
-                    details={"email": email.strip().lower()[:254]},
+                    details={"email": normalise_email(email)[:EMAIL_MAX_LENGTH]},
                 )
             if password_ok and tell_disabled:
                 raise Unauthorized(DISABLED_ACCOUNT, code="account_disabled")

@@ -6,11 +6,11 @@ import os
 
 import click
 from flask.cli import AppGroup
-from marshmallow import ValidationError, validate
 
-from constants import EMAIL_MAX_LENGTH, AuditAction, Role
+from constants import AuditAction, Role
 from managers.auth import AuthManager
 from managers.users import UserManager
+from schemas.auth import RegisterSchema
 from utils.errors import AppError
 
 ADMIN_PASSWORD_ENV = "MEDSIGHT_ADMIN_PASSWORD"
@@ -38,10 +38,8 @@ def _fail(error: AppError) -> click.ClickException:
 @click.option("--full-name", default=None, help="The admin's name, for display.")
 def create_admin(email: str, full_name: str | None) -> None:
     """Create an admin account. Password from $MEDSIGHT_ADMIN_PASSWORD, else asked for twice."""
-    try:
-        validate.And(validate.Email(), validate.Length(max=EMAIL_MAX_LENGTH))(email)
-    except ValidationError as exc:
-        raise click.BadParameter(f"{email!r} is not a valid email address.", param_hint="EMAIL") from exc
+    if RegisterSchema().validate({"email": email}, partial=True):  # the rule registration applies
+        raise click.BadParameter(f"{email!r} is not a valid email address.", param_hint="EMAIL")
     password = os.environ.get(ADMIN_PASSWORD_ENV) or click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = UserManager.create(

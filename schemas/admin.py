@@ -4,7 +4,7 @@ from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from constants import Role
+from constants import EMAIL_MAX_LENGTH, Role
 from schemas.auth import UserSchema
 from schemas.pagination import PageQuerySchema, PageSchema
 
@@ -14,7 +14,9 @@ _ROLES = [r.value for r in Role]
 class UserQuerySchema(PageQuerySchema):
     role = fields.String(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
     is_active = fields.Boolean()
-    email = fields.String(validate=validate.Length(min=1, max=254), metadata={"description": "Part of the address"})
+    email = fields.String(
+        validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH), metadata={"description": "Part of the address"}
+    )
 
 
 class UserListSchema(PageSchema):

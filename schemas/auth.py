@@ -11,7 +11,10 @@ class RegisterSchema(Schema):
         required=True,
         load_only=True,
         validate=validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
-        metadata={"description": "At least 10 characters, letters mixed with digits or symbols, not the email"},
+        metadata={
+            "description": f"At least {PASSWORD_MIN_LENGTH} characters, letters mixed with digits or symbols, "
+            "not the email"
+        },
     )
     full_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH))
 
