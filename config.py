@@ -157,7 +157,7 @@ class BaseConfig:
         # Uploads: the file itself may be MAX_UPLOAD_BYTES; decoding stops at MAX_IMAGE_PIXELS (a bomb guard).
         self.MAX_UPLOAD_BYTES = self.MAX_UPLOAD_MB * 1024 * 1024
         self.MAX_IMAGE_PIXELS = _int_setting(env, "MAX_IMAGE_PIXELS", 40_000_000, 10_000, 400_000_000)
-        # What POST /predict (the seed apps' endpoint) classifies when the client names no modality.
+        # What POST /predict (the original apps' endpoint) classifies when the client names no modality.
         self.DEFAULT_MODALITY = env.get("DEFAULT_MODALITY", "").strip() or skin_lesion.NAME
         if self.DEFAULT_MODALITY not in MODALITIES:
             raise ConfigError(f"DEFAULT_MODALITY must be one of {', '.join(MODALITIES)}, got {self.DEFAULT_MODALITY!r}")

@@ -387,10 +387,10 @@ def test_on_s3_image_redirects_to_a_presigned_url_and_delete_removes_objects(
     assert s3_storage._client.list_objects_v2(Bucket=s3_storage.bucket).get("KeyCount") == 0
 
 
-# -- the seed apps' POST /predict ---------------------------------------------------------------
+# -- the original apps' POST /predict (resources/legacy.py) ------------------------------------
 
 
-def test_seed_predict_answers_in_the_seed_shape_and_lands_in_history(
+def test_legacy_predict_answers_in_the_original_shape_and_lands_in_history(
     app, client, upload, patient, modality, monkeypatch
 ):
     monkeypatch.setitem(app.config, "DEFAULT_MODALITY", modality)
@@ -405,7 +405,7 @@ def test_seed_predict_answers_in_the_seed_shape_and_lands_in_history(
     assert [item["id"] for item in history["items"]] == [body["id"]]
 
 
-def test_seed_predict_takes_the_modality_from_the_query_and_a_personal_token(client, patient, modality):
+def test_legacy_predict_takes_the_modality_from_the_query_and_a_personal_token(client, patient, modality):
     token = client.post("/api/v1/tokens", json={"name": "old client"}, headers=patient.headers).get_json()["token"]
     path = sample_image(modality)
     response = client.post(
@@ -415,7 +415,7 @@ def test_seed_predict_takes_the_modality_from_the_query_and_a_personal_token(cli
     assert response.get_json()["prediction"]["class_name"] in get_spec(modality).class_names
 
 
-def test_seed_predict_needs_a_bearer_token(client, modality):
+def test_legacy_predict_needs_a_bearer_token(client, modality):
     path = sample_image(modality)
     assert_error(client.post("/predict", data={"file": (path.open("rb"), path.name)}), 401)
 
