@@ -48,10 +48,6 @@ class AppError(Exception):
         super().__init__(self.message)
 
 
-class BadRequest(AppError):
-    status, code, message = 400, "bad_request", "The request could not be understood."
-
-
 class Unauthorized(AppError):
     status, code, message = 401, "unauthorized", "Authentication is required."
 
