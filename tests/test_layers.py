@@ -24,7 +24,8 @@ ENTRY_POINTS = {"app", "config"}
 
 
 def _top_level_names() -> set[str]:
-    names = {path.stem for path in PROJECT_ROOT.glob("*.py")}
+    # Importable modules only: gunicorn.conf.py is read by gunicorn, never imported.
+    names = {path.stem for path in PROJECT_ROOT.glob("*.py") if path.stem.isidentifier()}
     names |= {path.parent.name for path in PROJECT_ROOT.glob("*/__init__.py")}
     return names - NOT_APPLICATION_CODE
 
