@@ -29,6 +29,10 @@ def train_modality(
     export=True,
     export_options=None,
 ) -> dict:
+    """Train one modality by its spec's recipe (arguments override its epochs and input size), then export and score it.
+
+    The test slice is held out unless the recipe refits on all of train/ (TrainingRecipe.refit_all_train).
+    """
     from .training import TrainingConfig, save_json, train  # TensorFlow is imported here, not before
 
     spec = get_spec(modality)
