@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask.cli import AppGroup
@@ -25,12 +27,17 @@ def prune_blocklist() -> None:
     click.echo(f"Removed {AuthManager.prune_revocations()} expired blocklist entries.")
 
 
-def _fail(error: AppError) -> click.ClickException:
-    problems = "; ".join(
-        f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-        for field, messages in error.details.items()
-    )
-    return click.ClickException(f"{error.message}{' ' + problems if problems else ''}")
+@contextmanager
+def _reported_on_the_command_line() -> Iterator[None]:
+    """A domain error becomes click's one-line error (and exit status 1), its details spelled out."""
+    try:
+        yield
+    except AppError as error:
+        problems = "; ".join(
+            f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+            for field, messages in error.details.items()
+        )
+        raise click.ClickException(f"{error.message}{' ' + problems if problems else ''}") from error
 
 
 @users_cli.command("create-admin")
@@ -41,12 +48,10 @@ def create_admin(email: str, full_name: str | None) -> None:
     if RegisterSchema().validate({"email": email}, partial=True):  # the rule registration applies
         raise click.BadParameter(f"{email!r} is not a valid email address.", param_hint="EMAIL")
     password = os.environ.get(ADMIN_PASSWORD_ENV) or click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
+    with _reported_on_the_command_line():
         user = UserManager.create(
             email, password, role=Role.ADMIN, full_name=full_name, audit_action=AuditAction.USER_CREATE_ADMIN
         )
-    except AppError as exc:
-        raise _fail(exc) from exc
     click.echo(f"Created admin {user.email} (id {user.id}).")
 
 
@@ -55,10 +60,8 @@ def create_admin(email: str, full_name: str | None) -> None:
 @click.argument("role", type=click.Choice([r.value for r in Role]))
 def set_role(email: str, role: str) -> None:
     """Give an existing account the role patient or admin."""
-    try:
+    with _reported_on_the_command_line():
         user = UserManager.set_role(UserManager.get_by_email(email), role)
-    except AppError as exc:
-        raise _fail(exc) from exc
     click.echo(f"{user.email} is now {user.role}.")
 
 
@@ -77,8 +80,6 @@ def enable(email: str) -> None:
 
 
 def _set_active(email: str, is_active: bool) -> None:
-    try:
+    with _reported_on_the_command_line():
         user = UserManager.set_active(UserManager.get_by_email(email), is_active)
-    except AppError as exc:
-        raise _fail(exc) from exc
     click.echo(f"{user.email} is {'enabled' if is_active else 'disabled'}.")
