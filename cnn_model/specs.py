@@ -115,6 +115,7 @@ class ModalitySpec:
     recipe: TrainingRecipe
     targets: QualityTargets
     data_caveats: str  # what the training data cannot tell, appended to the card's limitations
+    upload_hint: str  # what a suitable image looks like, for whoever is about to upload one
     augmentation: dict = field(default_factory=dict)
     # The class mix the service expects to see, where it is known and differs from training
     # (see cnn_model.decision); None: serve the network's probabilities as they are.

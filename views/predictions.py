@@ -26,15 +26,6 @@ bp = page_blueprint("web_predictions", __name__)
 SEE_OTHER = 303
 HISTORY_PAGE_SIZE = 20
 
-# What each kind of image should look like, for the upload page.
-UPLOAD_HINTS = {
-    "skin_lesion": "A close-up dermatoscopic photo of one mole or spot on the skin, the lesion in the middle.",
-    "chest_xray": "A frontal chest X-ray of a young child (the model was trained on ages 1 to 5).",
-    "breast": "A single breast ultrasound image (grey, B-mode), as saved from the scanner.",
-    "cervical_cytology": "A microscope image of one cell from a Pap smear, cropped around the cell.",
-}
-
-
 # -- upload -----------------------------------------------------------------------------------
 
 
@@ -73,7 +64,7 @@ def _upload_form_errors(messages: dict) -> dict[str, list[str]]:
 
 
 def _upload_page(status: int = 200, errors: dict | None = None, values: dict | None = None):
-    kinds = [(get_spec(m), UPLOAD_HINTS.get(m, "")) for m in MODALITIES]
+    kinds = [(get_spec(m), get_spec(m).upload_hint) for m in MODALITIES]
     page = render_template(
         "predictions/upload.html",
         kinds=kinds,

@@ -33,6 +33,7 @@ SPEC = ModalitySpec(
         "BUSI: 780 images from 600 patients without patient ids, so near-duplicate scans straddle the "
         "splits and figures are optimistic; some near-identical scans carry opposite labels."
     ),
+    upload_hint="A single breast ultrasound image (grey, B-mode), as saved from the scanner.",
     # Horizontal flips only: depth runs top to bottom in an ultrasound image.
     augmentation={
         "flip": "horizontal",

@@ -71,6 +71,7 @@ SPEC = ModalitySpec(
         "tiny and lumpy per class, so per-class figures swing by tens of points. Not for "
         "whole slides or liquid-based cytology."
     ),
+    upload_hint="A microscope image of one cell from a Pap smear, cropped around the cell.",
     augmentation={
         "flip": "horizontal_and_vertical",
         "rotation": 0.5,

@@ -33,6 +33,7 @@ SPEC = ModalitySpec(
         "Paediatric (age 1-5) frontal X-rays from one centre, squashed to a square; not validated "
         "on adults. Pneumonia images more often show tubes and markers a CNN can learn."
     ),
+    upload_hint="A frontal chest X-ray of a young child (the model was trained on ages 1 to 5).",
     # No flips: left/right anatomy (heart side, markers) is meaningful on a radiograph.
     augmentation={
         "flip": None,

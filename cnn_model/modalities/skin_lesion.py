@@ -62,6 +62,7 @@ SPEC = ModalitySpec(
         "fewer moles (nv) than real practice, so their plain accuracy is not accuracy in use: "
         "accuracy_at_prevalence re-weights the same per-class recalls to HAM10000's own mix."
     ),
+    upload_hint="A close-up dermatoscopic photo of one mole or spot on the skin, the lesion in the middle.",
     augmentation={
         "flip": "horizontal_and_vertical",
         "rotation": 0.5,

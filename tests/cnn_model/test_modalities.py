@@ -21,7 +21,7 @@ def test_each_spec_is_complete(name):
     assert spec.positive_flag in ("is_malignant", "is_abnormal")
     assert spec.color_mode in ("RGB", "L") and spec.resize_mode in ("stretch", "pad") and spec.input_size > 0
     assert all(0 < value <= 1 for value in asdict(spec.targets).values())
-    assert spec.data_caveats and spec.group_rule.description
+    assert spec.data_caveats and spec.upload_hint and spec.group_rule.description
     assert spec.recipe.head_epochs >= 0 and spec.recipe.finetune_epochs > 0
     if spec.prevalence:
         assert set(spec.prevalence) == set(spec.class_names)
