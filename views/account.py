@@ -9,7 +9,7 @@ from flask import make_response, redirect, render_template, request, url_for
 from auth import current_credential, current_user
 from managers.auth import AuthManager
 from managers.tokens import TokenManager
-from managers.users import UserManager
+from managers.users import UserManager, password_problems
 from schemas.auth import LoginSchema, RegisterSchema
 from schemas.tokens import TokenCreateSchema
 from utils.errors import AppError, ValidationFailed
@@ -71,6 +71,8 @@ def register():
         return _signed_in_response(body["email"], body["password"])
     except FormErrors as errors:
         problems = errors
+        if "password" in problems.fields:  # the account policy words it best: all its rules at once
+            problems.fields["password"] = password_problems(values.get("password", ""), values.get("email"))
     except AppError as error:  # weak password (422), email taken (409)
         problems = FormErrors.from_app_error(error, field="email")
     values.pop("password", None)

@@ -23,17 +23,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, redirect, request, url_for
 from flask_jwt_extended import (
     decode_token,
-    get_jwt,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
-    verify_jwt_in_request,
 )
 from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
 from jwt import PyJWTError
 from werkzeug.http import dump_cookie
 
-from auth import auth_required, current_user
+from auth import auth_required, current_credential, current_user
 from constants import Role
 from managers.auth import AuthManager, TokenPair
 from managers.users import UserManager
@@ -175,31 +173,36 @@ def signed_in(role: Role | None = None) -> Callable:
     return decorator
 
 
+def _session_claims() -> dict | None:
+    """The claims of the browser's access cookie if it is a valid, unrevoked access token (no CSRF check:
+    only for showing who is signed in, never for authorizing anything)."""
+    claims = _decodes(request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"]))
+    if claims is None or claims.get("type") != "access" or AuthManager.is_jwt_revoked(claims["jti"]):
+        return None
+    return claims
+
+
 def visitor() -> User | None:
-    """Who is signed in on this page, if anyone (public pages show the signed-in navigation too)."""
+    """Who is signed in on this page, if anyone (public pages and error pages show the signed-in navigation too)."""
     try:
         return current_user()
     except RuntimeError:
         pass
     if "web_visitor" not in g:
-        g.web_visitor = None
-        try:
-            verify_jwt_in_request(optional=True, locations=list(COOKIES))
-            claims = get_jwt()
-            if claims:
-                g.web_visitor = UserManager.find_active(claims["sub"])
-        except (JWTExtendedException, PyJWTError):
-            pass
+        claims = _session_claims()
+        g.web_visitor = UserManager.find_active(claims["sub"]) if claims else None
+        g.web_visitor_csrf = claims.get("csrf", "") if claims else ""
     return g.web_visitor
 
 
 def csrf_token() -> str:
     """The value a state-changing form sends back: the session's, or the sign-in forms' own."""
+    try:
+        return current_credential().jwt_claims.get("csrf", "")
+    except RuntimeError:
+        pass
     if visitor() is not None:
-        try:
-            return get_jwt().get("csrf", "")
-        except RuntimeError:
-            pass
+        return g.web_visitor_csrf
     return form_csrf_token()
 
 

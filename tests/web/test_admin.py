@@ -1,0 +1,102 @@
+"""Admin pages: patients get the 403 page; admins manage accounts and read predictions, every read audited."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from db import db
+from managers.users import UserManager
+from models import AuditEvent
+from tests.web.conftest import csrf_of, page_text
+
+ADMIN_PAGES = ("/admin/users", "/admin/predictions", "/admin/audit")
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_patients_get_the_forbidden_page(patient_browser, path):
+    response = patient_browser.get(path)
+
+    assert response.status_code == 403 and response.mimetype == "text/html"
+    assert "administrators only" in page_text(response)
+
+
+def test_admin_link_only_for_admins(patient_browser, admin_browser):
+    assert 'href="/admin/users"' not in page_text(patient_browser.get("/upload"))
+    assert 'href="/admin/users"' in page_text(admin_browser.get("/upload"))
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_admin_pages_render(admin_browser, path):
+    response = admin_browser.get(path)
+
+    assert response.status_code == 200
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_admin_disables_and_enables_an_account(app, admin_browser, patient):
+    token = csrf_of(admin_browser.get(f"/admin/users?email={patient.email}"))
+
+    disabled = admin_browser.post(f"/admin/users/{patient.id}", data={"is_active": "false", "csrf_token": token})
+
+    assert disabled.status_code == 303
+    with app.app_context():
+        assert UserManager.get(patient.id).is_active is False
+    admin_browser.post(f"/admin/users/{patient.id}", data={"is_active": "true", "csrf_token": token})
+    promoted = admin_browser.post(f"/admin/users/{patient.id}", data={"role": "admin", "csrf_token": token})
+    assert promoted.status_code == 303
+    with app.app_context():
+        user = UserManager.get(patient.id)
+        assert user.is_active is True and user.role == "admin"
+
+
+def test_admin_change_without_csrf_changes_nothing(app, admin_browser, patient):
+    response = admin_browser.post(f"/admin/users/{patient.id}", data={"is_active": "false"})
+
+    assert response.status_code == 400
+    with app.app_context():
+        assert UserManager.get(patient.id).is_active is True
+
+
+def test_admin_cannot_disable_themselves(admin_browser, admin):
+    token = csrf_of(admin_browser.get("/admin/users"))
+
+    response = admin_browser.post(f"/admin/users/{admin.id}", data={"is_active": "false", "csrf_token": token})
+
+    assert response.status_code == 409 and "own account" in page_text(response)
+
+
+def test_admin_reads_a_patients_prediction_and_the_read_is_audited(
+    app, admin_browser, patient_browser, patient, uploaded
+):
+    prediction_id = uploaded(patient_browser, note="for the admin")
+
+    listing = page_text(admin_browser.get(f"/admin/predictions?user={patient.email}"))
+    detail = admin_browser.get(f"/admin/predictions/{prediction_id}")
+    heatmap = admin_browser.get(f"/predictions/{prediction_id}/heatmap")
+
+    assert f"/admin/predictions/{prediction_id}" in listing
+    assert detail.status_code == 200 and patient.email in page_text(detail) and "for the admin" in page_text(detail)
+    assert heatmap.status_code == 200
+    assert admin_browser.get(f"/predictions/{prediction_id}").status_code == 404  # the owner's page is the owner's
+    with app.app_context():
+        reads = db.session.query(AuditEvent).filter_by(action="prediction.read", target_id=prediction_id).all()
+        assert {event.details["what"] for event in reads} == {"record", "heatmap"}
+    audit = page_text(admin_browser.get("/admin/audit?action=prediction.read"))
+    assert prediction_id in audit
+
+
+def test_audit_filters_by_actor_email(admin_browser, admin):
+    response = admin_browser.get(f"/admin/audit?actor={admin.email}")
+
+    assert response.status_code == 200
+    assert admin.email in page_text(response)
+    unknown = admin_browser.get("/admin/audit?actor=nobody@example.org")
+    assert "No account has this email" in page_text(unknown)
+
+
+def test_unknown_prediction_is_the_not_found_page_for_admins_too(admin_browser):
+    response = admin_browser.get(f"/admin/predictions/{uuid.uuid4()}")
+
+    assert response.status_code == 404 and response.mimetype == "text/html"

@@ -1,0 +1,178 @@
+"""Upload, result, images, history and delete in the browser, over the same manager as the API."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnn_model.specs import get_spec
+from db import db
+from models import AuditEvent, Prediction
+from tests.web.conftest import csrf_of, page_text
+
+
+def test_upload_page_offers_every_kind_with_a_sentence(patient_browser):
+    response = patient_browser.get("/upload")
+
+    assert response.status_code == 200
+    text = page_text(response)
+    assert 'name="file"' in text and 'name="note"' in text and 'enctype="multipart/form-data"' in text
+    assert text.count('type="radio" id="modality-') == 4
+    assert ">Upload</button>" in text
+
+
+@pytest.mark.parametrize("modality", ["skin_lesion", "chest_xray", "breast", "cervical_cytology"])
+def test_uploading_a_real_image_leads_to_its_result(patient_browser, upload_page, modality):
+    response = upload_page(patient_browser, modality, note="left forearm")
+
+    assert response.status_code == 303
+    result = patient_browser.get(response.headers["Location"])
+    assert result.status_code == 200
+    text = page_text(result)
+    spec = get_spec(modality)
+    assert any(c.display_name in text for c in spec.classes)
+    assert "left forearm" in text and "not a diagnosis" in text.lower()
+    assert 'alt="Heatmap' in text
+    assert '<svg class="bar"' in text and "%" in text
+    assert "no-store" in result.headers["Cache-Control"]
+
+
+def test_result_shows_the_finding_in_plain_words(app, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser, "chest_xray")
+    with app.app_context():
+        row = db.session.get(Prediction, __import__("uuid").UUID(prediction_id))
+        finding = get_spec(row.modality).class_spec(row.label)
+
+    text = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+
+    assert finding.display_name in text and finding.description in text
+    assert ("Flagged as possibly abnormal" in text) == row.is_positive
+    assert f'href="/models/{row.modality}"' in text
+
+
+def test_photo_and_heatmap_are_served_to_the_owner_only_and_never_cached(
+    patient_browser, browser, make_account, uploaded
+):
+    prediction_id = uploaded(patient_browser)
+
+    for kind, mimetype in (("image", "image/jpeg"), ("heatmap", "image/png")):
+        response = patient_browser.get(f"/predictions/{prediction_id}/{kind}")
+        assert response.status_code == 200 and response.mimetype == mimetype
+        assert "no-store" in response.headers["Cache-Control"]
+    download = patient_browser.get(f"/predictions/{prediction_id}/image?download=1")
+    assert download.headers["Content-Disposition"].startswith("attachment")
+
+    stranger = browser(make_account())
+    assert stranger.get(f"/predictions/{prediction_id}/image").status_code == 404
+    assert browser().get(f"/predictions/{prediction_id}/image").status_code == 302
+
+
+def test_another_users_result_is_the_not_found_page(patient_browser, browser, make_account, uploaded):
+    prediction_id = uploaded(patient_browser, note="not for strangers")
+    stranger = browser(make_account())
+
+    response = stranger.get(f"/predictions/{prediction_id}")
+
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "not for strangers" not in page_text(response)
+    assert "Page not found" in page_text(response)
+
+
+def test_refusals_are_plain_sentences(patient_browser, upload_page):
+    not_an_image = upload_page(patient_browser, "skin_lesion", data=b"just some text, not a picture")
+    no_kind = upload_page(patient_browser, None)
+    unknown_kind = upload_page(patient_browser, "teeth")
+    empty = upload_page(patient_browser, "skin_lesion", data=b"")
+
+    assert not_an_image.status_code == 415 and "not an image MedSight can read" in page_text(not_an_image)
+    assert no_kind.status_code == 422 and "Choose the kind of image" in page_text(no_kind)
+    assert unknown_kind.status_code == 422 and "Choose the kind of image" in page_text(unknown_kind)
+    assert empty.status_code == 422 and "The file is empty" in page_text(empty)
+
+
+def test_upload_larger_than_the_limit_is_the_too_large_page(app, patient_browser, monkeypatch):
+    token = csrf_of(patient_browser.get("/upload"))
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1024)
+
+    response = patient_browser.post(
+        "/upload",
+        data={"csrf_token": token, "modality": "skin_lesion", "file": (__import__("io").BytesIO(b"x" * 4096), "a.jpg")},
+        content_type="multipart/form-data",
+    )
+
+    assert response.status_code == 413 and response.mimetype == "text/html"
+    assert "too large" in page_text(response).lower()
+
+
+def test_upload_without_csrf_is_refused_and_keeps_nothing(app, patient_browser):
+    response = patient_browser.post(
+        "/upload",
+        data={
+            "modality": "chest_xray",
+            "file": (
+                open(__import__("tests.support.images", fromlist=["x"]).sample_image("chest_xray"), "rb"),
+                "x.jpg",
+            ),
+        },
+        content_type="multipart/form-data",
+    )
+
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.query(Prediction).count() == 0
+
+
+def test_history_is_empty_at_first_and_invites_an_upload(patient_browser):
+    text = page_text(patient_browser.get("/history"))
+
+    assert "No results yet" in text and 'href="/upload"' in text
+
+
+def test_history_lists_filters_and_links_each_result(patient_browser, uploaded):
+    chest = uploaded(patient_browser, "chest_xray")
+    breast = uploaded(patient_browser, "breast")
+
+    everything = page_text(patient_browser.get("/history"))
+    only_breast = page_text(patient_browser.get("/history?modality=breast&flagged=&created_after=2000-01-01"))
+
+    assert f"/predictions/{chest}" in everything and f"/predictions/{breast}" in everything
+    assert f"/predictions/{chest}/image" in everything  # thumbnails through the signed-in image route
+    assert f"/predictions/{breast}" in only_breast and f"/predictions/{chest}" not in only_breast
+
+
+def test_history_filter_mistakes_are_shown_not_failed(patient_browser):
+    response = patient_browser.get("/history?created_after=yesterday&modality=teeth")
+
+    assert response.status_code == 200
+    assert "Give a date" in page_text(response)
+
+
+def test_history_pages_older_and_newer(app, patient_browser, uploaded, monkeypatch):
+    monkeypatch.setattr("views.predictions.HISTORY_PAGE_SIZE", 2)
+    ids = [uploaded(patient_browser, "cervical_cytology") for _ in range(5)]
+    newest_first = ids[::-1]
+
+    first = page_text(patient_browser.get("/history"))
+    assert "Newer" not in first and "Older" in first
+    older_link = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    second = page_text(patient_browser.get(older_link))
+    assert all(f'/predictions/{i}"' in second for i in newest_first[2:4])
+    newer_link = second.split('rel="prev"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    back = page_text(patient_browser.get(newer_link))
+    assert all(f'/predictions/{i}"' in back for i in newest_first[:2])
+
+
+def test_delete_asks_first_then_deletes(app, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser)
+
+    confirm = patient_browser.get(f"/predictions/{prediction_id}/delete")
+    assert confirm.status_code == 200 and "Yes, delete it" in page_text(confirm)
+    refused = patient_browser.post(f"/predictions/{prediction_id}/delete")
+    assert refused.status_code == 400
+    assert patient_browser.get(f"/predictions/{prediction_id}").status_code == 200
+
+    deleted = patient_browser.post(f"/predictions/{prediction_id}/delete", data={"csrf_token": csrf_of(confirm)})
+
+    assert deleted.status_code == 303
+    assert patient_browser.get(f"/predictions/{prediction_id}").status_code == 404
+    with app.app_context():
+        assert db.session.query(AuditEvent).filter_by(action="prediction.delete").count() == 1
