@@ -180,11 +180,11 @@ def _predict(args) -> int:
 
 def _detect(args) -> int:
     """One JSON line per file: {"path", "modality" (or null), "scores"}; unreadable files exit non-zero."""
-    from .gate import ModalityGate
+    from .gate import GATE_DIR_NAME, ModalityGate
     from .preprocessing import ImageLoadError
     from .runtime import ARTIFACTS_DIR
 
-    gate = ModalityGate((args.artifacts_dir or ARTIFACTS_DIR) / "gate")
+    gate = ModalityGate((args.artifacts_dir or ARTIFACTS_DIR) / GATE_DIR_NAME)
     failures = 0
     for path in args.files:
         try:

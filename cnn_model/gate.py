@@ -25,6 +25,7 @@ from PIL import Image
 from .preprocessing import ImageSource, load_image
 from .runtime import ArtifactError
 
+GATE_DIR_NAME = "gate"  # the gate's folder among the model artifacts
 GATE_INPUT_SIZE = 96
 MODEL_FILE = "model.tflite"
 STATS_FILE = "stats.npz"

@@ -27,6 +27,7 @@ from .crossval import labelled_samples, load_folds
 from .foreign import foreign_images
 from .gate import (
     CARD_FILE,
+    GATE_DIR_NAME,
     GATE_INPUT_SIZE,
     MODEL_FILE,
     STATS_FILE,
@@ -202,7 +203,7 @@ def measure_latency(gate: ModalityGate, sources: list[Path]) -> dict:
 
 def train_gate(*, data_root: Path, backbone: Path, artifacts_dir: Path, foreign_folders: tuple[Path, ...] = ()) -> dict:
     """Export the feature network, fit and cross-validate the statistics, write the gate's artifact folder."""
-    out_dir = Path(artifacts_dir) / "gate"
+    out_dir = Path(artifacts_dir) / GATE_DIR_NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     samples = {m: labelled_samples(m, data_root) for m in MODALITIES}

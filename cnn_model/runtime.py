@@ -215,6 +215,7 @@ class ModelRegistry:
         self.num_threads = num_threads
         self._lock = threading.Lock()
         self._runners: dict[str, ModelRunner] | None = None
+        self._gate = None  # the ModalityGate, when the folder has one
         self._error: ArtifactError | None = None
 
     def _loaded(self) -> dict[str, ModelRunner]:
@@ -227,6 +228,7 @@ class ModelRegistry:
                             for m in SPECS
                             if (self.artifacts_dir / m / CARD_FILE).is_file()
                         }
+                        self._gate = self._load_gate()
                         log.info("models loaded from %s: %s", self.artifacts_dir, ", ".join(self._runners))
                     except ArtifactError as exc:
                         log.error("models could not be loaded from %s: %s", self.artifacts_dir, exc)
@@ -234,6 +236,18 @@ class ModelRegistry:
         if self._error is not None:
             raise self._error
         return self._runners
+
+    def _load_gate(self):
+        from .gate import GATE_DIR_NAME, ModalityGate  # the gate module imports this one
+
+        gate_dir = self.artifacts_dir / GATE_DIR_NAME
+        return ModalityGate(gate_dir, num_threads=self.num_threads) if (gate_dir / CARD_FILE).is_file() else None
+
+    @property
+    def gate(self):
+        """The modality gate (cnn_model.gate.ModalityGate), or None where the folder ships none."""
+        self._loaded()
+        return self._gate
 
     def get(self, modality: str) -> ModelRunner:
         """The modality's runner; ArtifactError if it has none or the folder failed to load."""
