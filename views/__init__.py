@@ -8,7 +8,7 @@ HTML error pages.
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 
 from constants import PREDICTION_DISCLAIMER, Role
 from utils.errors import HTML_ERROR_PAGE, WEB_BLUEPRINTS
@@ -38,6 +38,8 @@ def render_error_page(status: int, code: str, message: str, details: dict):
         message = "There is nothing at this address, or it is not yours to see."
     elif status == 403 and code == "forbidden":
         message = "This page is for administrators only."
+    elif status == 413:
+        message = f"The file is larger than {current_app.config['MAX_UPLOAD_MB']} MB. Choose a smaller image."
     elif status >= 500 and code == "internal_error":
         message = "The problem has been logged. Please try again in a few minutes."
     return render_template("error.html", status=status, title=title, message=message, code=code)

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from flask import redirect, render_template, request, url_for
 
 from auth import current_user
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.modalities import MODALITIES, get_spec
 from constants import AuditAction, Role
 from managers.admin import AdminManager, AuditFilters
 from managers.predictions import PredictionFilters, PredictionManager

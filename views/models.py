@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import abort, current_app, render_template, send_file
 
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.modalities import MODALITIES, get_spec
 from managers.models import ModelManager
 from views.session import page_blueprint
 

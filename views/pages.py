@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import current_app, render_template
 
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.modalities import MODALITIES, get_spec
 from views.models import summaries
 from views.session import page_blueprint
 

@@ -10,7 +10,7 @@ from flask import Response, current_app, redirect, render_template, request, url
 from marshmallow import ValidationError, validates_schema
 
 from auth import current_user
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.modalities import MODALITIES, get_spec
 from constants import PREDICTION_NOTE_MAX_LENGTH, Role
 from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
 from models import Prediction, User

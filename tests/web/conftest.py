@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from cnn_model.specs import MODALITIES
+from cnn_model.modalities import MODALITIES
 from tests.support.images import sample_image
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')

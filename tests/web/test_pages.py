@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.modalities import MODALITIES, get_spec
 from tests.resources.helpers import assert_error
 from tests.web.conftest import page_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_model.specs import get_spec
+from cnn_model.modalities import get_spec
 from db import db
 from models import AuditEvent, Prediction
 from tests.web.conftest import csrf_of, page_text
