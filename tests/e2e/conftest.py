@@ -177,7 +177,7 @@ def other_page(browser, live_server, checker):
 def check_page(checker, page):
     """check_page(name): no console error, no serious or critical axe violation, phone + desktop screenshots."""
 
-    def check(name: str, *, on=None, console_errors_expected: bool = False) -> None:
-        checker.check(on or page, name, console_errors_expected=console_errors_expected)
+    def check(name: str, *, on=None) -> None:
+        checker.check(on or page, name)
 
     return check

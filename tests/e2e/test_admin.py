@@ -1,0 +1,53 @@
+"""Admin pages in the browser: users, everyone's predictions, and the audit log that records the admin's reads."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.e2e.helpers import image_loaded, register, sign_in, upload
+
+
+def open_admin_section(page, section: str) -> None:
+    """Admin in the header, then the section's link in the administration menu."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+    page.get_by_role("navigation", name="Administration").get_by_role("link", name=section).click()
+    page.wait_for_load_state()
+
+
+def test_admin_opens_a_patients_upload_and_the_audit_log_records_it(page, other_page, new_user, admin_user, check_page):
+    register(other_page, new_user)
+    prediction_id = upload(other_page, "chest_xray", note="for the admin to see")
+
+    sign_in(page, admin_user)
+    open_admin_section(page, "Users")
+    expect(page.get_by_role("main")).to_contain_text(new_user.email)
+    check_page("admin-users")
+
+    open_admin_section(page, "Predictions")
+    row_link = page.get_by_role("main").locator(f"a[href*='/admin/predictions/{prediction_id}']").first
+    expect(row_link).to_be_visible()
+    check_page("admin-predictions")
+
+    row_link.click()
+    expect(page).to_have_url(re.compile(rf"/admin/predictions/{prediction_id}$"))
+    expect(page.get_by_role("main")).to_contain_text(new_user.email)
+    heatmap = page.get_by_role("img", name=re.compile("heatmap", re.IGNORECASE)).first
+    expect(heatmap).to_be_visible()
+    assert image_loaded(heatmap)
+    check_page("admin-prediction")
+
+    open_admin_section(page, "Audit trail")
+    read_entry = page.get_by_role("row").filter(has_text=admin_user.email).filter(has_text=prediction_id)
+    expect(read_entry.first).to_be_visible()
+    check_page("admin-audit")
+
+
+def test_patient_has_no_admin_pages(page, new_user):
+    register(page, new_user)
+
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin")).to_have_count(0)
+    for path in ("/admin/users", "/admin/predictions", "/admin/audit"):
+        response = page.goto(path)
+        assert response.status in (403, 404), (path, response.status)

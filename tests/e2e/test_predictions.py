@@ -1,0 +1,120 @@
+"""Predictions in the browser: upload each kind of image, the result with its heatmap, history, delete, privacy."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from cnn_model.specs import MODALITIES, get_spec
+from tests.e2e.helpers import User, image_loaded, register, sign_out, upload
+
+HEATMAP = re.compile("heatmap", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_upload_shows_the_result_with_its_heatmap(page, new_user, check_page, modality):
+    register(page, new_user)
+    if modality == MODALITIES[0]:
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Upload").click()
+        check_page("upload")
+
+    prediction_id = upload(page, modality, note=f"e2e {modality}")
+
+    main = page.get_by_role("main")
+    expect(main).to_contain_text(get_spec(modality).display_name)
+    expect(main).to_contain_text(f"e2e {modality}")
+    expect(main).to_contain_text("%")
+    heatmap = page.get_by_role("img", name=HEATMAP).first
+    expect(heatmap).to_be_visible()
+    assert image_loaded(heatmap), heatmap.get_attribute("src")
+    expect(
+        page.get_by_role("link", name="Download").or_(page.get_by_role("button", name="Download")).first
+    ).to_be_visible()
+    expect(page.get_by_role("button", name="Delete")).to_be_visible()
+    assert prediction_id in page.url
+    check_page(f"result-{modality}")
+
+
+def test_result_pages_are_not_cached(page, new_user):
+    register(page, new_user)
+    prediction_id = upload(page, "chest_xray")
+
+    for path in (f"/predictions/{prediction_id}", "/history"):
+        response = page.goto(path)
+        assert "no-store" in response.headers.get("cache-control", ""), (path, response.headers)
+
+
+def test_history_filters_and_deletes_with_confirmation(page, new_user, check_page):
+    register(page, new_user)
+    chest_id = upload(page, "chest_xray", note="chest for history")
+    breast_id = upload(page, "breast", note="breast for history")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
+    main = page.get_by_role("main")
+    expect(main.locator(f"a[href*='{chest_id}']").first).to_be_visible()
+    expect(main.locator(f"a[href*='{breast_id}']").first).to_be_visible()
+    check_page("history")
+
+    page.get_by_label("Kind of image").select_option(value="breast")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_load_state()
+    assert "modality=breast" in page.url
+    expect(main.locator(f"a[href*='{breast_id}']").first).to_be_visible()
+    expect(main.locator(f"a[href*='{chest_id}']")).to_have_count(0)
+    check_page("history-filtered")
+
+    main.locator(f"a[href*='{breast_id}']").first.click()
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete this result?")).to_be_visible()
+    check_page("delete-confirm")
+    page.get_by_role("button", name="Yes, delete it").click()
+    page.wait_for_load_state()
+
+    page.goto("/history")
+    expect(page.get_by_role("main").locator(f"a[href*='{breast_id}']")).to_have_count(0)
+    expect(page.get_by_role("main").locator(f"a[href*='{chest_id}']").first).to_be_visible()
+    assert page.goto(f"/predictions/{breast_id}").status == 404
+
+
+def test_after_sign_out_the_back_button_shows_no_medical_data(page, new_user):
+    register(page, new_user)
+    upload(page, "skin_lesion", note="private note about a mole")
+    expect(page.get_by_role("main")).to_contain_text("private note about a mole")
+
+    sign_out(page)
+    page.go_back()
+    page.wait_for_load_state()
+
+    expect(page.locator("body")).not_to_contain_text("private note about a mole")
+    expect(page.get_by_role("img", name=HEATMAP)).to_have_count(0)
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
+def test_another_account_opening_a_result_gets_the_not_found_page(page, other_page, new_user, check_page):
+    register(page, new_user)
+    prediction_id = upload(page, "breast", note="not for strangers")
+    register(other_page, User.fresh("Stan Ger"))
+
+    response = other_page.goto(f"/predictions/{prediction_id}")
+
+    assert response.status == 404
+    expect(other_page.locator("body")).not_to_contain_text("not for strangers")
+    expect(other_page.get_by_role("heading", name=re.compile("not found", re.IGNORECASE)).first).to_be_visible()
+    assert other_page.request.get(f"/predictions/{prediction_id}/image").status == 404
+    assert other_page.request.get(f"/predictions/{prediction_id}/heatmap").status == 404
+    check_page("not-found", on=other_page)
+
+
+def test_models_pages_describe_each_model(page, new_user, check_page):
+    register(page, new_user)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    for modality in MODALITIES:
+        expect(page.get_by_role("main")).to_contain_text(get_spec(modality).display_name)
+    check_page("models")
+
+    page.get_by_role("main").locator(f"a[href$='/models/{MODALITIES[0]}']").first.click()
+    expect(page).to_have_url(re.compile(rf"/models/{MODALITIES[0]}$"))
+    expect(page.get_by_role("main")).to_contain_text(get_spec(MODALITIES[0]).display_name)
+    check_page("model")
