@@ -26,6 +26,7 @@ ERROR_TITLES = {
     413: "The file is too large",
     415: "This file type is not supported",
     422: "Some of what was sent is not valid",
+    429: "Too many attempts",
     500: "Something went wrong on our side",
     503: "MedSight is not available right now",
 }

@@ -97,7 +97,6 @@ def update_user(user_id: uuid.UUID):
     values = form_values(request.form, ("role", "is_active"))
     if values.get("is_active") in ("true", "false"):
         values["is_active"] = values["is_active"] == "true"  # the schema takes a JSON boolean; a form sends text
-    back = {k: v for k, v in form_values(request.form, ("email", "role_filter", "status")).items()}
     try:
         body = load(UserUpdateSchema(), values)
         AdminManager.update_user(current_user(), user_id, role=body.get("role"), is_active=body.get("is_active"))
@@ -108,7 +107,7 @@ def update_user(user_id: uuid.UUID):
         page = render_template("admin/refused.html", message=message, back=url_for("web_admin.users"))
         return page, status
     done = "role" if "role" in values else ("enabled" if values.get("is_active") else "disabled")
-    return redirect(url_for("web_admin.users", message=UPDATE_MESSAGES[done], **back), code=SEE_OTHER)
+    return redirect(url_for("web_admin.users", message=UPDATE_MESSAGES[done]), code=SEE_OTHER)
 
 
 # -- everyone's predictions -------------------------------------------------------------------

@@ -39,6 +39,10 @@ def _upload_refusal(error: AppError) -> str:
         "empty_file": "The file is empty. Choose an image file.",
         "invalid_image": "The file could not be read as an image; it may be damaged. Try another copy of it.",
         "image_too_large": "The image has too many pixels to read safely. Use a smaller version of it.",
+        "not_a_medical_image": "This does not look like any kind of medical image MedSight reads "
+        "(a skin lesion photo, a chest X-ray, a breast ultrasound or a Pap smear cell), so it was not classified.",
+        "modality_mismatch": "This image does not look like the kind you chose. Check the kind of image, "
+        "or let MedSight detect it.",
         "model_unavailable": "The model for this kind of image is not available right now. Please try again later.",
         "storage_unavailable": "Your image could not be stored just now, so nothing was kept. "
         "Please try again in a few minutes.",
