@@ -51,10 +51,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--database-url", help="an empty database to fill (default: a temporary SQLite file)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="medsight-render-"))
-    environ = {"DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}", "STORAGE_LOCAL_ROOT": str(tmp / "photos")}
+    database_url = args.database_url or f"sqlite:///{tmp / 'db.sqlite3'}"
+    environ = {"DATABASE_URL": database_url, "STORAGE_LOCAL_ROOT": str(tmp / "photos")}
     app = create_app(TestingConfig(environ, tmp / "instance"), instance_path=tmp / "instance")
     with app.app_context():
         flask_migrate.upgrade(directory=MIGRATIONS_DIR)
@@ -86,7 +88,7 @@ def main() -> None:
         (admin_client, f"/admin/predictions/{last_id}"),
         (admin_client, "/admin/audit"),
     ]
-    print(f"{args.items} predictions, median of {args.repeat} renders each")
+    print(f"{args.items} predictions on {database_url.split(':', 1)[0]}, median of {args.repeat} renders each")
     for client, path in pages:
         print(f"{_median_ms(client, path, args.repeat):7.1f} ms  {path}")
 
