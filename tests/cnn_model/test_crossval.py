@@ -1,0 +1,121 @@
+"""Grouped folds and the OOF summary on synthetic samples: no TensorFlow, no datasets."""
+
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnn_model import crossval
+from cnn_model.data import Sample
+
+
+def synthetic_samples(seed=0, n_groups=120) -> list[Sample]:
+    """Groups of 1-9 images, mostly one class each, some mixed; 3 classes at unequal rates."""
+    rng = random.Random(seed)
+    samples = []
+    for g in range(n_groups):
+        main = rng.choices(["benign", "malignant", "normal"], weights=[6, 3, 1])[0]
+        for i in range(rng.choice([1, 1, 1, 2, 3, 5, 9])):
+            label = main if rng.random() < 0.9 else rng.choice(["benign", "malignant", "normal"])
+            samples.append(Sample(Path(f"train/{label}/g{g}_{i}.jpg"), label, f"group{g}"))
+    return samples
+
+
+def fold_of_each(samples, assignment):
+    return [assignment[s.group] for s in samples]
+
+
+def test_every_group_lands_in_exactly_one_fold():
+    samples = synthetic_samples()
+    assignment = crossval.assign_folds(samples)
+    folds_per_group = defaultdict(set)
+    for sample, fold in zip(samples, fold_of_each(samples, assignment), strict=True):
+        folds_per_group[sample.group].add(fold)
+    assert set(folds_per_group) == {s.group for s in samples}
+    assert all(len(folds) == 1 for folds in folds_per_group.values())
+    assert set(assignment.values()) == set(range(crossval.N_FOLDS))
+
+
+def test_folds_are_deterministic_and_ignore_input_order():
+    samples = synthetic_samples()
+    shuffled = samples[:]
+    random.Random(1).shuffle(shuffled)
+    assert crossval.assign_folds(samples) == crossval.assign_folds(shuffled) == crossval.assign_folds(samples)
+
+
+def test_each_class_is_spread_evenly_as_far_as_groups_allow():
+    samples = synthetic_samples()
+    folds = fold_of_each(samples, crossval.assign_folds(samples))
+    largest_group = max(Counter(s.group for s in samples).values())
+    for label in {s.label for s in samples}:
+        per_fold = Counter(f for s, f in zip(samples, folds, strict=True) if s.label == label)
+        counts = [per_fold.get(k, 0) for k in range(crossval.N_FOLDS)]
+        assert max(counts) - min(counts) <= largest_group, (label, counts)
+
+
+def test_near_duplicates_are_merged_transitively():
+    samples = [Sample(Path(f"train/benign/b{i}.jpg"), "benign", f"benign/b{i}.jpg") for i in range(5)]
+    hashes = np.zeros((5, 256), dtype=bool)
+    hashes[1, :3] = True  # 3 bits from 0
+    hashes[2, :10] = True  # 7 bits from 1, 10 from 0: linked through 1
+    hashes[3, 100:200] = True  # far from everything
+    hashes[4, 100:205] = True  # 5 bits from 3
+    pairs = crossval.near_duplicate_pairs(hashes, max_distance=8)
+    assert sorted(pairs) == [(0, 1), (1, 2), (3, 4)]
+    merged = crossval.merge_groups(samples, pairs)
+    assert [s.group for s in merged] == ["benign/b0.jpg"] * 3 + ["benign/b3.jpg"] * 2
+
+
+def test_inner_validation_split_keeps_groups_whole():
+    samples = synthetic_samples(n_groups=200)
+    fit, inner = crossval.inner_split(samples)
+    assert len(fit) + len(inner) == len(samples)
+    assert not {s.group for s in fit} & {s.group for s in inner}
+    assert 0.05 < len({s.group for s in inner}) / 200 < 0.3
+
+
+def write_fake_fold(cv_dir, modality, candidate, fold, rng, n=60):
+    spec = crossval.get_spec(modality)
+    k = len(spec.class_names)
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    stem = crossval.fold_stem(modality, candidate, fold, cv_dir)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        stem.with_suffix(".npz"),
+        paths=np.array([f"train/x/{fold}_{i}.jpg" for i in range(n)]),
+        groups=np.array([f"{fold}_{i}" for i in range(n)]),
+        y_true=y.astype(np.int16),
+        probabilities=probabilities.astype(np.float32),
+        class_names=np.array(spec.class_names),
+    )
+    epochs = [
+        {"stage": "finetune", "epoch": e, "loss": 1.0, "accuracy": 0.5, "balanced_accuracy": 0.4 + e / 100}
+        | {"macro_auc": 0.8, "seconds": e}
+        for e in range(1, 4)
+    ]
+    meta = {"epoch_rule": "fixed", "training_seconds": 10.0, "prevalence_weights": None, "epochs": epochs}
+    stem.with_suffix(".json").write_text(json.dumps(meta))
+    return y, probabilities
+
+
+@pytest.mark.parametrize("modality", ["breast", "cervical_cytology"])
+def test_summary_pools_the_folds_and_meets_the_sensitivity_floor(tmp_path, modality):
+    rng = np.random.default_rng(0)
+    written = [write_fake_fold(tmp_path, modality, "baseline", fold, rng) for fold in (0, 1, 3)]
+    summary = crossval.summarise(modality, "baseline", tmp_path)
+    assert summary["folds_done"] == [0, 1, 3]
+    assert summary["n_oof"] == sum(len(y) for y, _ in written)
+    pooled = summary["pooled"]
+    y = np.concatenate([y for y, _ in written])
+    p = np.concatenate([p for _, p in written])
+    assert pooled["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
+    assert pooled["threshold"]["sensitivity"] >= crossval.SENSITIVITY_FLOOR[modality]
+    assert 0 <= pooled["threshold_cross_fitted"]["sensitivity"] <= 1
+    assert summary["epoch_curve"]["best"]["epoch"] == 3
+    assert "mean ± sd" in crossval.format_summary(summary)
+    assert crossval.summarise(modality, "nothing_here", tmp_path) is None
