@@ -24,7 +24,7 @@ from constants import Role
 from db import db
 from managers.users import UserManager
 from tests.conftest import dispose, make_app, make_database, migrate_to_head
-from tests.e2e.helpers import PageChecker, User
+from tests.e2e.helpers import PageChecker, User, new_context
 
 REQUIRE_BROWSER_VARIABLE = "MEDSIGHT_REQUIRE_BROWSER"
 CHROMIUM_VARIABLE = "MEDSIGHT_CHROMIUM"
@@ -37,11 +37,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-DESKTOP = {"width": 1280, "height": 800}
 SCREENSHOTS_DIR = Path(__file__).parent / "screenshots"
-# Uploads run the CNN and draw the heatmap on a shared, busy CPU: give navigations room.
-NAVIGATION_TIMEOUT_MS = 30_000
-ACTION_TIMEOUT_MS = 10_000
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -138,9 +134,7 @@ def browser(chromium_path, record_backend):
 
 @pytest.fixture
 def context(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP, locale="en-GB")
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    context = new_context(browser, live_server.url)
     yield context
     context.close()
 
@@ -164,9 +158,7 @@ def page(context, checker):
 @pytest.fixture
 def other_page(browser, live_server, checker):
     """A page in a second, separate browser context: another person at another computer."""
-    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP, locale="en-GB")
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    context = new_context(browser, live_server.url)
     page = context.new_page()
     checker.watch(page)
     yield page

@@ -14,7 +14,12 @@ from cnn_model.specs import get_spec
 from tests.support.images import sample_image
 
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+# Uploads run the CNN and draw the heatmap on a shared, busy CPU: give navigations room.
+NAVIGATION_TIMEOUT_MS = 30_000
+ACTION_TIMEOUT_MS = 10_000
 BLOCKING_IMPACTS = ("serious", "critical")
+SUBRESOURCE_TYPES = ("stylesheet", "script", "image", "font", "media")
 UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RESULT_URL = re.compile(rf"/predictions/(?P<id>{UUID_PATTERN})$")
 
@@ -29,6 +34,14 @@ class User:
     def fresh(cls, full_name: str = "Pat Ient") -> User:
         """Credentials for an account that does not exist yet (a test registers it through the pages)."""
         return cls(f"user-{uuid.uuid4().hex[:8]}@example.org", "analytical-engine-1843", full_name)
+
+
+def new_context(browser, base_url: str, **options):
+    """A browser context (its own cookies) at the desktop size with the suite's timeouts."""
+    context = browser.new_context(base_url=base_url, viewport=DESKTOP, locale="en-GB", **options)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    return context
 
 
 # -- flows --------------------------------------------------------------------------------------
@@ -97,13 +110,13 @@ class PageChecker:
         errors = self.console_errors.setdefault(id(page), [])
 
         def on_console(message) -> None:
-            # A page answered with 4xx on purpose (a refused form, the 404 page) logs this; subresources are
-            # checked by status below instead.
+            # A page or an XHR answered with 4xx on purpose (a refused form, the 404 page) logs this;
+            # stylesheets, scripts and images are checked by status below instead.
             if message.type == "error" and not message.text.startswith("Failed to load resource"):
                 errors.append(message.text)
 
         def on_response(response) -> None:
-            if response.request.resource_type != "document" and response.status >= 400:
+            if response.request.resource_type in SUBRESOURCE_TYPES and response.status >= 400:
                 errors.append(f"{response.status} for {response.request.resource_type} {response.url}")
 
         page.on("console", on_console)
