@@ -10,7 +10,7 @@ from flask import Flask, request
 from flask_jwt_extended import JWTManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from auth import configure_jwt
+from auth import configure_jwt, init_rate_limits
 from config import PROJECT_ROOT, BaseConfig, config_for_environment
 from constants import JSON_BODY_MAX_BYTES
 from db import db, migrate
@@ -56,6 +56,7 @@ def create_app(
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     configure_jwt(JWTManager(app))
+    init_rate_limits(app)
     api = Api(app)
     register_resources(app, api)
     register_views(app)

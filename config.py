@@ -15,8 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cnn_model.modalities import MODALITIES, SPECS, skin_lesion
+from cnn_model.modalities import MODALITIES, SPECS
 from cnn_model.runtime import ARTIFACTS_DIR
+from constants import AUTO_MODALITY
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEV_JWT_SECRET_FILE = "dev-jwt-secret"
@@ -47,6 +48,22 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, minimum: int, 
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
+def _choice_setting(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -157,10 +174,22 @@ class BaseConfig:
         # Uploads: the file itself may be MAX_UPLOAD_BYTES; decoding stops at MAX_IMAGE_PIXELS (a bomb guard).
         self.MAX_UPLOAD_BYTES = self.MAX_UPLOAD_MB * 1024 * 1024
         self.MAX_IMAGE_PIXELS = _int_setting(env, "MAX_IMAGE_PIXELS", 40_000_000, 10_000, 400_000_000)
-        # What POST /predict (the original apps' endpoint) classifies when the client names no modality.
-        self.DEFAULT_MODALITY = env.get("DEFAULT_MODALITY", "").strip() or skin_lesion.NAME
-        if self.DEFAULT_MODALITY not in MODALITIES:
-            raise ConfigError(f"DEFAULT_MODALITY must be one of {', '.join(MODALITIES)}, got {self.DEFAULT_MODALITY!r}")
+        # What POST /predict (the original apps' endpoint) reads an upload as when the client names no
+        # modality: "auto" lets the modality gate decide; a modality name fixes it (the gate still checks).
+        self.DEFAULT_MODALITY = _choice_setting(env, "DEFAULT_MODALITY", AUTO_MODALITY, (*MODALITIES, AUTO_MODALITY))
+        # POST /predict's answer: the skin app's shape with display names ("full"), or the pneumonia app's
+        # {"prediction": "<display name>"} ("label").
+        self.SEED_PREDICT_SHAPE = _choice_setting(env, "SEED_PREDICT_SHAPE", "full", ("full", "label"))
+        # Let POST /predict answer without a token, as the original apps did: classified, never stored,
+        # limited per client address to ANONYMOUS_PREDICT_RATE (flask-limiter notation).
+        self.ANONYMOUS_PREDICT = _bool_setting(env, "ANONYMOUS_PREDICT", False)
+        self.ANONYMOUS_PREDICT_RATE = env.get("ANONYMOUS_PREDICT_RATE", "").strip() or "30 per minute"
+        # Shared state between app nodes (rate-limit counters); in memory, per process, when unset.
+        self.REDIS_URL = env.get("REDIS_URL", "").strip() or None
+        if self.REDIS_URL and urlsplit(self.REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"REDIS_URL must be a redis:// URL, got {self.REDIS_URL!r}")
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
 
         self.S3_BUCKET = env.get("S3_BUCKET", "").strip() or None
         self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL", "").strip() or None

@@ -74,3 +74,6 @@ PREDICTION_DISCLAIMER = (
     "This result comes from an automated image classifier and is not a diagnosis; "
     "consult a qualified clinician about any health concern."
 )
+
+# The modality value that asks the modality gate to say what kind of image an upload is.
+AUTO_MODALITY = "auto"

@@ -12,10 +12,21 @@ the view. Managers never import it; only HTTP layers (and app.py, which binds th
 
 - auth.guard: auth_required, current_user, current_credential, Credential.
 - auth.jwt: configure_jwt, the blocklist and user-lookup callbacks bound in create_app.
+- auth.rate_limits: the limiter (flask-limiter; counters in Redis at REDIS_URL, shared by every node).
 - auth.openapi: the bearer security scheme and the 401/403 responses in the OpenAPI document.
 """
 
-from auth.guard import Credential, auth_required, current_credential, current_user
+from auth.guard import Credential, auth_required, current_credential, current_user, current_user_or_none
 from auth.jwt import configure_jwt
+from auth.rate_limits import init_rate_limits, limiter
 
-__all__ = ["Credential", "auth_required", "configure_jwt", "current_credential", "current_user"]
+__all__ = [
+    "Credential",
+    "auth_required",
+    "configure_jwt",
+    "current_credential",
+    "current_user",
+    "current_user_or_none",
+    "init_rate_limits",
+    "limiter",
+]

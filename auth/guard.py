@@ -76,6 +76,7 @@ def auth_required(
     jwt_type: JwtType = "access",
     personal_tokens: bool = True,
     locations: Iterable[TokenLocation] = ("headers",),
+    anonymous: Callable[[], bool] | None = None,
 ) -> Callable:
     """Require an authenticated, active user (and one of the roles, if given) for a view.
 
@@ -86,6 +87,9 @@ def auth_required(
     locations: where the JWT is read — the Authorization header (the API), flask-jwt-extended's
     cookies (browser pages; its CSRF check applies to unsafe methods), or both. Personal access
     tokens are only ever read from the header.
+    anonymous: where given and it answers True, a request that sends no Authorization header at all
+    runs the view with no user (current_user_or_none() is None); one that sends a token is checked
+    as usual. For deployments that let the original apps' clients classify without an account.
     """
     if role is None:
         roles: frozenset[str] = frozenset()
@@ -99,6 +103,9 @@ def auth_required(
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if anonymous is not None and "Authorization" not in request.headers and anonymous():
+                g.medsight_user = g.medsight_credential = None
+                return current_app.ensure_sync(view)(*args, **kwargs)
             user, credential = _authenticate(jwt_type, token_locations)
             if roles and user.role not in roles:
                 raise Forbidden("Your role does not allow this.", code="forbidden")
@@ -125,6 +132,13 @@ def current_user() -> User:
     if user is None:
         raise RuntimeError("current_user() called outside a view guarded by @auth_required")
     return user
+
+
+def current_user_or_none() -> User | None:
+    """The user of the current request, or None in a view that let an anonymous request through."""
+    if "medsight_user" not in g:
+        raise RuntimeError("current_user_or_none() called outside a view guarded by @auth_required")
+    return g.medsight_user
 
 
 def current_credential() -> Credential:

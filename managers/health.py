@@ -16,6 +16,21 @@ log = logging.getLogger(__name__)
 
 class HealthManager:
     @staticmethod
+    def liveness() -> dict:
+        """The process answers; with the original skin app's keys: model_loaded says the models are in memory.
+
+        Loads the models on first call (lazy elsewhere too); touches neither database nor storage.
+        """
+        models = ModelManager.loaded_versions()
+        if models is None:
+            raise ServiceUnavailable(
+                "The models could not be loaded.",
+                code="models_not_loaded",
+                details={"status": "unhealthy", "model_loaded": False},
+            )
+        return {"status": "healthy", "model_loaded": True, "models": models, "gate": ModelManager.gate_version()}
+
+    @staticmethod
     def readiness() -> dict:
         """{"status": "ready", "checks": {...}}; ServiceUnavailable (503, code not_ready) naming what failed."""
         checks = {

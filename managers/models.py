@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from dataclasses import dataclass
 
-from cnn_model.modalities import MODALITIES
+from flask import Flask, current_app
+from PIL import Image
+
+from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.runtime import ArtifactError, ModelRegistry, ModelRunner
-from utils.errors import ModelUnavailable
+from utils.errors import ModalityMismatch, ModelUnavailable, NotAMedicalImage
+
+
+@dataclass(frozen=True)
+class ModalityChoice:
+    """Which model reads an upload, and whether the gate chose it (True) or the client named it (False)."""
+
+    modality: str
+    detected: bool
 
 
 class ModelManager:
@@ -29,6 +40,63 @@ class ModelManager:
                 f"No model is available for {modality} images right now.",
                 details={"modality": modality, "installed": list(ModelManager.installed())},
             ) from exc
+
+    @staticmethod
+    def choose_modality(declared: str | None, image: Image.Image) -> ModalityChoice:
+        """The modality an upload is read as: the gate's answer where none is declared, else the declared one
+        once the gate agrees. An image of none of our kinds is refused either way.
+
+        A declared modality the gate was not fitted on (one registered after it) is taken as declared: the
+        gate cannot judge it. Without a shipped gate, declared modalities are taken as they are and
+        detection is unavailable (503).
+        """
+        gate = ModelManager._gate()
+        if gate is None or (declared is not None and declared not in gate.modalities):
+            if declared is None:
+                raise ModelUnavailable(
+                    "Automatic detection of the kind of image is not available here; name the modality.",
+                    details={"modalities": list(MODALITIES)},
+                )
+            return ModalityChoice(declared, detected=False)
+        result = gate.detect(image)
+        if result.modality is None:
+            raise NotAMedicalImage(
+                "The image does not look like any kind of medical image MedSight reads "
+                f"({', '.join(get_spec(m).display_name for m in gate.modalities)}).",
+                details={"scores": result.scores},
+            )
+        if declared is None:
+            return ModalityChoice(result.modality, detected=True)
+        if declared != result.modality:
+            raise ModalityMismatch(
+                f"The image looks like a {get_spec(result.modality).display_name.lower()} image, "
+                f"not a {get_spec(declared).display_name.lower()} image.",
+                details={"declared": declared, "detected": result.modality, "scores": result.scores},
+            )
+        return ModalityChoice(declared, detected=False)
+
+    @staticmethod
+    def _gate():
+        try:
+            return ModelManager._registry().gate
+        except ArtifactError as exc:
+            raise ModelUnavailable("The models are not available right now.") from exc
+
+    @staticmethod
+    def loaded_versions() -> dict[str, str] | None:
+        """Modality -> version of every loaded model; None when the models failed to load."""
+        try:
+            return {m: ModelManager._registry().get(m).version for m in ModelManager._registry().modalities}
+        except ArtifactError:
+            return None
+
+    @staticmethod
+    def gate_version() -> str | None:
+        try:
+            gate = ModelManager._registry().gate
+        except ArtifactError:
+            return None
+        return gate.version if gate is not None else None
 
     @staticmethod
     def installed() -> tuple[str, ...]:

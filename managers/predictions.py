@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import joinedload
 
 from cnn_model.modalities import get_spec
+from cnn_model.runtime import Prediction as RunnerPrediction
 from constants import (
     HEATMAP_CONTENT_TYPE,
     HEATMAP_KEY_PREFIX,
@@ -27,7 +28,7 @@ from constants import (
 )
 from db import db
 from managers.audit import AuditManager
-from managers.models import ModelManager
+from managers.models import ModalityChoice, ModelManager
 from managers.ownership import get_owned
 from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import UnitOfWork, unit_of_work
@@ -35,7 +36,7 @@ from models import Prediction, User
 from services.storage import Storage, StoredObject
 from utils.cursor import Cursor
 from utils.errors import NotFound
-from utils.images import validate_image_upload
+from utils.images import ValidatedImage, validate_image_upload
 
 ImageKind = Literal["image", "heatmap"]
 KEYSET = (Prediction.created_at, Prediction.id)  # a cursor's position in the history
@@ -102,13 +103,13 @@ def _with_positive_probability(*predictions: Prediction) -> None:
 
 class PredictionManager:
     @staticmethod
-    def create(owner: User, modality: str, upload: BinaryIO | bytes, note: str | None = None) -> Prediction:
-        """Classify an uploaded image with the modality's model and keep it in owner's history."""
-        config = current_app.config
-        runner = ModelManager.runner(modality)
-        image = validate_image_upload(
-            upload, max_bytes=config["MAX_UPLOAD_BYTES"], max_pixels=config["MAX_IMAGE_PIXELS"]
-        )
+    def create(owner: User, modality: str | None, upload: BinaryIO | bytes, note: str | None = None) -> Prediction:
+        """Classify an uploaded image and keep it in owner's history.
+
+        modality None: the modality gate says what kind of image it is. Named: the gate must agree.
+        """
+        image, choice = PredictionManager._read_upload(modality, upload)
+        runner = ModelManager.runner(choice.modality)
         result = runner.predict(image.image, heatmap=True)
         storage = _storage()
         with unit_of_work() as uow:
@@ -122,6 +123,7 @@ class PredictionManager:
                 id=uuid.uuid4(),
                 owner_id=owner.id,
                 modality=result.modality,
+                modality_detected=choice.detected,
                 label=result.label,
                 confidence=min(max(result.confidence, 0.0), 1.0),
                 probabilities=result.probabilities,
@@ -147,6 +149,22 @@ class PredictionManager:
             )
         _with_positive_probability(prediction)
         return prediction
+
+    @staticmethod
+    def classify(modality: str | None, upload: BinaryIO | bytes) -> tuple[RunnerPrediction, bool]:
+        """Classify an upload without keeping anything (anonymous POST /predict): the result and whether
+        the gate chose the modality."""
+        image, choice = PredictionManager._read_upload(modality, upload)
+        return ModelManager.runner(choice.modality).predict(image.image), choice.detected
+
+    @staticmethod
+    def _read_upload(modality: str | None, upload: BinaryIO | bytes) -> tuple[ValidatedImage, ModalityChoice]:
+        """The validated, decoded upload and the modality it is to be read as (checked by the gate)."""
+        config = current_app.config
+        image = validate_image_upload(
+            upload, max_bytes=config["MAX_UPLOAD_BYTES"], max_pixels=config["MAX_IMAGE_PIXELS"]
+        )
+        return image, ModelManager.choose_modality(modality, image.image)
 
     @staticmethod
     def list_for(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from cnn_model.modalities import MODALITIES
@@ -39,6 +39,8 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
 
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     modality: Mapped[str] = mapped_column(String(32), nullable=False)
+    # True where the modality gate chose the modality because the client named none.
+    modality_detected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     label: Mapped[str] = mapped_column(String(64), nullable=False)
     confidence: Mapped[float] = mapped_column(Float, nullable=False)
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON, nullable=False)

@@ -12,9 +12,10 @@ blp = Blueprint("health", __name__, description="Liveness and readiness probes")
 @blp.route("/health")
 class Health(MethodView):
     @blp.response(200, HealthSchema)
+    @blp.alt_response(503, description="The models could not be loaded (code models_not_loaded)")
     def get(self):
-        """Liveness: answers as long as the process runs; touches neither database nor storage."""
-        return {"status": "ok"}
+        """Liveness: the process runs and its models are loaded; touches neither database nor storage."""
+        return HealthManager.liveness()
 
 
 @blp.route("/ready")

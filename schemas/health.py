@@ -4,7 +4,14 @@ from marshmallow import Schema, fields
 
 
 class HealthSchema(Schema):
-    status = fields.String(dump_only=True, metadata={"example": "ok"})
+    """The original skin app's keys (status, model_loaded), plus what is loaded."""
+
+    status = fields.String(dump_only=True, metadata={"example": "healthy"})
+    model_loaded = fields.Boolean(dump_only=True)
+    models = fields.Dict(
+        keys=fields.String(), values=fields.String(), dump_only=True, metadata={"description": "Modality -> version"}
+    )
+    gate = fields.String(dump_only=True, allow_none=True, metadata={"description": "The modality gate's version"})
 
 
 class CheckSchema(Schema):

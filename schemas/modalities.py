@@ -8,17 +8,23 @@ modality is accepted and documented without editing any schema.
 from marshmallow import ValidationError, validate
 
 from cnn_model.modalities import MODALITIES
+from constants import AUTO_MODALITY
 
 
 class KnownModality(validate.Validator):
+    """A registered modality's name; with allow_auto, also "auto" (let the modality gate decide)."""
+
     error = "Must be one of: {choices}."
+
+    def __init__(self, *, allow_auto: bool = False) -> None:
+        self.allow_auto = allow_auto
 
     @property
     def choices(self) -> tuple[str, ...]:
-        return tuple(MODALITIES)
+        return (*MODALITIES, AUTO_MODALITY) if self.allow_auto else tuple(MODALITIES)
 
     def __call__(self, value: str) -> str:
-        if value not in MODALITIES:
+        if value not in self.choices:
             raise ValidationError(self.error.format(input=value, choices=", ".join(self.choices)))
         return value
 

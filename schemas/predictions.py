@@ -8,12 +8,25 @@ from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, va
 from werkzeug.datastructures import FileStorage
 
 from cnn_model.modalities import get_spec
-from constants import PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
+from constants import AUTO_MODALITY, PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
 from schemas.modalities import KnownModality
 from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
 
 MODALITY_CHOICE = KnownModality()  # also gives the OpenAPI enum
 MODALITY_DOC = {"description": "What kind of image this is"}
+UPLOAD_MODALITY_CHOICE = KnownModality(allow_auto=True)
+UPLOAD_MODALITY_DOC = {
+    "description": (
+        "What kind of image this is. Left out, or 'auto', the modality gate decides; named, the gate checks it "
+        "(422 modality_mismatch when the image is of another kind). Either way an image of no kind MedSight "
+        "reads is refused (422 not_a_medical_image)."
+    )
+}
+
+
+def auto_to_none(modality: str | None) -> str | None:
+    """The declared modality, or None where the client left it to the gate."""
+    return None if modality in (None, AUTO_MODALITY) else modality
 
 
 class FileUpload(Upload):
@@ -40,6 +53,8 @@ class ImageUploadSchema(Schema):
 
     @post_load
     def _upload(self, data, **_kwargs):
+        if "modality" in data:
+            data["modality"] = auto_to_none(data["modality"])
         # By presence, not truth: a part with an empty filename (an empty file input) is falsy,
         # and is judged by its bytes like any other upload.
         data["upload"] = data.pop("file") if "file" in data else data.pop("image")
@@ -48,7 +63,7 @@ class ImageUploadSchema(Schema):
 
 
 class PredictionUploadSchema(ImageUploadSchema):
-    modality = fields.String(required=True, validate=MODALITY_CHOICE, metadata=MODALITY_DOC)
+    modality = fields.String(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
     note = fields.String(
         load_default=None,
         allow_none=True,
@@ -103,6 +118,9 @@ class PredictionSchema(Schema):
 
     id = fields.UUID(dump_only=True)
     modality = fields.String(dump_only=True, validate=MODALITY_CHOICE, metadata=MODALITY_DOC)
+    modality_detected = fields.Boolean(
+        dump_only=True, metadata={"description": "True where the modality gate chose the modality (none was named)"}
+    )
     label = fields.String(dump_only=True, metadata={"description": "The most likely class"})
     display_name = fields.String(dump_only=True, metadata={"description": "The label in plain words"})
     confidence = fields.Float(dump_only=True, metadata={"description": "Probability of the label, 0 to 1"})
@@ -146,6 +164,7 @@ class PredictionSchema(Schema):
         return {
             "id": row.id,
             "modality": row.modality,
+            "modality_detected": row.modality_detected,
             "label": row.label,
             "display_name": spec.class_spec(row.label).display_name,
             "confidence": row.confidence,

@@ -108,6 +108,14 @@ class ImageTooLarge(ValidationFailed):
     code, message = "image_too_large", "The image has too many pixels."
 
 
+class NotAMedicalImage(ValidationFailed):
+    code, message = "not_a_medical_image", "The image is none of the kinds of medical image MedSight reads."
+
+
+class ModalityMismatch(ValidationFailed):
+    code, message = "modality_mismatch", "The image does not look like the kind of image that was named."
+
+
 # Codes for werkzeug's HTTP errors; anything not listed gets its name in snake_case.
 _HTTP_CODES = {
     400: "bad_request",
@@ -127,6 +135,7 @@ _HTTP_MESSAGES = {
     405: "The method is not allowed for this URL.",
     413: "The request body is too large.",
     422: "The request contains invalid data.",
+    429: "Too many requests from this client; try again later.",
 }
 _WEBARGS_LOCATIONS = {
     "json",
@@ -210,6 +219,8 @@ def _handle_http_exception(error: HTTPException):
         message = str(data["message"])
     if data.get("headers"):
         headers.update(data["headers"])
+    if status == 429 and getattr(error, "limit", None) is not None:
+        details["limit"] = str(error.limit.limit)  # flask-limiter's refusal: which limit was hit
     valid_methods = getattr(error, "valid_methods", None)
     if status == 405 and valid_methods:
         details["allowed_methods"] = sorted(valid_methods)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cnn_model.modalities import MODALITIES
 from services.storage import LocalFolderStorage
 from tests.resources.helpers import assert_error
 from utils.errors import StorageUnavailable
@@ -24,9 +25,20 @@ def broken_storage(app, tmp_path):
     app.extensions["storage"] = working
 
 
-def test_health_answers_without_auth(client):
+def test_health_answers_without_auth_in_the_original_apps_shape(client):
     response = client.get("/health")
-    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    body = response.get_json()
+    assert response.status_code == 200
+    assert body["status"] == "healthy" and body["model_loaded"] is True
+    assert set(body["models"]) == set(MODALITIES) and body["gate"]
+
+
+def test_health_is_503_when_the_models_cannot_be_loaded(build_app, tmp_path):
+    app = build_app(MODEL_DIR=str(tmp_path / "broken"))
+    (tmp_path / "broken" / "breast").mkdir(parents=True)
+    (tmp_path / "broken" / "breast" / "card.json").write_text("{}")
+    error = assert_error(app.test_client().get("/health"), 503, "models_not_loaded")
+    assert error["details"] == {"status": "unhealthy", "model_loaded": False}
 
 
 def test_ready_checks_database_and_storage(client):

@@ -63,7 +63,7 @@ def test_upload_is_documented_as_multipart_with_the_file(document):
     body = document["paths"]["/api/v1/predictions"]["post"]["requestBody"]["content"]["multipart/form-data"]
     schema = document["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
     assert schema["properties"]["file"]["format"] == "binary"
-    assert schema["properties"]["modality"]["enum"] == list(MODALITIES)
+    assert schema["properties"]["modality"]["enum"] == [*MODALITIES, "auto"]
 
 
 def test_protected_operations_declare_bearer_auth(document):

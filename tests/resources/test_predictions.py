@@ -18,7 +18,7 @@ from constants import PAGE_NUMBER_MAX, PAGE_SIZE_MAX, PREDICTION_NOTE_MAX_LENGTH
 from db import db
 from models import AuditEvent, Prediction
 from resources.api import SPOOL_IN_MEMORY_BYTES, TEMP_FILES_DIR, UploadRequest
-from tests.resources.helpers import assert_error, bearer
+from tests.resources.helpers import assert_error
 from tests.support.images import sample_image
 from tests.support.predictions import open_temp_files, spilling_png, stored_files, temp_files_listed
 
@@ -162,15 +162,15 @@ def test_failed_uploads_leave_nothing_behind(app, upload, patient, modality, sto
 
 def test_large_uploads_spill_into_temp_files_invisibly(app, upload, patient, modality):
     """Uploads past the in-memory spool go to temp_files/ as anonymous files: nothing is ever left there."""
-    png = spilling_png()
+    png = spilling_png(modality)
     with app.test_request_context():
-        stream = UploadRequest({})._get_file_stream(len(png), "image/png", "noise.png")
+        stream = UploadRequest({})._get_file_stream(len(png), "image/png", "big.png")
         stream.write(png)
         assert os.readlink(f"/proc/self/fd/{stream.fileno()}").startswith(str(TEMP_FILES_DIR))
         assert len(open_temp_files()) == 1 and temp_files_listed() == []  # held open, yet nameless
         stream.close()
     assert open_temp_files() == []
-    response = upload(patient, modality, data=png, filename="noise.png")
+    response = upload(patient, modality, data=png, filename="big.png")
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["image"]["content_type"] == "image/png"
     assert open_temp_files() == []  # the request's spool file was closed with the request
@@ -385,59 +385,3 @@ def test_on_s3_image_redirects_to_a_presigned_url_and_delete_removes_objects(
     assert len(keys) == 2
     assert client.delete(f"/api/v1/predictions/{made['id']}", headers=patient.headers).status_code == 204
     assert s3_storage._client.list_objects_v2(Bucket=s3_storage.bucket).get("KeyCount") == 0
-
-
-# -- the original apps' POST /predict (resources/legacy.py) ------------------------------------
-
-
-def test_legacy_predict_answers_in_the_original_shape_and_lands_in_history(
-    app, client, upload, patient, modality, monkeypatch
-):
-    monkeypatch.setitem(app.config, "DEFAULT_MODALITY", modality)
-    response = upload(patient, None, sample_image(modality), url="/predict")
-    assert response.status_code == 200, response.get_json()
-    body = response.get_json()
-    assert body["success"] is True and body["modality"] == modality
-    assert set(body["prediction"]) == {"class_name", "is_cancerous", "confidence", "all_predictions"}
-    assert body["prediction"]["class_name"] in body["prediction"]["all_predictions"]
-    assert 0 <= body["prediction"]["confidence"] <= 1
-    history = client.get("/api/v1/predictions", headers=patient.headers).get_json()
-    assert [item["id"] for item in history["items"]] == [body["id"]]
-
-
-def test_legacy_predict_takes_the_modality_from_the_query_and_a_personal_token(client, patient, modality):
-    token = client.post("/api/v1/tokens", json={"name": "old client"}, headers=patient.headers).get_json()["token"]
-    path = sample_image(modality)
-    response = client.post(
-        f"/predict?modality={modality}", data={"image": (path.open("rb"), path.name)}, headers=bearer(token)
-    )
-    assert response.status_code == 200, response.get_json()
-    assert response.get_json()["prediction"]["class_name"] in get_spec(modality).class_names
-
-
-def test_legacy_predict_needs_a_bearer_token(client, modality):
-    path = sample_image(modality)
-    assert_error(client.post("/predict", data={"file": (path.open("rb"), path.name)}), 401)
-
-
-# -- models -----------------------------------------------------------------------------------
-
-
-def test_models_lists_the_shipped_cards_without_auth(client, installed_modalities):
-    body = client.get("/api/v1/models").get_json()
-    assert [card["modality"] for card in body["items"]] == list(installed_modalities)
-    card = body["items"][0]
-    assert {"name", "version", "classes", "input", "metrics", "training", "artifact"} <= set(card)
-    assert len(card["artifact"]["sha256"]) == 64
-    assert body["missing_modalities"] == [m for m in MODALITIES if m not in installed_modalities]
-
-
-@pytest.mark.parametrize("prefix, as_admin", [("/api/v1/predictions", False), ("/api/v1/admin/predictions", True)])
-def test_image_and_heatmap_share_one_route_and_other_kinds_are_404(
-    client, predict, patient, make_account, modality, prefix, as_admin
-):
-    made = predict(patient, modality)
-    reader = make_account(role="admin") if as_admin else patient
-    assert client.get(f"{prefix}/{made['id']}/image", headers=reader.headers).mimetype == "image/jpeg"
-    assert client.get(f"{prefix}/{made['id']}/heatmap", headers=reader.headers).mimetype == "image/png"
-    assert_error(client.get(f"{prefix}/{made['id']}/thumbnail", headers=reader.headers), 404, "not_found")

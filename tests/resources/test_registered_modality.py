@@ -80,7 +80,7 @@ def test_the_api_document_of_an_app_made_after_registering_lists_it(build_app, f
     schemas = document["components"]["schemas"]
     upload_schema = document["paths"]["/api/v1/predictions"]["post"]["requestBody"]["content"]["multipart/form-data"]
     upload_fields = schemas[upload_schema["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
-    assert upload_fields["modality"]["enum"] == list(MODALITIES) and FIFTH in MODALITIES
+    assert upload_fields["modality"]["enum"] == [*MODALITIES, "auto"] and FIFTH in MODALITIES
     list_parameters = document["paths"]["/api/v1/predictions"]["get"]["parameters"]
     assert FIFTH in next(p for p in list_parameters if p["name"] == "modality")["schema"]["enum"]
     assert FIFTH in schemas["ModelCard"]["properties"]["modality"]["enum"]

@@ -28,14 +28,17 @@ from utils.errors import StorageUnavailable
 TEMP_FILES_DIR = PROJECT_ROOT / "temp_files"
 
 
-def spilling_png() -> bytes:
-    """A valid PNG too big for the in-memory spool: uploading it puts a spill file in temp_files/."""
+def spilling_png(modality: str) -> bytes:
+    """A real image of the modality as an uncompressed PNG too big for the in-memory spool: uploading it
+    puts a spill file in temp_files/."""
     from PIL import Image
 
     from resources.api import SPOOL_IN_MEMORY_BYTES
+    from tests.support.images import sample_image
 
     buffer = io.BytesIO()
-    Image.effect_noise((900, 900), 80).convert("RGB").save(buffer, format="PNG")
+    with Image.open(sample_image(modality)) as image:
+        image.convert("RGB").resize((800, 800)).save(buffer, format="PNG", compress_level=0)
     assert buffer.tell() > SPOOL_IN_MEMORY_BYTES
     return buffer.getvalue()
 
@@ -92,12 +95,13 @@ def upload(client) -> Callable[..., object]:
         filename: str | None = None,
         **form: str,
     ):
-        path = path or sample_image(modality)
-        content = path.read_bytes() if data is None else data
+        if data is None:
+            path = path or sample_image(modality)
+            data, filename = path.read_bytes(), filename or path.name
         body = {
             **({"modality": modality} if modality is not None else {}),
             **form,
-            field: (io.BytesIO(content), filename or path.name),
+            field: (io.BytesIO(data), filename or "upload"),
         }
         return client.post(url, data=body, headers=account.headers, content_type="multipart/form-data")
 
