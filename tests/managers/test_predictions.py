@@ -75,7 +75,8 @@ def test_storage_outage_is_503_storage_unavailable_over_http(app, upload, patien
 def test_database_failure_is_503_database_unavailable_over_http(
     app, upload, patient, modality, storage_root, failing_prediction_commit
 ):
-    assert_error(upload(patient, modality, data=spilling_png(modality), filename="big.png"), 503, "database_unavailable")
+    response = upload(patient, modality, data=spilling_png(modality), filename="big.png")
+    assert_error(response, 503, "database_unavailable")
     assert stored_files(storage_root) == []
     with app.app_context():
         assert rows(Prediction) == 0
