@@ -32,8 +32,12 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Serving throughput beside the original apps' pattern (needs wrk, PostgreSQL; see README), then
+# inference latency per model and the history list at 1M rows on PostgreSQL.
 bench: install-dev
+	$(PY) bench/serving.py
 	$(PY) bench/inference.py --seed-baseline
+	$(PY) bench/history.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

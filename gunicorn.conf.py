@@ -1,0 +1,58 @@
+"""gunicorn settings for serving MedSight in production: `gunicorn -c gunicorn.conf.py`.
+
+Environment: BIND (host:port, or unix:/path), else HOST (127.0.0.1) and PORT (8000); WEB_CONCURRENCY
+(worker processes; default one per CPU this process may run on); GUNICORN_THREADS (threads per
+worker; default 1). Command-line flags override all of these.
+
+The app and its models are loaded once in the master, before the workers are forked (preload_app):
+the workers share those pages instead of each holding its own copy, and a new worker is ready as
+soon as it is forked. Whatever must not be shared across a fork (database connections) is dropped in
+post_fork.
+"""
+
+from __future__ import annotations
+
+import os
+
+wsgi_app = "app:create_app()"
+
+bind = [os.environ.get("BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"]
+workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)) or 1)
+threads = int(os.environ.get("GUNICORN_THREADS") or 1)
+worker_class = "gthread" if threads > 1 else "sync"
+
+preload_app = True
+# An upload is classified in milliseconds; a request still running after 30 s is stuck, not busy.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Uploads are bounded by MAX_UPLOAD_MB in the app; headers by gunicorn's own limits.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def _app(server):
+    """The Flask app the master preloaded."""
+    return server.app.wsgi()
+
+
+def when_ready(server):
+    # Load and verify every model in the master, so the forked workers share them (and a broken
+    # artifact shows in the master's log at start-up, not in the first request's).
+    from managers.models import ModelManager
+
+    app = _app(server)
+    with app.app_context():
+        installed = ModelManager.installed()
+    server.log.info("models loaded before forking: %s", ", ".join(installed) or "none")
+
+
+def post_fork(server, worker):
+    # A database connection opened in the master (migrations on the embedded default) must not be
+    # shared by two processes: each worker starts with an empty pool of its own.
+    from db import db
+
+    app = _app(server)
+    with app.app_context():
+        db.engine.dispose(close=False)
