@@ -8,7 +8,12 @@ import pytest
 from playwright.sync_api import expect
 
 from cnn_model.specs import MODALITIES, get_spec
+from db import db
+from managers.predictions import PredictionManager
+from managers.users import UserManager
 from tests.e2e.helpers import User, image_loaded, register, sign_out, upload
+from tests.support.images import sample_image
+from views.predictions import HISTORY_PAGE_SIZE
 
 HEATMAP = re.compile("heatmap", re.IGNORECASE)
 
@@ -76,6 +81,30 @@ def test_history_filters_and_deletes_with_confirmation(page, new_user, check_pag
     expect(page.get_by_role("main").locator(f"a[href*='{breast_id}']")).to_have_count(0)
     expect(page.get_by_role("main").locator(f"a[href*='{chest_id}']").first).to_be_visible()
     assert page.goto(f"/predictions/{breast_id}").status == 404
+
+
+def test_history_pages_older_and_newer(page, new_user, live_server):
+    register(page, new_user)
+    image = sample_image("chest_xray").read_bytes()
+    with live_server.app.app_context():
+        owner = UserManager.get_by_email(new_user.email)
+        for number in range(1, HISTORY_PAGE_SIZE + 2):
+            PredictionManager.create(owner, "chest_xray", image, note=f"item {number:02d}")
+        db.session.remove()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
+    items = page.get_by_role("main").get_by_role("listitem")
+    expect(items).to_have_count(HISTORY_PAGE_SIZE)
+    expect(items.first).to_contain_text(f"item {HISTORY_PAGE_SIZE + 1:02d}")
+    pages = page.get_by_role("navigation", name="Pages")
+
+    pages.get_by_role("link", name=re.compile("Older")).click()
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("item 01")
+
+    pages.get_by_role("link", name=re.compile("Newer")).click()
+    expect(items).to_have_count(HISTORY_PAGE_SIZE)
+    expect(items.first).to_contain_text(f"item {HISTORY_PAGE_SIZE + 1:02d}")
 
 
 def test_after_sign_out_the_back_button_shows_no_medical_data(page, new_user):
