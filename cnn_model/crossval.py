@@ -599,6 +599,35 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+def format_table(summaries: list[dict]) -> str:
+    """One markdown row per candidate: mean ± sd over folds, and the OOF flag at the OOF threshold."""
+    lines = [
+        "| modality | candidate | folds | accuracy | balanced accuracy | macro AUC | OOF threshold (floor) | "
+        "sens / spec at it | cross-fitted sens / spec | minutes per fold |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in summaries:
+
+        def pm(key, s=s):
+            mean, sd = s["mean_sd"][key]
+            return f"{mean:.3f} ± {sd:.3f}" if not np.isnan(sd) else f"{mean:.3f}"
+
+        t = s["pooled"]["threshold"]
+        cf = s["pooled"].get("threshold_cross_fitted")
+        accuracy = pm("accuracy")
+        if "accuracy_at_prevalence" in s["mean_sd"]:
+            accuracy += f" ({pm('accuracy_at_prevalence')} at the deployment mix)"
+        minutes = [v / 60 for v in s["training_seconds"].values()]
+        lines.append(
+            f"| {s['modality']} | {s['candidate']} | {len(s['folds_done'])}/{N_FOLDS} | {accuracy} | "
+            f"{pm('balanced_accuracy')} | {pm('macro_auc')} | {t['threshold']} ({t['floor']}) | "
+            f"{t['sensitivity']:.3f} / {t['specificity']:.3f} | "
+            + (f"{cf['sensitivity']:.3f} / {cf['specificity']:.3f}" if cf else "–")
+            + f" | {min(minutes):.0f}–{max(minutes):.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def candidates_with_results(modality: str, cv_dir: Path = CV_DIR) -> list[str]:
     folder = Path(cv_dir) / modality
     if not folder.is_dir():
@@ -634,6 +663,7 @@ def main(argv=None) -> int:
     summary.add_argument("--modality", choices=MODALITIES, help="default: every modality with results")
     summary.add_argument("--candidate", help="default: every candidate with results")
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
+    summary.add_argument("--table", action="store_true", help="print one markdown table row per candidate")
     summary.add_argument("--cv-dir", type=Path, default=CV_DIR)
 
     args = parser.parse_args(argv)
@@ -676,6 +706,8 @@ def main(argv=None) -> int:
                 results.append(s)
     if args.json:
         print(json.dumps(results, indent=1))
+    elif args.table:
+        print(format_table(results))
     else:
         print("\n\n".join(format_summary(s) for s in results) if results else "no finished folds")
     return 0

@@ -118,4 +118,5 @@ def test_summary_pools_the_folds_and_meets_the_sensitivity_floor(tmp_path, modal
     assert 0 <= pooled["threshold_cross_fitted"]["sensitivity"] <= 1
     assert summary["epoch_curve"]["best"]["epoch"] == 3
     assert "mean ± sd" in crossval.format_summary(summary)
+    assert f"| {modality} | baseline | 3/5 |" in crossval.format_table([summary])
     assert crossval.summarise(modality, "nothing_here", tmp_path) is None
