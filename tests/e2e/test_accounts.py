@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import register, sign_in, sign_out
+from tests.e2e.helpers import register, sign_in, sign_out, upload
 
 
 def test_home_page_offers_sign_in_and_create_account(page, check_page):
@@ -92,18 +92,48 @@ def test_token_is_shown_once_and_can_be_revoked(page, new_user, check_page):
     expect(row.get_by_role("button")).to_have_count(0)
 
 
-def test_form_posted_without_its_csrf_token_is_refused(page, new_user, check_page):
-    register(page, new_user)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
-    form = page.locator("form").filter(has=page.get_by_role("button", name="Create token"))
+def post_without_csrf(page, form, **values):
+    """Post the form's fields as the browser would (its cookies), but without the csrf_token field."""
     action = form.get_attribute("action") or page.url
     fields = form.locator("input[name]").evaluate_all("inputs => inputs.map(i => [i.name, i.value])")
     assert any(name == "csrf_token" for name, _ in fields), fields
-    posted = {name: value for name, value in fields if name != "csrf_token"}
-    posted["name"] = "forged token"
+    posted = {name: value for name, value in fields if name != "csrf_token"} | values
+    return page.request.post(action, form=posted, max_redirects=0)
 
-    response = page.request.post(action, form=posted, max_redirects=0)
+
+def test_form_posted_without_its_csrf_token_is_refused(page, new_user):
+    register(page, new_user)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
+
+    form = page.locator("form").filter(has=page.get_by_role("button", name="Create token"))
+    response = post_without_csrf(page, form, name="forged token")
 
     assert response.status == 400, (response.status, response.text()[:300])
+    assert "msk_" not in response.text()
     page.reload()
     expect(page.get_by_text("forged token")).to_have_count(0)
+
+
+def test_delete_posted_without_its_csrf_token_keeps_the_result(page, new_user):
+    register(page, new_user)
+    prediction_id = upload(page, "breast")
+    page.get_by_role("button", name="Delete").click()
+
+    form = page.locator("form").filter(has=page.get_by_role("button", name="Yes, delete it"))
+    response = post_without_csrf(page, form)
+
+    assert response.status == 400, (response.status, response.text()[:300])
+    assert page.goto(f"/predictions/{prediction_id}").status == 200
+
+
+def test_sign_in_posted_without_its_csrf_token_is_refused(page, new_user):
+    register(page, new_user)
+    sign_out(page)
+    page.goto("/login")
+
+    form = page.locator("form").filter(has=page.get_by_role("button", name="Sign in"))
+    response = post_without_csrf(page, form, email=new_user.email, password=new_user.password)
+
+    assert response.status == 400, (response.status, response.text()[:300])
+    page.goto("/history")
+    expect(page).to_have_url(re.compile(r"/login"))
