@@ -35,7 +35,9 @@ class LegacyPredictionBodySchema(Schema):
 def finding_sentence(display_name: str, description: str, confidence: float) -> str:
     """One plain sentence on the finding and how sure the model is."""
     finding = description[0].lower() + description[1:]
-    return f"The model reads this image as {display_name} with {confidence:.0%} confidence: {finding}"
+    # A model is never certain: rounding 0.9996 up to "100%" would say it is.
+    sure = "more than 99%" if confidence > 0.99 else f"{confidence:.0%}"
+    return f"The model reads this image as {display_name} with {sure} confidence: {finding}"
 
 
 class LegacyPredictionSchema(Schema):

@@ -30,6 +30,7 @@ def test_a_file_alone_is_read_by_the_model_the_gate_picks_in_the_skin_apps_shape
     assert body["classification"] == finding["class_name"]
     assert body["description"].startswith(f"The model reads this image as {finding['class_name']} with ")
     assert body["description"].endswith(".") and "confidence" in body["description"]
+    assert "100%" not in body["description"]
     assert body["stored"] is True and "not a diagnosis" in body["disclaimer"]
 
 
