@@ -9,6 +9,7 @@
 # The code runs from a copy of cnn_model/ taken at start (training_runs_cv/snapshot/), so edits
 # in the working tree cannot change a candidate between its folds; `touch training_runs_cv/RELOAD`
 # takes a fresh copy before the next fold. Stop after the current fold: `touch training_runs_cv/STOP`.
+# (Replace this file with mv, not in place, while it runs: bash reads a running script lazily.)
 # CV_COMMIT=0 leaves the results uncommitted.
 set -u
 ROOT=$(pwd)
@@ -22,7 +23,7 @@ THREADS=${CV_THREADS:-1}
 mkdir -p "$RUNS/logs"
 
 if [ ! -f "$QUEUE" ]; then
-    for job in "breast baseline" "cervical_cytology baseline" "breast px224" "cervical_cytology balanced" \
+    for job in "breast baseline" "cervical_cytology baseline" "cervical_cytology balanced" "breast px224" \
         "skin_lesion baseline"; do
         for k in 0 1 2 3 4; do echo "$job $k"; done
     done > "$QUEUE"
