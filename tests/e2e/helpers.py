@@ -95,8 +95,8 @@ def image_loaded(locator) -> bool:
 class PageChecker:
     """Runs axe on a page at phone and desktop width and writes a full-page screenshot of each.
 
-    Fails on any serious or critical axe violation; lesser ones are collected in axe-report.json
-    beside the screenshots.
+    Fails on any serious or critical axe violation, and on a page wider than the screen; lesser axe
+    findings are collected in axe-report.json beside the screenshots.
     """
 
     def __init__(self, folder: Path):
@@ -127,20 +127,25 @@ class PageChecker:
         page.wait_for_load_state("load")
         assert not self.console_errors.get(id(page)), f"console errors on {name}: {self.console_errors[id(page)]}"
         desktop = page.viewport_size
-        findings = {}
+        findings, overflow = {}, {}
         try:
             for size_name, size in (("phone", PHONE), ("desktop", desktop)):
                 page.set_viewport_size(size)
                 page.screenshot(path=self.folder / f"{name}-{size_name}.png", full_page=True)
                 findings[size_name] = self._violations(page)
+                # Wide content belongs in its own scroller (tables do); the page itself never scrolls sideways.
+                width = page.evaluate("document.documentElement.scrollWidth")
+                if width > size["width"]:
+                    overflow[size_name] = width
         finally:
             page.set_viewport_size(desktop)
-        self.report[name] = {"url": page.url, **findings}
+        self.report[name] = {"url": page.url, **findings, "page_wider_than_screen": overflow}
         blocking = {
             size_name: [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
             for size_name, violations in findings.items()
         }
         assert not any(blocking.values()), f"axe on {name} ({page.url}): {json.dumps(blocking, indent=1)}"
+        assert not overflow, f"{name} ({page.url}) scrolls sideways: {overflow} px wide"
 
     def _violations(self, page) -> list[dict]:
         results = self.axe.run(page)
