@@ -18,6 +18,19 @@ def test_home_page_offers_sign_in_and_create_account(page, check_page):
     check_page("home")
 
 
+def test_keyboard_user_can_skip_to_the_main_content(page):
+    page.goto("/login")
+
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to main content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+
+    expect(page.get_by_label("Email")).to_be_focused()
+
+
 def test_visitor_creates_an_account_and_is_signed_in(page, new_user, check_page):
     page.goto("/register")
     check_page("register")
