@@ -97,6 +97,8 @@ class UserManager:
 
     @staticmethod
     def find_by_email(email: str) -> User | None:
+        if "\x00" in email:  # no address holds one, and PostgreSQL refuses to compare with it
+            return None
         return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
     @staticmethod

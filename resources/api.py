@@ -7,6 +7,7 @@ anything is parsed (a body over JSON_BODY_MAX_BYTES is a 413 before the view run
 
 from __future__ import annotations
 
+import json
 import tempfile
 
 import flask_smorest
@@ -43,7 +44,14 @@ class StrictJsonParser(FlaskParser):
                 )
             return core.missing
         # Its size is settled before any view runs (create_app's limit on non-upload bodies).
-        return core.parse_json(req.get_data(cache=True))
+        try:
+            return core.parse_json(req.get_data(cache=True))
+        except (RecursionError, ValueError) as error:
+            if isinstance(error, json.JSONDecodeError):
+                raise
+            # Nesting deeper than the parser's stack, or an integer longer than Python converts
+            # (4,300 digits): malformed for us like any other unreadable body, so webargs' 400 invalid_json.
+            raise json.JSONDecodeError(f"Unreadable JSON: {type(error).__name__}", "(body)", 0) from error
 
 
 class UploadRequest(Request):

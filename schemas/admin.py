@@ -1,22 +1,19 @@
 """Administration: user list and changes, the audit log."""
 
-from datetime import UTC
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from constants import EMAIL_MAX_LENGTH, Role
 from schemas.auth import UserSchema
+from schemas.fields import Text, UtcDateTime
 from schemas.pagination import PageQuerySchema, PageSchema
 
 _ROLES = [r.value for r in Role]
 
 
 class UserQuerySchema(PageQuerySchema):
-    role = fields.String(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
+    role = Text(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
     is_active = fields.Boolean()
-    email = fields.String(
-        validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH), metadata={"description": "Part of the address"}
-    )
+    email = Text(validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH), metadata={"description": "Part of the address"})
 
 
 class UserListSchema(PageSchema):
@@ -24,7 +21,7 @@ class UserListSchema(PageSchema):
 
 
 class UserUpdateSchema(Schema):
-    role = fields.String(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
+    role = Text(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
     is_active = fields.Boolean(
         truthy={True}, falsy={False}, metadata={"description": "false disables the account at once"}
     )
@@ -37,11 +34,11 @@ class UserUpdateSchema(Schema):
 
 class AuditQuerySchema(PageQuerySchema):
     actor_id = fields.UUID()
-    action = fields.String(validate=validate.Length(min=1, max=64), metadata={"example": "prediction.read"})
-    target_type = fields.String(validate=validate.Length(min=1, max=32), metadata={"example": "prediction"})
-    target_id = fields.String(validate=validate.Length(min=1, max=64))
-    after = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
-    before = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
+    action = Text(validate=validate.Length(min=1, max=64), metadata={"example": "prediction.read"})
+    target_type = Text(validate=validate.Length(min=1, max=32), metadata={"example": "prediction"})
+    target_id = Text(validate=validate.Length(min=1, max=64))
+    after = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
+    before = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
 
 
 class AuditEventSchema(Schema):

@@ -3,11 +3,12 @@
 from marshmallow import Schema, fields, pre_load, validate
 
 from constants import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role
+from schemas.fields import Email, Text
 
 
 class RegisterSchema(Schema):
-    email = fields.Email(required=True, validate=validate.Length(max=EMAIL_MAX_LENGTH))
-    password = fields.String(
+    email = Email(required=True, validate=validate.Length(max=EMAIL_MAX_LENGTH))
+    password = Text(
         required=True,
         load_only=True,
         validate=validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
@@ -16,7 +17,7 @@ class RegisterSchema(Schema):
             "not the email"
         },
     )
-    full_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH))
+    full_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH))
 
     @pre_load
     def _strip_email(self, data, **_kwargs):
@@ -28,8 +29,8 @@ class RegisterSchema(Schema):
 
 class LoginSchema(Schema):
     # Not validated as an email: a malformed one simply does not match, and answers like a wrong password.
-    email = fields.String(required=True, validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX_LENGTH))
+    email = Text(required=True, validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
+    password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX_LENGTH))
 
 
 class NoBodySchema(Schema):
@@ -37,7 +38,7 @@ class NoBodySchema(Schema):
 
 
 class LogoutSchema(Schema):
-    refresh_token = fields.String(
+    refresh_token = Text(
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=4096),

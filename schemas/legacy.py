@@ -4,6 +4,7 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, pre_dump
 
 from cnn_model.modalities import get_spec
 from constants import AUTO_MODALITY, PREDICTION_DISCLAIMER
+from schemas.fields import Text
 from schemas.predictions import UPLOAD_MODALITY_CHOICE, UPLOAD_MODALITY_DOC, ImageUploadSchema, auto_to_none
 
 
@@ -11,11 +12,11 @@ class LegacyUploadSchema(ImageUploadSchema):
     class Meta:
         unknown = EXCLUDE  # the original apps' clients send whatever they sent before
 
-    modality = fields.String(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
+    modality = Text(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
 
 
 class LegacyQuerySchema(Schema):
-    modality = fields.String(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
+    modality = Text(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
 
     @post_load
     def _auto(self, data, **_kwargs):

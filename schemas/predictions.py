@@ -1,7 +1,5 @@
 """Predictions: the upload form, the history filters, and the one shape a prediction is shown in."""
 
-from datetime import UTC
-
 from flask import url_for
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, validate, validates_schema
@@ -9,6 +7,7 @@ from werkzeug.datastructures import FileStorage
 
 from cnn_model.modalities import get_spec
 from constants import AUTO_MODALITY, PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
+from schemas.fields import Text, UtcDateTime
 from schemas.modalities import KnownModality
 from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
 
@@ -63,8 +62,8 @@ class ImageUploadSchema(Schema):
 
 
 class PredictionUploadSchema(ImageUploadSchema):
-    modality = fields.String(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
-    note = fields.String(
+    modality = Text(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
+    note = Text(
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=PREDICTION_NOTE_MAX_LENGTH),
@@ -73,13 +72,13 @@ class PredictionUploadSchema(ImageUploadSchema):
 
 
 class PredictionQuerySchema(CursorPageQuerySchema):
-    modality = fields.String(validate=MODALITY_CHOICE, metadata=MODALITY_DOC)
-    label = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "A class name"})
+    modality = Text(validate=MODALITY_CHOICE, metadata=MODALITY_DOC)
+    label = Text(validate=validate.Length(min=1, max=64), metadata={"description": "A class name"})
     is_positive = fields.Boolean(metadata={"description": "Only malignant/abnormal results (or only the others)"})
     is_malignant = fields.Boolean(metadata={"description": "Same as is_positive"})
     is_abnormal = fields.Boolean(metadata={"description": "Same as is_positive"})
-    created_after = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
-    created_before = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no offset"})
+    created_after = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
+    created_before = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
 
     @validates_schema
     def _consistent_flags(self, data, **_kwargs):

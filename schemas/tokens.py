@@ -3,14 +3,15 @@
 from marshmallow import Schema, fields, pre_dump, validate
 
 from constants import PAT_MAX_LIFETIME_DAYS, PAT_NAME_MAX_LENGTH, TokenScope
+from schemas.fields import Text
 
 _SCOPES = [s.value for s in TokenScope]
 
 
 class TokenCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=PAT_NAME_MAX_LENGTH))
+    name = Text(required=True, validate=validate.Length(min=1, max=PAT_NAME_MAX_LENGTH))
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(_SCOPES)),
+        Text(validate=validate.OneOf(_SCOPES)),
         load_default=None,
         validate=validate.Length(min=1),
         metadata={"description": f"Subset of {_SCOPES}; all of them when left out"},

@@ -36,4 +36,8 @@ class Cursor:
         moment = datetime.fromisoformat(at)
         if not separator or moment.tzinfo is None or len(hex_id) != 32:
             raise ValueError("not a cursor")
-        return cls(at=moment.astimezone(UTC), id=uuid.UUID(hex=hex_id))
+        try:
+            at_utc = moment.astimezone(UTC)
+        except OverflowError as error:  # a forged timestamp at the edge of the calendar, e.g. 9999-12-31T23:59-23:59
+            raise ValueError("cursor timestamp out of range") from error
+        return cls(at=at_utc, id=uuid.UUID(hex=hex_id))
