@@ -78,13 +78,13 @@ class AdminUser(MethodView):
         """One account."""
         return AdminManager.get_user(current_user(), user_id)
 
-    @admin_required
+    @auth_required(Role.ADMIN, personal_tokens=False)
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
     @blp.alt_response(404, description="No such user")
     @blp.alt_response(409, description="An admin cannot demote or disable themselves (code own_account)")
     def patch(self, body, user_id: uuid.UUID):
-        """Change an account's role, or disable / enable it (takes effect on its next request)."""
+        """Change an account's role, or disable / enable it (with a login: a personal access token cannot)."""
         return AdminManager.update_user(current_user(), user_id, role=body.get("role"), is_active=body.get("is_active"))
 
 

@@ -3,6 +3,7 @@
 from flask.views import MethodView
 
 from auth import auth_required, current_credential, current_user
+from constants import TokenScope
 from managers.auth import AuthManager
 from managers.users import UserManager
 from resources.api import Blueprint
@@ -51,7 +52,8 @@ class Refresh(MethodView):
 
 @blp.route("/logout")
 class Logout(MethodView):
-    @auth_required(jwt_type="any")
+    # Revoking itself is the one write a read-only personal token may do.
+    @auth_required(jwt_type="any", scope=TokenScope.READ)
     @blp.arguments(LogoutSchema, required=False)
     @blp.response(204)
     def post(self, body):

@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from constants import EMAIL_MAX_LENGTH, Role
 from schemas.auth import UserSchema
-from schemas.fields import Text, UtcDateTime
+from schemas.fields import StrictBoolean, Text, UtcDateTime
 from schemas.pagination import PageQuerySchema, PageSchema
 
 _ROLES = [r.value for r in Role]
@@ -22,9 +22,7 @@ class UserListSchema(PageSchema):
 
 class UserUpdateSchema(Schema):
     role = Text(validate=validate.OneOf(_ROLES), metadata={"enum": _ROLES})
-    is_active = fields.Boolean(
-        truthy={True}, falsy={False}, metadata={"description": "false disables the account at once"}
-    )
+    is_active = StrictBoolean(metadata={"description": "false disables the account at once"})
 
     @validates_schema
     def _something_to_change(self, data, **_kwargs):
