@@ -7,6 +7,7 @@ from pathlib import Path
 
 import flask_migrate
 from flask import Flask, request
+from flask.helpers import get_debug_flag
 from flask_jwt_extended import JWTManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -140,5 +141,13 @@ def _track_client_ip(app: Flask) -> None:
                 set_client_ip(None)  # torn down in another context than it was set in
 
 
+def main() -> None:
+    """`python app.py`: the development server; Werkzeug's interactive debugger only with FLASK_DEBUG=1."""
+    # The debugger runs code typed into an error page: never on unless asked for, whatever the config says.
+    create_app().run(
+        host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")), debug=get_debug_flag()
+    )
+
+
 if __name__ == "__main__":
-    create_app().run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")))
+    main()

@@ -42,3 +42,20 @@ def test_unconfigured_app_migrates_its_sqlite_and_serves_accounts(bare_environme
     restarted = create_app(instance_path=instance).test_client()
     me = restarted.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.get_json()["email"] == "new@example.org"
+
+
+@pytest.mark.parametrize(("flask_debug", "expected"), [(None, False), ("0", False), ("1", True)])
+def test_python_app_py_starts_the_debugger_only_when_asked(
+    bare_environment, monkeypatch, tmp_path, flask_debug, expected
+):
+    import app as app_module
+
+    started = {}
+    monkeypatch.setattr(app_module.Flask, "run", lambda self, **kwargs: started.update(kwargs, debug_app=self.debug))
+    monkeypatch.setenv("MEDSIGHT_INSTANCE_PATH", str(tmp_path / "instance"))
+    if flask_debug is None:
+        monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("FLASK_DEBUG", flask_debug)
+    app_module.main()
+    assert started["debug"] is expected
