@@ -21,6 +21,7 @@ from resources import register_resources
 from resources.api import Api, UploadRequest
 from services.storage import create_storage
 from utils.errors import PayloadTooLarge, register_error_handlers
+from utils.telemetry import init_request_telemetry
 from views import register_views
 
 MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
@@ -49,6 +50,8 @@ def create_app(
     app.config.from_object(config)
     app.config["MEDSIGHT_ENV"] = config.NAME
     app.json.sort_keys = False
+
+    init_request_telemetry(app)  # first: its clock and request id cover every other hook
 
     if app.config.get("TRUSTED_PROXIES"):
         hops = app.config["TRUSTED_PROXIES"]

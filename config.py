@@ -24,6 +24,7 @@ DEV_JWT_SECRET_FILE = "dev-jwt-secret"
 JWT_SECRET_MIN_LENGTH = 32  # characters; HS256 wants a key at least as long as its 256-bit hash
 DEV_DATABASE_FILE = "medsight.sqlite3"
 DEV_PHOTO_FOLDER = "photos"
+METRICS_TOKEN_MIN_LENGTH = 16
 
 
 class ConfigError(SystemExit):
@@ -65,6 +66,15 @@ def _choice_setting(env: Mapping[str, str], name: str, default: str, choices: tu
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _origins_setting(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in env.get(name, "").split(",") if part.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise ConfigError(f"{name} must list origins like https://app.example.org, got {origin!r}")
+    return origins
 
 
 def _database_url(raw: str) -> str:
@@ -144,6 +154,8 @@ class BaseConfig:
     OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
 
     REQUIRED_IN_ENV: tuple[str, ...] = ()
+    # GET /metrics without a token; production keeps it closed unless METRICS_TOKEN is set.
+    METRICS_OPEN = True
 
     def __init__(self, environ: Mapping[str, str] | None = None, instance_path: str | os.PathLike | None = None):
         env = os.environ if environ is None else environ
@@ -190,6 +202,14 @@ class BaseConfig:
             raise ConfigError(f"REDIS_URL must be a redis:// URL, got {self.REDIS_URL!r}")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
+
+        # GET /metrics: open where METRICS_OPEN (development, testing); with METRICS_TOKEN set, only to a
+        # scraper that sends it as its bearer token, in every environment.
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN", "").strip() or None
+        if self.METRICS_TOKEN is not None and len(self.METRICS_TOKEN) < METRICS_TOKEN_MIN_LENGTH:
+            raise ConfigError(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters long")
+        # Browser apps on other origins that may call the API (CORS), as exact origins separated by commas.
+        self.CORS_ORIGINS = _origins_setting(env, "CORS_ORIGINS")
 
         self.S3_BUCKET = env.get("S3_BUCKET", "").strip() or None
         self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL", "").strip() or None
@@ -244,6 +264,7 @@ class TestingConfig(BaseConfig):
 class ProductionConfig(BaseConfig):
     NAME = "production"
     JWT_COOKIE_SECURE = True  # session cookies only over HTTPS
+    METRICS_OPEN = False
     REQUIRED_IN_ENV = ("JWT_SECRET_KEY", "DATABASE_URL")
 
 

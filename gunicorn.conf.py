@@ -2,7 +2,8 @@
 
 Environment: BIND (host:port, or unix:/path), else HOST (127.0.0.1) and PORT (8000); WEB_CONCURRENCY
 (worker processes; default one per CPU this process may run on); GUNICORN_THREADS (threads per
-worker; default 1). Command-line flags override all of these.
+worker; default 1); PROMETHEUS_MULTIPROC_DIR (where the workers' metrics meet; default a fresh temporary
+folder, removed at exit). Command-line flags override all of these.
 
 The app and its models are loaded once in the master, before the workers are forked (preload_app):
 the workers share those pages instead of each holding its own copy, and a new worker is ready as
@@ -13,8 +14,17 @@ post_fork.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 wsgi_app = "app:create_app()"
+
+# Prometheus' multiprocess mode: every worker writes its metrics to files in this folder and GET /metrics
+# sums them, whichever worker answers. Set before the app (and prometheus_client) is imported; a fresh
+# folder of its own unless the operator names one.
+_OWN_METRICS_DIR = None if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else tempfile.mkdtemp(prefix="medsight-metrics-")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _OWN_METRICS_DIR or "")
 
 bind = [os.environ.get("BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)) or 1)
@@ -56,3 +66,21 @@ def post_fork(server, worker):
     app = _app(server)
     with app.app_context():
         db.engine.dispose(close=False)
+
+
+def on_starting(server):
+    # Figures left in the metrics folder by an earlier run would be summed into this one's.
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges leave the sums; its counters stay counted.
+    from services.metrics import retire_process
+
+    retire_process(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app
@@ -9,6 +10,8 @@ from PIL import Image
 
 from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.runtime import ArtifactError, ModelRegistry, ModelRunner
+from cnn_model.runtime import Prediction as RunnerPrediction
+from services import metrics
 from utils.errors import ModalityMismatch, ModelUnavailable, NotAMedicalImage
 
 
@@ -101,6 +104,27 @@ class ModelManager:
     @staticmethod
     def installed() -> tuple[str, ...]:
         try:
+    @staticmethod
+    def served_models() -> list[tuple[str, str, str]]:
+        """(modality, version, sha256) of every loaded model, the gate's as modality "gate"; empty if none load."""
+        try:
+            registry = ModelManager._registry()
+            served = [(m, registry.get(m).version, registry.get(m).sha256) for m in registry.modalities]
+            gate = registry.gate
+        except ArtifactError:
+            return []
+        if gate is not None:
+            served.append(("gate", gate.version, ""))
+        return served
+
+    @staticmethod
+    def run(runner: ModelRunner, image: Image.Image, *, heatmap: bool = False) -> RunnerPrediction:
+        """Classify image with runner, timed and counted for the metrics (per modality, version and label)."""
+        started = time.perf_counter()
+        result = runner.predict(image, heatmap=heatmap)
+        metrics.observe_inference(result.modality, runner.version, result.label, time.perf_counter() - started)
+        return result
+
             return ModelManager._registry().modalities
         except ArtifactError:
             return ()

@@ -110,7 +110,7 @@ class PredictionManager:
         """
         image, choice = PredictionManager._read_upload(modality, upload)
         runner = ModelManager.runner(choice.modality)
-        result = runner.predict(image.image, heatmap=True)
+        result = ModelManager.run(runner, image.image, heatmap=True)
         storage = _storage()
         with unit_of_work() as uow:
             image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
@@ -155,7 +155,7 @@ class PredictionManager:
         """Classify an upload without keeping anything (anonymous POST /predict): the result and whether
         the gate chose the modality."""
         image, choice = PredictionManager._read_upload(modality, upload)
-        return ModelManager.runner(choice.modality).predict(image.image), choice.detected
+        return ModelManager.run(ModelManager.runner(choice.modality), image.image), choice.detected
 
     @staticmethod
     def _read_upload(modality: str | None, upload: BinaryIO | bytes) -> tuple[ValidatedImage, ModalityChoice]:

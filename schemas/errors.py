@@ -9,6 +9,9 @@ class ErrorDetailSchema(Schema):
     )
     message = fields.String(required=True, metadata={"description": "What went wrong, for people"})
     details = fields.Dict(required=True, metadata={"description": "Specifics, e.g. field name -> list of problems"})
+    request_id = fields.String(
+        metadata={"description": "The request's id, as in the X-Request-ID header and the server's log lines"}
+    )
 
 
 class ErrorSchema(Schema):

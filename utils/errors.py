@@ -1,6 +1,6 @@
 """The one error family and the one handler that turns every failure into the same JSON shape.
 
-Every error a client sees is ``{"error": {"code": ..., "message": ..., "details": {...}}}`` with
+Every error a client sees is ``{"error": {"code": ..., "message": ..., "details": {...}, "request_id": ...}}`` with
 the matching HTTP status: our domain errors, Flask/werkzeug's own (404, 405, 413, ...), webargs and
 marshmallow validation errors, flask-jwt-extended's token errors, a database that is down, and
 anything unexpected (500, logged with its traceback, never sent to the client).
@@ -22,6 +22,8 @@ from flask import Flask, current_app, has_request_context, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from utils.telemetry import note_error_code, request_id
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +178,11 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ):
     """The one error body, as a Flask response tuple: JSON, or the error page for browser pages."""
+    note_error_code(code)
     if _wants_html_page():
         response = current_app.extensions[HTML_ERROR_PAGE](status, code, message, dict(details or {}))
         return response, status, {k: v for k, v in (headers or {}).items() if k.lower() != "www-authenticate"}
-    body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    body = {"error": {"code": code, "message": message, "details": dict(details or {}), "request_id": request_id()}}
     return jsonify(body), status, dict(headers or {})
 
 

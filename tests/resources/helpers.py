@@ -14,7 +14,8 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     body = response.get_json()
     assert set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
+    assert set(error) == {"code", "message", "details", "request_id"}, error
+    assert error["request_id"] == response.headers["X-Request-ID"], (error, response.headers)
     assert isinstance(error["message"], str) and error["message"]
     assert isinstance(error["details"], dict)
     if code is not None:

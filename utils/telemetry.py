@@ -1,0 +1,156 @@
+"""Request telemetry: a request id for every request, one JSON log line per request, and its metrics.
+
+Every request gets an id: the client's X-Request-ID when it is well-formed (so a proxy's or a
+client's id follows the request through), else a fresh one. It is sent back in X-Request-ID on every
+response, put in every error body (utils.errors), and carried by every log line written while the
+request runs. Logs go to stderr as JSON, one object a line; the request line holds the method, the
+route template (never the path with its ids, nor the query string), the status, the duration and
+the user's id: no emails, tokens, file names or image bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, has_request_context, request
+
+from services import metrics
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Ids a client may choose: short, and only characters that cannot forge a log line or a header.
+_WELL_FORMED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+UNMATCHED_ROUTE = "<unmatched>"  # 404s: the path itself would let anyone mint new series and log lines
+request_log = logging.getLogger("medsight.request")
+
+
+def request_id() -> str | None:
+    """The current request's id (made on first use), or None outside a request."""
+    if not has_request_context():
+        return None
+    rid = g.get("medsight_request_id")
+    if rid is None:
+        offered = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = offered if _WELL_FORMED_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        g.medsight_request_id = rid
+    return rid
+
+
+def note_error_code(code: str) -> None:
+    """Remember the error code the request is answered with, for its metrics (utils.errors calls this)."""
+    if has_request_context():
+        g.medsight_error_code = code
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, and the request's fields."""
+
+    REQUEST_FIELDS = ("method", "route", "status", "duration_ms", "user_id")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for name in self.REQUEST_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id()
+        return True
+
+
+class _DropServerAccessLines(logging.Filter):
+    """werkzeug's development server logs each request with its full path and query string: ours replaces it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return " - - [" not in record.getMessage()
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr for every logger, each with the request id; idempotent (one handler, however
+    many apps a process builds)."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(JsonLogFormatter())
+        handler.addFilter(_RequestIdFilter())
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _DropServerAccessLines) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(_DropServerAccessLines())
+
+
+def _route() -> str:
+    return request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
+
+
+def _user_id() -> str | None:
+    user = g.get("medsight_user")
+    return str(user.id) if user is not None else None
+
+
+def init_request_telemetry(app: Flask) -> None:
+    """Bind the request id, the request log line and the request metrics to app.
+
+    Call first in create_app: a before_request hook registered earlier could refuse a request
+    before its clock starts.
+    """
+    configure_logging()
+
+    @app.before_request
+    def _start_request() -> None:
+        g.medsight_request_started = time.perf_counter()
+        request_id()
+
+    @app.after_request
+    def _finish_request(response: Response) -> Response:
+        rid = request_id()
+        response.headers[REQUEST_ID_HEADER] = rid
+        started = g.pop("medsight_request_started", None)
+        seconds = time.perf_counter() - started if started is not None else 0.0
+        route = _route()
+        metrics.observe_request(request.method, route, response.status_code, seconds, g.get("medsight_error_code"))
+        request_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 2),
+                "user_id": _user_id(),
+            },
+        )
+        return response
