@@ -19,6 +19,7 @@ from managers.audit import reset_client_ip, set_client_ip
 from managers.models import ModelManager
 from resources import register_resources
 from resources.api import Api, UploadRequest
+from services.counters import create_counters
 from services.storage import create_storage
 from utils.errors import PayloadTooLarge, register_error_handlers
 from utils.telemetry import init_request_telemetry
@@ -66,6 +67,7 @@ def create_app(
     register_views(app)
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
+    app.extensions["counters"] = create_counters(app.config)
     ModelManager.init_app(app)
     _track_client_ip(app)
     _limit_non_upload_bodies(app)

@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from limits import parse_many
+
 from cnn_model.modalities import MODALITIES, SPECS
 from cnn_model.runtime import ARTIFACTS_DIR
 from constants import AUTO_MODALITY
@@ -202,6 +204,15 @@ class BaseConfig:
             raise ConfigError(f"REDIS_URL must be a redis:// URL, got {self.REDIS_URL!r}")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
+        # Log in, register, refresh, create a token (API and pages alike): per client address, and per
+        # account (the email a body names, or the caller). flask-limiter notation, limits separated by ';'.
+        self.AUTH_RATE_LIMIT = env.get("AUTH_RATE_LIMIT", "").strip() or "20 per minute; 300 per hour"
+        self.AUTH_ACCOUNT_RATE_LIMIT = env.get("AUTH_ACCOUNT_RATE_LIMIT", "").strip() or "10 per minute"
+        for name in ("AUTH_RATE_LIMIT", "AUTH_ACCOUNT_RATE_LIMIT", "ANONYMOUS_PREDICT_RATE"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ConfigError(f"{name} must be a rate like '10 per minute', got {getattr(self, name)!r}") from None
 
         # GET /metrics: open where METRICS_OPEN (development, testing); with METRICS_TOKEN set, only to a
         # scraper that sends it as its bearer token, in every environment.

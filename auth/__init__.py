@@ -18,10 +18,11 @@ the view. Managers never import it; only HTTP layers (and app.py, which binds th
 
 from auth.guard import Credential, auth_required, current_credential, current_user, current_user_or_none
 from auth.jwt import configure_jwt
-from auth.rate_limits import init_rate_limits, limiter
+from auth.rate_limits import auth_rate_limited, init_rate_limits, limiter
 
 __all__ = [
     "Credential",
+    "auth_rate_limited",
     "auth_required",
     "configure_jwt",
     "current_credential",

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from constants import EMAIL_MAX_LENGTH, AuditAction
 from db import db
 from managers.audit import AuditManager
+from managers.sign_in_backoff import SignInBackoff
 from managers.tokens import TokenManager
 from managers.transactions import unit_of_work
 from managers.users import UserManager, normalise_email, verify_password
@@ -45,12 +46,17 @@ class AuthManager:
         """Check the credentials and issue an access + refresh JWT pair.
 
         Unknown email, wrong password and disabled account all give the same 401, in the same time;
+        after repeated failures the account waits (managers.sign_in_backoff: 429 with Retry-After);
         tell_disabled (browser sign-in) says "account_disabled" instead, to whoever knows the password.
         session_csrf: one double-submit CSRF value for both tokens of a browser session, so a form
         signed with it stays valid when the access token is renewed from the refresh token.
         """
+        # An account still waiting after failed sign-ins is refused before its password is even checked.
+        SignInBackoff.check(email)
         user = UserManager.find_by_email(email)
         password_ok = verify_password(user, password)
+        if not password_ok:
+            SignInBackoff.failed(email)
         if not password_ok or not user.is_active:
             with unit_of_work():
                 AuditManager.record(
@@ -63,6 +69,7 @@ class AuthManager:
             if password_ok and tell_disabled:
                 raise Unauthorized(DISABLED_ACCOUNT, code="account_disabled")
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        SignInBackoff.succeeded(email)
         with unit_of_work():
             AuditManager.record(AuditAction.LOGIN, actor=user, target_type="user", target_id=user.id)
         identity = str(user.id)

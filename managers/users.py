@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
@@ -18,9 +19,18 @@ from managers.transactions import unit_of_work
 from models import User
 from utils.errors import Conflict, NotFound, ValidationFailed
 
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
+
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of the most common passwords, lower-cased (see the file's header for its source)."""
+    lines = COMMON_PASSWORDS_FILE.read_text("utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
 
 
 def password_problems(password: str, email: str | None = None) -> list[str]:
@@ -34,6 +44,8 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
         problems.append("Mix letters with digits or symbols.")
     if email and password.strip().lower() == normalise_email(email):
         problems.append("The password must not be your email address.")
+    if password.strip().lower() in common_passwords():
+        problems.append("This is one of the most common passwords; choose one that is not.")
     return problems
 
 

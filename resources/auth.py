@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from auth import auth_required, current_credential, current_user
+from auth import auth_rate_limited, auth_required, current_credential, current_user
 from constants import TokenScope
 from managers.auth import AuthManager
 from managers.users import UserManager
@@ -22,9 +22,11 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accoun
 
 @blp.route("/register")
 class Register(MethodView):
+    @auth_rate_limited("register")
     @blp.arguments(RegisterSchema)
     @blp.response(201, UserSchema)
     @blp.alt_response(409, description="The email is already registered (code email_taken)")
+    @blp.alt_response(429, description="Too many registrations from this address or for this email")
     def post(self, body):
         """Open a patient account."""
         return UserManager.register(body["email"], body["password"], body["full_name"])
@@ -32,9 +34,13 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
+    @auth_rate_limited("sign_in")
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, description="Wrong email or password, or a disabled account (code invalid_credentials)")
+    @blp.alt_response(
+        429, description="Too many sign-ins from this address or for this account, or failed ones: see Retry-After"
+    )
     def post(self, body):
         """Exchange email and password for an access and a refresh token."""
         return AuthManager.login(body["email"], body["password"])
@@ -43,8 +49,10 @@ class Login(MethodView):
 @blp.route("/refresh")
 class Refresh(MethodView):
     @auth_required(jwt_type="refresh")
+    @auth_rate_limited("refresh", count_refusals=False)
     @blp.arguments(NoBodySchema, required=False)
     @blp.response(200, AccessTokenSchema)
+    @blp.alt_response(429, description="Too many refreshes from this address or for this account")
     def post(self, _body):
         """Get a new access token with the refresh token (sent as the bearer token)."""
         return AuthManager.refresh(current_user())

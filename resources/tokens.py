@@ -4,7 +4,7 @@ import uuid
 
 from flask.views import MethodView
 
-from auth import auth_required, current_user
+from auth import auth_rate_limited, auth_required, current_user
 from managers.tokens import TokenManager
 from resources.api import Blueprint
 from schemas.tokens import TokenCreatedSchema, TokenCreateSchema, TokenListSchema
@@ -22,8 +22,10 @@ class Tokens(MethodView):
         return {"items": tokens, "total": len(tokens)}
 
     @auth_required(personal_tokens=False)
+    @auth_rate_limited("token_create", count_refusals=False)
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, TokenCreatedSchema)
+    @blp.alt_response(429, description="Too many tokens created from this address or for this account")
     def post(self, body):
         """Create a token (with a login, not a personal token). Its secret is shown once; only a hash is kept."""
         return TokenManager.create(current_user(), body["name"], body["scopes"], body["expires_in_days"])

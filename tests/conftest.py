@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import MIGRATIONS_DIR, create_app
+from auth import limiter
 from config import TestingConfig
 from constants import Role
 from db import db
@@ -160,6 +161,8 @@ def migrated_app(database_backend, tmp_path_factory, record_backend) -> Iterator
 def app(migrated_app) -> Iterator[Flask]:
     """The app on the current backend; every table is emptied after the test."""
     yield migrated_app
+    limiter.reset()  # rate limits and sign-in back-off start afresh for the next test
+    migrated_app.extensions["counters"].reset()
     with migrated_app.app_context():
         db.session.rollback()
         for table in reversed(db.metadata.sorted_tables):

@@ -82,6 +82,10 @@ class ValidationFailed(AppError):
     status, code, message = 422, "validation_error", "The request contains invalid data."
 
 
+class TooManyRequests(AppError):
+    status, code, message = 429, "too_many_requests", "Too many requests from this client; try again later."
+
+
 class ServiceUnavailable(AppError):
     status, code, message = 503, "service_unavailable", "The service is temporarily unavailable."
 

@@ -6,7 +6,7 @@ import uuid
 
 from flask import make_response, redirect, render_template, request, url_for
 
-from auth import current_credential, current_user
+from auth import auth_rate_limited, current_credential, current_user
 from managers.auth import AuthManager
 from managers.tokens import TokenManager
 from managers.users import UserManager, password_problems
@@ -41,6 +41,7 @@ def _signed_in_response(email: str, password: str):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@auth_rate_limited("sign_in", methods=["POST"])  # the API's limits, counted in the same buckets
 def login():
     if request.method == "GET":
         if visitor() is not None:
@@ -60,6 +61,7 @@ def login():
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@auth_rate_limited("register", methods=["POST"])
 def register():
     if request.method == "GET":
         return render_template("account/register.html", errors={}, values={})
@@ -144,6 +146,7 @@ def _token_form_values() -> dict:
 
 @bp.post("/account/tokens")
 @signed_in()
+@auth_rate_limited("token_create", count_refusals=False)
 def create_token():
     values = _token_form_values()
     try:

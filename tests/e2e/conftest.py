@@ -72,7 +72,8 @@ def live_server(tmp_path_factory, record_backend) -> Iterator[LiveServer]:
     """The app on a fresh SQLite database and photo folder, served on a free local port for the session."""
     tmp_dir = tmp_path_factory.mktemp("live")
     url, drop = make_database("sqlite", tmp_dir)
-    app = make_app(url, tmp_dir)
+    # The whole session signs in from one address, often as one admin: rate limits are not under test here.
+    app = make_app(url, tmp_dir, AUTH_RATE_LIMIT="6000 per minute", AUTH_ACCOUNT_RATE_LIMIT="6000 per minute")
     migrate_to_head(app)
     record_backend("sqlite")
     server = make_server("127.0.0.1", 0, app, threaded=True)
