@@ -3,9 +3,10 @@
 Usage: python bench/inference.py [--repeats N] [--threads T] [--data-root ../shared/datasets]
 Prints one line per modality with median / p95 milliseconds per image (batch 1), measured from a
 decoded image (what the upload validator hands over) to class probabilities, and again with the
-class-activation heatmap rendered as PNG. With --seed-baseline (needs TensorFlow) it also times, in
-the same run, the serving pattern of the original single-purpose apps: Keras `model.predict` per
-request on their two-convolution 128 px CNN (../shared/bench/seed_pattern).
+class-activation heatmap rendered as PNG (what a heatmap's first view adds; an upload does not
+render it). With --seed-baseline (needs TensorFlow) it also times, in the same run, the serving
+pattern of the original single-purpose apps: Keras `model.predict` per request on their
+two-convolution 128 px CNN (../shared/bench/seed_pattern).
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ def main() -> int:
         plain = time_ms(
             lambda im, runner=runner: runner.run(preprocess_for_model(im, runner.spec)[None]), images, args.repeats
         )
-        heat = time_ms(lambda im, runner=runner: runner.predict(im, heatmap=True), images, max(1, args.repeats // 5))
+        heat = time_ms(
+            lambda im, runner=runner: runner.predict(im, heatmap=True).activation_map.render(im),
+            images,
+            max(1, args.repeats // 5),
+        )
         print(
             f"{modality:<19}{runner.spec.input_size:>7}{runner.card['artifact']['bytes'] / 1e6:>9.2f}"
             f"{statistics.median(plain):>11.2f}{np.percentile(plain, 95):>9.2f}{statistics.median(heat):>20.2f}"

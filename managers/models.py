@@ -45,6 +45,17 @@ class ModelManager:
             ) from exc
 
     @staticmethod
+    def input_size(modality: str | None) -> int | None:
+        """The side in pixels of the square image the modality's model reads (where the gate is to choose the
+        modality, the largest any installed model reads); None when no such model is loaded."""
+        try:
+            registry = ModelManager._registry()
+            names = registry.modalities if modality is None else (modality,)
+            return max((registry.get(name).spec.input_size for name in names), default=None)
+        except ArtifactError:
+            return None
+
+    @staticmethod
     def choose_modality(declared: str | None, image: Image.Image) -> ModalityChoice:
         """The modality an upload is read as: the gate's answer where none is declared, else the declared one
         once the gate agrees. An image of none of our kinds is refused either way.
@@ -94,17 +105,6 @@ class ModelManager:
             return None
 
     @staticmethod
-    def gate_version() -> str | None:
-        try:
-            gate = ModelManager._registry().gate
-        except ArtifactError:
-            return None
-        return gate.version if gate is not None else None
-
-    @staticmethod
-    def installed() -> tuple[str, ...]:
-        try:
-    @staticmethod
     def served_models() -> list[tuple[str, str, str]]:
         """(modality, version, sha256) of every loaded model, the gate's as modality "gate"; empty if none load."""
         try:
@@ -125,6 +125,17 @@ class ModelManager:
         metrics.observe_inference(result.modality, runner.version, result.label, time.perf_counter() - started)
         return result
 
+    @staticmethod
+    def gate_version() -> str | None:
+        try:
+            gate = ModelManager._registry().gate
+        except ArtifactError:
+            return None
+        return gate.version if gate is not None else None
+
+    @staticmethod
+    def installed() -> tuple[str, ...]:
+        try:
             return ModelManager._registry().modalities
         except ArtifactError:
             return ()

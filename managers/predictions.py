@@ -1,9 +1,11 @@
 """Predictions: classify an upload and keep it, list a history, open the photo and heatmap, delete.
 
 The flow of one prediction and its transaction rule live in create(): validate the bytes, run the
-modality's model, store photo and heatmap, then write the row and its audit event in one unit of
-work. Whatever fails, nothing half-done remains: stored objects are deleted again if the row
-cannot be written, and no row is written if storage fails.
+modality's model, store the photo, then write the row and its audit event in one unit of work.
+Whatever fails, nothing half-done remains: the stored photo is deleted again if the row cannot be
+written, and no row is written if storage fails. The heatmap is not drawn then: the row keeps the
+model's activation map (a few dozen bytes) and the heatmap's storage key, and the first request for
+the heatmap renders it into storage there (_render_heatmap).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from datetime import datetime
 from typing import BinaryIO, Literal
 
 from flask import current_app
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import joinedload
 
 from cnn_model.modalities import get_spec
+from cnn_model.runtime import HEATMAP_MAX_SIDE, ActivationMap
 from cnn_model.runtime import Prediction as RunnerPrediction
 from constants import (
     HEATMAP_CONTENT_TYPE,
@@ -112,13 +115,9 @@ class PredictionManager:
         runner = ModelManager.runner(choice.modality)
         result = ModelManager.run(runner, image.image, heatmap=True)
         storage = _storage()
+        activation_map = result.activation_map
         with unit_of_work() as uow:
             image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
-            heatmap_key = (
-                _store(uow, storage, HEATMAP_KEY_PREFIX, result.heatmap_png, HEATMAP_CONTENT_TYPE)
-                if result.heatmap_png
-                else None
-            )
             prediction = Prediction(
                 id=uuid.uuid4(),
                 owner_id=owner.id,
@@ -136,7 +135,9 @@ class PredictionManager:
                 image_sha256=image.sha256,
                 image_width=image.width,
                 image_height=image.height,
-                heatmap_key=heatmap_key,
+                # Reserved now, rendered on first view (_render_heatmap).
+                heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,
+                activation_map=activation_map.to_bytes() if activation_map is not None else None,
                 note=(note or "").strip() or None,
             )
             db.session.add(prediction)
@@ -147,6 +148,10 @@ class PredictionManager:
                 target_id=prediction.id,
                 details={"modality": result.modality, "label": result.label, "model_version": runner.version},
             )
+            # Row and audit event go out in this one flush; the row then leaves the session, so the commit
+            # does not expire what the answer is built from (reading it back would cost another round trip).
+            db.session.flush()
+            db.session.expunge(prediction)
         _with_positive_probability(prediction)
         return prediction
 
@@ -162,7 +167,11 @@ class PredictionManager:
         """The validated, decoded upload and the modality it is to be read as (checked by the gate)."""
         config = current_app.config
         image = validate_image_upload(
-            upload, max_bytes=config["MAX_UPLOAD_BYTES"], max_pixels=config["MAX_IMAGE_PIXELS"]
+            upload,
+            max_bytes=config["MAX_UPLOAD_BYTES"],
+            max_pixels=config["MAX_IMAGE_PIXELS"],
+            # The models read a few hundred pixels a side: a large JPEG is decoded at a fraction of its size.
+            decode_size=ModelManager.input_size(modality),
         )
         return image, ModelManager.choose_modality(modality, image.image)
 
@@ -280,7 +289,39 @@ class PredictionManager:
         if not key:
             raise NotFound(f"This prediction has no {kind}.")
         storage = _storage()
+        if kind == "heatmap" and prediction.activation_map is not None:
+            PredictionManager._render_heatmap(prediction)
         url = storage.url_for(key, expires_in=IMAGE_URL_TTL_SECONDS)
         if url is not None:
             return ImageDownload(url=url)
         return ImageDownload(stored=storage.get_object(key))
+
+    @staticmethod
+    def _render_heatmap(prediction: Prediction) -> None:
+        """Draw a prediction's heatmap from its activation map over its photo, into storage at its heatmap_key.
+
+        Storage first, then the row forgets the map: if the row cannot be updated, the next view renders the
+        same PNG to the same key again. Two first views at once write the same bytes to the same key. A
+        prediction deleted meanwhile leaves no heatmap behind: the update finds no row and the PNG goes again.
+        """
+        storage = _storage()
+        prediction_id, image_key, heatmap_key = prediction.id, prediction.image_key, prediction.heatmap_key
+        stored = storage.get_object(image_key).data
+        # Checked as it was when uploaded, whatever the limits are now; decoded no larger than the heatmap.
+        photo = validate_image_upload(
+            stored,
+            max_bytes=len(stored),
+            max_pixels=prediction.image_width * prediction.image_height,
+            decode_size=HEATMAP_MAX_SIDE,
+        )
+        png = ActivationMap.from_bytes(prediction.activation_map).render(photo.image)
+        storage.put_object(heatmap_key, png, HEATMAP_CONTENT_TYPE)
+        with unit_of_work():
+            cleared = db.session.execute(
+                update(Prediction)
+                .where(Prediction.id == prediction_id)
+                .values(activation_map=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        if not cleared:
+            storage.delete_object(heatmap_key)

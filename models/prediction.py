@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from cnn_model.modalities import MODALITIES
@@ -57,6 +57,9 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     image_width: Mapped[int] = mapped_column(Integer, nullable=False)
     image_height: Mapped[int] = mapped_column(Integer, nullable=False)
     heatmap_key: Mapped[str | None] = mapped_column(String(STORAGE_KEY_LENGTH))
+    # The predicted class's activation map (cnn_model.runtime.ActivationMap, a few dozen bytes) while the
+    # heatmap at heatmap_key is not rendered yet: the first request for it renders it and clears this.
+    activation_map: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     note: Mapped[str | None] = mapped_column(String(PREDICTION_NOTE_MAX_LENGTH))
 

@@ -1,4 +1,5 @@
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -6,13 +7,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from cnn_model.data import list_class_folder
 from cnn_model.evaluation import evaluate_runner
 from cnn_model.preprocessing import preprocess_for_model
-from cnn_model.runtime import ARTIFACTS_DIR, ArtifactError, ModelRegistry, ModelRunner
+from cnn_model.runtime import ARTIFACTS_DIR, ActivationMap, ArtifactError, ModelRegistry, ModelRunner
 from cnn_model.specs import MODALITIES, SPECS
 from tests.support.images import sample_image, sample_images
 
@@ -109,7 +111,27 @@ def test_prediction_carries_label_probabilities_flag_and_heatmap(modality, regis
     else:
         assert prediction.is_positive == (positive_probability >= threshold)
     assert prediction.positive_flag in ("is_malignant", "is_abnormal")
-    assert prediction.heatmap_png.startswith(b"\x89PNG\r\n\x1a\n")
+    activation_map = prediction.activation_map
+    assert activation_map.resize_mode == registry.get(modality).spec.resize_mode
+    assert activation_map.grid.dtype == np.float16 and float(activation_map.grid.max()) == pytest.approx(1.0, abs=1e-3)
+    kept = ActivationMap.from_bytes(activation_map.to_bytes())
+    assert len(activation_map.to_bytes()) < 200 and kept.resize_mode == activation_map.resize_mode
+    np.testing.assert_array_equal(kept.grid, activation_map.grid)
+    with Image.open(sample_image(modality)) as photo:
+        heatmap = Image.open(io.BytesIO(kept.render(photo)))
+        assert heatmap.format == "PNG" and heatmap.mode == "RGB" and heatmap.size == photo.size
+
+
+def test_heatmap_is_warm_where_the_map_peaks_and_fits_a_letterboxed_image():
+    grid = np.zeros((5, 5), dtype=np.float32)
+    grid[2, 2] = 1.0  # the middle of the square input
+    photo = Image.new("L", (300, 100), 128)  # letterboxed: the middle of the input is the middle of the photo
+    heatmap = Image.open(io.BytesIO(ActivationMap.of(grid, "pad").render(photo)))
+    assert heatmap.size == (300, 100)
+    red, _green, blue = heatmap.getpixel((150, 50))  # jet's top: red
+    assert red > 2 * blue
+    red, _green, blue = heatmap.getpixel((5, 5))  # jet's bottom: blue
+    assert blue > red
 
 
 def test_runner_is_safe_under_threads(registry):

@@ -51,7 +51,7 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
     runner = ModelRunner(artifacts / "breast")
     prediction = runner.predict(sample_image("breast"), heatmap=True)
     assert prediction.label in SPECS["breast"].class_names
-    assert prediction.heatmap_png.startswith(b"\x89PNG")
+    assert prediction.activation_map.render(sample_image("breast")).startswith(b"\x89PNG")
 
 
 def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breast_dataset, tmp_path):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from cnn_model.modalities import get_spec
@@ -15,7 +17,7 @@ from managers.pagination import Page
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
 from models import AuditEvent, Prediction
-from services.storage import LocalFolderStorage
+from services.storage import LocalFolderStorage, ObjectNotFound
 from tests.resources.helpers import assert_error
 from tests.support.images import sample_image
 from tests.support.predictions import FailingPutStorage, open_temp_files, spilling_png, stored_files
@@ -32,26 +34,71 @@ def owner(app_context, patient):
     return UserManager.get(patient.id)
 
 
-def test_create_stores_photo_and_heatmap_and_writes_row_and_audit(owner, modality, storage_root):
+def test_create_stores_the_uploaded_bytes_writes_row_and_audit_and_reserves_the_heatmap(owner, modality, storage_root):
     path = sample_image(modality)
     prediction = PredictionManager.create(owner, modality, path.read_bytes(), note=" hello ")
     assert prediction.note == "hello" and prediction.image_content_type == "image/jpeg"
     assert rows(Prediction) == 1 and rows(AuditEvent) >= 1
     storage = LocalFolderStorage(storage_root)
     assert storage.get_object(prediction.image_key).data == path.read_bytes()
-    assert storage.get_object(prediction.heatmap_key).data.startswith(b"\x89PNG")
     assert prediction.image_key.startswith("photos/") and prediction.heatmap_key.startswith("heatmaps/")
+    # The heatmap is drawn when first asked for: until then the row keeps the activation map.
+    with pytest.raises(ObjectNotFound):
+        storage.get_object(prediction.heatmap_key)
+    assert 0 < len(db.session.get(Prediction, prediction.id).activation_map) < 200
 
 
-@pytest.mark.parametrize("fail_from_call", [1, 2], ids=["photo-put-fails", "heatmap-put-fails"])
-def test_storage_failure_writes_no_row_and_removes_what_was_stored(
-    owner, modality, swap_storage, tmp_path, fail_from_call
-):
-    storage = swap_storage(FailingPutStorage(tmp_path / "photos", fail_from_call=fail_from_call))
+def test_a_large_jpeg_is_kept_byte_for_byte_with_its_full_size(owner, storage_root):
+    with Image.open(sample_image("skin_lesion")) as small:
+        large = small.resize((small.width * 4, small.height * 4), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    large.save(buffer, format="JPEG", quality=90)
+    prediction = PredictionManager.create(owner, "skin_lesion", buffer.getvalue())
+    assert (prediction.image_width, prediction.image_height) == large.size
+    assert LocalFolderStorage(storage_root).get_object(prediction.image_key).data == buffer.getvalue()
+
+
+def test_heatmap_is_rendered_on_first_view_then_served_from_storage(owner, modality, storage_root):
+    path = sample_image(modality)
+    made = PredictionManager.create(owner, modality, path.read_bytes())
+    first = PredictionManager.open_image(owner, made.id, "heatmap").stored
+    assert first.content_type == "image/png"
+    with Image.open(io.BytesIO(first.data)) as heatmap, Image.open(path) as photo:
+        assert heatmap.format == "PNG" and heatmap.size == photo.size
+    storage = LocalFolderStorage(storage_root)
+    assert storage.get_object(made.heatmap_key).data == first.data
+    assert db.session.get(Prediction, made.id).activation_map is None
+    # From now on the stored object is what is served: nothing is drawn again.
+    storage.put_object(made.heatmap_key, b"\x89PNG stored", "image/png")
+    assert PredictionManager.open_image(owner, made.id, "heatmap").stored.data == b"\x89PNG stored"
+
+
+def test_heatmap_that_cannot_be_stored_is_503_and_drawn_on_the_next_view(owner, modality, storage_root, swap_storage):
+    made = PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
+    swap_storage(FailingPutStorage(storage_root, fail_from_call=1))
+    with pytest.raises(StorageUnavailable):
+        PredictionManager.open_image(owner, made.id, "heatmap")
+    db.session.rollback()
+    assert db.session.get(Prediction, made.id).activation_map is not None
+    swap_storage(LocalFolderStorage(storage_root))
+    assert PredictionManager.open_image(owner, made.id, "heatmap").stored.data.startswith(b"\x89PNG")
+
+
+def test_a_heatmap_stored_at_upload_is_served_as_it_is(owner, modality, storage_root):
+    made = PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
+    # A row from before heatmaps were drawn on first view: the PNG is stored, no activation map kept.
+    db.session.get(Prediction, made.id).activation_map = None
+    db.session.commit()
+    LocalFolderStorage(storage_root).put_object(made.heatmap_key, b"\x89PNG from upload", "image/png")
+    assert PredictionManager.open_image(owner, made.id, "heatmap").stored.data == b"\x89PNG from upload"
+
+
+def test_storage_failure_writes_no_row_and_removes_what_was_stored(owner, modality, swap_storage, tmp_path):
+    storage = swap_storage(FailingPutStorage(tmp_path / "photos", fail_from_call=1))
     before = rows(AuditEvent)
     with pytest.raises(StorageUnavailable):
         PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
-    assert storage.put_calls == fail_from_call
+    assert storage.put_calls == 1
     assert rows(Prediction) == 0 and rows(AuditEvent) == before
     assert stored_files(storage.root) == []
 
@@ -65,7 +112,7 @@ def test_commit_failure_deletes_the_stored_objects(owner, modality, storage_root
 
 
 def test_storage_outage_is_503_storage_unavailable_over_http(app, upload, patient, modality, swap_storage, tmp_path):
-    swap_storage(FailingPutStorage(tmp_path / "photos", fail_from_call=2))
+    swap_storage(FailingPutStorage(tmp_path / "photos", fail_from_call=1))
     assert_error(upload(patient, modality), 503, "storage_unavailable")
     with app.app_context():
         assert rows(Prediction) == 0
@@ -187,7 +234,7 @@ def test_what_the_manager_hands_out_carries_the_positive_probability(owner, moda
     positives = get_spec(modality).positive_classes
     expected = pytest.approx(sum(created.probabilities[name] for name in positives))
     assert created.positive_probability == expected
-    db.session.expunge(created)  # a fresh row from the database, not the object create() returned
+    assert created not in db.session  # create() hands out its row detached: get_for reads a fresh one
     assert PredictionManager.get_for(owner, created.id).positive_probability == expected
     (listed,) = PredictionManager.list_for(owner, PredictionFilters(), page=1, per_page=5).items
     assert listed.positive_probability == expected

@@ -167,12 +167,23 @@ def s3_storage(swap_storage, s3_bucket):
 def failing_prediction_commit() -> Iterator[list]:
     """Make every commit that would write a Prediction fail as a lost database connection does."""
     failures: list = []
+    flushed = "medsight_test_prediction_flushed"  # a Prediction went out in a flush before the commit
+
+    def remember(session: Session, _context) -> None:
+        if any(isinstance(obj, Prediction) for obj in session.new):
+            session.info[flushed] = True
+
+    def forget(session: Session) -> None:
+        session.info.pop(flushed, None)
 
     def fail(session: Session) -> None:
-        if any(isinstance(obj, Prediction) for obj in session.new):
+        if session.info.pop(flushed, False) or any(isinstance(obj, Prediction) for obj in session.new):
             failures.append(True)
             raise OperationalError("COMMIT", {}, ConnectionError("injected: server closed the connection"))
 
-    event.listen(Session, "before_commit", fail)
+    hooks = (("after_flush", remember), ("after_rollback", forget), ("before_commit", fail))
+    for name, hook in hooks:
+        event.listen(Session, name, hook)
     yield failures
-    event.remove(Session, "before_commit", fail)
+    for name, hook in hooks:
+        event.remove(Session, name, hook)

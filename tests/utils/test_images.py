@@ -147,6 +147,24 @@ def test_exif_orientation_is_applied():
     assert bottom_blue > 200 and bottom_red < 60
 
 
+@pytest.mark.parametrize("orientation, upright", [(1, (800, 400)), (6, (400, 800))])
+def test_a_large_jpeg_is_decoded_smaller_when_asked_and_described_at_full_size(orientation, upright):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    jpeg = _encode(_two_colour_image((800, 400)), "JPEG", exif=exif, quality=95)
+    result = validate_image_upload(io.BytesIO(jpeg), **LIMITS, decode_size=150)
+    # libjpeg's scaled decoding: the largest of 1/2, 1/4, 1/8 that keeps both sides at least 150.
+    assert result.image.size == (upright[0] // 2, upright[1] // 2)
+    assert (result.width, result.height) == upright
+    assert result.data == jpeg and result.sha256 == hashlib.sha256(jpeg).hexdigest()
+
+
+def test_decode_size_leaves_small_jpegs_and_other_formats_whole():
+    image = _two_colour_image((300, 200))
+    for data in (_encode(image, "JPEG"), _encode(image, "PNG")):
+        assert validate_image_upload(io.BytesIO(data), **LIMITS, decode_size=160).image.size == (300, 200)
+
+
 def test_rgba_is_flattened_to_rgb_on_white():
     image = Image.new("RGBA", (4, 4), (255, 0, 0, 255))
     image.putpixel((0, 0), (0, 0, 0, 0))
