@@ -67,6 +67,8 @@ PAGE_NUMBER_MAX = 1_000_000
 # Storage key prefixes; the rest of each key is random (Storage.new_key).
 PHOTO_KEY_PREFIX = "photos"
 HEATMAP_KEY_PREFIX = "heatmaps"
+# A DICOM upload's file, de-identified, kept beside its PNG preview (the photo).
+ORIGINAL_KEY_PREFIX = "originals"
 HEATMAP_CONTENT_TYPE = "image/png"
 # How long a presigned storage URL handed out by the image/heatmap endpoints stays valid.
 IMAGE_URL_TTL_SECONDS = 120

@@ -26,6 +26,7 @@ from constants import (
     HEATMAP_CONTENT_TYPE,
     HEATMAP_KEY_PREFIX,
     IMAGE_URL_TTL_SECONDS,
+    ORIGINAL_KEY_PREFIX,
     PHOTO_KEY_PREFIX,
     AuditAction,
 )
@@ -118,6 +119,11 @@ class PredictionManager:
         activation_map = result.activation_map
         with unit_of_work() as uow:
             image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
+            original_key = (
+                _store(uow, storage, ORIGINAL_KEY_PREFIX, image.original, image.original_content_type)
+                if image.original is not None
+                else None
+            )
             prediction = Prediction(
                 id=uuid.uuid4(),
                 owner_id=owner.id,
@@ -135,6 +141,7 @@ class PredictionManager:
                 image_sha256=image.sha256,
                 image_width=image.width,
                 image_height=image.height,
+                original_key=original_key,
                 # Reserved now, rendered on first view (_render_heatmap).
                 heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,
                 activation_map=activation_map.to_bytes() if activation_map is not None else None,
@@ -214,7 +221,7 @@ class PredictionManager:
         prediction = PredictionManager.get_for(owner, prediction_id)
         storage = _storage()
         with unit_of_work():
-            for key in (prediction.image_key, prediction.heatmap_key):
+            for key in (prediction.image_key, prediction.heatmap_key, prediction.original_key):
                 if key:
                     storage.delete_object(key)
             db.session.delete(prediction)

@@ -57,6 +57,8 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     image_width: Mapped[int] = mapped_column(Integer, nullable=False)
     image_height: Mapped[int] = mapped_column(Integer, nullable=False)
     heatmap_key: Mapped[str | None] = mapped_column(String(STORAGE_KEY_LENGTH))
+    # A DICOM upload: the file itself, its identifying attributes removed (the photo is its PNG preview).
+    original_key: Mapped[str | None] = mapped_column(String(STORAGE_KEY_LENGTH))
     # The predicted class's activation map (cnn_model.runtime.ActivationMap, a few dozen bytes) while the
     # heatmap at heatmap_key is not rendered yet: the first request for it renders it and clears this.
     activation_map: Mapped[bytes | None] = mapped_column(LargeBinary)

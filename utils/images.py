@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps
 
+from utils import dicom
 from utils.errors import EmptyFile, ImageTooLarge, InvalidImage, PayloadTooLarge, UnsupportedMediaType
 
 # Pillow format name → the content type we store and serve it with.
@@ -25,6 +26,10 @@ CONTENT_TYPES = {
     "WEBP": "image/webp",
 }
 SUPPORTED_FORMATS = tuple(CONTENT_TYPES)
+# DICOM files are read by utils.dicom: their first frame is the image, kept as a PNG preview.
+DICOM_FORMAT = "DICOM"
+ACCEPTED_FORMATS = (*SUPPORTED_FORMATS, DICOM_FORMAT)
+PREVIEW_FORMAT = "PNG"
 _READ_CHUNK = 64 * 1024
 
 
@@ -35,11 +40,16 @@ class ValidatedImage:
     width: int
     height: int
     sha256: str
-    data: bytes
+    data: bytes  # what is stored and served as the photo (for DICOM: its PNG preview)
+    original: bytes | None = None  # a DICOM upload's file, de-identified, kept beside its preview
 
     @property
     def content_type(self) -> str:
-        return CONTENT_TYPES[self.format]
+        return CONTENT_TYPES[PREVIEW_FORMAT if self.format == DICOM_FORMAT else self.format]
+
+    @property
+    def original_content_type(self) -> str | None:
+        return dicom.CONTENT_TYPE if self.original is not None else None
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -54,6 +64,8 @@ def sniff_format(head: bytes) -> str | None:
         return "TIFF"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
+    if dicom.is_dicom(head):
+        return DICOM_FORMAT
     return None
 
 
@@ -78,7 +90,7 @@ def validate_image_upload(
     *,
     max_bytes: int,
     max_pixels: int,
-    allowed_formats: Iterable[str] = SUPPORTED_FORMATS,
+    allowed_formats: Iterable[str] = ACCEPTED_FORMATS,
     decode_size: int | None = None,
 ) -> ValidatedImage:
     """Read, check and decode an uploaded image; raise a domain error saying what is wrong with it.
@@ -88,17 +100,19 @@ def validate_image_upload(
     never below decode_size: a fraction of the work, for a caller that shrinks the image to that size
     anyway. width and height, data and sha256 always describe the upload itself.
     """
-    accepted = sorted({name.upper() for name in allowed_formats} & set(SUPPORTED_FORMATS))
+    accepted = sorted({name.upper() for name in allowed_formats} & set(ACCEPTED_FORMATS))
     data = _read_capped(stream, max_bytes)
     if not data:
         raise EmptyFile("The uploaded file is empty.")
 
-    image_format = sniff_format(data[:32])
+    image_format = sniff_format(data[: dicom.PREAMBLE_LENGTH + len(dicom.MAGIC)])
     if image_format not in accepted:
         raise UnsupportedMediaType(
             f"The file is not an accepted image; accepted formats: {', '.join(accepted)}.",
             details={"accepted_formats": accepted, "detected_format": image_format},
         )
+    if image_format == DICOM_FORMAT:
+        return _validated_dicom(data, max_pixels)
 
     try:
         with Image.open(io.BytesIO(data), formats=[image_format]) as opened:
@@ -133,4 +147,21 @@ def validate_image_upload(
         height=height,
         sha256=hashlib.sha256(data).hexdigest(),
         data=data,
+    )
+
+
+def _validated_dicom(data: bytes, max_pixels: int) -> ValidatedImage:
+    """A DICOM upload: its first frame, a PNG preview of it, and the file without its identifying tags."""
+    decoded = dicom.read_dicom(data, max_pixels=max_pixels)
+    preview = io.BytesIO()
+    decoded.image.save(preview, format=PREVIEW_FORMAT)
+    return ValidatedImage(
+        image=decoded.image,
+        format=DICOM_FORMAT,
+        width=decoded.image.width,
+        height=decoded.image.height,
+        # Of the de-identified file: a hash of the original would itself point at the patient's file.
+        sha256=hashlib.sha256(decoded.deidentified).hexdigest(),
+        data=preview.getvalue(),
+        original=decoded.deidentified,
     )

@@ -14,7 +14,7 @@ from werkzeug.datastructures import FileStorage
 
 from cnn_model.preprocessing import normalise_mode
 from utils.errors import AppError
-from utils.images import SUPPORTED_FORMATS, validate_image_upload
+from utils.images import ACCEPTED_FORMATS, SUPPORTED_FORMATS, validate_image_upload
 
 LIMITS = {"max_bytes": 2 * 1024 * 1024, "max_pixels": 4_000_000}
 
@@ -74,7 +74,7 @@ def test_text_file_renamed_jpg_is_415_listing_accepted_formats():
     upload = FileStorage(io.BytesIO(b"hello, this is not an image\n" * 10), filename="x.jpg", content_type="image/jpeg")
     error = _error_of(upload)
     assert (error.status, error.code) == (415, "unsupported_media_type")
-    assert error.details["accepted_formats"] == sorted(SUPPORTED_FORMATS)
+    assert error.details["accepted_formats"] == sorted(ACCEPTED_FORMATS)
     assert "JPEG" in error.message
 
 
