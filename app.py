@@ -9,6 +9,7 @@ import flask_migrate
 from flask import Flask, request
 from flask.helpers import get_debug_flag
 from flask_jwt_extended import JWTManager
+from werkzeug import serving
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth import configure_jwt, init_rate_limits
@@ -26,6 +27,17 @@ from utils.telemetry import init_request_telemetry
 from views import register_views
 
 MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
+# What the Server header says, with no framework or version in it.
+SERVER_HEADER = "MedSight"
+# Werkzeug's development server (flask run, python app.py) writes its own Server header, naming itself,
+# its version and Python's: it says ours instead, and refuses what it cannot parse (a request line over
+# 65,536 bytes, over 100 headers) in our error shape, not an HTML page. gunicorn: see gunicorn.conf.py.
+serving.WSGIRequestHandler.version_string = lambda _handler: SERVER_HEADER
+serving.WSGIRequestHandler.error_content_type = "application/json"
+serving.WSGIRequestHandler.error_message_format = (
+    '{"error": {"code": "request_rejected", "message": "The server refused the request (HTTP %(code)d).", '
+    '"details": {"status": %(code)d}}}'
+)
 INSTANCE_PATH_ENV = "MEDSIGHT_INSTANCE_PATH"
 
 

@@ -13,10 +13,34 @@ post_fork.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+import gunicorn.http.wsgi
+import gunicorn.util
+
+# gunicorn names itself in every response's Server header; say the service's name instead (app.SERVER_HEADER).
+gunicorn.http.wsgi.SERVER = "MedSight"
+
+
+def _write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's own refusals (a request line over 4094 bytes, over 100 headers or one over 8190 bytes: 400/431)
+    in the app's error shape instead of an HTML page."""
+    code = "internal_error" if status_int >= 500 else reason.lower().replace(" ", "_")
+    error = {"code": code, "message": f"The server refused the request: {reason}.", "details": {"reason": mesg}}
+    body = json.dumps({"error": error}).encode("utf-8")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nServer: {gunicorn.http.wsgi.SERVER}\r\nX-Content-Type-Options: nosniff\r\n"
+        "Cache-Control: no-store\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn.util.write_error = _write_json_error
 
 wsgi_app = "app:create_app()"
 
