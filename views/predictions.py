@@ -11,7 +11,8 @@ from marshmallow import ValidationError, validates_schema
 
 from auth import current_user
 from cnn_model.modalities import MODALITIES, get_spec
-from constants import PREDICTION_NOTE_MAX_LENGTH, Role
+from constants import AUTO_MODALITY, PREDICTION_NOTE_MAX_LENGTH, Role
+from managers.models import ModelManager
 from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
 from models import Prediction, User
 from schemas.pagination import CursorField
@@ -72,6 +73,7 @@ def _upload_page(status: int = 200, errors: dict | None = None, values: dict | N
     page = render_template(
         "predictions/upload.html",
         kinds=kinds,
+        auto_modality=AUTO_MODALITY if ModelManager.gate_version() is not None else None,
         errors=errors or {},
         values=values or {},
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],

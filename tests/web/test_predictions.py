@@ -7,6 +7,7 @@ import pytest
 from cnn_model.modalities import get_spec
 from db import db
 from models import AuditEvent, Prediction
+from tests.support.images import sample_image
 from tests.web.conftest import csrf_of, page_text
 
 
@@ -16,8 +17,17 @@ def test_upload_page_offers_every_kind_with_a_sentence(patient_browser):
     assert response.status_code == 200
     text = page_text(response)
     assert 'name="file"' in text and 'name="note"' in text and 'enctype="multipart/form-data"' in text
-    assert text.count('type="radio" id="modality-') == 4
+    assert text.count('type="radio" id="modality-') == 5
+    assert "Detect automatically" in text
     assert ">Upload</button>" in text
+
+
+def test_detect_automatically_lets_the_gate_choose(patient_browser, upload_page):
+    response = upload_page(patient_browser, "auto", path=sample_image("chest_xray"))
+
+    assert response.status_code == 303
+    text = page_text(patient_browser.get(response.headers["Location"]))
+    assert get_spec("chest_xray").display_name in text and "recognised by MedSight" in text
 
 
 @pytest.mark.parametrize("modality", ["skin_lesion", "chest_xray", "breast", "cervical_cytology"])
