@@ -32,6 +32,9 @@ class AuditAction(StrEnum):
     USER_ENABLE = "user.enable"
     PREDICTION_CREATE = "prediction.create"
     PREDICTION_DELETE = "prediction.delete"
+    # A person's own data: exported (by themselves or an admin), or the whole account deleted.
+    ACCOUNT_EXPORT = "account.export"
+    ACCOUNT_DELETE = "account.delete"
     # Admin reads of other people's records: each one leaves a trace of who looked.
     PREDICTION_READ = "prediction.read"
     ADMIN_LIST_PREDICTIONS = "admin.predictions.list"

@@ -304,6 +304,12 @@ class PredictionManager:
         return ImageDownload(stored=storage.get_object(key))
 
     @staticmethod
+    def render_pending_heatmap(prediction: Prediction) -> None:
+        """Draw the prediction's heatmap into storage now if it is still pending, for a reader of stored objects."""
+        if prediction.heatmap_key and prediction.activation_map is not None:
+            PredictionManager._render_heatmap(prediction)
+
+    @staticmethod
     def _render_heatmap(prediction: Prediction) -> None:
         """Draw a prediction's heatmap from its activation map over its photo, into storage at its heatmap_key.
 

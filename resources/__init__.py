@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from resources import admin, auth, health, legacy, metrics, models, predictions, tokens
+from resources import admin, auth, health, legacy, me, metrics, models, predictions, tokens
 from resources.api import Api
 from resources.cli import auth_cli, users_cli
 
-BLUEPRINTS = (health.blp, auth.blp, tokens.blp, predictions.blp, admin.blp, models.blp, legacy.blp, metrics.blp)
+BLUEPRINTS = (health.blp, auth.blp, tokens.blp, predictions.blp, admin.blp, models.blp, legacy.blp, metrics.blp, me.blp)
 CLI_GROUPS = (users_cli, auth_cli)
 
 

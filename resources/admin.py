@@ -6,8 +6,10 @@ from flask.views import MethodView
 
 from auth import auth_required, current_user
 from constants import Role
+from managers.account_data import AccountDataManager
 from managers.admin import AdminManager, AuditFilters
 from managers.predictions import ImageKind, PredictionManager
+from resources.account_export import EXPORT_DOC, send_export
 from resources.api import Blueprint
 from resources.predictions_shared import IMAGE_KIND_DOC, filters_from, send_image
 from schemas.admin import AuditEventListSchema, AuditQuerySchema, UserListSchema, UserQuerySchema, UserUpdateSchema
@@ -86,6 +88,24 @@ class AdminUser(MethodView):
     def patch(self, body, user_id: uuid.UUID):
         """Change an account's role, or disable / enable it (with a login: a personal access token cannot)."""
         return AdminManager.update_user(current_user(), user_id, role=body.get("role"), is_active=body.get("is_active"))
+
+    @auth_required(Role.ADMIN, personal_tokens=False)
+    @blp.response(204)
+    @blp.alt_response(404, description="No such user")
+    @blp.alt_response(409, description="The admin's own account (code own_account), or the last admin (last_admin)")
+    def delete(self, user_id: uuid.UUID):
+        """Delete an account with every prediction, photo, heatmap and token (with a login; audited)."""
+        AccountDataManager.delete_by_admin(current_user(), user_id)
+
+
+@blp.route("/users/<uuid:user_id>/export")
+class AdminUserExport(MethodView):
+    @admin_required
+    @blp.response(200, content_type="application/zip", description=EXPORT_DOC)
+    @blp.alt_response(404, description="No such user")
+    def get(self, user_id: uuid.UUID):
+        """Everything MedSight keeps about an account, in one zip, for the person it is about (audited)."""
+        return send_export(AccountDataManager.export_for_admin(current_user(), user_id))
 
 
 @blp.route("/audit")

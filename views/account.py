@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import make_response, redirect, render_template, request, url_for
+from flask import Response, make_response, redirect, render_template, request, url_for
 
 from auth import auth_rate_limited, current_credential, current_user
+from managers.account_data import AccountDataManager
 from managers.auth import AuthManager
 from managers.tokens import TokenManager
 from managers.users import UserManager, password_problems
@@ -96,7 +97,7 @@ def logout():
 # -- the account page -------------------------------------------------------------------------
 
 
-def _account_page(status: int = 200, *, password_errors=None, token_errors=None, token_values=None):
+def _account_page(status: int = 200, *, password_errors=None, token_errors=None, token_values=None, delete_errors=None):
     user = current_user()
     page = render_template(
         "account/index.html",
@@ -105,6 +106,7 @@ def _account_page(status: int = 200, *, password_errors=None, token_errors=None,
         password_errors=password_errors or {},
         token_errors=token_errors or {},
         token_values=token_values or {},
+        delete_errors=delete_errors or {},
         password_changed=request.args.get("changed") == "password",
         token_revoked=request.args.get("revoked") == "token",
     )
@@ -165,3 +167,35 @@ def create_token():
 def revoke_token(token_id: uuid.UUID):
     TokenManager.revoke(current_user(), token_id)
     return redirect(url_for("web_account.account", revoked="token"), code=SEE_OTHER)
+
+
+# -- a person's own data: export it, or delete the account ---------------------------------------
+
+
+@bp.get("/account/export")
+@signed_in()
+def export_data():
+    export = AccountDataManager.export(current_user())
+    disposition = f'attachment; filename="{export.filename}"'
+    return Response(export.data, mimetype="application/zip", headers={"Content-Disposition": disposition})
+
+
+@bp.post("/account/delete")
+@signed_in()
+def delete_account():
+    password = request.form.get("password", "")
+    if not password:
+        return _account_page(422, delete_errors={"delete_password": ["Fill in this field."]})
+    try:
+        AccountDataManager.delete_own(current_user(), password)
+    except AppError as error:
+        problems = FormErrors.from_app_error(error).fields
+        if "password" in problems:
+            problems["delete_password"] = problems.pop("password")
+        return _account_page(error.status, delete_errors=problems)
+    return end_session(redirect(url_for("web_account.account_deleted"), code=SEE_OTHER))
+
+
+@bp.get("/account/deleted")
+def account_deleted():
+    return render_template("account/deleted.html")

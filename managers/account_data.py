@@ -1,0 +1,267 @@
+"""A person's own data: all of it in one zip, or all of it gone.
+
+Export: a zip with account.json (the account, its tokens without secrets, every prediction with its
+model's name, version and figures, and what the account did) and every stored file of the
+account's predictions: photos, heatmaps, and the de-identified DICOM files.
+
+Deletion: every stored object first (a storage outage is a 503 and nothing is lost from the
+database, so a retry finishes the job), then, in one transaction, every row of the account and
+every trace of it in the audit trail: events it did or that were about it keep their action and
+time but lose who, from where and which record; ids and emails named in other events' details
+are blanked. One audit event remains that says an account was deleted, by whom (the admin, or
+nobody for the person themselves), with counts only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import String, cast, delete, func, or_, select, update
+
+from cnn_model.modalities import get_spec
+from constants import AuditAction, Role
+from db import db
+from managers.audit import AuditManager
+from managers.models import ModelManager
+from managers.predictions import PredictionManager
+from managers.transactions import unit_of_work
+from managers.users import UserManager, verify_password
+from models import ApiToken, AuditEvent, Prediction, RevokedToken, User, utcnow
+from services.storage import ObjectNotFound, Storage
+from utils.errors import Conflict, ValidationFailed
+
+EXPORT_FORMAT_VERSION = 1
+REDACTED = "[deleted account]"
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/bmp": "bmp",
+    "image/tiff": "tif",
+    "image/webp": "webp",
+    "application/dicom": "dcm",
+}
+
+
+@dataclass(frozen=True)
+class AccountExport:
+    filename: str
+    data: bytes
+
+
+def _storage() -> Storage:
+    return current_app.extensions["storage"]
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _predictions_of(user: User) -> list[Prediction]:
+    query = select(Prediction).where(Prediction.owner_id == user.id).order_by(Prediction.created_at, Prediction.id)
+    return list(db.session.scalars(query))
+
+
+class AccountDataManager:
+    @staticmethod
+    def export(user: User, *, actor: User | None = None) -> AccountExport:
+        """Everything kept about user, as a zip; actor is the admin exporting someone else's data (audited)."""
+        storage = _storage()
+        predictions = _predictions_of(user)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            entries = [AccountDataManager._export_prediction(archive, storage, p) for p in predictions]
+            document = {
+                "format_version": EXPORT_FORMAT_VERSION,
+                "exported_at": _iso(utcnow()),
+                "account": {
+                    "id": str(user.id),
+                    "email": user.email,
+                    "full_name": user.full_name,
+                    "role": user.role,
+                    "is_active": user.is_active,
+                    "created_at": _iso(user.created_at),
+                    "updated_at": _iso(user.updated_at),
+                },
+                "personal_access_tokens": [
+                    {
+                        "name": token.name,
+                        "prefix": token.prefix,
+                        "scopes": token.scopes,
+                        "created_at": _iso(token.created_at),
+                        "last_used_at": _iso(token.last_used_at),
+                        "expires_at": _iso(token.expires_at),
+                        "revoked_at": _iso(token.revoked_at),
+                    }
+                    for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id))
+                ],
+                "predictions": entries,
+                "activity": [
+                    {"action": event.action, "at": _iso(event.at), "target_type": event.target_type, "ip": event.ip}
+                    for event in db.session.scalars(
+                        select(AuditEvent).where(AuditEvent.actor_id == user.id).order_by(AuditEvent.at)
+                    )
+                ],
+            }
+            archive.writestr("account.json", json.dumps(document, indent=2, ensure_ascii=False))
+        with unit_of_work():
+            AuditManager.record(
+                AuditAction.ACCOUNT_EXPORT,
+                actor=actor or user,
+                target_type="user",
+                target_id=user.id,
+                details={"predictions": len(predictions), "by": "admin" if actor is not None else "self"},
+            )
+        return AccountExport(filename=f"medsight-export-{utcnow():%Y%m%d}.zip", data=buffer.getvalue())
+
+    @staticmethod
+    def export_for_admin(admin: User, user_id) -> AccountExport:
+        """An admin exports someone's data (to hand it to them); audited with the admin as actor."""
+        return AccountDataManager.export(UserManager.get(user_id), actor=admin)
+
+    @staticmethod
+    def _export_prediction(archive: zipfile.ZipFile, storage: Storage, prediction: Prediction) -> dict[str, Any]:
+        PredictionManager.render_pending_heatmap(prediction)
+        files = {}
+        for kind, folder, key in (
+            ("image", "photos", prediction.image_key),
+            ("heatmap", "heatmaps", prediction.heatmap_key),
+            ("original", "originals", prediction.original_key),
+        ):
+            if not key:
+                continue
+            try:
+                stored = storage.get_object(key)
+            except ObjectNotFound:
+                continue
+            name = f"{folder}/{prediction.id}.{_EXTENSIONS.get(stored.content_type, 'bin')}"
+            # Images are compressed already; deflating them again costs time for nothing.
+            archive.writestr(zipfile.ZipInfo(name, date_time=prediction.created_at.timetuple()[:6]), stored.data)
+            files[kind] = name
+        return {
+            "id": str(prediction.id),
+            "created_at": _iso(prediction.created_at),
+            "modality": prediction.modality,
+            "modality_detected": prediction.modality_detected,
+            "label": prediction.label,
+            "confidence": prediction.confidence,
+            "probabilities": prediction.probabilities,
+            "is_positive": prediction.is_positive,
+            "positive_probability": sum(
+                prediction.probabilities.get(name, 0.0) for name in get_spec(prediction.modality).positive_classes
+            ),
+            "note": prediction.note,
+            "model": {
+                "name": prediction.model_name,
+                "version": prediction.model_version,
+                "sha256": prediction.model_sha256,
+                "card": AccountDataManager._card_figures(prediction.modality, prediction.model_version),
+            },
+            "image": {
+                "content_type": prediction.image_content_type,
+                "sha256": prediction.image_sha256,
+                "width": prediction.image_width,
+                "height": prediction.image_height,
+            },
+            "files": files,
+        }
+
+    @staticmethod
+    def _card_figures(modality: str, version: str) -> dict[str, Any] | None:
+        """The model card's figures for the model that made a prediction, if that version is still served."""
+        for card in ModelManager.cards()["items"]:
+            if card.get("modality") == modality and card.get("version") == version:
+                return {
+                    "metrics": card.get("metrics"),
+                    "targets": card.get("targets"),
+                    "limitations": card.get("limitations"),
+                }
+        return None
+
+    @staticmethod
+    def delete_own(user: User, password: str) -> None:
+        """The person deletes their own account, confirming with their password."""
+        if not verify_password(user, password):
+            raise ValidationFailed(details={"password": ["The password is incorrect."]})
+        AccountDataManager._delete(user, actor=None)
+
+    @staticmethod
+    def delete_by_admin(admin: User, user_id) -> None:
+        """An admin deletes someone's account and everything in it (audited)."""
+        user = UserManager.get(user_id)
+        if user.id == admin.id:
+            raise Conflict("Delete your own account from your account, not as an admin.", code="own_account")
+        AccountDataManager._delete(user, actor=admin)
+
+    @staticmethod
+    def _delete(user: User, *, actor: User | None) -> None:
+        if user.role == Role.ADMIN.value and AccountDataManager._other_admins(user) == 0:
+            raise Conflict("The last administrator's account cannot be deleted.", code="last_admin")
+        storage = _storage()
+        predictions = _predictions_of(user)
+        keys = [k for p in predictions for k in (p.image_key, p.heatmap_key, p.original_key) if k]
+        for key in keys:  # before the rows: see the module's docstring
+            storage.delete_object(key)
+        traces = {str(user.id), user.id.hex, user.email}
+        traces |= {str(p.id) for p in predictions}
+        tokens = list(db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
+        traces |= {str(token_id) for token_id in tokens}
+        with unit_of_work():
+            AccountDataManager._forget_in_audit_trail(user, traces)
+            db.session.execute(delete(Prediction).where(Prediction.owner_id == user.id))
+            db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+            db.session.execute(delete(RevokedToken).where(RevokedToken.user_id == user.id))
+            db.session.delete(user)
+            event = AuditManager.record(
+                AuditAction.ACCOUNT_DELETE,
+                actor=actor,
+                target_type="user",
+                details={
+                    "by": "admin" if actor is not None else "self",
+                    "predictions": len(predictions),
+                    "stored_objects": len(keys),
+                    "tokens": len(tokens),
+                },
+            )
+            if actor is None:
+                event.ip = None  # the person's own address: personal data too
+
+    @staticmethod
+    def _other_admins(user: User) -> int:
+        query = select(func.count()).select_from(User).where(User.role == Role.ADMIN.value, User.id != user.id)
+        return db.session.scalar(query.where(User.is_active.is_(True))) or 0
+
+    @staticmethod
+    def _forget_in_audit_trail(user: User, traces: set[str]) -> None:
+        """Events by or about the account keep what happened and when, not who, from where or on what.
+
+        An admin's action on the account keeps its actor: the trail must still say who looked.
+        """
+        for condition, values in (
+            (AuditEvent.actor_id == user.id, {"actor_id": None, "ip": None}),
+            (AuditEvent.target_id.in_(traces), {"target_id": None}),
+        ):
+            db.session.execute(
+                update(AuditEvent).where(condition).values(**values).execution_options(synchronize_session=False)
+            )
+        details_text = cast(AuditEvent.details, String)
+        naming = select(AuditEvent).where(or_(*(details_text.contains(trace, autoescape=True) for trace in traces)))
+        for event in db.session.scalars(naming):
+            event.details = _redacted(event.details, traces)
+
+
+def _redacted(value: Any, traces: Iterable[str]) -> Any:
+    """value with every string that contains one of traces replaced by REDACTED, however deeply nested."""
+    traces = tuple(traces)
+    if isinstance(value, dict):
+        return {key: _redacted(item, traces) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, traces) for item in value]
+    if isinstance(value, str) and any(trace in value for trace in traces):
+        return REDACTED
+    return value
