@@ -9,13 +9,15 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from utils.errors import NotFound, StorageUnavailable
 
@@ -25,6 +27,8 @@ MAX_KEY_LENGTH = 1024
 # with "." so keys can never be "..", hidden files, or collide with our temp/metadata files.
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.=]*$")
 _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
+# After a call that could not reach S3, how long every call fails at once instead of waiting again.
+S3_COOLDOWN_SECONDS = 10.0
 
 
 class InvalidStorageKey(ValueError):
@@ -94,13 +98,20 @@ class S3Storage(Storage):
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         connect_timeout: float = 2,
-        read_timeout: float = 5,
+        read_timeout: float = 2.5,
         total_attempts: int = 2,
+        cooldown: float = S3_COOLDOWN_SECONDS,
     ) -> None:
         self.bucket = bucket
         # Short timeouts and one retry: an outage must become a quick 503, not a hung worker.
         # A refused connection fails in milliseconds; an endpoint that accepts and then stalls
-        # costs at most total_attempts * read_timeout (10 s by default).
+        # costs at most total_attempts * read_timeout (5 s by default, plus the retry's pause)
+        # for the first call, and then nothing: for `cooldown` seconds after a call that could
+        # not reach the endpoint, every call fails at once (a circuit breaker). So a whole
+        # request, however many objects it stores or deletes again, waits on a stalled S3 for
+        # one call only, well within 10 s.
+        self.cooldown = cooldown
+        self._unreachable_until = 0.0
         config = Config(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
@@ -120,8 +131,14 @@ class S3Storage(Storage):
 
     @contextlib.contextmanager
     def _translated_errors(self, key: str | None = None) -> Iterator[None]:
+        if time.monotonic() < self._unreachable_until:
+            raise StorageUnavailable(details={"backend": "s3", "reason": "unreachable_recently"})
         try:
             yield
+        except (EndpointUnreachable, HTTPClientError) as exc:
+            # Timed out or could not connect: the endpoint is away; do not wait on it again for a while.
+            self._unreachable_until = time.monotonic() + self.cooldown
+            raise StorageUnavailable(details={"backend": "s3", "reason": type(exc).__name__}) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))

@@ -213,3 +213,20 @@ def test_s3_endpoint_that_stalls_times_out_as_storage_unavailable(aws_test_crede
             storage.check()
     assert time.monotonic() - started < 3
     assert caught.value.details["reason"] == "ReadTimeoutError"
+
+
+def test_after_a_stall_s3_calls_fail_at_once_for_a_while(aws_test_credentials):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        storage = S3Storage(
+            "any", endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}", region="us-east-1", read_timeout=0.3
+        )
+        with pytest.raises(StorageUnavailable):
+            storage.put_object("photos/x", b"x", "text/plain")
+        started = time.monotonic()
+        for operation in (lambda: storage.delete_object("photos/x"), storage.check):
+            with pytest.raises(StorageUnavailable) as caught:
+                operation()
+            assert caught.value.details["reason"] == "unreachable_recently"
+    assert time.monotonic() - started < 0.2
