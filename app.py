@@ -8,6 +8,7 @@ from pathlib import Path
 import flask_migrate
 from flask import Flask, request
 from flask.helpers import get_debug_flag
+from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from werkzeug import serving
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -84,6 +85,7 @@ def create_app(
     _track_client_ip(app)
     _limit_non_upload_bodies(app)
     _secure_responses(app)
+    _allow_cross_origin_api_calls(app)
 
     if app.config["AUTO_MIGRATE"]:
         with app.app_context():
@@ -119,6 +121,31 @@ def _secure_responses(app: Flask) -> None:
         if request.endpoint not in CACHEABLE_ENDPOINTS:
             headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+# What a browser app on another origin may send to the API and read from its answers.
+CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Content-Disposition", "Location"]
+
+
+def _allow_cross_origin_api_calls(app: Flask) -> None:
+    """CORS for the origins CORS_ORIGINS lists, on the API only (/api/..., /predict), never with cookies.
+
+    The API takes bearer tokens, not cookies, so no Access-Control-Allow-Credentials is ever sent: a
+    page on another origin can call it with a token it holds, and never with a signed-in browser's session.
+    """
+    origins = list(app.config["CORS_ORIGINS"])
+    if not origins:
+        return
+    policy = {"origins": origins}
+    CORS(
+        app,
+        resources={r"/api/.*": policy, r"/predict": policy},
+        supports_credentials=False,
+        allow_headers=CORS_ALLOWED_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        max_age=600,
+    )
 
 
 def _limit_non_upload_bodies(app: Flask) -> None:
