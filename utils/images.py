@@ -85,6 +85,20 @@ def _read_capped(stream: BinaryIO | bytes, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _jpeg_ends_in_fill(image: Image.Image, declared_height: int) -> bool:
+    """Whether a decoded JPEG's last row of 8x8 blocks is libjpeg's fill for data that never came.
+
+    A JPEG whose data stops at an end-of-image marker before its last rows (a header saying 6000x6000
+    followed by 4 KB) decodes without an error: libjpeg only warns, and Pillow does not pass the warning
+    on. What is missing comes out as flat mid-grey, every sample exactly 128; no photograph of ours ends in
+    a whole row of blocks of exactly that, so it is read as what it is: data that is not there.
+    """
+    rows = max(1, round(8 * image.height / max(1, declared_height)))  # one block row, at the draft's scale
+    extrema = image.crop((0, image.height - rows, image.width, image.height)).getextrema()
+    per_band = extrema if isinstance(extrema[0], tuple) else (extrema,)
+    return all(band == (128, 128) for band in per_band)
+
+
 def validate_image_upload(
     stream: BinaryIO | bytes,
     *,
@@ -126,6 +140,10 @@ def validate_image_upload(
             if decode_size and image_format == "JPEG":
                 opened.draft(None, (decode_size, decode_size))
             opened.load()
+            if image_format == "JPEG" and _jpeg_ends_in_fill(opened, height):
+                raise InvalidImage(
+                    "The JPEG ends before its last rows: it is truncated or corrupt.", details={"format": image_format}
+                )
             image = ImageOps.exif_transpose(opened)
             if image.size != opened.size:  # turned upright: a quarter turn swaps the sides
                 width, height = height, width
