@@ -70,12 +70,14 @@ def _upload_form_errors(messages: dict) -> dict[str, list[str]]:
 
 def _upload_page(status: int = 200, errors: dict | None = None, values: dict | None = None):
     kinds = [(get_spec(m), get_spec(m).upload_hint) for m in MODALITIES]
+    auto_modality = AUTO_MODALITY if ModelManager.gate_version() is not None else None
     page = render_template(
         "predictions/upload.html",
         kinds=kinds,
-        auto_modality=AUTO_MODALITY if ModelManager.gate_version() is not None else None,
+        auto_modality=auto_modality,
         errors=errors or {},
-        values=values or {},
+        # A fresh form starts on "Detect automatically" where the gate is shipped.
+        values=values if values is not None else {"modality": auto_modality},
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
         note_max=PREDICTION_NOTE_MAX_LENGTH,
     )

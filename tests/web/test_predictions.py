@@ -19,6 +19,7 @@ def test_upload_page_offers_every_kind_with_a_sentence(patient_browser):
     assert 'name="file"' in text and 'name="note"' in text and 'enctype="multipart/form-data"' in text
     assert text.count('type="radio" id="modality-') == 5
     assert "Detect automatically" in text
+    assert 'id="modality-auto" name="modality" value="auto" aria-describedby="modality-auto-hint" checked' in text
     assert ">Upload</button>" in text
 
 
