@@ -11,6 +11,8 @@ the heatmap renders it into storage there (_render_heatmap).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import BinaryIO, Literal
@@ -95,6 +97,18 @@ def _store(uow: UnitOfWork, storage: Storage, prefix: str, data: bytes, content_
     return key
 
 
+@contextmanager
+def _loaded_after_commit() -> Iterator[None]:
+    """Let the commit inside leave loaded rows as they are: the answer is built from the row just written and
+    the request's log names its caller, and reading either back would cost a round trip each."""
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
 def _with_positive_probability(*predictions: Prediction) -> None:
     """Give each prediction its positive_probability: the summed probability of its modality's positive classes.
 
@@ -117,7 +131,7 @@ class PredictionManager:
         result = ModelManager.run(runner, image.image, heatmap=True)
         storage = _storage()
         activation_map = result.activation_map
-        with unit_of_work() as uow:
+        with _loaded_after_commit(), unit_of_work() as uow:
             image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
             original_key = (
                 _store(uow, storage, ORIGINAL_KEY_PREFIX, image.original, image.original_content_type)
@@ -155,10 +169,6 @@ class PredictionManager:
                 target_id=prediction.id,
                 details={"modality": result.modality, "label": result.label, "model_version": runner.version},
             )
-            # Row and audit event go out in this one flush; the row then leaves the session, so the commit
-            # does not expire what the answer is built from (reading it back would cost another round trip).
-            db.session.flush()
-            db.session.expunge(prediction)
         _with_positive_probability(prediction)
         return prediction
 

@@ -234,7 +234,7 @@ def test_what_the_manager_hands_out_carries_the_positive_probability(owner, moda
     positives = get_spec(modality).positive_classes
     expected = pytest.approx(sum(created.probabilities[name] for name in positives))
     assert created.positive_probability == expected
-    assert created not in db.session  # create() hands out its row detached: get_for reads a fresh one
+    db.session.expunge(created)  # a fresh row from the database, not the object create() returned
     assert PredictionManager.get_for(owner, created.id).positive_probability == expected
     (listed,) = PredictionManager.list_for(owner, PredictionFilters(), page=1, per_page=5).items
     assert listed.positive_probability == expected
