@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 
 from playwright.sync_api import expect
 
@@ -150,3 +151,40 @@ def test_sign_in_posted_without_its_csrf_token_is_refused(page, new_user):
     assert response.status == 400, (response.status, response.text()[:300])
     page.goto("/history")
     expect(page).to_have_url(re.compile(r"/login"))
+
+
+def test_export_my_data_downloads_a_zip_with_my_results(page, new_user):
+    register(page, new_user)
+    upload(page, "skin_lesion", note="in my export")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export my data").click()
+
+    download = download_info.value
+    assert download.suggested_filename.endswith(".zip"), download.suggested_filename
+    with zipfile.ZipFile(download.path()) as archive:
+        names = archive.namelist()
+        account = archive.read(next(n for n in names if n.endswith("account.json"))).decode()
+    assert new_user.email in account and "in my export" in account
+    assert len([n for n in names if not n.endswith(".json")]) >= 2, names  # the photo and its heatmap
+
+
+def test_deleting_my_account_signs_me_out_for_good(page, new_user, check_page):
+    register(page, new_user)
+    prediction_id = upload(page, "breast", note="gone with the account")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
+
+    page.get_by_label("Your password, to confirm").fill(new_user.password)
+    page.get_by_role("button", name="Delete my account").click()
+
+    expect(page.get_by_role("heading", name="Your account was deleted")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+    check_page("account-deleted")
+    page.goto(f"/predictions/{prediction_id}")
+    expect(page.locator("body")).not_to_contain_text("gone with the account")
+    page.goto("/login")
+    page.get_by_label("Email").fill(new_user.email)
+    page.get_by_label("Password", exact=True).fill(new_user.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("incorrect")

@@ -11,7 +11,7 @@ from cnn_model.specs import MODALITIES, get_spec
 from db import db
 from managers.predictions import PredictionManager
 from managers.users import UserManager
-from tests.e2e.helpers import User, image_loaded, register, sign_out, upload
+from tests.e2e.helpers import RESULT_URL, User, image_loaded, register, sign_out, upload
 from tests.support.images import sample_image
 from views.predictions import HISTORY_PAGE_SIZE
 
@@ -40,6 +40,18 @@ def test_upload_shows_the_result_with_its_heatmap(page, new_user, check_page, mo
     expect(page.get_by_role("button", name="Delete")).to_be_visible()
     assert prediction_id in page.url
     check_page(f"result-{modality}")
+
+
+def test_upload_can_leave_the_kind_of_image_to_medsight(page, new_user):
+    register(page, new_user)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Upload").click()
+
+    page.get_by_role("radio", name="Detect automatically").check()
+    page.get_by_label("Image file").set_input_files(sample_image("chest_xray"))
+    page.get_by_role("button", name="Upload").click()
+
+    page.wait_for_url(RESULT_URL)
+    expect(page.get_by_role("main")).to_contain_text(f"{get_spec('chest_xray').display_name} (recognised by MedSight)")
 
 
 def test_result_pages_are_not_cached(page, new_user):
