@@ -63,6 +63,8 @@ JSON_BODY_MAX_BYTES = 64 * 1024
 
 # Predictions
 PREDICTION_NOTE_MAX_LENGTH = 500
+# The longest Idempotency-Key header an upload may carry.
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
 # Deeper than any real list; keeps page * per_page an OFFSET every database accepts.

@@ -7,6 +7,7 @@ Add a model: a module here using the mixins from models.base, one import line be
 from models.api_token import ApiToken
 from models.audit_event import AuditEvent
 from models.base import CreatedAtMixin, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow
+from models.idempotency_key import IdempotencyKey
 from models.prediction import Prediction
 from models.revoked_token import RevokedToken
 from models.user import User
@@ -15,6 +16,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "CreatedAtMixin",
+    "IdempotencyKey",
     "Prediction",
     "RevokedToken",
     "TimestampMixin",

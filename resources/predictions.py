@@ -5,10 +5,17 @@ import uuid
 from flask.views import MethodView
 
 from auth import auth_required, current_user
+from managers.idempotency import IdempotentUploads
 from managers.predictions import ImageKind, PredictionManager
 from resources.api import Blueprint
 from resources.predictions_shared import IMAGE_KIND_DOC, filters_from, send_image
-from schemas.predictions import PredictionListSchema, PredictionQuerySchema, PredictionSchema, PredictionUploadSchema
+from schemas.predictions import (
+    IdempotencyHeaderSchema,
+    PredictionListSchema,
+    PredictionQuerySchema,
+    PredictionSchema,
+    PredictionUploadSchema,
+)
 
 blp = Blueprint(
     "predictions",
@@ -18,19 +25,27 @@ blp = Blueprint(
 )
 
 _NOT_YOURS = "No such prediction among the caller's (someone else's is 404 too)"
+IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
 
 
 @blp.route("")
 class Predictions(MethodView):
     @auth_required()
+    @blp.arguments(IdempotencyHeaderSchema, location="headers")
     @blp.arguments(PredictionUploadSchema, location="form_and_files")
     @blp.response(201, PredictionSchema)
+    @blp.alt_response(
+        200, schema=PredictionSchema, description="The same Idempotency-Key again within 24 h: the first prediction"
+    )
     @blp.alt_response(413, description="The file is larger than MAX_UPLOAD_MB")
     @blp.alt_response(415, description="Not an accepted image format (judged by its bytes)")
     @blp.alt_response(503, description="Storage, database or model unavailable; nothing was kept")
-    def post(self, form):
-        """Classify an uploaded image and keep it in the caller's history."""
-        return PredictionManager.create(current_user(), form["modality"], form["upload"].stream, form["note"])
+    def post(self, headers, form):
+        """Classify an uploaded image and keep it in the caller's history (once per Idempotency-Key)."""
+        prediction, replayed = IdempotentUploads.create(
+            current_user(), form["modality"], form["upload"].stream, form["note"], headers["idempotency_key"]
+        )
+        return (prediction, 200, {IDEMPOTENT_REPLAYED: "true"}) if replayed else prediction
 
     @auth_required()
     @blp.arguments(PredictionQuerySchema, location="query")

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, va
 from werkzeug.datastructures import FileStorage
 
 from cnn_model.modalities import get_spec
-from constants import AUTO_MODALITY, PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
+from constants import AUTO_MODALITY, IDEMPOTENCY_KEY_MAX_LENGTH, PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
 from schemas.fields import Text, UtcDateTime
 from schemas.modalities import KnownModality
 from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
@@ -68,6 +68,19 @@ class PredictionUploadSchema(ImageUploadSchema):
         allow_none=True,
         validate=validate.Length(max=PREDICTION_NOTE_MAX_LENGTH),
         metadata={"description": f"Free text kept with the record, at most {PREDICTION_NOTE_MAX_LENGTH} characters"},
+    )
+
+
+class IdempotencyHeaderSchema(Schema):
+    idempotency_key = Text(
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=validate.Length(min=1, max=IDEMPOTENCY_KEY_MAX_LENGTH),
+        metadata={
+            "description": "Any string of yours naming this upload (a UUID, say): sent again by the same user within "
+            "24 hours, the answer is the first upload's prediction (200, Idempotent-Replayed: true) instead of a "
+            "second copy (201)"
+        },
     )
 
 
