@@ -11,10 +11,10 @@ from flask import Flask
 
 from resources import admin, auth, health, legacy, me, metrics, models, predictions, tokens
 from resources.api import Api
-from resources.cli import auth_cli, users_cli
+from resources.cli import auth_cli, storage_cli, users_cli
 
 BLUEPRINTS = (health.blp, auth.blp, tokens.blp, predictions.blp, admin.blp, models.blp, legacy.blp, metrics.blp, me.blp)
-CLI_GROUPS = (users_cli, auth_cli)
+CLI_GROUPS = (users_cli, auth_cli, storage_cli)
 
 
 def register_resources(app: Flask, api: Api) -> None:

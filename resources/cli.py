@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import click
 from flask.cli import AppGroup
 
 from constants import AuditAction, Role
 from managers.auth import AuthManager
+from managers.storage_sweep import DEFAULT_GRACE, StorageSweep
 from managers.users import UserManager
 from schemas.auth import RegisterSchema
 from utils.errors import AppError
@@ -19,12 +21,42 @@ ADMIN_PASSWORD_ENV = "MEDSIGHT_ADMIN_PASSWORD"
 
 users_cli = AppGroup("users", help="Manage accounts: create the first admin, change roles, disable.")
 auth_cli = AppGroup("auth", help="Housekeeping for sign-in state.")
+storage_cli = AppGroup("storage", help="Housekeeping for photo storage.")
 
 
 @auth_cli.command("prune-blocklist")
 def prune_blocklist() -> None:
     """Forget revoked JWTs that have expired anyway (safe to run from cron)."""
     click.echo(f"Removed {AuthManager.prune_revocations()} expired blocklist entries.")
+
+
+@storage_cli.command("sweep")
+@click.option(
+    "--older-than",
+    "older_than",
+    type=click.IntRange(min=1),
+    default=int(DEFAULT_GRACE.total_seconds() // 60),
+    show_default=True,
+    metavar="MINUTES",
+    help="Leave alone anything written more recently (an upload may be between storing and recording it).",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def sweep(older_than: int, dry_run: bool) -> None:
+    """Remove stored photos, heatmaps and unfinished writes that no record refers to (safe to run from cron)."""
+    with _reported_on_the_command_line():
+        report = StorageSweep.run(older_than=timedelta(minutes=older_than), dry_run=dry_run)
+    failed = {id(listed) for listed, _ in report.failed}
+    for listed in report.orphans:
+        what = "unfinished write" if listed.partial else "unreferenced"
+        done = "would remove" if dry_run else ("could not remove" if id(listed) in failed else "removed")
+        click.echo(f"{done} {listed.key} ({what}, written {listed.modified_at:%Y-%m-%d %H:%M} UTC)")
+    verb = "would be removed" if dry_run else "removed"
+    click.echo(
+        f"Examined {report.examined} stored objects: {len(report.orphans) - len(report.failed)} {verb}, "
+        f"{report.too_recent} younger than {older_than} minutes left alone."
+    )
+    if report.failed:
+        raise click.ClickException(f"{len(report.failed)} could not be removed; run the sweep again later.")
 
 
 @contextmanager

@@ -27,6 +27,10 @@ MAX_KEY_LENGTH = 1024
 # with "." so keys can never be "..", hidden files, or collide with our temp/metadata files.
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.=]*$")
 _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
+# Temporary files of the local backend: a write in progress (renamed into place when complete), a readiness probe.
+_TEMP_PREFIX_WRITE = ".tmp-"
+_TEMP_PREFIX_READY = ".ready-"
+_TEMP_PREFIXES = (_TEMP_PREFIX_WRITE, _TEMP_PREFIX_READY)
 # After a call that could not reach S3, how long every call fails at once instead of waiting again.
 S3_COOLDOWN_SECONDS = 10.0
 
@@ -43,6 +47,21 @@ class ObjectNotFound(NotFound):
 class StoredObject:
     data: bytes
     content_type: str
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """Something a backend holds, as its sweep sees it: an object by its key, or a write that never finished.
+
+    partial: a temporary file a crash left behind (local), an orphaned content-type file whose object is
+    gone (local), or a multipart upload never completed (S3); `key` then names where it is, and
+    `upload_id` the S3 upload.
+    """
+
+    key: str
+    modified_at: datetime.datetime
+    partial: bool = False
+    upload_id: str | None = None
 
 
 def validate_key(key: str) -> str:
@@ -79,6 +98,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def check(self) -> None:
         """Raise StorageUnavailable unless the backend can be used right now."""
+
+    @abc.abstractmethod
+    def list_objects(self) -> Iterator[ListedObject]:
+        """Everything stored, and every unfinished write, with when it was last written (for the sweep)."""
+
+    @abc.abstractmethod
+    def delete_partial(self, listed: ListedObject) -> None:
+        """Remove an unfinished write that list_objects reported (partial=True)."""
 
     def new_key(self, prefix: str) -> str:
         """A fresh unguessable key under prefix, partitioned by UTC date."""
@@ -180,6 +207,23 @@ class S3Storage(Storage):
         with self._translated_errors():
             self._client.head_bucket(Bucket=self.bucket)
 
+    def list_objects(self) -> Iterator[ListedObject]:
+        with self._translated_errors():
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+                for item in page.get("Contents", []):
+                    yield ListedObject(key=item["Key"], modified_at=item["LastModified"])
+            for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):
+                for upload in page.get("Uploads", []):
+                    yield ListedObject(
+                        key=upload["Key"], modified_at=upload["Initiated"], partial=True, upload_id=upload["UploadId"]
+                    )
+
+    def delete_partial(self, listed: ListedObject) -> None:
+        if listed.upload_id is None:
+            raise ValueError(f"{listed.key!r} is not an unfinished upload")
+        with self._translated_errors():
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=listed.key, UploadId=listed.upload_id)
+
 
 class LocalFolderStorage(Storage):
     """Objects as files under one root folder; content types kept in a hidden sibling tree."""
@@ -213,7 +257,7 @@ class LocalFolderStorage(Storage):
     @staticmethod
     def _write_atomically(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX_WRITE)
         try:
             with os.fdopen(fd, "wb") as temp_file:
                 temp_file.write(data)
@@ -260,8 +304,33 @@ class LocalFolderStorage(Storage):
     def check(self) -> None:
         with self._translated_errors():
             self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.root, prefix=".ready-"):
+            with tempfile.TemporaryFile(dir=self.root, prefix=_TEMP_PREFIX_READY):
                 pass
+
+    def list_objects(self) -> Iterator[ListedObject]:
+        types_root = self.root / self._CONTENT_TYPES_DIR
+        with self._translated_errors():
+            if not self.root.is_dir():
+                return
+            for path in sorted(self.root.rglob("*")):
+                if path.is_symlink() or not path.is_file():
+                    continue
+                relative = path.relative_to(self.root).as_posix()
+                modified = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
+                if path.name.startswith(_TEMP_PREFIXES):
+                    yield ListedObject(key=relative, modified_at=modified, partial=True)
+                elif path.is_relative_to(types_root):
+                    if not (self.root / path.relative_to(types_root)).exists():
+                        yield ListedObject(key=relative, modified_at=modified, partial=True)
+                else:
+                    yield ListedObject(key=relative, modified_at=modified)
+
+    def delete_partial(self, listed: ListedObject) -> None:
+        path = (self.root / listed.key).resolve()
+        if not path.is_relative_to(self.root) or not listed.partial:
+            raise InvalidStorageKey(f"{listed.key!r} is not an unfinished write under the storage root")
+        with self._translated_errors(), contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def create_storage(config: Mapping) -> Storage:

@@ -1,0 +1,89 @@
+"""The storage sweep: stored objects that no record refers to, left by a crash mid-upload, are removed.
+
+An upload stores its files before its record is committed, and undoes them if the commit fails; a
+worker killed in between (or a compensation that could not reach storage) leaves medical photos
+that nothing points to. The sweep lists what storage holds, keeps anything younger than the grace
+period (an upload may be between its put and its commit right now) and anything a prediction refers
+to, and removes the rest: orphaned photos, heatmaps and originals, temporary files of writes that
+never finished, unfinished multipart uploads. Only our own key prefixes are touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from constants import HEATMAP_KEY_PREFIX, ORIGINAL_KEY_PREFIX, PHOTO_KEY_PREFIX
+from db import db
+from models import Prediction, utcnow
+from services.storage import ListedObject, Storage
+
+SWEPT_PREFIXES = frozenset({PHOTO_KEY_PREFIX, HEATMAP_KEY_PREFIX, ORIGINAL_KEY_PREFIX})
+DEFAULT_GRACE = timedelta(minutes=60)
+_BATCH = 500
+
+
+@dataclass
+class SweepReport:
+    examined: int = 0
+    too_recent: int = 0
+    referenced: int = 0
+    orphans: list[ListedObject] = field(default_factory=list)
+    failed: list[tuple[ListedObject, str]] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def _referenced(keys: list[str]) -> set[str]:
+    """Which of these keys a prediction refers to (as its photo, heatmap or original)."""
+    found: set[str] = set()
+    for column in (Prediction.image_key, Prediction.heatmap_key, Prediction.original_key):
+        found.update(db.session.scalars(select(column).where(column.in_(keys))))
+    return found
+
+
+def _batches(items: Iterable[ListedObject]) -> Iterator[list[ListedObject]]:
+    batch: list[ListedObject] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class StorageSweep:
+    @staticmethod
+    def run(*, older_than: timedelta = DEFAULT_GRACE, dry_run: bool = False) -> SweepReport:
+        """Find (and unless dry_run, remove) what storage holds that no prediction refers to."""
+        storage: Storage = current_app.extensions["storage"]
+        cutoff = utcnow() - older_than
+        report = SweepReport(dry_run=dry_run)
+
+        def candidates() -> Iterator[ListedObject]:
+            for listed in storage.list_objects():
+                report.examined += 1
+                if listed.modified_at > cutoff:
+                    report.too_recent += 1
+                elif listed.partial or listed.key.split("/", 1)[0] in SWEPT_PREFIXES:
+                    yield listed
+
+        for batch in _batches(candidates()):
+            referenced = _referenced([listed.key for listed in batch if not listed.partial])
+            report.referenced += len(referenced)
+            orphans = [listed for listed in batch if listed.partial or listed.key not in referenced]
+            report.orphans.extend(orphans)
+            if not dry_run:
+                for orphan in orphans:
+                    try:
+                        if orphan.partial:
+                            storage.delete_partial(orphan)
+                        else:
+                            storage.delete_object(orphan.key)
+                    except Exception as error:  # one object that will not go must not stop the sweep
+                        report.failed.append((orphan, str(error)))
+        return report
