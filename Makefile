@@ -9,13 +9,16 @@ $(VENV)/bin/activate:
 	$(PIP) install -q --upgrade pip
 
 # Installs the serving dependencies and starts the app on the embedded default
-# (SQLite + local photo folder + the shipped models).
+# (SQLite + local photo folder + the shipped models), at http://$(HOST):$(PORT): `make run PORT=8080`.
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
 install: $(VENV)/bin/activate
 	$(PIP) install -q -r requirements.txt
 
 run: install
 	$(VENV)/bin/flask --app app db upgrade
-	$(VENV)/bin/flask --app app run
+	$(VENV)/bin/flask --app app run --host $(HOST) --port $(PORT)
 
 install-dev: $(VENV)/bin/activate
 	$(PIP) install -q -r requirements-dev.txt
