@@ -27,6 +27,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 UNMATCHED_ROUTE = "<unmatched>"  # 404s: the path itself would let anyone mint new series and log lines
 request_log = logging.getLogger("medsight.request")
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")  # colours some libraries put in their messages (werkzeug's banner)
 
 
 def request_id() -> str | None:
@@ -57,7 +58,7 @@ class JsonLogFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _TERMINAL_CODES.sub("", record.getMessage()),
             "request_id": getattr(record, "request_id", None),
         }
         for name in self.REQUEST_FIELDS:
