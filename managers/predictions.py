@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import BinaryIO, Literal
 
 from flask import current_app
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select, update
 from sqlalchemy.orm import joinedload
 
 from cnn_model.modalities import get_spec
@@ -38,7 +38,7 @@ from managers.models import ModalityChoice, ModelManager
 from managers.ownership import get_owned
 from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import UnitOfWork, unit_of_work
-from models import Prediction, User
+from models import Prediction, PredictionCount, User
 from services.storage import Storage, StoredObject
 from utils.cursor import Cursor
 from utils.errors import NotFound
@@ -107,6 +107,15 @@ def _loaded_after_commit() -> Iterator[None]:
         yield
     finally:
         session.expire_on_commit = expire_on_commit
+
+
+def _tally(filters: PredictionFilters) -> Select | None:
+    """The total of an unfiltered history (one owner's, or everyone's) from the tallies the database keeps
+    (models.PredictionCount); None when other filters apply and the matching rows must be counted."""
+    if replace(filters, owner_id=None) != PredictionFilters():
+        return None
+    total = select(cast(func.coalesce(func.sum(PredictionCount.predictions), 0), BigInteger))  # sum() is numeric
+    return total if filters.owner_id is None else total.where(PredictionCount.owner_id == filters.owner_id)
 
 
 def _with_positive_probability(*predictions: Prediction) -> None:
@@ -202,9 +211,18 @@ class PredictionManager:
         before: Cursor | None = None,
     ) -> Page:
         """owner's history, newest first, one page of it (by number, or after/before a cursor) and how many match."""
-        conditions = replace(filters, owner_id=owner.id).conditions()
+        filters = replace(filters, owner_id=owner.id)
         newest_first = select(Prediction).order_by(*NEWEST_FIRST)
-        result = list_page(newest_first, conditions, page, per_page, keyset=KEYSET, after=after, before=before)
+        result = list_page(
+            newest_first,
+            filters.conditions(),
+            page,
+            per_page,
+            count=_tally(filters),
+            keyset=KEYSET,
+            after=after,
+            before=before,
+        )
         _with_positive_probability(*result.items)
         return result
 
@@ -271,7 +289,15 @@ class PredictionManager:
             )
 
         result = list_page(
-            newest_first, filters.conditions(), page, per_page, audit=audit, keyset=KEYSET, after=after, before=before
+            newest_first,
+            filters.conditions(),
+            page,
+            per_page,
+            audit=audit,
+            count=_tally(filters),
+            keyset=KEYSET,
+            after=after,
+            before=before,
         )
         _with_positive_probability(*result.items)
         return result

@@ -9,6 +9,7 @@ from models.audit_event import AuditEvent
 from models.base import CreatedAtMixin, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow
 from models.idempotency_key import IdempotencyKey
 from models.prediction import Prediction
+from models.prediction_count import PredictionCount
 from models.revoked_token import RevokedToken
 from models.user import User
 
@@ -18,6 +19,7 @@ __all__ = [
     "CreatedAtMixin",
     "IdempotencyKey",
     "Prediction",
+    "PredictionCount",
     "RevokedToken",
     "TimestampMixin",
     "UTCDateTime",

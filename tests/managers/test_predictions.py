@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from cnn_model.modalities import get_spec
 from db import db
 from managers.pagination import Page
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
-from models import AuditEvent, Prediction
+from models import AuditEvent, Prediction, PredictionCount, User
 from services.storage import LocalFolderStorage, ObjectNotFound
 from tests.resources.helpers import assert_error
 from tests.support.images import sample_image
@@ -177,6 +177,36 @@ def add_rows(owner, count: int) -> list[Prediction]:
     db.session.add_all(made)
     db.session.commit()
     return made
+
+
+def test_history_totals_stay_exact_through_every_kind_of_insert_and_delete(owner):
+    other = UserManager.create("other-owner@example.org", "correct-horse-42")
+    mine, theirs = add_rows(owner, 7), add_rows(other, 3)
+
+    def totals() -> tuple[int, int]:
+        everyone = PredictionManager.list_all(owner, PredictionFilters(), page=1, per_page=5).total
+        return PredictionManager.list_for(owner, PredictionFilters(), page=1, per_page=5).total, everyone
+
+    assert totals() == (7, 10)
+    assert PredictionManager.list_for(owner, PredictionFilters(), page=1, per_page=5).pages == 2
+    db.session.delete(mine[0])  # one row through the ORM
+    db.session.commit()
+    assert totals() == (6, 9)
+    # A statement deleting several rows (as deleting all of one's data does), beside a filtered count.
+    db.session.execute(delete(Prediction).where(Prediction.owner_id == owner.id, Prediction.modality == "breast"))
+    db.session.commit()
+    left = rows_of(owner)
+    assert totals() == (left, left + 3)
+    breast = PredictionManager.list_for(owner, PredictionFilters(modality="breast"), page=1, per_page=5)
+    assert breast.total == 0
+    db.session.execute(delete(User).where(User.id == other.id))  # the user's rows go by cascade
+    db.session.commit()
+    assert totals() == (left, left)
+    assert db.session.get(PredictionCount, other.id) is None and len(theirs) == 3
+
+
+def rows_of(owner) -> int:
+    return db.session.scalar(select(func.count()).select_from(Prediction).where(Prediction.owner_id == owner.id))
 
 
 def newest_first(rows: list[Prediction]) -> list[uuid.UUID]:

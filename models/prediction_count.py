@@ -1,0 +1,26 @@
+"""How many predictions each user has: kept by the database itself (triggers, migration 0009), read by the history.
+
+Counting a user's rows for every page of their history walks the whole index range: tens of
+milliseconds at a few hundred thousand rows. Triggers on predictions keep this tally in the same
+statement as every insert and delete, whoever issues it (the app, a bulk load, a cascade), so it is
+exact whenever a transaction can see it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import BigInteger, ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import db
+
+
+class PredictionCount(db.Model):
+    __tablename__ = "prediction_counts"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    def __repr__(self) -> str:
+        return f"<PredictionCount {self.owner_id}: {self.predictions}>"
