@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install install-dev run test lint format bench clean
+.PHONY: install install-dev run test fuzz soak lint format bench clean
 
 $(VENV)/bin/activate:
 	python3 -m venv $(VENV)
@@ -25,6 +25,17 @@ install-dev: $(VENV)/bin/activate
 
 test: install-dev
 	$(VENV)/bin/python -m pytest
+
+# Schemathesis against our OpenAPI document with a larger example budget per operation than `make test` uses
+# (FUZZ_EXAMPLES, default 200), on SQLite and PostgreSQL: no 500s, every answer as documented.
+FUZZ_EXAMPLES ?= 200
+fuzz: install-dev
+	MEDSIGHT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/resources/test_fuzz.py -p no:cacheprovider
+
+# Mixed traffic against gunicorn on loopback for SOAK_SECONDS (default 600): errors, p95, worker memory.
+SOAK_SECONDS ?= 600
+soak: install-dev
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)
 
 # ruff: lint (with import order) and formatting, configured in pyproject.toml.
 lint: install-dev

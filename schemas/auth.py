@@ -13,8 +13,8 @@ class RegisterSchema(Schema):
         load_only=True,
         validate=validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
         metadata={
-            "description": f"At least {PASSWORD_MIN_LENGTH} characters, letters mixed with digits or symbols, "
-            "not the email"
+            "description": f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters, letters mixed with digits or "
+            "symbols, not the email, and not one of the 10,000 most common passwords (else 422 with the reasons)"
         },
     )
     full_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH))

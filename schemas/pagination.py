@@ -47,6 +47,7 @@ class CursorPageQuerySchema(PageQuerySchema):
     cursor = CursorField(
         metadata={
             "maxLength": CURSOR_MAX_LENGTH,
+            "pattern": "^[A-Za-z0-9_-]+$",  # URL-safe base64 without padding
             "description": "next_cursor of the previous page: as fast at any depth (leave page out)",
         },
     )

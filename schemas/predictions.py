@@ -42,8 +42,10 @@ class FileUpload(Upload):
 class ImageUploadSchema(Schema):
     """The image comes as multipart field `file` (or `image`, as some clients send it)."""
 
-    file = FileUpload(metadata={"description": "The image: JPEG, PNG, BMP, TIFF or WebP"})
-    image = FileUpload(metadata={"description": "Alternative name for `file`"})
+    file = FileUpload(
+        metadata={"description": "The image: JPEG, PNG, BMP, TIFF or WebP. Required, unless sent as `image`."}
+    )
+    image = FileUpload(metadata={"description": "Alternative name for `file`: one of the two is required (else 422)"})
 
     @validates_schema(skip_on_field_errors=False)
     def _one_image(self, data, **_kwargs):
