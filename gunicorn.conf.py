@@ -13,6 +13,7 @@ post_fork.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -80,6 +81,10 @@ def when_ready(server):
     with app.app_context():
         installed = ModelManager.installed()
     server.log.info("models loaded before forking: %s", ", ".join(installed) or "none")
+    # Everything loaded so far lives as long as the process: keep the collector from walking it, which
+    # would write to (and so copy) every page of it in each worker.
+    gc.collect()
+    gc.freeze()
 
 
 def post_fork(server, worker):
