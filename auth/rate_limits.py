@@ -45,7 +45,7 @@ def account_key() -> str:
         return f"user:{user.id}"
     email = _submitted_email()
     if email:
-        return "email:" + hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
+        return "email:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"address:{client_address()}"
 
 

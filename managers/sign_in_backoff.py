@@ -29,7 +29,7 @@ def _counters() -> Counters:
 
 
 def _account(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def delay_after(failures: int) -> int:
