@@ -49,7 +49,8 @@ wsgi_app = "app:create_app()"
 # sums them, whichever worker answers. Set before the app (and prometheus_client) is imported; a fresh
 # folder of its own unless the operator names one.
 _OWN_METRICS_DIR = None if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else tempfile.mkdtemp(prefix="medsight-metrics-")
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _OWN_METRICS_DIR or "")
+if _OWN_METRICS_DIR:  # also when it was set but empty
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_METRICS_DIR
 
 bind = [os.environ.get("BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)) or 1)
