@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from flask import redirect, render_template, request, url_for
+from flask import Response, redirect, render_template, request, url_for
 
 from auth import current_user
 from cnn_model.modalities import MODALITIES, get_spec
 from constants import AuditAction, Role
+from managers.account_data import AccountDataManager
 from managers.admin import AdminManager, AuditFilters
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
@@ -88,7 +89,12 @@ def users():
     )
 
 
-UPDATE_MESSAGES = {"role": "Role changed.", "enabled": "Account enabled.", "disabled": "Account disabled."}
+UPDATE_MESSAGES = {
+    "role": "Role changed.",
+    "enabled": "Account enabled.",
+    "disabled": "Account disabled.",
+    "deleted": "Account deleted, with all its results, photos and tokens.",
+}
 
 
 @bp.post("/users/<uuid:user_id>")
@@ -108,6 +114,27 @@ def update_user(user_id: uuid.UUID):
         return page, status
     done = "role" if "role" in values else ("enabled" if values.get("is_active") else "disabled")
     return redirect(url_for("web_admin.users", message=UPDATE_MESSAGES[done]), code=SEE_OTHER)
+
+
+@bp.get("/users/<uuid:user_id>/export")
+@admin_only
+def export_user(user_id: uuid.UUID):
+    export = AccountDataManager.export_for_admin(current_user(), user_id)
+    disposition = f'attachment; filename="{export.filename}"'
+    return Response(export.data, mimetype="application/zip", headers={"Content-Disposition": disposition})
+
+
+@bp.route("/users/<uuid:user_id>/delete", methods=["GET", "POST"])
+@admin_only
+def delete_user(user_id: uuid.UUID):
+    if request.method == "GET":
+        return render_template("admin/delete_user.html", account=AdminManager.get_user(current_user(), user_id))
+    try:
+        AccountDataManager.delete_by_admin(current_user(), user_id)
+    except AppError as refused:
+        message = " ".join(m for messages in FormErrors.from_app_error(refused).fields.values() for m in messages)
+        return render_template("admin/refused.html", message=message, back=url_for("web_admin.users")), refused.status
+    return redirect(url_for("web_admin.users", message=UPDATE_MESSAGES["deleted"]), code=SEE_OTHER)
 
 
 # -- everyone's predictions -------------------------------------------------------------------
