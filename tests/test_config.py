@@ -61,6 +61,8 @@ def test_explicit_database_url_turns_off_auto_migration_and_pins_psycopg2(tmp_pa
         ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL must start with postgresql:// or sqlite:///"),
         ({"S3_BUCKET": "b", "S3_ENDPOINT_URL": "localhost:9000"}, "S3_ENDPOINT_URL must be an http(s) URL"),
         ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES must be between 0 and 10"),
+        ({"AUTH_RATE_LIMIT": "lots"}, "AUTH_RATE_LIMIT must be a rate like '10 per minute', got 'lots'"),
+        ({"AUTH_ACCOUNT_RATE_LIMIT": "5 per fortnight"}, "AUTH_ACCOUNT_RATE_LIMIT must be a rate"),
     ],
 )
 def test_bad_or_missing_settings_stop_start_up_with_a_reason(tmp_path, environ, reason):
