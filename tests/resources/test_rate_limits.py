@@ -184,3 +184,16 @@ def test_two_nodes_sharing_redis_share_the_back_off(build_app, tmp_path):
     finally:
         first.extensions["counters"].reset()
         build_app(migrate=False)  # the limiter (one per process) back on memory for the tests after this one
+
+
+def test_the_sign_in_page_is_limited_per_address_like_the_api(client, app):
+    limit = int(app.config["AUTH_RATE_LIMIT"].split()[0])
+    for n in range(limit):
+        client.post(
+            LOGIN, json={"email": f"api{n}@example.org", "password": "x"}, environ_base={"REMOTE_ADDR": "10.8.0.1"}
+        )
+    page = client.post(
+        "/login", data={"email": "page@example.org", "password": "x"}, environ_base={"REMOTE_ADDR": "10.8.0.1"}
+    )
+    assert page.status_code == 429 and page.mimetype == "text/html"
+    assert page.headers["Retry-After"]
