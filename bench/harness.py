@@ -79,6 +79,19 @@ def _stop_group(process: subprocess.Popen, grace_seconds: float = 10) -> None:
         process.wait()
 
 
+@contextlib.contextmanager
+def app_log_in(path: Path) -> Iterator[None]:
+    """Send what an in-process app writes to stderr (its JSON log lines, a line per request) to a file, as a
+    server's log would go; its last lines are shown if the block fails."""
+    with open(path, "w") as log, contextlib.redirect_stderr(log):
+        try:
+            yield
+        except BaseException:
+            log.flush()
+            print(tail(path), file=sys.__stderr__)
+            raise
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

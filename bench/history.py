@@ -1,6 +1,6 @@
 """History-list timing at scale: 1,000,000 predictions on PostgreSQL, then GET /api/v1/predictions.
 
-Usage: python bench/history.py [--rows 1000000] [--users 4] [--repeats 15]
+Usage: python bench/history.py [--rows 1000000] [--users 4] [--repeats 15] [--profile N]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--keep | --reuse NAME]
 
 Creates a fresh database, builds the schema with the migrations, bulk-loads the rows with COPY
@@ -16,9 +16,11 @@ brought up to the newest migration, nothing is loaded, and it is left in place; 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import json
 import os
+import pstats
 import random
 import statistics
 import sys
@@ -35,6 +37,8 @@ import psycopg2  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
 from app import MIGRATIONS_DIR, create_app  # noqa: E402
+from bench.harness import app_log_in, load_average  # noqa: E402
+from bench.upload_profile import top_functions  # noqa: E402
 from cnn_model.specs import SPECS  # noqa: E402
 from config import TestingConfig  # noqa: E402
 from constants import Role  # noqa: E402
@@ -132,6 +136,23 @@ def time_requests(client, headers, url: str, repeats: int) -> tuple[float, float
     return statistics.median(timings), timings[int(0.95 * (len(timings) - 1))], body
 
 
+def profile_first_page(client, headers, requests: int) -> str:
+    """cProfile of `requests` GETs of the first page: MedSight's own functions, then every function by own time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        client.get("/api/v1/predictions", headers=headers)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    return "\n".join(
+        [
+            f"profile of {requests} first pages ({load_average()}):",
+            *top_functions(stats, requests, 15, cumulative=True, project_only=True),
+            *top_functions(stats, requests, 15, cumulative=False, project_only=False),
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -143,6 +164,7 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="leave the database in place at the end")
     parser.add_argument("--reuse", metavar="NAME", help="time a database kept by --keep (not dropped)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N requests of the first page")
     args = parser.parse_args()
 
     name = args.reuse or f"medsight_bench_{os.getpid()}"
@@ -156,7 +178,7 @@ def main() -> None:
     sqlalchemy_url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
     app = None
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, app_log_in(Path(tmp) / "app.log"):
             app = create_app(
                 TestingConfig({"DATABASE_URL": sqlalchemy_url, "STORAGE_LOCAL_ROOT": f"{tmp}/photos"}, tmp),
                 instance_path=tmp,
@@ -206,6 +228,8 @@ def main() -> None:
                 )
             by_page = [item["id"] for item in bodies[f"/api/v1/predictions?page={deep_page}&per_page=100"]["items"]]
             assert [item["id"] for item in bodies[cursor_url]["items"]] == by_page, "cursor and page disagree"
+            if args.profile:
+                print(profile_first_page(client, headers, args.profile))
     finally:
         if app is not None:
             with app.app_context():

@@ -44,6 +44,7 @@ from bench.harness import (  # noqa: E402
     Upload,
     WorkerMemory,
     WrkResult,
+    app_log_in,
     first_answer,
     free_port,
     load_average,
@@ -124,11 +125,12 @@ def run_medsight(args, log_dir: Path, database_url: str, storage: dict[str, str]
     """MedSight under gunicorn (gunicorn.conf.py, production settings) on one database and storage."""
     with tempfile.TemporaryDirectory(prefix="medsight-bench-") as tmp:
         folder = Path(tmp)
-        setup = production_app(database_url, folder, storage)
-        try:
-            token = issue_token(setup)
-        finally:
-            release(setup)
+        with app_log_in(log_dir / "medsight-setup.log"):
+            setup = production_app(database_url, folder, storage)
+            try:
+                token = issue_token(setup)
+            finally:
+                release(setup)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in _APP_SETTINGS}
         env.update(

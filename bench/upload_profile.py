@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import REPO_ROOT, SAMPLE_IMAGE, Upload, load_average, postgres_database  # noqa: E402
+from bench.harness import REPO_ROOT, SAMPLE_IMAGE, Upload, app_log_in, load_average, postgres_database  # noqa: E402
 
 UPLOAD_PATH = "/api/v1/predictions"
 MODALITY = "skin_lesion"
@@ -78,7 +78,7 @@ def release(app) -> None:
 
 def profile_uploads(database_url: str, image: bytes, uploads: int, lines: int = 25) -> str:
     """Profile `uploads` uploads on a fresh app over database_url; returns the report."""
-    with tempfile.TemporaryDirectory(prefix="medsight-profile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="medsight-profile-") as tmp, app_log_in(Path(tmp) / "app.log"):
         app = production_app(database_url, Path(tmp))
         try:
             upload = Upload(image=image, extra=("modality", MODALITY), token=issue_token(app))
@@ -110,14 +110,14 @@ def profile_uploads(database_url: str, image: bytes, uploads: int, lines: int = 
         [
             header,
             "-- MedSight's own functions by cumulative time --",
-            *_top(stats, uploads, lines, cumulative=True, project_only=True),
+            *top_functions(stats, uploads, lines, cumulative=True, project_only=True),
             "-- every function by own time --",
-            *_top(stats, uploads, lines, cumulative=False, project_only=False),
+            *top_functions(stats, uploads, lines, cumulative=False, project_only=False),
         ]
     )
 
 
-def _top(stats: dict, uploads: int, lines: int, *, cumulative: bool, project_only: bool) -> list[str]:
+def top_functions(stats: dict, uploads: int, lines: int, *, cumulative: bool, project_only: bool) -> list[str]:
     """The profile's top rows, in milliseconds and calls per upload."""
     rows = []
     for (file, line, name), (_primitive, calls, own, total, _callers) in stats.items():
@@ -129,7 +129,7 @@ def _top(stats: dict, uploads: int, lines: int, *, cumulative: bool, project_onl
         label = name if file == "~" else f"{name} ({where})"
         rows.append((total if cumulative else own, total, own, calls, label))
     rows.sort(reverse=True)
-    out = [f"{'cum ms':>8}{'own ms':>8}{'calls':>7}  function   (per upload)"]
+    out = [f"{'cum ms':>8}{'own ms':>8}{'calls':>7}  function   (per request)"]
     for _key, total, own, calls, label in rows[:lines]:
         out.append(f"{total / uploads * 1000:>8.2f}{own / uploads * 1000:>8.2f}{calls / uploads:>7.1f}  {label}")
     return out
