@@ -51,3 +51,27 @@ def test_patient_has_no_admin_pages(page, new_user):
     for path in ("/admin/users", "/admin/predictions", "/admin/audit"):
         response = page.goto(path)
         assert response.status in (403, 404), (path, response.status)
+
+
+def test_admin_disables_then_deletes_an_account(page, other_page, new_user, admin_user, check_page):
+    register(other_page, new_user)
+    sign_in(page, admin_user)
+    open_admin_section(page, "Users")
+    page.get_by_label("Email contains").fill(new_user.email)
+    page.get_by_role("button", name="Filter").click()
+    row = page.get_by_role("row").filter(has_text=new_user.email)
+
+    row.get_by_role("button", name=f"Disable {new_user.email}").click()
+
+    expect(row).to_contain_text("Disabled")
+    other_page.goto("/history")
+    expect(other_page).to_have_url(re.compile(r"/login"))
+
+    row.get_by_role("link", name=f"Delete {new_user.email}").click()
+    expect(page.get_by_role("heading", name="Delete this account?")).to_be_visible()
+    check_page("admin-delete-user")
+    page.get_by_role("button", name="Yes, delete the account").click()
+
+    page.wait_for_load_state()
+    open_admin_section(page, "Users")
+    expect(page.get_by_role("main")).not_to_contain_text(new_user.email)
