@@ -34,6 +34,8 @@
   }
 
   input.addEventListener("change", showPreview);
+  // A file the browser cannot decode shows its name only, not a broken-image icon.
+  previewImage.addEventListener("error", function () { previewImage.hidden = true; });
 
   ["dragenter", "dragover"].forEach(function (name) {
     zone.addEventListener(name, function (event) {

@@ -35,6 +35,8 @@ def test_refused_upload_is_explained_on_the_upload_page(page, new_user, check_pa
         {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"these are notes, not a photo"}
     )
 
+    expect(page.get_by_text("notes.jpg (1 KB)")).to_be_visible()
+    expect(page.get_by_role("img", name="Preview of the chosen image")).to_be_hidden()
     page.get_by_role("button", name="Upload").click()
 
     expect(page.get_by_role("alert")).to_be_visible()
