@@ -85,7 +85,15 @@ def upload(page, modality: str, note: str = "") -> str:
 
 
 def image_loaded(locator) -> bool:
-    """The img element has been fetched and decoded (a broken image has naturalWidth 0)."""
+    """The img element gets fetched and decoded (a broken image has naturalWidth 0), waiting for it as a person would.
+
+    A heatmap is drawn when first asked for, so it can arrive well after the page.
+    """
+    locator.evaluate(
+        "(img, limit) => img.complete || new Promise(done => { img.addEventListener('load', done, {once: true});"
+        " img.addEventListener('error', done, {once: true}); setTimeout(done, limit); })",
+        NAVIGATION_TIMEOUT_MS,
+    )
     return locator.evaluate("img => img.complete && img.naturalWidth > 0")
 
 
