@@ -83,8 +83,8 @@ class ModelManager:
             return ModalityChoice(result.modality, detected=True)
         if declared != result.modality:
             raise ModalityMismatch(
-                f"The image looks like a {get_spec(result.modality).display_name.lower()} image, "
-                f"not a {get_spec(declared).display_name.lower()} image.",
+                f"The image looks like another kind: {get_spec(result.modality).display_name}, "
+                f"rather than {get_spec(declared).display_name}.",
                 details={"declared": declared, "detected": result.modality, "scores": result.scores},
             )
         return ModalityChoice(declared, detected=False)

@@ -36,7 +36,7 @@ def test_a_named_modality_the_gate_agrees_with_is_kept_as_named(upload, patient)
 def test_a_chest_xray_named_a_skin_lesion_is_422_and_nothing_is_kept(client, upload, patient, storage_root):
     error = assert_error(upload(patient, "skin_lesion", sample_image("chest_xray")), 422, "modality_mismatch")
     assert error["details"]["declared"] == "skin_lesion" and error["details"]["detected"] == "chest_xray"
-    assert "chest x-ray" in error["message"].lower()
+    assert "Chest X-ray" in error["message"] and "Skin lesion" in error["message"]
     assert count_rows(client, patient) == 0 and stored_files(storage_root) == []
 
 
