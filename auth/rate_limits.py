@@ -88,4 +88,12 @@ def auth_rate_limited(scope: str, *, methods: list[str] | None = None, count_ref
 
 
 def init_rate_limits(app: Flask) -> None:
+    # flask-limiter puts Retry-After on every response of a limited endpoint; only a refusal means it.
+    # Registered before the limiter's own hook, so it runs after it.
+    @app.after_request
+    def _retry_after_only_when_refused(response):
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter.init_app(app)
