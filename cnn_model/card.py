@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import list_class_folder, split_test_slice
-from .decision import DecisionPolicy, derive_decision
+from .decision import DecisionPolicy, derive_decision, oof_threshold_decision
 from .evaluation import evaluate_runner, write_plots
 from .preprocessing import load_image, preprocess_for_model
 from .runtime import CARD_FILE, ModelRunner
@@ -43,7 +43,8 @@ def score_artifact(
     network_val = np.concatenate([runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in val_samples])
     y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
     card.pop("decision", None)
-    decision = derive_decision(spec, card["training"], network_val, y_val)
+    cv_folds, cv_source = cross_validation_folds(spec)
+    decision = derive_decision(spec, card["training"], network_val, y_val, oof_folds=cv_folds, oof_source=cv_source)
     if decision:
         card["decision"] = decision
     runner.decision = DecisionPolicy.from_card(card, spec)
@@ -60,9 +61,87 @@ def score_artifact(
     if measure_latency or "median_ms_one_thread" not in card["serving"]:
         card["serving"]["median_ms_one_thread"] = median_latency_ms(runner, val_samples[:LATENCY_IMAGES])
     card["targets"] = asdict(spec.targets)
+    card.pop("cross_validation", None)
+    if cv_folds:
+        card["cross_validation"] = cross_validation_figures(spec)
+    card.pop("held_out_checks", None)
+    if spec.held_out_checks:
+        card["held_out_checks"] = held_out_checks(spec, card["version"])
     card["limitations"] = limitations(spec, card["metrics"])
     write_card(card_path, card)
     return card
+
+
+def cross_validation_folds(spec: ModalitySpec) -> tuple[list[dict] | None, str | None]:
+    """The OOF predictions of the folds that checked this recipe (recipe.cv_candidate), and where they are.
+
+    Only a complete set of folds counts; a cv_oof threshold refuses anything less.
+    """
+    candidate = spec.recipe.cv_candidate
+    if not candidate:
+        if spec.threshold_source == "cv_oof":
+            raise ValueError(f"{spec.name}: threshold_source is cv_oof but the recipe names no cv_candidate")
+        return None, None
+    from .crossval import N_FOLDS, load_candidate  # no TensorFlow there either
+
+    folds = load_candidate(spec.name, candidate)
+    if len(folds) != N_FOLDS:
+        raise ValueError(f"{spec.name}/{candidate}: {len(folds)} of {N_FOLDS} cross-validation folds are finished")
+    return folds, f"cnn_model/cv/{spec.name}/{candidate}"
+
+
+def cross_validation_figures(spec: ModalitySpec) -> dict:
+    """The card's `cross_validation`: what the recipe scored out of fold, beside the shipped model's val figures.
+
+    The fold models are not the shipped model (each trained on four fifths of train/ + val/); these are the
+    recipe's figures, from many more held-out images than val has.
+    """
+    from .crossval import summarise
+
+    candidate = spec.recipe.cv_candidate
+    summary = summarise(spec.name, candidate)
+    pooled = summary["pooled"]
+
+    def r(value):
+        return round(float(value), 4)
+
+    out = {
+        "source": f"cnn_model/cv/{spec.name}/{candidate}",
+        "what": (
+            f"grouped {len(summary['folds_done'])}-fold cross-validation of this recipe over train/ + val/ "
+            f"({summary['n_oof']} images; folds in cnn_model/cv/{spec.name}/folds.json), epoch rule "
+            f"{summary['epoch_rule']} (the full epoch budget, last epoch's weights); each fold's figures are "
+            "from a model that never trained on it"
+        ),
+        "n": summary["n_oof"],
+        "mean_sd_over_folds": {key: [r(m), r(sd)] for key, (m, sd) in summary["mean_sd"].items()},
+        "per_fold": {str(k): {key: r(v) for key, v in figures.items()} for k, figures in summary["per_fold"].items()},
+        "pooled_oof": {
+            **{key: r(pooled[key]) for key in ("accuracy", "balanced_accuracy", "macro_auc", "binary_auc")},
+            "recall": {name: r(v) for name, v in pooled["recall"].items()},
+            "flag_top1": {key: r(v) for key, v in pooled["top1_flag"].items()},
+        },
+    }
+    if "accuracy_at_prevalence" in pooled:
+        out["pooled_oof"]["accuracy_at_prevalence"] = r(pooled["accuracy_at_prevalence"])
+    if spec.sensitivity_target is not None:
+        folds, _ = cross_validation_folds(spec)
+        evidence = oof_threshold_decision(spec, folds, out["source"])
+        out["flag_at_oof_threshold"] = {
+            "threshold": evidence["positive_threshold"],
+            "sensitivity_target": spec.sensitivity_target,
+            **evidence["threshold_evidence"]["oof"],
+        }
+        out["flag_cross_fitted"] = evidence["threshold_evidence"]["cross_fitted"]
+    return out
+
+
+def held_out_checks(spec: ModalitySpec, version: str) -> list[dict]:
+    """The data owner's held-out scores the spec records, each marked as this version's or an earlier one's."""
+    return [
+        {**check, "which": "this version" if check["version"] == version else "previous version's check"}
+        for check in spec.held_out_checks
+    ]
 
 
 def limitations(spec: ModalitySpec, metrics: dict) -> str:
@@ -82,11 +161,18 @@ def limitations(spec: ModalitySpec, metrics: dict) -> str:
                 shortfalls.append(
                     f"{measured_name.replace('_', ' ')} {value:.3f} on {split.replace('_', ' ')} (target {target:.2f})"
                 )
+    splits = " and ".join("the test slice" if split == "test_slice" else split.replace("_", " ") for split in metrics)
     verdict = (
         "Below the project's quality targets: " + "; ".join(shortfalls) + "."
         if shortfalls
-        else "At or above the project's quality targets on val and the test slice."
+        else f"At or above the project's quality targets on {splits}."
     )
+    if spec.sensitivity_target is not None and spec.threshold_source == "cv_oof":
+        verdict += (
+            " The flag's threshold was set on cross-validation out-of-fold predictions over train/ + val/, so val's "
+            "labels took part in choosing it (each val image predicted by a fold model that never trained on it); "
+            "val checks the model itself independently, the threshold less so."
+        )
     return f"{verdict} {spec.data_caveats}"
 
 

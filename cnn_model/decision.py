@@ -8,8 +8,11 @@ the CLI, evaluation and the card's metrics all decide the same way:
    service sees is known, the probabilities are multiplied by deployment prior / training
    prior and renormalised (the Bayes correction for a change of class priors).
 2. An operating threshold on the summed probability of the malignant/abnormal classes, chosen
-   on val for a target sensitivity, so the flag a clinician acts on does not depend on which
-   single class wins the argmax. Without one, the flag follows the top-1 class.
+   for a target sensitivity, so the flag a clinician acts on does not depend on which single
+   class wins the argmax. Without one, the flag follows the top-1 class. The spec's
+   threshold_source says where it is chosen: on val ("val"), or on the pooled out-of-fold
+   predictions of the grouped cross-validation that checked the recipe ("cv_oof"; see
+   oof_threshold_decision), which leaves val an untouched check of the threshold.
 
 No TensorFlow here: the serving runtime uses this module.
 """
@@ -91,10 +94,90 @@ def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: M
     return float(positive_scores[allowed_misses])
 
 
+def rounded_threshold(threshold: float) -> float:
+    """Four decimals, rounded down: keeps every positive the exact threshold caught."""
+    return math.floor(threshold * 1e4) / 1e4
+
+
+def oof_threshold_decision(spec: ModalitySpec, folds: list[dict], source: str) -> dict:
+    """The threshold for spec.sensitivity_target set on pooled out-of-fold predictions, and how it holds up.
+
+    folds: one {"y_true", "served"} per cross-validation fold (served = the probabilities the served
+    model would decide on, prevalence-corrected where the spec says so). Returns the decision fields:
+    the threshold, its rule, and its evidence: the OOF sensitivity/specificity at it, and the rule
+    cross-fitted (each fold flagged at the threshold the other folds' OOF predictions give), the
+    honest estimate of what choosing a threshold this way delivers.
+    """
+    target = spec.sensitivity_target
+    if target is None:
+        raise ValueError(f"{spec.name}: no sensitivity_target to set a threshold for")
+    if len(folds) < 2:
+        raise ValueError(f"{spec.name}: a cross-validated threshold needs at least two folds, got {len(folds)}")
+    positive_idx = positive_indices(spec)
+    y = np.concatenate([f["y_true"] for f in folds])
+    p = np.concatenate([f["served"] for f in folds])
+    threshold = rounded_threshold(sensitivity_threshold(p, y, spec, target))
+
+    def flag_figures(y_true, flags) -> dict:
+        truth = np.isin(y_true, positive_idx)
+        return {
+            "sensitivity": round(float(np.mean(flags[truth])), 4),
+            "specificity": round(float(np.mean(~flags[~truth])), 4),
+        }
+
+    scores = p[:, positive_idx].sum(axis=1)
+    fold_thresholds, cross_flags = [], []
+    for k, fold in enumerate(folds):
+        others = [g for j, g in enumerate(folds) if j != k]
+        t = rounded_threshold(
+            sensitivity_threshold(
+                np.concatenate([g["served"] for g in others]),
+                np.concatenate([g["y_true"] for g in others]),
+                spec,
+                target,
+            )
+        )
+        fold_thresholds.append(t)
+        cross_flags.append(fold["served"][:, positive_idx].sum(axis=1) >= t)
+    truth = np.isin(y, positive_idx)
+    return {
+        "positive_threshold": threshold,
+        "positive_threshold_rule": (
+            f"highest threshold on the summed probability of positive_classes with sensitivity >= {target} "
+            f"on the pooled out-of-fold predictions of grouped {len(folds)}-fold cross-validation ({source}, "
+            f"{len(y)} images)"
+        ),
+        "threshold_source": "cv_oof",
+        "threshold_evidence": {
+            "source": source,
+            "folds": len(folds),
+            "n": int(len(y)),
+            "positives": int(truth.sum()),
+            "negatives": int((~truth).sum()),
+            "sensitivity_target": target,
+            "oof": flag_figures(y, scores >= threshold),
+            "cross_fitted": {
+                **flag_figures(y, np.concatenate(cross_flags)),
+                "fold_thresholds": fold_thresholds,
+                "rule": "each fold flagged at the threshold set the same way on the other folds' OOF predictions",
+            },
+        },
+    }
+
+
 def derive_decision(
-    spec: ModalitySpec, provenance: dict, val_probabilities: np.ndarray, y_val: np.ndarray
+    spec: ModalitySpec,
+    provenance: dict,
+    val_probabilities: np.ndarray,
+    y_val: np.ndarray,
+    oof_folds: list[dict] | None = None,
+    oof_source: str | None = None,
 ) -> dict | None:
-    """The card's `decision` block for raw network probabilities on val, or None for the plain rule."""
+    """The card's `decision` block for raw network probabilities on val, or None for the plain rule.
+
+    Where the spec's threshold_source is "cv_oof", the threshold comes from oof_folds (see
+    oof_threshold_decision; oof_source names them) and val only checks it.
+    """
     weights = prevalence_weights(spec, provenance["data"]["counts"]["fit"], provenance["class_weights"])
     if weights is None and spec.sensitivity_target is None:
         return None
@@ -110,10 +193,14 @@ def derive_decision(
             deployment_prevalence_source=spec.prevalence_source,
         )
     policy = DecisionPolicy(np.array([weights[n] for n in spec.class_names]) if weights else None)
-    if spec.sensitivity_target is not None:
+    if spec.sensitivity_target is not None and spec.threshold_source == "cv_oof":
+        if not oof_folds:
+            raise ValueError(f"{spec.name}: threshold_source is cv_oof but no out-of-fold predictions were given")
+        decision.update(oof_threshold_decision(spec, oof_folds, oof_source or "cross-validation"))
+    elif spec.sensitivity_target is not None:
         threshold = sensitivity_threshold(policy.adjust(val_probabilities), y_val, spec, spec.sensitivity_target)
         decision.update(
-            positive_threshold=math.floor(threshold * 1e4) / 1e4,  # rounded down: keeps every caught case
+            positive_threshold=rounded_threshold(threshold),
             positive_threshold_rule=(
                 f"highest threshold on the summed probability of positive_classes with "
                 f"sensitivity >= {spec.sensitivity_target} on val"

@@ -71,7 +71,11 @@ def train_modality(
         "config": result["config"],
         "backbone": _backbone_description(config),
         "data": _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, recipe.refit_all_train),
-        **({"recipe_check": recipe.recipe_check} if recipe.recipe_check else {}),
+        **{
+            key: getattr(recipe, key)
+            for key in ("recipe_check", "cv_candidate", "epoch_budget_source")
+            if getattr(recipe, key)
+        },
     }
     save_json(run_dir / "provenance.json", provenance)
     if export:

@@ -36,6 +36,11 @@ class TrainingRecipe:
     # recipe whose epoch budget was checked elsewhere (recipe_check says where), e.g. by grouped folds.
     refit_all_train: bool = False
     recipe_check: str | None = None  # what the same recipe scored with the test slice held out, when refit
+    # The cross-validation candidate (cnn_model/cv/<modality>/<name>/) whose grouped folds ran exactly this
+    # recipe; None where no folds checked it. Its pooled OOF predictions set the threshold where the spec's
+    # threshold_source is "cv_oof".
+    cv_candidate: str | None = None
+    epoch_budget_source: str | None = None  # how head_epochs + finetune_epochs were chosen, when refit
 
     def patience_for(self, fit_images: int) -> int:
         if self.patience is not None:
@@ -121,8 +126,14 @@ class ModalitySpec:
     # (see cnn_model.decision); None: serve the network's probabilities as they are.
     prevalence: dict[str, int] | None = None
     prevalence_source: str | None = None
-    # Sensitivity on val that sets the malignant/abnormal threshold; None: the top-1 class decides.
+    # Sensitivity that sets the malignant/abnormal threshold; None: the top-1 class decides.
     sensitivity_target: float | None = None
+    # Where that threshold is set: "val" (the dataset's val/ folder, scored by the exported file) or
+    # "cv_oof" (the pooled out-of-fold predictions of recipe.cv_candidate's grouped folds).
+    threshold_source: str = "val"
+    # Scores of shipped versions on the data owner's held-out part, as reported back to us (we never see
+    # those images): {"version", "by", "data", "accuracy", "balanced_accuracy", "macro_auc", "flag": {...}}.
+    held_out_checks: tuple[dict, ...] = ()
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -25,13 +25,42 @@ def test_prevalence_weights_undo_the_training_mix():
 
 
 def test_no_prevalence_means_no_weights():
-    assert prevalence_weights(SPECS["breast"], {"benign": 1, "malignant": 1, "normal": 1}, {}) is None
+    plain = replace(SPECS["breast"], sensitivity_target=None)  # no prevalence and no threshold: the top-1 rule
+    assert prevalence_weights(plain, {"benign": 1, "malignant": 1, "normal": 1}, {}) is None
     assert (
-        derive_decision(
-            SPECS["breast"], {"data": {"counts": {"fit": {}}}, "class_weights": {}}, np.eye(3), np.arange(3)
-        )
-        is None
+        derive_decision(plain, {"data": {"counts": {"fit": {}}}, "class_weights": {}}, np.eye(3), np.arange(3)) is None
     )
+
+
+def _fold(scores, labels):
+    """A breast fold with P(malignant) = score, the rest on benign."""
+    scores = np.asarray(scores, dtype=np.float64)
+    served = np.zeros((len(scores), 3))
+    served[:, 1] = scores
+    served[:, 0] = 1 - scores
+    return {"y_true": np.asarray(labels), "served": served}
+
+
+def test_a_cv_oof_threshold_is_set_on_the_pooled_folds_and_cross_fitted():
+    spec = replace(SPECS["breast"], sensitivity_target=0.8, threshold_source="cv_oof")
+    # Two folds of five malignant (label 1) and five benign (label 0) images each.
+    folds = [
+        _fold([0.9, 0.8, 0.7, 0.6, 0.3, 0.5, 0.2, 0.1, 0.1, 0.1], [1] * 5 + [0] * 5),
+        _fold([0.95, 0.85, 0.75, 0.4, 0.2, 0.35, 0.1, 0.1, 0.1, 0.1], [1] * 5 + [0] * 5),
+    ]
+    decision = derive_decision(
+        spec, {"data": {"counts": {"fit": {}}}, "class_weights": {}}, None, None, oof_folds=folds, oof_source="cv/x"
+    )
+    # Pooled positives 0.2 0.3 0.4 0.6 ...: two of ten may be missed, so the third lowest sets it.
+    assert decision["positive_threshold"] == 0.4 and decision["threshold_source"] == "cv_oof"
+    evidence = decision["threshold_evidence"]
+    assert (evidence["n"], evidence["positives"], evidence["folds"]) == (20, 10, 2)
+    assert evidence["oof"] == {"sensitivity": 0.8, "specificity": 0.9}  # 0.5 is the one benign flagged
+    # Each fold at the other's threshold: fold 0 at 0.4 (fold 1 misses one of five), fold 1 at 0.6.
+    assert evidence["cross_fitted"]["fold_thresholds"] == [0.4, 0.6]
+    assert evidence["cross_fitted"]["sensitivity"] == 0.7 and evidence["cross_fitted"]["specificity"] == 0.9
+    with pytest.raises(ValueError, match="out-of-fold"):
+        derive_decision(spec, {"data": {"counts": {"fit": {}}}, "class_weights": {}}, None, None)
 
 
 def test_adjusted_probabilities_are_reweighted_and_renormalised():
