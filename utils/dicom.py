@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from pydicom import config as pydicom_config
-from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from utils.errors import ImageTooLarge, InvalidImage, UnsupportedMediaType, ValidationFailed
+
+# pydicom is imported when a DICOM file arrives, not at start-up: every worker would otherwise pay
+# about 10 MB and 0.16 s for a format most deployments never see.
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 PREAMBLE_LENGTH = 128
 MAGIC = b"DICM"
@@ -124,9 +124,6 @@ EMPTIED_KEYWORDS = (
 )
 REPLACED_UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
 
-# pydicom warns (and logs) about malformed values quoting them; they may be names or dates of birth.
-pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
-
 
 @dataclass(frozen=True)
 class DicomImage:
@@ -144,6 +141,12 @@ def is_dicom(head: bytes) -> bool:
 
 def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
     """Decode a DICOM file's first frame and de-identify the file; a domain error says what is wrong."""
+    from pydicom import config as pydicom_config
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    # pydicom warns (and logs) about malformed values quoting them; they may be names or dates of birth.
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
     try:
         dataset = dcmread(io.BytesIO(data))
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -170,6 +173,8 @@ def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
 
 
 def _first_frame(dataset: Dataset) -> Image.Image:
+    from pydicom.pixels import apply_modality_lut, pixel_array
+
     meta = getattr(dataset, "file_meta", None)
     transfer_syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     try:
@@ -208,6 +213,8 @@ def _first(value) -> float:
 
 def _voi(values: np.ndarray, dataset: Dataset) -> np.ndarray:
     """Values of interest mapped to 0..1: the VOI LUT, else the first window, else the frame's own range."""
+    from pydicom.pixels import apply_voi_lut
+
     if "VOILUTSequence" in dataset:
         mapped = apply_voi_lut(values, dataset, index=0).astype(np.float64)
         descriptor = dataset.VOILUTSequence[0].LUTDescriptor
@@ -234,6 +241,9 @@ def _to_uint8(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarra
 
 def _deidentified(dataset: Dataset) -> bytes:
     """The file without its identifying attributes (see the module's docstring), as DICOM bytes."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
     dataset.remove_private_tags()
 
     def strip(ds: Dataset, element) -> None:
