@@ -8,11 +8,11 @@ import urllib.request
 
 import pytest
 
+from services.s3_storage import S3Storage
 from services.storage import (
     InvalidStorageKey,
     LocalFolderStorage,
     ObjectNotFound,
-    S3Storage,
     Storage,
     StoredObject,
     create_storage,
