@@ -70,7 +70,9 @@ def train_modality(
         "class_weights": result["class_weights"],
         "config": result["config"],
         "backbone": _backbone_description(config),
-        "data": _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, recipe.refit_all_train),
+        "data": _data_summary(
+            dataset_dir, spec, fit_samples, test_samples, val_samples, recipe.refit_all_train, recipe.cv_candidate
+        ),
         **{
             key: getattr(recipe, key)
             for key in ("recipe_check", "cv_candidate", "epoch_budget_source")
@@ -94,7 +96,7 @@ def _backbone_description(config) -> str:
     return f"EfficientNet-Lite0 (ImageNet-1k{cut})"
 
 
-def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, refit=False) -> dict:
+def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, refit=False, cv_candidate=None) -> dict:
     def counts(samples):
         return {name: sum(1 for s in samples if s.label == name) for name in spec.class_names}
 
@@ -108,10 +110,15 @@ def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, ref
         f"or tuned on; fit = the rest of train/"
     )
     if refit:
+        checked = (
+            f"by grouped 5-fold cross-validation over train/ + val/ (cnn_model/cv/{spec.name}/{cv_candidate})"
+            if cv_candidate
+            else f"with a {TEST_SLICE_PERCENT}% grouped test slice held out"
+        )
         split_rule = (
             "fit = all of train/, a fixed epoch budget and the last epoch's weights (the same recipe "
-            f"was first checked with a {TEST_SLICE_PERCENT}% grouped test slice held out, see "
-            "recipe_check); val = the dataset's val/ folder, never trained on and never used to choose"
+            f"was first checked {checked}, see recipe_check); val = the dataset's val/ folder, never "
+            "trained on and never used to choose"
         )
     return {
         "dataset": f"shared/datasets/{spec.name}",

@@ -62,6 +62,7 @@ def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breas
         patience=1,
         refit_all_train=True,
         recipe_check="checked before",
+        cv_candidate="baseline",  # the breast folds' OOF predictions set the flag's threshold (threshold_source)
     )
     with SPECS.registered(replace(SPECS["breast"], recipe=refit)):  # stands in for the shipped recipe
         train_modality(
@@ -81,6 +82,9 @@ def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breas
     assert set(card["metrics"]) == {"val"}  # the slice is training data now, so it is not reported
     assert "all of train/" in card["training"]["data"]["split_rule"]
     assert card["training"]["recipe_check"] == "checked before"
+    assert card["decision"]["threshold_source"] == "cv_oof" == SPECS["breast"].threshold_source
+    assert card["cross_validation"]["source"] == "cnn_model/cv/breast/baseline"
+    assert card["cross_validation"]["flag_at_oof_threshold"]["threshold"] == card["decision"]["positive_threshold"]
     # No early stop and no choice on val: both epochs ran and the last one is kept.
     log_rows = (tmp_path / "runs" / "breast" / "training_log.csv").read_text().strip().splitlines()[1:]
     assert len(log_rows) == 2 and card["training"]["best_epoch"] == "finetune:2"

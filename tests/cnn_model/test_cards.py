@@ -1,0 +1,86 @@
+"""What the shipped cards say about their decision rule and their cross-validation, checked against the files."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnn_model.runtime import ARTIFACTS_DIR
+from cnn_model.specs import MODALITIES, SPECS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _card(modality: str) -> dict:
+    return json.loads((ARTIFACTS_DIR / modality / "card.json").read_text())
+
+
+def _cv_oof_modalities() -> list[str]:
+    return [m for m in MODALITIES if (_card(m).get("decision") or {}).get("threshold_source") == "cv_oof"]
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_the_card_takes_its_threshold_from_where_the_spec_says(modality):
+    spec, decision = SPECS[modality], _card(modality).get("decision") or {}
+    if spec.sensitivity_target is None:
+        assert "positive_threshold" not in decision
+    elif spec.threshold_source == "cv_oof":
+        assert decision["threshold_source"] == "cv_oof"
+        assert decision["threshold_evidence"]["source"] == f"cnn_model/cv/{modality}/{spec.recipe.cv_candidate}"
+    else:
+        assert decision.get("threshold_source", "val") == "val" and "on val" in decision["positive_threshold_rule"]
+
+
+@pytest.mark.parametrize("modality", _cv_oof_modalities())
+def test_a_cv_oof_threshold_is_what_the_committed_oof_predictions_give(modality):
+    """Recomputed from the fold npz files alone: the highest threshold keeping the sensitivity target, pooled."""
+    spec, card = SPECS[modality], _card(modality)
+    decision = card["decision"]
+    assert "class_weights" not in decision  # the raw probabilities are the served ones (no prevalence correction)
+    folder = REPO / decision["threshold_evidence"]["source"]
+    positive = [spec.class_names.index(name) for name in spec.positive_classes]
+    scores, truth = [], []
+    for path in sorted(folder.glob("fold*.npz")):
+        with np.load(path) as fold:
+            assert list(fold["class_names"]) == list(spec.class_names)
+            scores.append(fold["probabilities"].astype(np.float64)[:, positive].sum(axis=1))
+            truth.append(np.isin(fold["y_true"], positive))
+    assert len(scores) == decision["threshold_evidence"]["folds"] == 5
+    scores, truth = np.concatenate(scores), np.concatenate(truth)
+    assert (
+        len(scores) == decision["threshold_evidence"]["n"]
+        and truth.sum() == decision["threshold_evidence"]["positives"]
+    )
+
+    caught = np.sort(scores[truth])
+    misses = math.floor((1 - spec.sensitivity_target) * len(caught) + 1e-9)
+    expected = math.floor(caught[misses] * 1e4) / 1e4
+    threshold = decision["positive_threshold"]
+    assert threshold == expected
+    sensitivity = np.mean(scores[truth] >= threshold)
+    assert sensitivity >= spec.sensitivity_target > np.mean(scores[truth] >= caught[misses] + 1e-6)
+    oof = decision["threshold_evidence"]["oof"]
+    assert oof["sensitivity"] == pytest.approx(sensitivity, abs=1e-4)
+    assert oof["specificity"] == pytest.approx(np.mean(scores[~truth] < threshold), abs=1e-4)
+    assert card["cross_validation"]["flag_at_oof_threshold"]["threshold"] == threshold
+
+
+@pytest.mark.parametrize("modality", [m for m in MODALITIES if SPECS[m].recipe.cv_candidate])
+def test_a_cross_validated_recipe_card_carries_its_cv_figures(modality):
+    spec, card = SPECS[modality], _card(modality)
+    if card["version"] != spec.recipe.version:
+        pytest.skip("the shipped file predates the cross-validated recipe")
+    cv = card["cross_validation"]
+    assert cv["source"] == f"cnn_model/cv/{modality}/{spec.recipe.cv_candidate}"
+    assert set(cv["per_fold"]) == {"0", "1", "2", "3", "4"}
+    for key in ("accuracy", "balanced_accuracy", "macro_auc"):
+        mean, sd = cv["mean_sd_over_folds"][key]
+        assert mean == pytest.approx(np.mean([f[key] for f in cv["per_fold"].values()]), abs=1e-3) and sd > 0
+    assert card["training"]["config"]["select_on_val"] is False  # the folds' epoch rule: full budget, last epoch
+    assert card["training"]["cv_candidate"] == spec.recipe.cv_candidate
+    assert set(card["metrics"]) == {"val"}  # refit on all of train/: val is the one untouched split
+    for check in spec.held_out_checks:
+        shown = next(c for c in card["held_out_checks"] if c["version"] == check["version"])
+        assert shown["which"] == ("this version" if check["version"] == card["version"] else "previous version's check")
