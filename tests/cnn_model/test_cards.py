@@ -27,7 +27,10 @@ def test_the_card_takes_its_threshold_from_where_the_spec_says(modality):
     if spec.sensitivity_target is None:
         assert "positive_threshold" not in decision
     elif spec.threshold_source == "cv_oof":
+        from cnn_model.crossval import SENSITIVITY_FLOOR
+
         assert decision["threshold_source"] == "cv_oof"
+        assert spec.sensitivity_target == SENSITIVITY_FLOOR[modality]  # the floor `crossval summary` reports at
         assert decision["threshold_evidence"]["source"] == f"cnn_model/cv/{modality}/{spec.recipe.cv_candidate}"
     else:
         assert decision.get("threshold_source", "val") == "val" and "on val" in decision["positive_threshold_rule"]
