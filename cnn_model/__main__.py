@@ -149,53 +149,51 @@ def _runner(args):
     return ModelRunner((args.artifacts_dir or ARTIFACTS_DIR) / args.modality)
 
 
-def _predict(args) -> int:
-    """One JSON line per file; unreadable files get an error line and a non-zero exit code."""
+def _json_lines(files, describe) -> int:
+    """Print describe(path) as one JSON line per file; an unreadable file gets an error line, and exit code 1."""
     from .preprocessing import ImageLoadError
 
-    runner = _runner(args)
     failures = 0
-    for path in args.files:
+    for path in files:
         try:
-            prediction = runner.predict(path)
+            line = describe(path)
         except ImageLoadError as exc:
             failures += 1
             print(json.dumps({"path": str(path), "error": str(exc)}))
             print(f"error: {path}: {exc}", file=sys.stderr)
             continue
-        print(
-            json.dumps(
-                {
-                    "path": str(path),
-                    "label": prediction.label,
-                    "confidence": round(prediction.confidence, 6),
-                    prediction.positive_flag: prediction.is_positive,
-                    "positive_probability": round(prediction.positive_probability, 6),
-                    "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
-                }
-            )
-        )
+        print(json.dumps({"path": str(path), **line}))
     return 1 if failures else 0
+
+
+def _predict(args) -> int:
+    runner = _runner(args)
+
+    def describe(path) -> dict:
+        prediction = runner.predict(path)
+        return {
+            "label": prediction.label,
+            "confidence": round(prediction.confidence, 6),
+            prediction.positive_flag: prediction.is_positive,
+            "positive_probability": round(prediction.positive_probability, 6),
+            "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+        }
+
+    return _json_lines(args.files, describe)
 
 
 def _detect(args) -> int:
-    """One JSON line per file: {"path", "modality" (or null), "scores"}; unreadable files exit non-zero."""
+    """{"path", "modality" (null: none of ours), "scores"} per file."""
     from .gate import GATE_DIR_NAME, ModalityGate
-    from .preprocessing import ImageLoadError
     from .runtime import ARTIFACTS_DIR
 
     gate = ModalityGate((args.artifacts_dir or ARTIFACTS_DIR) / GATE_DIR_NAME)
-    failures = 0
-    for path in args.files:
-        try:
-            result = gate.detect(path)
-        except ImageLoadError as exc:
-            failures += 1
-            print(json.dumps({"path": str(path), "error": str(exc)}))
-            print(f"error: {path}: {exc}", file=sys.stderr)
-            continue
-        print(json.dumps({"path": str(path), "modality": result.modality, "scores": result.scores}))
-    return 1 if failures else 0
+
+    def describe(path) -> dict:
+        result = gate.detect(path)
+        return {"modality": result.modality, "scores": result.scores}
+
+    return _json_lines(args.files, describe)
 
 
 def _evaluate(args) -> int:
