@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from .preprocessing import ImageSource, load_image
-from .runtime import ArtifactError
+from .runtime import ArtifactError, InterpreterPool
 
 GATE_DIR_NAME = "gate"  # the gate's folder among the model artifacts
 GATE_INPUT_SIZE = 96
@@ -108,29 +106,16 @@ class FeatureNetwork:
     def __init__(self, model_bytes: bytes, num_threads: int = 1) -> None:
         self._model_bytes = model_bytes
         self.num_threads = num_threads
-        self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle.put(self._new_interpreter())  # fail at load time, not on the first request
+        self._interpreters = InterpreterPool(self._new_interpreter)
 
     def _new_interpreter(self) -> tuple[Interpreter, int, int]:
         interpreter = Interpreter(model_content=self._model_bytes, num_threads=self.num_threads)
         interpreter.allocate_tensors()
         return interpreter, interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
 
-    @contextmanager
-    def _interpreter(self):
-        # LiteRT interpreters are not thread-safe: each call borrows its own, as ModelRunner does.
-        try:
-            state = self._idle.get_nowait()
-        except queue.Empty:
-            state = self._new_interpreter()
-        try:
-            yield state
-        finally:
-            self._idle.put(state)
-
     def features(self, batch: np.ndarray) -> np.ndarray:
         rows = []
-        with self._interpreter() as (interpreter, input_index, output_index):
+        with self._interpreters.borrow() as (interpreter, input_index, output_index):
             for x in batch:
                 interpreter.set_tensor(input_index, x[None].astype(np.float32, copy=False))
                 interpreter.invoke()

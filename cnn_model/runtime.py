@@ -14,10 +14,11 @@ import logging
 import queue
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -27,6 +28,8 @@ from .decision import DecisionPolicy, positive_indices
 from .modalities import SPECS, get_spec
 from .preprocessing import ImageSource, load_image, preprocess_for_model
 from .specs import ModalitySpec
+
+T = TypeVar("T")
 
 # Where the shipped models are: the one default for the CLI, training, export and the app's MODEL_DIR.
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
@@ -52,6 +55,31 @@ class Prediction:
     positive_flag: str  # "is_malignant" or "is_abnormal"
     positive_probability: float  # summed probability of the malignant/abnormal classes
     activation_map: ActivationMap | None = None  # where the model looked for its label, if asked for
+
+
+class InterpreterPool:
+    """Interpreters over one model, lent one per concurrent call (LiteRT interpreters are not thread-safe).
+
+    Grows to the peak number of concurrent calls; a pool rather than one per thread, because servers that
+    start a thread per request would otherwise build one for every request. The first is built at once,
+    so a model that cannot load fails at start-up, not on the first request.
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle.put(build())
+
+    @contextmanager
+    def borrow(self) -> Iterator[T]:
+        try:
+            interpreter = self._idle.get_nowait()
+        except queue.Empty:
+            interpreter = self._build()
+        try:
+            yield interpreter
+        finally:
+            self._idle.put(interpreter)
 
 
 class ModelRunner:
@@ -86,8 +114,7 @@ class ModelRunner:
         self.decision = DecisionPolicy.from_card(self.card, self.spec)
         self.sha256 = actual
         self.num_threads = num_threads
-        self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle.put(LiteInterpreter(self._model_bytes, num_threads))  # fail at load time, not on the first request
+        self._interpreters = InterpreterPool(lambda: LiteInterpreter(self._model_bytes, num_threads))
 
     @property
     def name(self) -> str:
@@ -97,21 +124,10 @@ class ModelRunner:
     def version(self) -> str:
         return self.card["version"]
 
-    @contextmanager
-    def _interpreter(self) -> Iterator[LiteInterpreter]:
-        try:
-            interpreter = self._idle.get_nowait()
-        except queue.Empty:
-            interpreter = LiteInterpreter(self._model_bytes, self.num_threads)
-        try:
-            yield interpreter
-        finally:
-            self._idle.put(interpreter)
-
     def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Served class probabilities (after the card's prevalence correction, if any) and
         class activation maps for a preprocessed batch."""
-        with self._interpreter() as interpreter:
+        with self._interpreters.borrow() as interpreter:
             probabilities, cams = interpreter.run(batch, with_cams=with_cams)
         return self.decision.adjust(probabilities), cams
 
