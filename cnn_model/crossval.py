@@ -85,6 +85,9 @@ CANDIDATES: dict[str, dict[str, dict]] = {
         # Moderate dysplasia (94 train images) and severe are the weak recalls; the sqrt class
         # weights leave the loss leaning on severe (175) and carcinoma in situ (125).
         "balanced": {"class_weight_power": 1.0},
+        # Baseline fold 0's held-out figures peaked early (fine-tune epoch 7, balanced 0.72) and
+        # settled near 0.62 from epoch 28 on: a shorter cosine schedule, about 3x cheaper.
+        "short15": {"finetune_epochs": 15},
     },
     SKIN_LESION: {"baseline": {}},
     CHEST_XRAY: {"baseline": {}},

@@ -23,7 +23,8 @@ THREADS=${CV_THREADS:-1}
 mkdir -p "$RUNS/logs"
 
 if [ ! -f "$QUEUE" ]; then
-    for job in "breast baseline" "cervical_cytology baseline" "cervical_cytology balanced" "breast px224" \
+    for job in "breast baseline" "cervical_cytology baseline" "cervical_cytology short15" \
+        "cervical_cytology balanced" "breast px224" \
         "skin_lesion baseline"; do
         for k in 0 1 2 3 4; do echo "$job $k"; done
     done > "$QUEUE"
