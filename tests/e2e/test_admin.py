@@ -41,6 +41,8 @@ def test_admin_opens_a_patients_upload_and_the_audit_log_records_it(page, other_
     open_admin_section(page, "Audit trail")
     read_entry = page.get_by_role("row").filter(has_text=admin_user.email).filter(has_text=prediction_id)
     expect(read_entry.first).to_be_visible()
+    expect(read_entry.first.get_by_role("rowheader")).to_have_text("prediction.read")
+    expect(page.get_by_role("columnheader", name="IP address")).to_be_visible()
     check_page("admin-audit")
 
 
