@@ -81,6 +81,11 @@ PREDICTION_DISCLAIMER = (
     "This result comes from an automated image classifier and is not a diagnosis; "
     "consult a qualified clinician about any health concern."
 )
+# The same notice for pages that show no result (home, footer).
+SERVICE_DISCLAIMER = (
+    "MedSight's results come from automated image classifiers and are not a diagnosis; "
+    "consult a qualified clinician about any health concern."
+)
 
 # The modality value that asks the modality gate to say what kind of image an upload is.
 AUTO_MODALITY = "auto"

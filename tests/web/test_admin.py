@@ -67,6 +67,17 @@ def test_admin_cannot_disable_themselves(admin_browser, admin):
     assert response.status_code == 409 and "own account" in page_text(response)
 
 
+def test_the_admins_own_row_offers_no_disable_demote_or_delete(admin_browser, admin, patient):
+    text = page_text(admin_browser.get("/admin/users"))
+
+    def offers_disable(email: str) -> bool:
+        return f'Disable<span class="visually-hidden"> {email}' in text
+
+    assert f"/admin/users/{patient.id}/delete" in text and offers_disable(patient.email)
+    assert f"/admin/users/{admin.id}/delete" not in text and not offers_disable(admin.email)
+    assert "(you)" in text
+
+
 def test_admin_reads_a_patients_prediction_and_the_read_is_audited(
     app, admin_browser, patient_browser, patient, uploaded
 ):
