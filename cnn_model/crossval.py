@@ -118,6 +118,12 @@ def labelled_samples(modality: str, data_root: Path) -> list[Sample]:
     return samples
 
 
+def portable(text: str, root: Path) -> str:
+    """text with the checkout's absolute paths made relative to it (../shared for the data and weights),
+    so that what is committed names no machine's folders."""
+    return text.replace(f"{root.parent}/shared/", "../shared/").replace(f"{root}/", "")
+
+
 def relative_path(sample: Sample) -> str:
     """'train/benign/benign_12.jpg': the sample's path below the modality's dataset folder."""
     return "/".join(Path(sample.path).parts[-3:])
@@ -364,15 +370,16 @@ def train_fold(
         probabilities=probabilities.astype(np.float32),
         class_names=np.array(class_names),
     )
+    root = Path(cv_dir).resolve().parent.parent
     payload = {
         "modality": modality,
         "candidate": candidate,
         "fold": fold,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m cnn_model.crossval " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": portable("python -m cnn_model.crossval " + " ".join(shlex.quote(a) for a in sys.argv[1:]), root),
         "epoch_rule": epoch_rule,
         "recipe": {k: v for k, v in CANDIDATES[modality][candidate].items()},
-        "config": result["config"],
+        "config": json.loads(portable(json.dumps(result["config"]), root)),
         "training_seconds": seconds,
         "kept_epoch": result["best_epoch"],
         "counts": {
@@ -390,7 +397,7 @@ def train_fold(
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     print(
         f"{modality}/{candidate} fold {fold}: acc {report['accuracy']:.3f} bal {report['balanced_accuracy']:.3f} "
-        f"auc {report['macro_auc']:.3f} in {seconds:.0f}s -> {stem}.npz/.json",
+        f"auc {report['macro_auc']:.3f} in {seconds:.0f}s -> {portable(str(stem), root)}.npz/.json",
         flush=True,
     )
     return payload
