@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta
 
 from flask import Response, redirect, render_template, request, url_for
 
@@ -18,7 +17,7 @@ from schemas.admin import AuditQuerySchema, UserQuerySchema, UserUpdateSchema
 from schemas.pagination import CursorField
 from schemas.predictions import AdminPredictionQuerySchema
 from utils.errors import AppError
-from views.forms import FormErrors, form_values, load
+from views.forms import FormErrors, day_bounds, form_values, load, load_filters
 from views.predictions import HISTORY_PAGE_SIZE, result_view
 from views.session import page_blueprint, signed_in
 
@@ -41,20 +40,6 @@ def _user_id(text: str, field: str, errors: dict) -> str | None:
         return str(user.id)
 
 
-def _day_bounds(given: dict, after: str, before: str, errors: dict) -> dict:
-    """Whole-day date fields as the ISO timestamps the schemas take (the last day included)."""
-    bounds = {}
-    for field, shift in ((after, 0), (before, 1)):
-        if field in given:
-            try:
-                day = date.fromisoformat(given[field])
-            except ValueError:
-                errors[field] = ["Give a date such as 2026-03-31."]
-                continue
-            bounds[field] = datetime.combine(day + timedelta(days=shift), time()).isoformat()
-    return bounds
-
-
 # -- accounts ---------------------------------------------------------------------------------
 
 
@@ -65,12 +50,8 @@ def users():
     values = {k: v for k, v in given.items() if k in ("email", "role", "page")}
     if given.get("status") in ("active", "disabled"):
         values["is_active"] = given["status"] == "active"
-    values["per_page"] = PAGE_SIZE
     errors: dict = {}
-    try:
-        query = load(UserQuerySchema(), values)
-    except FormErrors as refused:
-        errors, query = refused.fields, load(UserQuerySchema(), {"per_page": PAGE_SIZE})
+    query = load_filters(UserQuerySchema(), values, PAGE_SIZE, errors)
     page = AdminManager.list_users(
         current_user(),
         role=query.get("role"),
@@ -156,13 +137,8 @@ def predictions():
         values["user_id"] = owner
     if given.get("flagged") in ("yes", "no"):
         values["is_positive"] = given["flagged"] == "yes"
-    values.update(_day_bounds(given, "created_after", "created_before", errors))
-    values["per_page"] = HISTORY_PAGE_SIZE
-    try:
-        query = load(AdminPredictionPageSchema(), values)
-    except FormErrors as refused:
-        errors.update(refused.fields)
-        query = load(AdminPredictionPageSchema(), {"per_page": HISTORY_PAGE_SIZE})
+    values.update(day_bounds(given, "created_after", "created_before", errors))
+    query = load_filters(AdminPredictionPageSchema(), values, HISTORY_PAGE_SIZE, errors)
     filters = PredictionFilters(
         **{name: query.get(name) for name in ("modality", "label", "is_positive", "created_after", "created_before")},
         owner_id=query.get("user_id"),
@@ -204,13 +180,8 @@ def audit():
     values = form_values(request.args, ("action", "page"))
     if "actor" in given and (actor := _user_id(given["actor"], "actor", errors)):
         values["actor_id"] = actor
-    values.update(_day_bounds(given, "after", "before", errors))
-    values["per_page"] = PAGE_SIZE
-    try:
-        query = load(AuditQuerySchema(), values)
-    except FormErrors as refused:
-        errors.update(refused.fields)
-        query = load(AuditQuerySchema(), {"per_page": PAGE_SIZE})
+    values.update(day_bounds(given, "after", "before", errors))
+    query = load_filters(AuditQuerySchema(), values, PAGE_SIZE, errors)
     filters = AuditFilters(
         **{name: query.get(name) for name in ("actor_id", "action", "target_type", "target_id", "after", "before")}
     )

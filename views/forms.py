@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -30,6 +31,30 @@ def load(schema: Schema, values: Mapping[str, Any]) -> dict[str, Any]:
         return schema.load(values)
     except ValidationError as error:
         raise FormErrors(flatten_validation_messages(error.messages)) from error
+
+
+def load_filters(schema: Schema, values: dict[str, Any], per_page: int, errors: dict) -> dict[str, Any]:
+    """A list page's filter form loaded with schema; refused fields go into errors and the page shows unfiltered."""
+    try:
+        return load(schema, {**values, "per_page": per_page})
+    except FormErrors as refused:
+        errors.update(refused.fields)
+        return load(schema, {"per_page": per_page})
+
+
+def day_bounds(given: Mapping[str, str], after: str, before: str, errors: dict) -> dict[str, str]:
+    """Whole-day date fields as the ISO timestamps the schemas take: from the start of the first day to the end
+    of the last."""
+    bounds = {}
+    for field, shift in ((after, 0), (before, 1)):
+        if field in given:
+            try:
+                day = date.fromisoformat(given[field])
+            except ValueError:
+                errors[field] = ["Give a date such as 2026-03-31."]
+                continue
+            bounds[field] = datetime.combine(day + timedelta(days=shift), time()).isoformat()
+    return bounds
 
 
 class FormErrors(Exception):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 
 from flask import Response, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError, validates_schema
@@ -18,7 +17,7 @@ from models import Prediction, User
 from schemas.pagination import CursorField
 from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
 from utils.errors import AppError
-from views.forms import FormErrors, form_values, load
+from views.forms import FormErrors, day_bounds, form_values, load, load_filters
 from views.models import summaries
 from views.session import page_blueprint, signed_in
 
@@ -221,14 +220,6 @@ class HistoryQuerySchema(PredictionQuerySchema):
 FILTER_FIELDS = ("modality", "label", "flagged", "created_after", "created_before")
 
 
-def _day(value: str, field: str, errors: dict) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        errors[field] = ["Give a date such as 2026-03-31."]
-        return None
-
-
 def history_query(args) -> tuple[dict, dict, dict]:
     """The history form's values, loaded through the API's schema: (query, the filters as given, errors)."""
     given = form_values(args, FILTER_FIELDS)
@@ -236,17 +227,8 @@ def history_query(args) -> tuple[dict, dict, dict]:
     errors: dict[str, list[str]] = {}
     if given.get("flagged") in ("yes", "no"):
         values["is_positive"] = given["flagged"] == "yes"
-    # Dates are whole days: from the start of the first to the end of the last.
-    if "created_after" in given and (day := _day(given["created_after"], "created_after", errors)):
-        values["created_after"] = datetime.combine(day, time()).isoformat()
-    if "created_before" in given and (day := _day(given["created_before"], "created_before", errors)):
-        values["created_before"] = datetime.combine(day + timedelta(days=1), time()).isoformat()
-    values["per_page"] = HISTORY_PAGE_SIZE
-    try:
-        query = load(HistoryQuerySchema(), values)
-    except FormErrors as refused:
-        errors.update(refused.fields)
-        query = load(HistoryQuerySchema(), {"per_page": HISTORY_PAGE_SIZE})
+    values.update(day_bounds(given, "created_after", "created_before", errors))
+    query = load_filters(HistoryQuerySchema(), values, HISTORY_PAGE_SIZE, errors)
     return query, given, errors
 
 
