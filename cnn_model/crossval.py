@@ -351,6 +351,7 @@ def train_fold(
     )
     probabilities = model.predict(x_held.astype(np.float32), batch_size=64, verbose=0).astype(np.float64)
     seconds = round(time.time() - started, 1)
+    write_teacher_predictions(model, samples, sample_folds, train_spec, config, fold, cv_dir, candidate)
 
     fit_counts = {name: sum(1 for s in fit if s.label == name) for name in class_names}
     weights = prevalence_weights(spec, fit_counts, result["class_weights"])
@@ -401,6 +402,53 @@ def train_fold(
         flush=True,
     )
     return payload
+
+
+def flip_views(flip: str | None) -> list[str]:
+    """The views a fold model scores every image in: the flips its training augmentation allowed."""
+    return {None: ["identity"], "horizontal": ["identity", "horizontal"]}.get(
+        flip, ["identity", "horizontal", "vertical", "both"]
+    )
+
+
+def view(images: np.ndarray, name: str) -> np.ndarray:
+    """One flip view of a (N, H, W, C) batch."""
+    axes = {"identity": (), "horizontal": (2,), "vertical": (1,), "both": (1, 2)}[name]
+    return np.flip(images, axis=axes) if axes else images
+
+
+def teacher_path(modality: str, candidate: str, fold: int, cv_dir: Path = CV_DIR) -> Path:
+    return fold_stem(modality, candidate, fold, cv_dir).with_suffix(".teacher.npz")
+
+
+def write_teacher_predictions(model, samples, sample_folds, spec, config, fold, cv_dir, candidate) -> Path:
+    """The fold model's probabilities for every labelled image in each flip view (float16).
+
+    These are the soft targets a distilled student learns from, kept so that distillation can run
+    later without the fold models (which stay out of the repository). Rows follow folds.json's
+    sample order; the held-out rows double as flip test-time augmentation of the OOF predictions.
+    """
+    from .data import load_arrays
+
+    views = flip_views(spec.augmentation.get("flip"))
+    x_all, y_all = load_arrays(
+        samples, replace(spec, input_size=config.input_size or spec.input_size), list(spec.class_names)
+    )
+    stacked = np.stack(
+        [model.predict(view(x_all, name).astype(np.float32), batch_size=64, verbose=0) for name in views], axis=1
+    )
+    path = teacher_path(spec.name, candidate, fold, cv_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        paths=np.array([relative_path(s) for s in samples]),
+        folds=np.array(sample_folds, dtype=np.int8),
+        y_true=y_all.astype(np.int16),
+        views=np.array(views),
+        probabilities=stacked.astype(np.float16),
+        class_names=np.array(spec.class_names),
+    )
+    return path
 
 
 def _read_log(path: Path) -> list[dict]:

@@ -86,5 +86,5 @@ print(
 )
 EOF
 )
-    commit "$message" "$out/fold$fold.npz" "$out/fold$fold.json" "$out/logs/fold$fold.txt"
+    commit "$message" "$out/fold$fold.npz" "$out/fold$fold.teacher.npz" "$out/fold$fold.json" "$out/logs/fold$fold.txt"
 done
