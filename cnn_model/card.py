@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import ECE_BINS, expected_calibration_error, oof_temperature, reliability_bins
 from .data import list_class_folder, split_test_slice
 from .decision import DecisionPolicy, derive_decision, oof_threshold_decision
-from .evaluation import evaluate_runner, write_plots
+from .evaluation import evaluate_runner, write_plots, write_reliability_plot
 from .preprocessing import load_image, preprocess_for_model
 from .runtime import CARD_FILE, ModelRunner
 from .specs import ModalitySpec
@@ -44,7 +45,13 @@ def score_artifact(
     y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
     card.pop("decision", None)
     cv_folds, cv_source = cross_validation_folds(spec)
-    decision = derive_decision(spec, card["training"], network_val, y_val, oof_folds=cv_folds, oof_source=cv_source)
+    calibration = None
+    if spec.calibration_source == "cv_oof":
+        calibration = oof_temperature(cv_folds)
+        cv_folds, _ = cross_validation_folds(spec, temperature=calibration["temperature"])
+    decision = derive_decision(
+        spec, card["training"], network_val, y_val, oof_folds=cv_folds, oof_source=cv_source, calibration=calibration
+    )
     if decision:
         card["decision"] = decision
     runner.decision = DecisionPolicy.from_card(card, spec)
@@ -58,12 +65,15 @@ def score_artifact(
         evaluations["test slice"] = evaluate_runner(runner, test_samples, bootstrap_rounds=bootstrap_rounds)
     card["metrics"] = {split.replace(" ", "_"): result["metrics"] for split, result in evaluations.items()}
     card["plots"] = write_plots(artifact_dir, spec, evaluations)
+    card.pop("calibration", None)
+    card["calibration"] = calibration_section(calibration, cv_source, network_val, evaluations["val"])
+    card["plots"]["reliability"] = write_reliability_plot(artifact_dir, spec, card["calibration"])
     if measure_latency or "median_ms_one_thread" not in card["serving"]:
         card["serving"]["median_ms_one_thread"] = median_latency_ms(runner, val_samples[:LATENCY_IMAGES])
     card["targets"] = asdict(spec.targets)
     card.pop("cross_validation", None)
     if cv_folds:
-        card["cross_validation"] = cross_validation_figures(spec)
+        card["cross_validation"] = cross_validation_figures(spec, temperature=(calibration or {}).get("temperature"))
     card.pop("held_out_checks", None)
     if spec.held_out_checks:
         card["held_out_checks"] = held_out_checks(spec, card["version"])
@@ -72,25 +82,27 @@ def score_artifact(
     return card
 
 
-def cross_validation_folds(spec: ModalitySpec) -> tuple[list[dict] | None, str | None]:
+def cross_validation_folds(
+    spec: ModalitySpec, *, temperature: float | None = None
+) -> tuple[list[dict] | None, str | None]:
     """The OOF predictions of the folds that checked this recipe (recipe.cv_candidate), and where they are.
 
-    Only a complete set of folds counts; a cv_oof threshold refuses anything less.
+    Only a complete set of folds counts; a cv_oof threshold or calibration refuses anything less.
     """
     candidate = spec.recipe.cv_candidate
     if not candidate:
-        if spec.threshold_source == "cv_oof":
-            raise ValueError(f"{spec.name}: threshold_source is cv_oof but the recipe names no cv_candidate")
+        if "cv_oof" in (spec.threshold_source, spec.calibration_source):
+            raise ValueError(f"{spec.name}: the decision rule needs cv_oof but the recipe names no cv_candidate")
         return None, None
     from .crossval import N_FOLDS, load_candidate  # no TensorFlow there either
 
-    folds = load_candidate(spec.name, candidate)
+    folds = load_candidate(spec.name, candidate, temperature=temperature)
     if len(folds) != N_FOLDS:
         raise ValueError(f"{spec.name}/{candidate}: {len(folds)} of {N_FOLDS} cross-validation folds are finished")
     return folds, f"cnn_model/cv/{spec.name}/{candidate}"
 
 
-def cross_validation_figures(spec: ModalitySpec) -> dict:
+def cross_validation_figures(spec: ModalitySpec, *, temperature: float | None = None) -> dict:
     """The card's `cross_validation`: what the recipe scored out of fold, beside the shipped model's val figures.
 
     The fold models are not the shipped model (each trained on four fifths of train/ + val/); these are the
@@ -125,7 +137,7 @@ def cross_validation_figures(spec: ModalitySpec) -> dict:
     if "accuracy_at_prevalence" in pooled:
         out["pooled_oof"]["accuracy_at_prevalence"] = r(pooled["accuracy_at_prevalence"])
     if spec.sensitivity_target is not None:
-        folds, _ = cross_validation_folds(spec)
+        folds, _ = cross_validation_folds(spec, temperature=temperature)
         evidence = oof_threshold_decision(spec, folds, out["source"])
         out["flag_at_oof_threshold"] = {
             "threshold": evidence["positive_threshold"],
@@ -134,6 +146,31 @@ def cross_validation_figures(spec: ModalitySpec) -> dict:
         }
         out["flag_cross_fitted"] = evidence["threshold_evidence"]["cross_fitted"]
     return out
+
+
+def calibration_section(calibration: dict | None, source: str | None, network_val: np.ndarray, val: dict) -> dict:
+    """The card's `calibration`: ECE of the shown label (10 bins) out of fold and on val, before and after.
+
+    "network" is the network's own confidence; "served" what the service shows (after the decision rule).
+    """
+    y_val = val["y_true"]
+    section = {
+        "metric": f"expected calibration error of the shown label, {ECE_BINS} equal-width confidence bins",
+        "val": {
+            "network_ece": expected_calibration_error(network_val, y_val),
+            "served_ece": expected_calibration_error(val["probabilities"], y_val),
+            "reliability_served": reliability_bins(val["probabilities"], y_val),
+        },
+    }
+    if calibration is None:
+        section["rule"] = "none: the network's own confidence is served"
+        return section
+    section["rule"] = f"temperature scaling, T = {calibration['temperature']}, fitted on {source} out-of-fold"
+    section["oof"] = {
+        key: calibration[key]
+        for key in ("n", "ece_before", "ece_after", "ece_cross_fitted", "reliability_before", "reliability_after")
+    }
+    return section
 
 
 def held_out_checks(spec: ModalitySpec, version: str) -> list[dict]:

@@ -474,8 +474,14 @@ def _read_log(path: Path) -> list[dict]:
 # ---------------------------------------------------------------- summary
 
 
-def load_candidate(modality: str, candidate: str, cv_dir: Path = CV_DIR) -> list[dict]:
-    """Finished folds of a candidate: [{'fold', 'json', 'paths', 'y_true', 'probabilities', 'served'}]."""
+def load_candidate(
+    modality: str, candidate: str, cv_dir: Path = CV_DIR, *, temperature: float | None = None
+) -> list[dict]:
+    """Finished folds of a candidate: [{'fold', 'json', 'paths', 'y_true', 'probabilities', 'served'}].
+
+    served: what the service would decide on: the fold's prevalence correction where the spec has one,
+    after calibration with `temperature` where given.
+    """
     spec = get_spec(modality)
     folds = []
     for fold in range(N_FOLDS):
@@ -488,7 +494,9 @@ def load_candidate(modality: str, candidate: str, cv_dir: Path = CV_DIR) -> list
                 raise ValueError(f"{stem}.npz: classes differ from the spec")
             probabilities = data["probabilities"].astype(np.float64)
             weights = meta.get("prevalence_weights")
-            policy = DecisionPolicy(np.array([weights[n] for n in spec.class_names]) if weights else None)
+            policy = DecisionPolicy(
+                np.array([weights[n] for n in spec.class_names]) if weights else None, temperature=temperature
+            )
             folds.append(
                 {
                     "fold": fold,

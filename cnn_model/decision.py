@@ -1,8 +1,11 @@
 """How the network's class probabilities become the served answer.
 
-Two optional steps, both fixed at export and written into the model card, so the runtime,
+Three optional steps, all fixed at export and written into the model card, so the runtime,
 the CLI, evaluation and the card's metrics all decide the same way:
 
+0. Calibration: the logits divided by a temperature fitted on cross-validation out-of-fold
+   predictions (cnn_model.calibration), so a stated 0.8 is right about 8 times in 10. It never
+   changes the top-1 class; it comes first because the other two steps assume honest probabilities.
 1. Prevalence correction. A network trained on a rebalanced set (a capped majority class,
    class weights) believes every class is about equally common. Where the population the
    service sees is known, the probabilities are multiplied by deployment prior / training
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calibration import apply_temperature
 from .specs import ModalitySpec
 
 
@@ -31,6 +35,7 @@ from .specs import ModalitySpec
 class DecisionPolicy:
     class_weights: np.ndarray | None = None  # per class, in spec order; None: probabilities as the network gives them
     positive_threshold: float | None = None  # None: positive when the top-1 class is a positive class
+    temperature: float | None = None  # None: the network's own confidence
 
     @classmethod
     def from_card(cls, card: dict, spec: ModalitySpec) -> DecisionPolicy:
@@ -39,10 +44,13 @@ class DecisionPolicy:
         return cls(
             class_weights=np.array([weights[name] for name in spec.class_names]) if weights else None,
             positive_threshold=decision.get("positive_threshold"),
+            temperature=decision.get("temperature"),
         )
 
     def adjust(self, probabilities: np.ndarray) -> np.ndarray:
-        """Prevalence-corrected probabilities (rows sum to 1)."""
+        """Calibrated, prevalence-corrected probabilities (rows sum to 1)."""
+        if self.temperature is not None:
+            probabilities = apply_temperature(probabilities, self.temperature)
         if self.class_weights is None:
             return probabilities
         weighted = probabilities * self.class_weights
@@ -172,16 +180,42 @@ def derive_decision(
     y_val: np.ndarray,
     oof_folds: list[dict] | None = None,
     oof_source: str | None = None,
+    calibration: dict | None = None,
 ) -> dict | None:
     """The card's `decision` block for raw network probabilities on val, or None for the plain rule.
 
     Where the spec's threshold_source is "cv_oof", the threshold comes from oof_folds (see
-    oof_threshold_decision; oof_source names them) and val only checks it.
+    oof_threshold_decision; oof_source names them) and val only checks it. calibration: the result of
+    cnn_model.calibration.oof_temperature, whose temperature the served probabilities then carry
+    (oof_folds' "served" must already be calibrated with it).
     """
     weights = prevalence_weights(spec, provenance["data"]["counts"]["fit"], provenance["class_weights"])
-    if weights is None and spec.sensitivity_target is None:
+    if weights is None and spec.sensitivity_target is None and calibration is None:
         return None
     decision: dict = {}
+    temperature = None
+    if calibration is not None:
+        temperature = calibration["temperature"]
+        decision.update(
+            temperature=temperature,
+            temperature_rule=(
+                "class probabilities = softmax(logits / temperature); temperature minimises the negative "
+                f"log-likelihood of the pooled out-of-fold predictions of grouped cross-validation ({oof_source}, "
+                f"{calibration['n']} images)"
+            ),
+            calibration_evidence={
+                key: calibration[key]
+                for key in (
+                    "n",
+                    "ece_before",
+                    "ece_after",
+                    "ece_cross_fitted",
+                    "fold_temperatures",
+                    "nll_before",
+                    "nll_after",
+                )
+            },
+        )
     if weights is not None:
         decision.update(
             class_weights=weights,
@@ -192,7 +226,9 @@ def derive_decision(
             deployment_prevalence={name: spec.prevalence[name] for name in spec.class_names},
             deployment_prevalence_source=spec.prevalence_source,
         )
-    policy = DecisionPolicy(np.array([weights[n] for n in spec.class_names]) if weights else None)
+    policy = DecisionPolicy(
+        np.array([weights[n] for n in spec.class_names]) if weights else None, temperature=temperature
+    )
     if spec.sensitivity_target is not None and spec.threshold_source == "cv_oof":
         if not oof_folds:
             raise ValueError(f"{spec.name}: threshold_source is cv_oof but no out-of-fold predictions were given")

@@ -97,3 +97,40 @@ def write_plots(out_dir: Path, spec, evaluations: dict[str, dict]) -> dict[str, 
     fig.savefig(out_dir / "roc.png", dpi=90)
     plt.close(fig)
     return {"confusion_matrix": "confusion_matrix.png", "roc": "roc.png"}
+
+
+def write_reliability_plot(out_dir: Path, spec, calibration: dict) -> str:
+    """Reliability diagram: accuracy against stated confidence per bin, out of fold and on val."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = {"val, served": calibration["val"]["reliability_served"]}
+    if "oof" in calibration:
+        panels = {
+            "out of fold, network": calibration["oof"]["reliability_before"],
+            "out of fold, calibrated": calibration["oof"]["reliability_after"],
+            **panels,
+        }
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
+    for ax, (title, bins) in zip(axes[0], panels.items(), strict=True):
+        filled = [b for b in bins if b["n"]]
+        centres = [(b["low"] + b["high"]) / 2 for b in filled]
+        ax.bar(centres, [b["accuracy"] for b in filled], width=0.09, color="#4c78a8", label="accuracy")
+        # A bar below its marker: the model said more than it delivered in that bin.
+        ax.plot(centres, [b["confidence"] for b in filled], "o", color="#f58518", label="mean confidence")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        for centre, b in zip(centres, filled, strict=True):
+            ax.text(centre, 0.02, str(b["n"]), ha="center", fontsize=6, color="white")
+        ece = sum(b["n"] * abs(b["confidence"] - b["accuracy"]) for b in filled) / sum(b["n"] for b in filled)
+        ax.set_title(f"{spec.name} — {title}\nECE {ece:.3f}", fontsize=9)
+        ax.set_xlabel("confidence of the shown label")
+        ax.set_ylabel("accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(Path(out_dir) / "reliability.png", dpi=80)
+    plt.close(fig)
+    return "reliability.png"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibration import expected_calibration_error
 from .decision import DecisionPolicy
 
 
@@ -135,6 +136,8 @@ def classification_report(
         "accuracy": round(float(np.mean(y_true == y_pred)), 4),
         "balanced_accuracy": round(balanced_accuracy(y_true, y_pred, n_classes), 4),
         "macro_auc": _rounded(macro_ovr_auc(y_true, probabilities)),
+        # How far the shown label's stated confidence is from its hit rate (10 bins; cnn_model.calibration).
+        "expected_calibration_error": expected_calibration_error(probabilities, y_true),
     }
     mix = None
     if prevalence is not None:

@@ -131,6 +131,9 @@ class ModalitySpec:
     # Where that threshold is set: "val" (the dataset's val/ folder, scored by the exported file) or
     # "cv_oof" (the pooled out-of-fold predictions of recipe.cv_candidate's grouped folds).
     threshold_source: str = "val"
+    # "cv_oof": serve calibrated probabilities, the temperature fitted on the pooled out-of-fold
+    # predictions of recipe.cv_candidate (cnn_model.calibration); None: the network's own confidence.
+    calibration_source: str | None = None
     # Scores of shipped versions on the data owner's held-out part, as reported back to us (we never see
     # those images): {"version", "by", "data", "accuracy", "balanced_accuracy", "macro_auc", "flag": {...}}.
     held_out_checks: tuple[dict, ...] = ()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnn_model.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from cnn_model.runtime import ARTIFACTS_DIR
 from cnn_model.specs import MODALITIES, SPECS
 
@@ -45,10 +46,13 @@ def test_a_cv_oof_threshold_is_what_the_committed_oof_predictions_give(modality)
     folder = REPO / decision["threshold_evidence"]["source"]
     positive = [spec.class_names.index(name) for name in spec.positive_classes]
     scores, truth = [], []
-    for path in sorted(folder.glob("fold*.npz")):
+    for path in sorted(folder.glob("fold[0-9].npz")):
         with np.load(path) as fold:
             assert list(fold["class_names"]) == list(spec.class_names)
-            scores.append(fold["probabilities"].astype(np.float64)[:, positive].sum(axis=1))
+            probabilities = apply_temperature(
+                fold["probabilities"].astype(np.float64), decision.get("temperature", 1.0)
+            )
+            scores.append(probabilities[:, positive].sum(axis=1))
             truth.append(np.isin(fold["y_true"], positive))
     assert len(scores) == decision["threshold_evidence"]["folds"] == 5
     scores, truth = np.concatenate(scores), np.concatenate(truth)
@@ -87,3 +91,23 @@ def test_a_cross_validated_recipe_card_carries_its_cv_figures(modality):
     for check in spec.held_out_checks:
         shown = next(c for c in card["held_out_checks"] if c["version"] == check["version"])
         assert shown["which"] == ("this version" if check["version"] == card["version"] else "previous version's check")
+
+
+@pytest.mark.parametrize("modality", [m for m in MODALITIES if SPECS[m].calibration_source == "cv_oof"])
+def test_a_calibrated_card_serves_the_temperature_its_oof_predictions_give(modality):
+    """Refitted from the committed fold files alone, and calibrated out of fold to the 0.05 goal."""
+    spec, card = SPECS[modality], _card(modality)
+    folder = REPO / "cnn_model" / "cv" / modality / spec.recipe.cv_candidate
+    folds = [np.load(path) for path in sorted(folder.glob("fold[0-9].npz"))]
+    y = np.concatenate([f["y_true"] for f in folds]).astype(int)
+    p = np.concatenate([f["probabilities"] for f in folds]).astype(np.float64)
+    temperature = card["decision"]["temperature"]
+    assert temperature == fit_temperature(p, y)
+    evidence = card["decision"]["calibration_evidence"]
+    assert evidence["ece_before"] == expected_calibration_error(p, y)
+    assert evidence["ece_after"] == expected_calibration_error(apply_temperature(p, temperature), y) <= 0.05
+    assert evidence["ece_cross_fitted"] <= 0.05
+    assert card["calibration"]["oof"]["ece_after"] == evidence["ece_after"]
+    assert (
+        card["plots"]["reliability"] == "reliability.png" and (ARTIFACTS_DIR / modality / "reliability.png").is_file()
+    )
