@@ -58,7 +58,12 @@ def train_modality(
         f"{modality}: {len(fit_samples)} fit / {len(test_samples)} test-slice / {len(val_samples)} val images",
         flush=True,
     )
-    result = train(spec, fit_samples, val_samples, config, run_dir)
+    fit_targets = None
+    if recipe.distilled_from:
+        from .distill import load_soft_targets
+
+        fit_targets = load_soft_targets(modality, recipe.distilled_from, fit_samples)
+    result = train(spec, fit_samples, val_samples, config, run_dir, fit_targets=fit_targets)
     result["model"].save(run_dir / "model.keras")
     provenance = {
         "modality": modality,
@@ -75,7 +80,7 @@ def train_modality(
         ),
         **{
             key: getattr(recipe, key)
-            for key in ("recipe_check", "cv_candidate", "epoch_budget_source")
+            for key in ("recipe_check", "cv_candidate", "epoch_budget_source", "distilled_from")
             if getattr(recipe, key)
         },
     }

@@ -41,6 +41,9 @@ class TrainingRecipe:
     # threshold_source is "cv_oof".
     cv_candidate: str | None = None
     epoch_budget_source: str | None = None  # how head_epochs + finetune_epochs were chosen, when refit
+    # A distilled student: learn the calibrated soft targets of this cross-validation candidate's five fold
+    # models (cnn_model/cv/<modality>/<name>/soft_targets.npz, cnn_model.distill) instead of the labels.
+    distilled_from: str | None = None
 
     def patience_for(self, fit_images: int) -> int:
         if self.patience is not None:

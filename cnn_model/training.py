@@ -181,15 +181,21 @@ def _dataset(x, y, spec, config, augment: bool):
 
     def prepare(images, labels):
         images = tf.cast(images, tf.float32)
-        if augment:
+        if augment and augmenter.layers:  # a spec may ask for no augmentation at all
             images = tf.clip_by_value(augmenter(images, training=True), 0.0, 255.0)
         return images, labels
 
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, out_dir: Path) -> dict:
-    """Train and write training_log.csv; returns the model (best val epoch's weights) and what provenance records."""
+def train(
+    spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, out_dir: Path, fit_targets=None
+) -> dict:
+    """Train and write training_log.csv; returns the model (best val epoch's weights) and what provenance records.
+
+    fit_targets: soft targets (images x classes) to learn instead of the labels (a distilled student,
+    cnn_model.distill); the teachers' class weighting is already in them, so no class weights are added.
+    """
     keras.utils.set_random_seed(config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "training_log.csv"
@@ -206,7 +212,10 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
 
     model, backbone = build_classifier(spec, config)
     weights = class_weights(y_fit, len(class_names), config.class_weight_power)
-    train_ds = _dataset(x_fit, y_fit, spec, config, augment=True)
+    # A student's targets already carry these weights (its teachers trained with them), so they are not
+    # applied again; they stay in the record because the prevalence correction reads the training prior.
+    targets = y_fit if fit_targets is None else np.asarray(fit_targets, dtype=np.float32)
+    train_ds = _dataset(x_fit, targets, spec, config, augment=True)
     verbose = 1 if sys.stdout.isatty() else 2
     best = None
 
@@ -217,9 +226,11 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
         _set_backbone_trainable(backbone, backbone_trainable)
         steps = epochs * int(np.ceil(len(x_fit) / config.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
+        if fit_targets is None:
+            loss, accuracy = "sparse_categorical_crossentropy", "accuracy"
+        else:
+            loss, accuracy = "categorical_crossentropy", keras.metrics.CategoricalAccuracy(name="accuracy")
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy])
         selector = _SelectOnValidation(
             x_val.astype(np.float32),
             y_val,
@@ -234,8 +245,13 @@ def train(spec: ModalitySpec, fit_samples, val_samples, config: TrainingConfig, 
             f"stage {stage}: {epochs} epochs, lr {learning_rate}, backbone trainable={backbone_trainable}", flush=True
         )
         model.fit(
-            train_ds, epochs=epochs, class_weight=weights, callbacks=[selector], verbose=verbose, shuffle=False
-        )  # the dataset shuffles itself
+            train_ds,
+            epochs=epochs,
+            class_weight=weights if fit_targets is None else None,
+            callbacks=[selector],
+            verbose=verbose,
+            shuffle=False,  # the dataset shuffles itself
+        )
         best = selector.best
 
     run_stage("head", config.head_epochs, config.head_learning_rate, backbone_trainable=False)

@@ -99,3 +99,57 @@ def test_an_untrained_classifier_starts_from_uniform_probabilities():
     classifier, _ = build_classifier(spec, TrainingConfig(input_size=32))
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(classifier.predict(images, verbose=0), 1 / len(spec.classes), rtol=1e-6)
+
+
+def test_a_distilled_recipe_trains_on_the_committed_soft_targets(tiny_breast_dataset, tmp_path, monkeypatch):
+    from cnn_model import distill
+    from cnn_model.crossval import relative_path
+    from cnn_model.data import list_class_folder
+
+    spec = SPECS["breast"]
+    train_samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)
+    cv_dir = tmp_path / "cv"
+    distill.soft_targets_path("breast", "toy", cv_dir).parent.mkdir(parents=True)
+    np.savez_compressed(
+        distill.soft_targets_path("breast", "toy", cv_dir),
+        paths=np.array([relative_path(s) for s in train_samples[1:]]),  # one image has no target
+        y_true=np.zeros(len(train_samples) - 1),
+        targets=np.full((len(train_samples) - 1, 3), 1 / 3, dtype=np.float16),
+        class_names=np.array(spec.class_names),
+    )
+    monkeypatch.setattr(distill, "CV_DIR", cv_dir)
+    student = TrainingRecipe(
+        version="0.0.2", head_epochs=0, finetune_epochs=1, refit_all_train=True, distilled_from="toy"
+    )
+    options = {"data_root": tiny_breast_dataset, "backbone": None, "artifacts_dir": tmp_path / "artifacts"}
+    options |= {"input_size": 32, "export_options": {"bootstrap_rounds": 10, "min_agreement": 0.0}}
+    with SPECS.registered(replace(spec, recipe=student, threshold_source="val", calibration_source=None)):
+        with pytest.raises(ValueError, match="no soft targets for 1 images"):
+            train_modality("breast", run_dir=tmp_path / "runs", **options)
+        np.savez_compressed(
+            distill.soft_targets_path("breast", "toy", cv_dir),
+            paths=np.array([relative_path(s) for s in train_samples]),
+            y_true=np.zeros(len(train_samples)),
+            targets=np.full((len(train_samples), 3), 1 / 3, dtype=np.float16),
+            class_names=np.array(spec.class_names),
+        )
+        train_modality("breast", run_dir=tmp_path / "runs", **options)
+    card = json.loads((tmp_path / "artifacts" / "breast" / "card.json").read_text())
+    assert card["training"]["distilled_from"] == "toy" and card["version"] == "0.0.2"
+
+
+def test_training_on_soft_targets_learns_them_rather_than_the_labels(tiny_breast_dataset, tmp_path):
+    from cnn_model.data import list_class_folder, load_arrays
+    from cnn_model.training import TrainingConfig, train
+
+    spec = replace(SPECS["breast"], augmentation={}, input_size=32)
+    samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)
+    x, y = load_arrays(samples, spec, list(spec.class_names))
+    contrary = np.roll(np.eye(3), 1, axis=1)[y] * 0.9 + 0.1 / 3  # every label's target is the next class
+    config = TrainingConfig(
+        head_epochs=0, finetune_epochs=40, finetune_learning_rate=3e-3, select_on_val=False, batch_size=6
+    )
+    result = train(spec, samples, samples[:3], config, tmp_path / "run", fit_targets=contrary)
+    predicted = result["model"].predict(x.astype(np.float32), verbose=0).argmax(axis=1)
+    # Chance is 1/3 either way; a model that learnt the labels would rarely say the next class.
+    assert np.mean(predicted == (y + 1) % 3) > 0.5 > np.mean(predicted == y)
