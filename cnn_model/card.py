@@ -46,11 +46,19 @@ def score_artifact(
     card.pop("decision", None)
     cv_folds, cv_source = cross_validation_folds(spec)
     calibration = None
-    if spec.calibration_source == "cv_oof":
+    if spec.calibration_source in ("cv_oof", "distilled"):
+        # The threshold is set on calibrated OOF probabilities: the ones served ("cv_oof"), or the ones
+        # a distilled student learnt to give ("distilled", served as the network gives them).
         calibration = oof_temperature(cv_folds)
         cv_folds, _ = cross_validation_folds(spec, temperature=calibration["temperature"])
     decision = derive_decision(
-        spec, card["training"], network_val, y_val, oof_folds=cv_folds, oof_source=cv_source, calibration=calibration
+        spec,
+        card["training"],
+        network_val,
+        y_val,
+        oof_folds=cv_folds,
+        oof_source=cv_source,
+        calibration=calibration if spec.calibration_source == "cv_oof" else None,
     )
     if decision:
         card["decision"] = decision
@@ -66,7 +74,9 @@ def score_artifact(
     card["metrics"] = {split.replace(" ", "_"): result["metrics"] for split, result in evaluations.items()}
     card["plots"] = write_plots(artifact_dir, spec, evaluations)
     card.pop("calibration", None)
-    card["calibration"] = calibration_section(calibration, cv_source, network_val, evaluations["val"])
+    card["calibration"] = calibration_section(
+        calibration, cv_source, network_val, evaluations["val"], distilled=spec.calibration_source == "distilled"
+    )
     card["plots"]["reliability"] = write_reliability_plot(artifact_dir, spec, card["calibration"])
     if measure_latency or "median_ms_one_thread" not in card["serving"]:
         card["serving"]["median_ms_one_thread"] = median_latency_ms(runner, val_samples[:LATENCY_IMAGES])
@@ -148,7 +158,9 @@ def cross_validation_figures(spec: ModalitySpec, *, temperature: float | None = 
     return out
 
 
-def calibration_section(calibration: dict | None, source: str | None, network_val: np.ndarray, val: dict) -> dict:
+def calibration_section(
+    calibration: dict | None, source: str | None, network_val: np.ndarray, val: dict, *, distilled: bool = False
+) -> dict:
     """The card's `calibration`: ECE of the shown label (10 bins) out of fold and on val, before and after.
 
     "network" is the network's own confidence; "served" what the service shows (after the decision rule).
@@ -166,9 +178,22 @@ def calibration_section(calibration: dict | None, source: str | None, network_va
         section["rule"] = "none: the network's own confidence is served"
         return section
     section["rule"] = f"temperature scaling, T = {calibration['temperature']}, fitted on {source} out-of-fold"
+    if distilled:
+        section["rule"] = (
+            f"a distilled student: it learnt its teachers' probabilities calibrated with T = "
+            f"{calibration['temperature']} (fitted on {source} out-of-fold) and is served as it is; val checks it"
+        )
     section["oof"] = {
         key: calibration[key]
-        for key in ("n", "ece_before", "ece_after", "ece_cross_fitted", "reliability_before", "reliability_after")
+        for key in (
+            "temperature",
+            "n",
+            "ece_before",
+            "ece_after",
+            "ece_cross_fitted",
+            "reliability_before",
+            "reliability_after",
+        )
     }
     return section
 

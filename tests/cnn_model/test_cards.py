@@ -49,9 +49,9 @@ def test_a_cv_oof_threshold_is_what_the_committed_oof_predictions_give(modality)
     for path in sorted(folder.glob("fold[0-9].npz")):
         with np.load(path) as fold:
             assert list(fold["class_names"]) == list(spec.class_names)
-            probabilities = apply_temperature(
-                fold["probabilities"].astype(np.float64), decision.get("temperature", 1.0)
-            )
+            # Set on calibrated OOF probabilities where the card calibrates (served, or learnt by a student).
+            temperature = card.get("calibration", {}).get("oof", {}).get("temperature", 1.0)
+            probabilities = apply_temperature(fold["probabilities"].astype(np.float64), temperature)
             scores.append(probabilities[:, positive].sum(axis=1))
             truth.append(np.isin(fold["y_true"], positive))
     assert len(scores) == decision["threshold_evidence"]["folds"] == 5
