@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import ECE_BINS, expected_calibration_error, oof_temperature, reliability_bins
+from .calibration import ECE_BINS, apply_temperature, expected_calibration_error, oof_temperature, reliability_bins
 from .data import list_class_folder, split_test_slice
-from .decision import DecisionPolicy, derive_decision, oof_threshold_decision
+from .decision import DecisionPolicy, derive_decision, oof_threshold_decision, prevalence_power_choice
 from .evaluation import evaluate_runner, write_plots, write_reliability_plot
 from .preprocessing import load_image, preprocess_for_model
 from .runtime import CARD_FILE, ModelRunner
@@ -45,12 +45,9 @@ def score_artifact(
     y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
     card.pop("decision", None)
     cv_folds, cv_source = cross_validation_folds(spec)
-    calibration = None
-    if spec.calibration_source in ("cv_oof", "distilled"):
-        # The threshold is set on calibrated OOF probabilities: the ones served ("cv_oof"), or the ones
-        # a distilled student learnt to give ("distilled", served as the network gives them).
-        calibration = oof_temperature(cv_folds)
-        cv_folds, _ = cross_validation_folds(spec, temperature=calibration["temperature"])
+    calibration, prevalence_power, oof_serving = oof_decision_rules(spec, cv_folds, cv_source)
+    if oof_serving:
+        cv_folds, _ = cross_validation_folds(spec, **oof_serving)
     decision = derive_decision(
         spec,
         card["training"],
@@ -59,6 +56,7 @@ def score_artifact(
         oof_folds=cv_folds,
         oof_source=cv_source,
         calibration=calibration if spec.calibration_source == "cv_oof" else None,
+        prevalence_power=prevalence_power,
     )
     if decision:
         card["decision"] = decision
@@ -83,7 +81,7 @@ def score_artifact(
     card["targets"] = asdict(spec.targets)
     card.pop("cross_validation", None)
     if cv_folds:
-        card["cross_validation"] = cross_validation_figures(spec, temperature=(calibration or {}).get("temperature"))
+        card["cross_validation"] = cross_validation_figures(spec, **oof_serving)
     card.pop("held_out_checks", None)
     if spec.held_out_checks:
         card["held_out_checks"] = held_out_checks(spec, card["version"])
@@ -92,8 +90,27 @@ def score_artifact(
     return card
 
 
+def oof_decision_rules(spec: ModalitySpec, cv_folds, cv_source) -> tuple[dict | None, dict | None, dict]:
+    """(calibration, prevalence power, how OOF predictions are served) chosen on the recipe's OOF predictions.
+
+    The threshold is then set on OOF probabilities served the same way: calibrated where the card
+    calibrates (served so, "cv_oof", or learnt so by a distilled student, "distilled"), and with the
+    partial prevalence correction where the spec chooses one.
+    """
+    calibration, prevalence_power, serving = None, None, {}
+    if spec.calibration_source in ("cv_oof", "distilled"):
+        calibration = oof_temperature(cv_folds)
+        serving["temperature"] = calibration["temperature"]
+    if spec.prevalence_power_source == "cv_oof":
+        temperature = serving.get("temperature", 1.0)
+        calibrated = [{**f, "probabilities": apply_temperature(f["probabilities"], temperature)} for f in cv_folds]
+        prevalence_power = prevalence_power_choice(spec, calibrated, spec.targets.accuracy, cv_source)
+        serving["prevalence_power"] = prevalence_power["alpha"]
+    return calibration, prevalence_power, serving
+
+
 def cross_validation_folds(
-    spec: ModalitySpec, *, temperature: float | None = None
+    spec: ModalitySpec, *, temperature: float | None = None, prevalence_power: float = 1.0
 ) -> tuple[list[dict] | None, str | None]:
     """The OOF predictions of the folds that checked this recipe (recipe.cv_candidate), and where they are.
 
@@ -106,13 +123,15 @@ def cross_validation_folds(
         return None, None
     from .crossval import N_FOLDS, load_candidate  # no TensorFlow there either
 
-    folds = load_candidate(spec.name, candidate, temperature=temperature)
+    folds = load_candidate(spec.name, candidate, temperature=temperature, prevalence_power=prevalence_power)
     if len(folds) != N_FOLDS:
         raise ValueError(f"{spec.name}/{candidate}: {len(folds)} of {N_FOLDS} cross-validation folds are finished")
     return folds, f"cnn_model/cv/{spec.name}/{candidate}"
 
 
-def cross_validation_figures(spec: ModalitySpec, *, temperature: float | None = None) -> dict:
+def cross_validation_figures(
+    spec: ModalitySpec, *, temperature: float | None = None, prevalence_power: float = 1.0
+) -> dict:
     """The card's `cross_validation`: what the recipe scored out of fold, beside the shipped model's val figures.
 
     The fold models are not the shipped model (each trained on four fifths of train/ + val/); these are the
@@ -121,7 +140,7 @@ def cross_validation_figures(spec: ModalitySpec, *, temperature: float | None = 
     from .crossval import summarise
 
     candidate = spec.recipe.cv_candidate
-    summary = summarise(spec.name, candidate)
+    summary = summarise(spec.name, candidate, temperature=temperature, prevalence_power=prevalence_power)
     pooled = summary["pooled"]
 
     def r(value):
@@ -147,7 +166,7 @@ def cross_validation_figures(spec: ModalitySpec, *, temperature: float | None = 
     if "accuracy_at_prevalence" in pooled:
         out["pooled_oof"]["accuracy_at_prevalence"] = r(pooled["accuracy_at_prevalence"])
     if spec.sensitivity_target is not None:
-        folds, _ = cross_validation_folds(spec, temperature=temperature)
+        folds, _ = cross_validation_folds(spec, temperature=temperature, prevalence_power=prevalence_power)
         evidence = oof_threshold_decision(spec, folds, out["source"])
         out["flag_at_oof_threshold"] = {
             "threshold": evidence["positive_threshold"],

@@ -475,12 +475,17 @@ def _read_log(path: Path) -> list[dict]:
 
 
 def load_candidate(
-    modality: str, candidate: str, cv_dir: Path = CV_DIR, *, temperature: float | None = None
+    modality: str,
+    candidate: str,
+    cv_dir: Path = CV_DIR,
+    *,
+    temperature: float | None = None,
+    prevalence_power: float = 1.0,
 ) -> list[dict]:
     """Finished folds of a candidate: [{'fold', 'json', 'paths', 'y_true', 'probabilities', 'served'}].
 
     served: what the service would decide on: the fold's prevalence correction where the spec has one,
-    after calibration with `temperature` where given.
+    after calibration with `temperature` where given, with the weights raised to `prevalence_power`.
     """
     spec = get_spec(modality)
     folds = []
@@ -494,9 +499,8 @@ def load_candidate(
                 raise ValueError(f"{stem}.npz: classes differ from the spec")
             probabilities = data["probabilities"].astype(np.float64)
             weights = meta.get("prevalence_weights")
-            policy = DecisionPolicy(
-                np.array([weights[n] for n in spec.class_names]) if weights else None, temperature=temperature
-            )
+            weights = np.array([weights[n] for n in spec.class_names]) if weights else None
+            policy = DecisionPolicy(None if weights is None else weights**prevalence_power, temperature=temperature)
             folds.append(
                 {
                     "fold": fold,
@@ -505,6 +509,7 @@ def load_candidate(
                     "y_true": data["y_true"].astype(np.int64),
                     "probabilities": probabilities,
                     "served": policy.adjust(probabilities),
+                    "prevalence_weights": weights,
                 }
             )
     return folds
@@ -519,10 +524,20 @@ def _flag_figures(y_true, scores, threshold, positive_idx) -> dict:
     }
 
 
-def summarise(modality: str, candidate: str, cv_dir: Path = CV_DIR) -> dict | None:
-    """Mean ± sd over finished folds, pooled OOF figures and the OOF threshold for the sensitivity floor."""
+def summarise(
+    modality: str,
+    candidate: str,
+    cv_dir: Path = CV_DIR,
+    *,
+    temperature: float | None = None,
+    prevalence_power: float = 1.0,
+) -> dict | None:
+    """Mean ± sd over finished folds, pooled OOF figures and the OOF threshold for the sensitivity floor.
+
+    temperature, prevalence_power: serve the OOF probabilities as a card's decision rule would (load_candidate).
+    """
     spec = get_spec(modality)
-    folds = load_candidate(modality, candidate, cv_dir)
+    folds = load_candidate(modality, candidate, cv_dir, temperature=temperature, prevalence_power=prevalence_power)
     if not folds:
         return None
     n_classes = len(spec.class_names)

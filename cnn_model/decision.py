@@ -90,6 +90,54 @@ def prevalence_weights(
     return {name: round(float(w), 6) for name, w in zip(names, ratio, strict=True)}
 
 
+PREVALENCE_POWERS = tuple(round(0.05 * k, 2) for k in range(21))
+
+
+def prevalence_power_choice(spec: ModalitySpec, folds: list[dict], min_accuracy: float, source: str) -> dict:
+    """The partial prevalence correction: weights ** alpha, alpha chosen on pooled out-of-fold predictions.
+
+    The full correction (alpha = 1) maximises accuracy at the deployment mix by pushing rare classes
+    toward the common one; none (alpha = 0) serves the rebalanced network, best for balanced accuracy.
+    alpha is the one with the highest balanced accuracy among those whose accuracy at the deployment
+    mix is at least min_accuracy (the largest accuracy where none reaches it). folds: one
+    {"y_true", "probabilities" (calibrated where served so), "prevalence_weights" (alpha = 1, spec
+    order)} per fold.
+    """
+    from .metrics import accuracy_at_prevalence, balanced_accuracy
+
+    mix = np.array([spec.prevalence[name] for name in spec.class_names], dtype=np.float64)
+    y = np.concatenate([f["y_true"] for f in folds])
+    table = []
+    for alpha in PREVALENCE_POWERS:
+        served = np.concatenate(
+            [DecisionPolicy(f["prevalence_weights"] ** alpha).adjust(f["probabilities"]) for f in folds]
+        )
+        predicted = served.argmax(axis=1)
+        table.append(
+            {
+                "alpha": alpha,
+                "accuracy_at_prevalence": round(accuracy_at_prevalence(y, predicted, mix), 4),
+                "balanced_accuracy": round(balanced_accuracy(y, predicted, len(mix)), 4),
+            }
+        )
+    allowed = [row for row in table if row["accuracy_at_prevalence"] >= min_accuracy]
+    if allowed:
+        best = max(allowed, key=lambda row: (row["balanced_accuracy"], -row["alpha"]))
+    else:
+        best = max(table, key=lambda row: (row["accuracy_at_prevalence"], -row["alpha"]))
+    return {
+        "alpha": best["alpha"],
+        "rule": (
+            f"highest balanced accuracy with accuracy at the deployment mix >= {min_accuracy} on the pooled "
+            f"out-of-fold predictions of grouped {len(folds)}-fold cross-validation ({source}, {len(y)} images)"
+        ),
+        "at_alpha": best,
+        "full_correction": table[-1],
+        "no_correction": table[0],
+        "table": table,
+    }
+
+
 def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: ModalitySpec, target: float) -> float:
     """The highest threshold on P(positive classes) whose sensitivity on these labels is >= target."""
     positive_idx = positive_indices(spec)
@@ -181,15 +229,20 @@ def derive_decision(
     oof_folds: list[dict] | None = None,
     oof_source: str | None = None,
     calibration: dict | None = None,
+    prevalence_power: dict | None = None,
 ) -> dict | None:
     """The card's `decision` block for raw network probabilities on val, or None for the plain rule.
 
     Where the spec's threshold_source is "cv_oof", the threshold comes from oof_folds (see
     oof_threshold_decision; oof_source names them) and val only checks it. calibration: the result of
     cnn_model.calibration.oof_temperature, whose temperature the served probabilities then carry
-    (oof_folds' "served" must already be calibrated with it).
+    (oof_folds' "served" must already be calibrated with it). prevalence_power: the result of
+    prevalence_power_choice; the class weights are then raised to its alpha (oof_folds' "served" too).
     """
     weights = prevalence_weights(spec, provenance["data"]["counts"]["fit"], provenance["class_weights"])
+    if weights is not None and prevalence_power is not None:
+        alpha = prevalence_power["alpha"]
+        weights = {name: round(w**alpha, 6) for name, w in weights.items()}
     if weights is None and spec.sensitivity_target is None and calibration is None:
         return None
     decision: dict = {}
@@ -226,6 +279,18 @@ def derive_decision(
             deployment_prevalence={name: spec.prevalence[name] for name in spec.class_names},
             deployment_prevalence_source=spec.prevalence_source,
         )
+        if prevalence_power is not None:
+            decision.update(
+                prevalence_power=prevalence_power["alpha"],
+                class_weights_rule=(
+                    f"probabilities x (deployment prevalence / training prevalence) ** {prevalence_power['alpha']}, "
+                    "renormalised; training prevalence = fit images per class x training class weight"
+                ),
+                prevalence_power_rule=prevalence_power["rule"],
+                prevalence_power_evidence={
+                    k: prevalence_power[k] for k in ("at_alpha", "full_correction", "no_correction", "table")
+                },
+            )
     policy = DecisionPolicy(
         np.array([weights[n] for n in spec.class_names]) if weights else None, temperature=temperature
     )

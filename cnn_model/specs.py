@@ -129,6 +129,10 @@ class ModalitySpec:
     # (see cnn_model.decision); None: serve the network's probabilities as they are.
     prevalence: dict[str, int] | None = None
     prevalence_source: str | None = None
+    # "cv_oof": correct only part of the way, weights ** alpha with alpha chosen on the pooled out-of-fold
+    # predictions of recipe.cv_candidate (decision.prevalence_power_choice; accuracy at the mix kept at
+    # targets.accuracy); None: the full correction.
+    prevalence_power_source: str | None = None
     # Sensitivity that sets the malignant/abnormal threshold; None: the top-1 class decides.
     sensitivity_target: float | None = None
     # Where that threshold is set: "val" (the dataset's val/ folder, scored by the exported file) or

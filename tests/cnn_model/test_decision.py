@@ -5,7 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cnn_model.decision import DecisionPolicy, derive_decision, prevalence_weights, sensitivity_threshold
+from cnn_model.decision import (
+    DecisionPolicy,
+    derive_decision,
+    prevalence_power_choice,
+    prevalence_weights,
+    sensitivity_threshold,
+)
 from cnn_model.metrics import accuracy_at_prevalence, classification_report
 from cnn_model.runtime import ARTIFACTS_DIR, ModelRunner
 from cnn_model.specs import SPECS
@@ -112,3 +118,29 @@ def test_the_card_threshold_drives_the_served_flag(tmp_path):
     image = sample_image("skin_lesion")
     assert runner_with(0.0).predict(image).is_positive is True
     assert runner_with(1.01).predict(image).is_positive is False
+
+
+def test_the_partial_prevalence_correction_keeps_accuracy_at_the_mix_and_gains_balanced_accuracy():
+    """A common class and two rare ones: the full correction buys accuracy at the mix with rare-class recall."""
+
+    spec = replace(SPECS["breast"], prevalence={"benign": 90, "malignant": 5, "normal": 5})
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1, 2], 300)  # a rebalanced training-like set
+    logits = rng.normal(0, 1.0, (len(y), 3)) + 1.2 * np.eye(3)[y]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    weights = np.array([1.0, 5 / 90, 5 / 90])  # deployment / training prior, max 1
+    folds = [{"y_true": y[k::3], "probabilities": probabilities[k::3], "prevalence_weights": weights} for k in range(3)]
+    choice = prevalence_power_choice(spec, folds, min_accuracy=0.85, source="toy")
+    table = {row["alpha"]: row for row in choice["table"]}
+    assert choice["no_correction"] == table[0.0] and choice["full_correction"] == table[1.0]
+    assert table[1.0]["accuracy_at_prevalence"] > table[0.0]["accuracy_at_prevalence"]
+    assert table[1.0]["balanced_accuracy"] < table[0.0]["balanced_accuracy"]
+    alpha = choice["alpha"]
+    assert 0 < alpha < 1 and table[alpha]["accuracy_at_prevalence"] >= 0.85
+    better = [row for row in choice["table"] if row["balanced_accuracy"] > table[alpha]["balanced_accuracy"]]
+    assert all(row["accuracy_at_prevalence"] < 0.85 for row in better)
+    # Unreachable floor: the most accurate alpha, never a silent pick of balanced accuracy.
+    assert (
+        prevalence_power_choice(spec, folds, min_accuracy=0.999, source="toy")["alpha"]
+        == max(choice["table"], key=lambda row: (row["accuracy_at_prevalence"], -row["alpha"]))["alpha"]
+    )
