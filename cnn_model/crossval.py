@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import oof_temperature
 from .data import Sample, list_class_folder
 from .decision import DecisionPolicy, positive_indices, prevalence_weights, sensitivity_threshold
 from .metrics import accuracy_at_prevalence, balanced_accuracy, classification_report, macro_ovr_auc, roc_auc
@@ -595,6 +596,10 @@ def summarise(
         }
     curves = _epoch_curves(folds)
     seconds = {f["fold"]: f["json"]["training_seconds"] for f in folds}
+    calibration = None
+    if len(folds) > 1:
+        fitted = oof_temperature(folds)
+        calibration = {key: fitted[key] for key in ("temperature", "ece_before", "ece_after", "ece_cross_fitted")}
     return {
         "modality": modality,
         "candidate": candidate,
@@ -604,9 +609,28 @@ def summarise(
         "mean_sd": mean_sd,
         "pooled": pooled,
         "epoch_curve": curves,
+        "calibration": calibration,
+        "flip_tta": _flip_tta_figures(modality, candidate, folds, cv_dir, figures),
         "training_seconds": seconds,
         "epoch_rule": folds[0]["json"]["epoch_rule"],
     }
+
+
+def _flip_tta_figures(modality, candidate, folds, cv_dir, figures) -> dict | None:
+    """Pooled OOF figures with the flip views averaged (from the folds' teacher files), where every fold has one."""
+    paths = [teacher_path(modality, candidate, f["fold"], cv_dir) for f in folds]
+    if not all(p.is_file() for p in paths):
+        return None
+    ys, averaged = [], []
+    for f, path in zip(folds, paths, strict=True):
+        with np.load(path) as teacher:
+            held = teacher["folds"] == f["fold"]
+            views = teacher["probabilities"][held].astype(np.float64)  # (images, views, classes)
+            ys.append(teacher["y_true"][held].astype(np.int64))
+        weights = f["json"].get("prevalence_weights")
+        policy = DecisionPolicy(np.array([weights[n] for n in get_spec(modality).class_names]) if weights else None)
+        averaged.append(policy.adjust(views.mean(axis=1)))
+    return {"views": int(views.shape[1]), **figures(np.concatenate(ys), np.concatenate(averaged))}
 
 
 def _epoch_curves(folds) -> dict | None:
@@ -676,6 +700,18 @@ def format_summary(s: dict) -> str:
             f"{last['balanced_accuracy']:.3f} acc {last['accuracy']:.3f}; best {best['stage']}:{best['epoch']} bal "
             f"{best['balanced_accuracy']:.3f} acc {best['accuracy']:.3f} (for choosing a budget; optimistic as a score)"
         )
+    if s["flip_tta"]:
+        tta = s["flip_tta"]
+        lines.append(
+            f"  pooled OOF with {tta['views']}-view flip TTA: accuracy {tta['accuracy']:.3f}, balanced "
+            f"{tta['balanced_accuracy']:.3f}, macro AUC {tta['macro_auc']:.3f}"
+        )
+    if s["calibration"]:
+        c = s["calibration"]
+        lines.append(
+            f"  calibration: OOF ECE {c['ece_before']:.3f}; temperature {c['temperature']} -> {c['ece_after']:.3f}, "
+            f"cross-fitted {c['ece_cross_fitted']:.3f}"
+        )
     lines.append("  training seconds per fold: " + ", ".join(f"{k}: {v:.0f}" for k, v in s["training_seconds"].items()))
     return "\n".join(lines)
 
@@ -684,8 +720,8 @@ def format_table(summaries: list[dict]) -> str:
     """One markdown row per candidate: mean ± sd over folds, and the OOF flag at the OOF threshold."""
     lines = [
         "| modality | candidate | folds | accuracy | balanced accuracy | macro AUC | OOF threshold (floor) | "
-        "sens / spec at it | cross-fitted sens / spec | minutes per fold |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "sens / spec at it | cross-fitted sens / spec | ECE → calibrated (cross-fitted) | minutes per fold |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in summaries:
 
@@ -704,6 +740,12 @@ def format_table(summaries: list[dict]) -> str:
             f"{pm('balanced_accuracy')} | {pm('macro_auc')} | {t['threshold']} ({t['floor']}) | "
             f"{t['sensitivity']:.3f} / {t['specificity']:.3f} | "
             + (f"{cf['sensitivity']:.3f} / {cf['specificity']:.3f}" if cf else "–")
+            + " | "
+            + (
+                f"{s['calibration']['ece_before']:.3f} → {s['calibration']['ece_cross_fitted']:.3f}"
+                if s["calibration"]
+                else "–"
+            )
             + f" | {min(minutes):.0f}–{max(minutes):.0f} |"
         )
     return "\n".join(lines)

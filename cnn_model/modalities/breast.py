@@ -57,6 +57,7 @@ SPEC = ModalitySpec(
             "accuracy": 0.808,
             "balanced_accuracy": 0.804,
             "macro_auc": 0.929,
+            "expected_calibration_error": 0.088,
             "flag": {"rule": "top-1 class", "sensitivity": 0.77, "specificity": 0.91},
         },
     ),

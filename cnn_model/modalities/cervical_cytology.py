@@ -66,6 +66,19 @@ SPEC = ModalitySpec(
         patience=12,
     ),
     targets=QualityTargets(accuracy=0.70, balanced_accuracy=0.65, macro_auc=0.92),
+    held_out_checks=(
+        {
+            "version": "1.3.0",
+            "by": "the product owner",
+            "data": "the data owner's held-out part: unseen smears at Herlev's natural mix",
+            "accuracy": 0.675,
+            "balanced_accuracy": 0.736,
+            "macro_auc": 0.948,
+            "expected_calibration_error": 0.137,
+            "flag": {"rule": "top-1 class", "sensitivity": 0.97, "specificity": 0.95},
+            "note": "recall: moderate dysplasia 0.35, severe dysplasia 0.50",
+        },
+    ),
     data_caveats=(
         "Herlev single-cell crops (917 cells from 323 smear images); val and test slice are "
         "tiny and lumpy per class, so per-class figures swing by tens of points. Not for "
