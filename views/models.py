@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import abort, current_app, render_template, send_file
@@ -27,6 +28,16 @@ def per_100(fraction: float | None) -> int | None:
     return None if fraction is None else round(fraction * 100)
 
 
+def gap_in_points(ece: float | None) -> str | None:
+    """An expected calibration error as the page says it: percentage points between confidence and accuracy."""
+    if ece is None:
+        return None
+    points = round(ece * 100)
+    if points < 1:
+        return "under 1 point"
+    return f"about {points} point{'s' if points != 1 else ''}"
+
+
 @dataclass(frozen=True)
 class Figures:
     """One held-out set's results, in the words the pages use."""
@@ -41,6 +52,77 @@ class Figures:
     positives: int | None
     negatives: int | None
     macro_auc: float | None
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """Where the flagging threshold was chosen and what it was aimed at."""
+
+    chosen_on_cross_validation: bool  # else on the validation set
+    n: int | None  # images it was chosen on
+    target_per_100: int | None
+    # Flagging measured on images the threshold was not chosen on (each fold at a threshold set on the others).
+    cross_fitted_sensitivity_per_100: int | None
+    cross_fitted_specificity_per_100: int | None
+
+
+@dataclass(frozen=True)
+class MeanSpread:
+    """A figure's mean over the cross-validation folds and its standard deviation."""
+
+    mean: float
+    sd: float
+
+    @property
+    def mean_per_100(self) -> int:
+        return round(self.mean * 100)
+
+    @property
+    def sd_per_100(self) -> int:
+        return round(self.sd * 100)
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Grouped k-fold cross-validation: each fold scored by a model that never trained on it."""
+
+    n: int | None
+    folds: int
+    correct: MeanSpread | None
+    balanced: MeanSpread | None
+    macro_auc: MeanSpread | None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How close the shown confidence is to how often the model is right."""
+
+    val_n: int | None
+    val_gap: str | None  # the confidence as served, on the validation set
+    tuned: bool
+    tuning_n: int | None
+    tuning_gap_before: str | None
+    tuning_gap_after: str | None  # cross-fitted where the card has it: on images the tuning was not fitted on
+    has_plot: bool
+
+
+@dataclass(frozen=True)
+class HeldOutCheck:
+    """The product owner's score of one version on data the team never sees."""
+
+    version: str
+    is_this_version: bool
+    by: str
+    data: str
+    correct_per_100: int | None
+    balanced_per_100: int | None
+    macro_auc: float | None
+    gap: str | None
+    flag_rule: str | None
+    sensitivity_per_100: int | None
+    specificity_per_100: int | None
+    recalls: list = field(default_factory=list)  # (finding display name, found per 100), from the check's note
+    note: str | None = None  # the check's note, verbatim, when it is not a list of recalls
 
 
 @dataclass(frozen=True)
@@ -67,6 +149,14 @@ class ModelSummary:
     confusion_labels: list
     confusion_rows: list
     has_plots: bool
+    threshold_choice: ThresholdChoice | None = None
+    cross_validation: CrossValidation | None = None
+    calibration: Calibration | None = None
+    held_out_checks: list = field(default_factory=list)  # HeldOutCheck, as the card lists them
+
+    @property
+    def this_version_checked(self) -> bool:
+        return any(check.is_this_version for check in self.held_out_checks)
 
     @property
     def headline(self) -> Figures | None:
@@ -92,6 +182,118 @@ def _figures(name: str, metrics: dict | None) -> Figures | None:
     )
 
 
+def _threshold_choice(card: dict, spec, val_n: int | None) -> ThresholdChoice | None:
+    decision = card.get("decision") or {}
+    if decision.get("positive_threshold") is None:
+        return None
+    evidence = decision.get("threshold_evidence") or {}
+    cross_fitted = evidence.get("cross_fitted") or {}
+    on_cv = decision.get("threshold_source") == "cv_oof"
+    # Older cards name no target in the decision; the spec's is the one the threshold was set for.
+    target = evidence.get("sensitivity_target", getattr(spec, "sensitivity_target", None))
+    return ThresholdChoice(
+        chosen_on_cross_validation=on_cv,
+        n=evidence.get("n") if on_cv else val_n,
+        target_per_100=per_100(target),
+        cross_fitted_sensitivity_per_100=per_100(cross_fitted.get("sensitivity")),
+        cross_fitted_specificity_per_100=per_100(cross_fitted.get("specificity")),
+    )
+
+
+def _mean_spread(pair) -> MeanSpread | None:
+    if not pair or len(pair) != 2 or None in pair:
+        return None
+    return MeanSpread(mean=pair[0], sd=pair[1])
+
+
+def _cross_validation(card: dict) -> CrossValidation | None:
+    cv = card.get("cross_validation") or {}
+    spread = cv.get("mean_sd_over_folds")
+    if not spread:
+        return None
+    return CrossValidation(
+        n=cv.get("n"),
+        folds=len(cv.get("per_fold") or {}) or 5,  # the cards' cross-validation is 5-fold
+        correct=_mean_spread(spread.get("accuracy")),
+        balanced=_mean_spread(spread.get("balanced_accuracy")),
+        macro_auc=_mean_spread(spread.get("macro_auc")),
+    )
+
+
+def _calibration(card: dict, val_n: int | None) -> Calibration | None:
+    calibration = card.get("calibration") or {}
+    val = calibration.get("val") or {}
+    oof = calibration.get("oof") or {}
+    if not val and not oof:
+        return None
+    return Calibration(
+        val_n=val_n,
+        val_gap=gap_in_points(val.get("served_ece")),
+        tuned=bool(oof),
+        tuning_n=oof.get("n"),
+        tuning_gap_before=gap_in_points(oof.get("ece_before")),
+        tuning_gap_after=gap_in_points(oof.get("ece_cross_fitted", oof.get("ece_after"))),
+        has_plot="reliability" in (card.get("plots") or {}),
+    )
+
+
+RECALL_NOTE = re.compile(r"^recall:\s*(.+)$", re.IGNORECASE)
+RECALL_ITEM = re.compile(r"^([\w-]+)\s+([01](?:\.\d+)?)$")
+
+
+def _recalls_in_note(note: str, spec) -> list | None:
+    """A note like "recall: melanoma 0.50, df 0.53" as (display name, found per 100); None if it is not one."""
+    match = RECALL_NOTE.match(note.strip())
+    if not match:
+        return None
+    found = []
+    for item in match.group(1).split(","):
+        parts = RECALL_ITEM.match(item.strip())
+        if not parts:
+            return None
+        word = parts.group(1).lower()
+        finding = next(
+            (c for c in spec.classes if c.name == word or c.display_name.lower().startswith(word)),
+            None,
+        )
+        if finding is None:
+            return None
+        found.append((finding.display_name, per_100(float(parts.group(2)))))
+    return found
+
+
+def _flag_rule_words(rule: str | None, positive_word: str) -> str | None:
+    if not rule:
+        return None
+    if "top-1" in rule:
+        return f"flagging an image when its single most likely finding is {positive_word}"
+    if "threshold" in rule:
+        return "flagging at the service's threshold"
+    return f"flagging by {rule}"
+
+
+def _held_out_check(check: dict, spec, version: str, positive_word: str) -> HeldOutCheck:
+    flag = check.get("flag") or {}
+    note = check.get("note") or ""
+    recalls = _recalls_in_note(note, spec) if note else None
+    which = check.get("which")
+    return HeldOutCheck(
+        version=str(check.get("version", "")),
+        is_this_version=which == "this version" if which else check.get("version") == version,
+        by=check.get("by") or "the product owner",
+        data=check.get("data", ""),
+        correct_per_100=per_100(check.get("accuracy")),
+        balanced_per_100=per_100(check.get("balanced_accuracy")),
+        macro_auc=check.get("macro_auc"),
+        gap=gap_in_points(check.get("expected_calibration_error")),
+        flag_rule=_flag_rule_words(flag.get("rule"), positive_word),
+        sensitivity_per_100=per_100(flag.get("sensitivity")),
+        specificity_per_100=per_100(flag.get("specificity")),
+        recalls=recalls or [],
+        note=note if note and recalls is None else None,
+    )
+
+
 def summarise(card: dict) -> ModelSummary:
     spec = get_spec(card["modality"])
     metrics = card.get("metrics") or {}
@@ -102,12 +304,15 @@ def summarise(card: dict) -> ModelSummary:
     confusion = (test_metrics or metrics.get("val") or {}).get("confusion_matrix") or {}
     names = {c.name: c.display_name for c in spec.classes}
     plots = card.get("plots") or {}
+    val_n = (metrics.get("val") or {}).get("n")
+    positive_word = "malignant" if spec.positive_flag == "is_malignant" else "abnormal"
+    version = card.get("version", "")
     return ModelSummary(
         modality=spec.name,
         display_name=spec.display_name,
         name=card.get("name", ""),
-        version=card.get("version", ""),
-        positive_word="malignant" if spec.positive_flag == "is_malignant" else "abnormal",
+        version=version,
+        positive_word=positive_word,
         classes=list(spec.classes),
         val=_figures("validation", metrics.get("val")),
         test=_figures("test", test_metrics),
@@ -129,6 +334,12 @@ def summarise(card: dict) -> ModelSummary:
             )
         ),
         has_plots="confusion_matrix" in plots and "roc" in plots,
+        threshold_choice=_threshold_choice(card, spec, val_n),
+        cross_validation=_cross_validation(card),
+        calibration=_calibration(card, val_n),
+        held_out_checks=[
+            _held_out_check(check, spec, version, positive_word) for check in card.get("held_out_checks") or []
+        ],
     )
 
 
@@ -151,7 +362,7 @@ def detail(modality: str):
     return render_template("models/detail.html", model=model)
 
 
-@bp.get("/models/<modality>/<any(confusion_matrix, roc):plot>.png")
+@bp.get("/models/<modality>/<any(confusion_matrix, roc, reliability):plot>.png")
 def plot(modality: str, plot: str):
     """A figure from the model card, next to the card in the model directory."""
     card = next((c for c in ModelManager.cards()["items"] if c["modality"] == modality), None)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
+from pathlib import Path
+
 import pytest
 
 from cnn_model.modalities import MODALITIES, get_spec
+from managers.models import ModelManager
 from tests.resources.helpers import assert_error
 from tests.web.conftest import page_text
 
@@ -78,6 +83,118 @@ def test_model_page_shows_the_cards_figures(client, modality):
     for plot in ("confusion_matrix", "roc"):
         image = client.get(f"/models/{modality}/{plot}.png")
         assert image.status_code == 200 and image.mimetype == "image/png"
+
+
+def shipped_card(app, modality: str) -> dict:
+    return json.loads((Path(app.config["MODEL_DIR"]) / modality / "card.json").read_text())
+
+
+def per_100(fraction: float) -> int:
+    return round(fraction * 100)
+
+
+def serve_cards(monkeypatch, *cards: dict) -> None:
+    """Make the model pages read these cards instead of the installed ones."""
+    monkeypatch.setattr(ModelManager, "cards", staticmethod(lambda: {"items": list(cards), "total": len(cards)}))
+
+
+def test_model_page_says_how_the_threshold_was_chosen_from_cross_validation(app, client):
+    card = shipped_card(app, "breast")
+    evidence = card["decision"]["threshold_evidence"]
+    assert card["decision"]["threshold_source"] == "cv_oof"
+
+    text = " ".join(page_text(client.get("/models/breast")).split())
+
+    assert f"at least {per_100(evidence['sensitivity_target'])} of 100 malignant images are flagged" in text
+    assert f"cross-validation results for {evidence['n']} images" in text
+    assert (
+        "On images the threshold was not chosen on, it flagged about "
+        f"{per_100(evidence['cross_fitted']['sensitivity'])} of 100 malignant images"
+    ) in text
+    assert "85 of 100 malignant validation images" not in text
+
+
+def test_model_page_shows_cross_validation_calibration_and_the_owners_check(app, client):
+    card = shipped_card(app, "breast")
+    spread = card["cross_validation"]["mean_sd_over_folds"]
+    check = card["held_out_checks"][0]
+
+    text = " ".join(page_text(client.get("/models/breast")).split())
+
+    assert "Checked by cross-validation" in text
+    accuracy, sd = spread["accuracy"]
+    assert f"Correct on <strong>{per_100(accuracy)} of 100</strong> images (give or take {per_100(sd)})" in text
+    assert f"{spread['macro_auc'][0]:.2f} (give or take {spread['macro_auc'][1]:.2f})" in text
+
+    assert "How sure it is" in text
+    assert (
+        f"off from how often it was right by about {per_100(card['calibration']['val']['served_ece'])} points" in text
+    )
+    assert 'src="/models/breast/reliability.png"' in text and 'alt="Reliability diagram of the' in text
+
+    assert "Checked by the product owner" in text and "never saw them" in text
+    assert f"Version {check['version']}: an earlier version" in text
+    assert f"Version {card['version']}, the one in service, has not been checked this way yet" in text
+    assert f"Correct on <strong>{per_100(check['accuracy'])} of 100</strong>" in text
+
+
+def test_model_page_without_cross_validation_shows_the_owners_check_of_this_version(app, client):
+    card = shipped_card(app, "chest_xray")
+    check = card["held_out_checks"][0]
+    assert "cross_validation" not in card
+
+    text = " ".join(page_text(client.get("/models/chest_xray")).split())
+
+    assert "Checked by cross-validation" not in text
+    assert f"Version {check['version']}: the version in service" in text
+    assert "has not been checked this way yet" not in text
+    assert f"flagged <strong>{per_100(check['flag']['sensitivity'])} of 100</strong> abnormal images" in text
+
+
+@pytest.mark.parametrize("modality", [m for m in MODALITIES if m != "cervical_cytology"])
+def test_reliability_diagram_is_served(client, modality):
+    image = client.get(f"/models/{modality}/reliability.png")
+
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    assert image.data.startswith(b"\x89PNG")
+
+
+def test_card_without_the_new_sections_still_renders(app, client, monkeypatch):
+    card = shipped_card(app, "breast")
+    for key in ("cross_validation", "calibration", "held_out_checks"):
+        card.pop(key, None)
+    card["decision"] = {"positive_threshold": 0.4}  # an older card: chosen on validation, no evidence
+    card["plots"] = {"confusion_matrix": "confusion_matrix.png", "roc": "roc.png"}
+    serve_cards(monkeypatch, card)
+
+    response = client.get("/models/breast")
+
+    assert response.status_code == 200
+    text = " ".join(page_text(response).split())
+    for heading in ("Checked by cross-validation", "Checked by the product owner", "How sure it is"):
+        assert heading not in text
+    assert "at least 85 of 100 malignant images among the" in text and "validation images are flagged" in text
+    assert "not chosen on" not in text
+    assert client.get("/models/breast/reliability.png").status_code == 404
+
+
+def test_threshold_target_and_owners_note_come_from_the_card(app, client, monkeypatch):
+    card = copy.deepcopy(shipped_card(app, "breast"))
+    card["decision"]["threshold_evidence"]["sensitivity_target"] = 0.95
+    del card["decision"]["threshold_evidence"]["cross_fitted"]
+    card["held_out_checks"] = [
+        {"version": card["version"], "which": "this version", "accuracy": 0.9, "note": "scored twice"},
+        {"version": "0.9.0", "which": "previous version's check", "note": "recall: malignant 0.70, normal 0.6"},
+    ]
+    serve_cards(monkeypatch, card)
+
+    text = " ".join(page_text(client.get("/models/breast")).split())
+
+    assert "at least 95 of 100 malignant images are flagged" in text
+    assert "not chosen on" not in text
+    assert "Note: scored twice" in text
+    assert "It recognised Malignant lesion in 70 of 100 cases and No lesion seen in 60 of 100 cases." in text
+    assert "has not been checked this way yet" not in text
 
 
 def test_models_index_lists_every_model(client):
