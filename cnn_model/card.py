@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import ECE_BINS, apply_temperature, expected_calibration_error, oof_temperature, reliability_bins
+from .calibration import (
+    ECE_BINS,
+    apply_temperature,
+    expected_calibration_error,
+    oof_temperature,
+    reliability_bins,
+    val_temperature,
+)
 from .data import list_class_folder, split_test_slice
 from .decision import DecisionPolicy, derive_decision, oof_threshold_decision, prevalence_power_choice
 from .evaluation import evaluate_runner, write_plots, write_reliability_plot
@@ -45,9 +52,10 @@ def score_artifact(
     y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
     card.pop("decision", None)
     cv_folds, cv_source = cross_validation_folds(spec)
-    calibration, prevalence_power, oof_serving = oof_decision_rules(spec, cv_folds, cv_source)
+    oof_calibration, prevalence_power, oof_serving = oof_decision_rules(spec, cv_folds, cv_source)
     if oof_serving:
         cv_folds, _ = cross_validation_folds(spec, **oof_serving)
+    calibration = served_calibration(spec, oof_calibration, cv_source, network_val, y_val, val_samples)
     decision = derive_decision(
         spec,
         card["training"],
@@ -55,7 +63,7 @@ def score_artifact(
         y_val,
         oof_folds=cv_folds,
         oof_source=cv_source,
-        calibration=calibration if spec.calibration_source == "cv_oof" else None,
+        calibration=calibration,
         prevalence_power=prevalence_power,
     )
     if decision:
@@ -72,9 +80,7 @@ def score_artifact(
     card["metrics"] = {split.replace(" ", "_"): result["metrics"] for split, result in evaluations.items()}
     card["plots"] = write_plots(artifact_dir, spec, evaluations)
     card.pop("calibration", None)
-    card["calibration"] = calibration_section(
-        calibration, cv_source, network_val, evaluations["val"], distilled=spec.calibration_source == "distilled"
-    )
+    card["calibration"] = calibration_section(calibration, oof_calibration, network_val, evaluations["val"])
     card["plots"]["reliability"] = write_reliability_plot(artifact_dir, spec, card["calibration"])
     if measure_latency or "median_ms_one_thread" not in card["serving"]:
         card["serving"]["median_ms_one_thread"] = median_latency_ms(runner, val_samples[:LATENCY_IMAGES])
@@ -94,11 +100,10 @@ def oof_decision_rules(spec: ModalitySpec, cv_folds, cv_source) -> tuple[dict | 
     """(calibration, prevalence power, how OOF predictions are served) chosen on the recipe's OOF predictions.
 
     The threshold is then set on OOF probabilities served the same way: calibrated where the card
-    calibrates (served so, "cv_oof", or learnt so by a distilled student, "distilled"), and with the
-    partial prevalence correction where the spec chooses one.
+    calibrates, and with the partial prevalence correction where the spec chooses one.
     """
     calibration, prevalence_power, serving = None, None, {}
-    if spec.calibration_source in ("cv_oof", "distilled"):
+    if spec.calibration_source is not None and cv_folds:
         calibration = oof_temperature(cv_folds)
         serving["temperature"] = calibration["temperature"]
     if spec.prevalence_power_source == "cv_oof":
@@ -177,8 +182,18 @@ def cross_validation_figures(
     return out
 
 
+def served_calibration(spec, oof_calibration, cv_source, network_val, y_val, val_samples) -> dict | None:
+    """The temperature the served model carries, and what it was fitted on (spec.calibration_source)."""
+    if spec.calibration_source == "cv_oof":
+        return {**oof_calibration, "fitted_on": f"the pooled out-of-fold predictions of {cv_source}"}
+    if spec.calibration_source == "val":
+        fitted = val_temperature(network_val, y_val, [s.group for s in val_samples])
+        return {**fitted, "fitted_on": "this model's own predictions on val/ (never trained on)"}
+    return None
+
+
 def calibration_section(
-    calibration: dict | None, source: str | None, network_val: np.ndarray, val: dict, *, distilled: bool = False
+    calibration: dict | None, oof_calibration: dict | None, network_val: np.ndarray, val: dict
 ) -> dict:
     """The card's `calibration`: ECE of the shown label (10 bins) out of fold and on val, before and after.
 
@@ -193,27 +208,26 @@ def calibration_section(
             "reliability_served": reliability_bins(val["probabilities"], y_val),
         },
     }
+    if oof_calibration is not None:
+        section["oof"] = {
+            key: oof_calibration[key]
+            for key in (
+                "temperature",
+                "n",
+                "ece_before",
+                "ece_after",
+                "ece_cross_fitted",
+                "reliability_before",
+                "reliability_after",
+            )
+        }
     if calibration is None:
         section["rule"] = "none: the network's own confidence is served"
-        return section
-    section["rule"] = f"temperature scaling, T = {calibration['temperature']}, fitted on {source} out-of-fold"
-    if distilled:
-        section["rule"] = (
-            f"a distilled student: it learnt its teachers' probabilities calibrated with T = "
-            f"{calibration['temperature']} (fitted on {source} out-of-fold) and is served as it is; val checks it"
-        )
-    section["oof"] = {
-        key: calibration[key]
-        for key in (
-            "temperature",
-            "n",
-            "ece_before",
-            "ece_after",
-            "ece_cross_fitted",
-            "reliability_before",
-            "reliability_after",
-        )
-    }
+    else:
+        section["rule"] = f"temperature scaling, T = {calibration['temperature']}, fitted on {calibration['fitted_on']}"
+        section["fit"] = {
+            key: calibration[key] for key in ("n", "ece_before", "ece_after", "ece_cross_fitted", "fold_temperatures")
+        }
     return section
 
 

@@ -235,8 +235,8 @@ def derive_decision(
 
     Where the spec's threshold_source is "cv_oof", the threshold comes from oof_folds (see
     oof_threshold_decision; oof_source names them) and val only checks it. calibration: the result of
-    cnn_model.calibration.oof_temperature, whose temperature the served probabilities then carry
-    (oof_folds' "served" must already be calibrated with it). prevalence_power: the result of
+    cnn_model.calibration.oof_temperature or val_temperature plus "fitted_on" (what it was fitted on, in
+    words), whose temperature the served probabilities then carry. prevalence_power: the result of
     prevalence_power_choice; the class weights are then raised to its alpha (oof_folds' "served" too).
     """
     weights = prevalence_weights(spec, provenance["data"]["counts"]["fit"], provenance["class_weights"])
@@ -253,8 +253,7 @@ def derive_decision(
             temperature=temperature,
             temperature_rule=(
                 "class probabilities = softmax(logits / temperature); temperature minimises the negative "
-                f"log-likelihood of the pooled out-of-fold predictions of grouped cross-validation ({oof_source}, "
-                f"{calibration['n']} images)"
+                f"log-likelihood of {calibration['fitted_on']}"
             ),
             calibration_evidence={
                 key: calibration[key]

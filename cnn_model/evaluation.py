@@ -106,11 +106,13 @@ def write_reliability_plot(out_dir: Path, spec, calibration: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = {"val, served": calibration["val"]["reliability_served"]}
+    fitted_on_val = "fit" in calibration and "val/" in calibration["rule"]
+    val_title = "val, served (in-sample: T fitted on val)" if fitted_on_val else "val, served"
+    panels = {val_title: calibration["val"]["reliability_served"]}
     if "oof" in calibration:
         panels = {
-            "out of fold, network": calibration["oof"]["reliability_before"],
-            "out of fold, calibrated": calibration["oof"]["reliability_after"],
+            "CV fold models, out of fold": calibration["oof"]["reliability_before"],
+            "CV fold models, calibrated": calibration["oof"]["reliability_after"],
             **panels,
         }
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)

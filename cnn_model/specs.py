@@ -139,9 +139,9 @@ class ModalitySpec:
     # "cv_oof" (the pooled out-of-fold predictions of recipe.cv_candidate's grouped folds).
     threshold_source: str = "val"
     # "cv_oof": serve calibrated probabilities, the temperature fitted on the pooled out-of-fold
-    # predictions of recipe.cv_candidate (cnn_model.calibration); "distilled": a student that learnt
-    # targets calibrated that way, served as it is (the OOF threshold is set on calibrated OOF
-    # probabilities all the same); None: the network's own confidence.
+    # predictions of recipe.cv_candidate (cnn_model.calibration); "val": fitted on the served model's own
+    # val predictions (a distilled student has no out-of-fold predictions of its own, and averaging its
+    # calibrated teachers leaves it underconfident); None: the network's own confidence.
     calibration_source: str | None = None
     # Scores of shipped versions on the data owner's held-out part, as reported back to us (we never see
     # those images): {"version", "by", "data", "accuracy", "balanced_accuracy", "macro_auc", "flag": {...}}.

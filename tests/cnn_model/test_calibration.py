@@ -9,6 +9,7 @@ from cnn_model.calibration import (
     fit_temperature,
     oof_temperature,
     reliability_bins,
+    val_temperature,
 )
 from cnn_model.decision import DecisionPolicy
 
@@ -66,3 +67,12 @@ def test_the_served_probabilities_are_calibrated_before_the_prevalence_correctio
     calibrated = apply_temperature(p, 2.0)
     weighted = calibrated * [1.0, 0.5]
     assert np.allclose(policy.adjust(p), weighted / weighted.sum())
+
+
+def test_val_temperature_is_fitted_on_all_of_val_and_cross_fitted_over_halves_of_its_groups():
+    p, y = _overconfident(n=1200, seed=4)
+    groups = [f"smear{k // 3}" for k in range(len(y))]  # three images per group
+    result = val_temperature(p, y, groups)
+    assert result["temperature"] == fit_temperature(p, y)
+    assert len(result["fold_temperatures"]) == 2 and all(t > 1.5 for t in result["fold_temperatures"])
+    assert result["ece_after"] < 0.03 and result["ece_cross_fitted"] < 0.04 < result["ece_before"]
