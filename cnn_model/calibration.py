@@ -51,31 +51,41 @@ def fit_temperature(probabilities: np.ndarray, y_true: np.ndarray) -> float:
     return round(float(np.exp(best)), 4)
 
 
-def reliability_bins(probabilities: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
-    """Per confidence bin of the shown (top-1) label: its range, images, mean confidence and accuracy."""
+def reliability_bins(
+    probabilities: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS, weights: np.ndarray | None = None
+) -> list[dict]:
+    """Per confidence bin of the shown (top-1) label: its range, images, mean confidence and accuracy.
+
+    weights: per image (e.g. deployment prior / sample prior of its class, to score a rebalanced set at
+    the mix the service sees); "weight" is then the bin's share of the total weight.
+    """
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == np.asarray(y_true)
+    weights = np.ones(len(confidence)) if weights is None else np.asarray(weights, dtype=np.float64)
     edges = np.linspace(0.0, 1.0, bins + 1)
     rows = []
     for k, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         inside = (confidence > low) & (confidence <= high) if k else (confidence >= low) & (confidence <= high)
+        w = weights[inside]
+        filled = inside.any() and w.sum() > 0
         rows.append(
             {
                 "low": round(float(low), 2),
                 "high": round(float(high), 2),
                 "n": int(inside.sum()),
-                "confidence": round(float(confidence[inside].mean()), 4) if inside.any() else None,
-                "accuracy": round(float(correct[inside].mean()), 4) if inside.any() else None,
+                "weight": round(float(w.sum() / weights.sum()), 4),
+                "confidence": round(float(np.average(confidence[inside], weights=w)), 4) if filled else None,
+                "accuracy": round(float(np.average(correct[inside], weights=w)), 4) if filled else None,
             }
         )
     return rows
 
 
-def expected_calibration_error(probabilities: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS) -> float:
-    rows = reliability_bins(probabilities, y_true, bins)
-    total = sum(row["n"] for row in rows)
-    gap = sum(row["n"] * abs(row["confidence"] - row["accuracy"]) for row in rows if row["n"])
-    return round(gap / total, 4)
+def expected_calibration_error(
+    probabilities: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS, weights: np.ndarray | None = None
+) -> float:
+    rows = reliability_bins(probabilities, y_true, bins, weights)
+    return round(sum(row["weight"] * abs(row["confidence"] - row["accuracy"]) for row in rows if row["n"]), 4)
 
 
 def oof_temperature(folds: list[dict]) -> dict:

@@ -103,10 +103,13 @@ def prevalence_power_choice(spec: ModalitySpec, folds: list[dict], min_accuracy:
     {"y_true", "probabilities" (calibrated where served so), "prevalence_weights" (alpha = 1, spec
     order)} per fold.
     """
+    from .calibration import expected_calibration_error
     from .metrics import accuracy_at_prevalence, balanced_accuracy
 
     mix = np.array([spec.prevalence[name] for name in spec.class_names], dtype=np.float64)
     y = np.concatenate([f["y_true"] for f in folds])
+    # Each image weighted by how much commoner its class is at the deployment mix than in these folds.
+    at_mix = (mix / mix.sum() / (np.bincount(y, minlength=len(mix)) / len(y)))[y]
     table = []
     for alpha in PREVALENCE_POWERS:
         served = np.concatenate(
@@ -118,6 +121,7 @@ def prevalence_power_choice(spec: ModalitySpec, folds: list[dict], min_accuracy:
                 "alpha": alpha,
                 "accuracy_at_prevalence": round(accuracy_at_prevalence(y, predicted, mix), 4),
                 "balanced_accuracy": round(balanced_accuracy(y, predicted, len(mix)), 4),
+                "ece_at_prevalence": expected_calibration_error(served, y, weights=at_mix),
             }
         )
     allowed = [row for row in table if row["accuracy_at_prevalence"] >= min_accuracy]

@@ -47,8 +47,8 @@ def test_a_perfectly_calibrated_model_has_ece_near_zero_and_bins_count_every_ima
     bins = reliability_bins(p, y)
     assert sum(b["n"] for b in bins) == 20 and len(bins) == 10
     assert [b for b in bins if b["n"]] == [
-        {"low": 0.6, "high": 0.7, "n": 10, "confidence": 0.7, "accuracy": 0.7},
-        {"low": 0.7, "high": 0.8, "n": 10, "confidence": 0.8, "accuracy": 0.8},
+        {"low": 0.6, "high": 0.7, "n": 10, "weight": 0.5, "confidence": 0.7, "accuracy": 0.7},
+        {"low": 0.7, "high": 0.8, "n": 10, "weight": 0.5, "confidence": 0.8, "accuracy": 0.8},
     ]
 
 
@@ -76,3 +76,12 @@ def test_val_temperature_is_fitted_on_all_of_val_and_cross_fitted_over_halves_of
     assert result["temperature"] == fit_temperature(p, y)
     assert len(result["fold_temperatures"]) == 2 and all(t > 1.5 for t in result["fold_temperatures"])
     assert result["ece_after"] < 0.03 and result["ece_cross_fitted"] < 0.04 < result["ece_before"]
+
+
+def test_weighting_an_image_counts_it_as_that_many_copies():
+    p, y = _overconfident(n=300, seed=5)
+    weights = np.where(y == 0, 3.0, 1.0)
+    copies = np.concatenate([np.arange(len(y))] + [np.flatnonzero(y == 0)] * 2)
+    assert expected_calibration_error(p, y, weights=weights) == pytest.approx(
+        expected_calibration_error(p[copies], y[copies]), abs=2e-4
+    )
