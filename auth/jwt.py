@@ -1,4 +1,5 @@
-"""flask-jwt-extended's callbacks: a revoked JWT is refused, and its account must still exist and be active."""
+"""flask-jwt-extended's callbacks: a revoked JWT (logged out, or issued before a password change) is refused,
+and its account must still exist and be active."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from models import User
 
 
 def configure_jwt(jwt: JWTManager) -> None:
-    """Teach flask-jwt-extended our blocklist and that a token's account must still be active."""
+    """Teach flask-jwt-extended our revocations and that a token's account must still be active."""
 
     @jwt.token_in_blocklist_loader
     def _is_revoked(_header: dict, payload: dict) -> bool:
-        return AuthManager.is_jwt_revoked(payload["jti"])
+        return AuthManager.is_revoked(payload)
 
     @jwt.user_lookup_loader
     def _load_user(_header: dict, payload: dict) -> User | None:

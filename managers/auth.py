@@ -1,4 +1,5 @@
-"""Signing in and out: password checks, JWT pairs, the JWT blocklist, and revoking what was presented."""
+"""Signing in and out: password checks, JWT pairs, the JWT blocklist, revoking what was presented, and
+signing out every other session when the password changes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from utils.errors import Unauthorized, ValidationFailed
 
 INVALID_CREDENTIALS = "The email or password is incorrect."
 DISABLED_ACCOUNT = "This account is disabled; an administrator can enable it again."
+# The JWT claim that carries the account's token generation (models.User.token_generation) when issued.
+TOKEN_GENERATION_CLAIM = "token_generation"
 
 
 @dataclass(frozen=True)
@@ -72,25 +75,55 @@ class AuthManager:
         SignInBackoff.succeeded(email)
         with unit_of_work():
             AuditManager.record(AuditAction.LOGIN, actor=user, target_type="user", target_id=user.id)
-        identity = str(user.id)
-        claims = {"csrf": session_csrf} if session_csrf else None
-        return TokenPair(
-            access_token=create_access_token(identity=identity, additional_claims=claims),
-            refresh_token=create_refresh_token(identity=identity, additional_claims=claims),
-            expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
-        )
+        return AuthManager._token_pair(user, session_csrf)
+
+    @staticmethod
+    def change_password(
+        user: User, current_password: str, new_password: str, *, session_csrf: str | None = None
+    ) -> TokenPair:
+        """Change user's password, sign out every session of the account, and sign this one in afresh.
+
+        Every JWT issued before (access and refresh, API and browser, on any device) is refused from
+        the next request on, so a stolen token or a session left open elsewhere ends with the old
+        password; the returned pair keeps the caller signed in. Personal access tokens are kept: the
+        user manages them one by one (as GitHub does on a password change). A wrong current password
+        counts towards the sign-in back-off (UserManager.change_password).
+        """
+        UserManager.change_password(user, current_password, new_password)
+        return AuthManager._token_pair(user, session_csrf)
 
     @staticmethod
     def refresh(user: User, *, session_csrf: str | None = None) -> AccessGrant:
         """A new access token for the holder of a valid refresh token (the refresh token stays the same)."""
-        claims = {"csrf": session_csrf} if session_csrf else None
         return AccessGrant(
-            access_token=create_access_token(identity=str(user.id), additional_claims=claims),
-            expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+            access_token=create_access_token(identity=str(user.id), additional_claims=_claims(user, session_csrf)),
+            expires_in=_access_seconds(),
         )
 
     @staticmethod
+    def _token_pair(user: User, session_csrf: str | None) -> TokenPair:
+        """An access + refresh pair of user's current token generation (and the browser session's CSRF value)."""
+        identity, claims = str(user.id), _claims(user, session_csrf)
+        return TokenPair(
+            access_token=create_access_token(identity=identity, additional_claims=claims),
+            refresh_token=create_refresh_token(identity=identity, additional_claims=claims),
+            expires_in=_access_seconds(),
+        )
+
+    @staticmethod
+    def is_revoked(claims: dict) -> bool:
+        """Whether a JWT is refused though signed and unexpired: logged out (in the blocklist), or issued
+        before its account's last password change. A token of an account that is gone is left to the
+        user lookup, which refuses it as account_disabled."""
+        if AuthManager.is_jwt_revoked(claims["jti"]):
+            return True
+        user = UserManager.find(claims.get("sub", ""))
+        # A JWT issued before generations existed carries none: it belongs to generation 0.
+        return user is not None and claims.get(TOKEN_GENERATION_CLAIM, 0) != user.token_generation
+
+    @staticmethod
     def is_jwt_revoked(jti: str) -> bool:
+        """Whether this JWT was logged out (its jti is in the blocklist)."""
         return bool(db.session.scalar(select(exists().where(RevokedToken.jti == jti))))
 
     @staticmethod
@@ -157,3 +190,14 @@ class AuthManager:
         with unit_of_work():
             result = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow()))
         return result.rowcount or 0
+
+
+def _claims(user: User, session_csrf: str | None) -> dict:
+    claims: dict = {TOKEN_GENERATION_CLAIM: user.token_generation}
+    if session_csrf:
+        claims["csrf"] = session_csrf
+    return claims
+
+
+def _access_seconds() -> int:
+    return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())

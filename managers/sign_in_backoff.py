@@ -6,6 +6,9 @@ store (Redis when REDIS_URL is set), so every app node applies the same wait. Th
 each failure past FREE_FAILURES and never exceeds MAX_DELAY_SECONDS; a successful sign-in resets it,
 and failures are forgotten FAILURE_MEMORY_SECONDS after the first. An attacker can keep an account
 waiting only by failing again every few minutes, each try from behind the same cap.
+
+A wrong current password on a password change (UserManager.change_password) counts as a failed
+sign-in, and a change as a successful one: a session someone else took over is no way around it.
 """
 
 from __future__ import annotations
@@ -42,12 +45,12 @@ def delay_after(failures: int) -> int:
 class SignInBackoff:
     @staticmethod
     def check(email: str) -> None:
-        """TooManyRequests (429 with Retry-After) while the account is still waiting after failed sign-ins."""
+        """TooManyRequests (429 with Retry-After) while the account is still waiting after wrong passwords."""
         wait = _counters().seconds_left(f"sign-in-wait:{_account(email)}")
         if wait > 0:
             seconds = math.ceil(wait)
             raise TooManyRequests(
-                f"Too many failed sign-ins for this account; try again in {seconds} seconds.",
+                f"Too many wrong passwords for this account; try again in {seconds} seconds.",
                 details={"retry_after": seconds},
                 headers={"Retry-After": str(seconds)},
             )

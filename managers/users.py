@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from constants import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, AuditAction, Role
 from db import db
 from managers.audit import AuditManager
+from managers.sign_in_backoff import SignInBackoff
 from managers.transactions import unit_of_work
 from models import User
 from utils.errors import Conflict, NotFound, ValidationFailed
@@ -171,15 +172,26 @@ class UserManager:
 
     @staticmethod
     def change_password(user: User, current_password: str, new_password: str) -> User:
-        """Replace user's password after checking the current one and the policy (audited)."""
+        """Replace user's password after checking the current one and the policy (audited).
+
+        Raises the account's token generation, so every JWT issued before is refused (AuthManager.
+        change_password issues the caller new ones). The current password is a guess like a sign-in's
+        in a session someone else took over: wrong ones count towards the same per-account back-off
+        (429 while the account waits), and a change resets it.
+        """
+        SignInBackoff.check(user.email)
         if not verify_password(user, current_password):
+            SignInBackoff.failed(user.email)
             raise ValidationFailed(details={"current_password": ["The current password is incorrect."]})
         problems = password_problems(new_password, user.email)
         if problems:
             raise ValidationFailed(details={"new_password": problems})
         with unit_of_work():
             user.password_hash = hash_password(new_password)
+            # Raised in SQL, so two changes at once cannot both leave the same generation behind.
+            user.token_generation = User.token_generation + 1
             AuditManager.record(AuditAction.PASSWORD_CHANGE, actor=user, target_type="user", target_id=user.id)
+        SignInBackoff.succeeded(user.email)
         return user
 
     @staticmethod

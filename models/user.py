@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, CheckConstraint, String, true
+from sqlalchemy import Boolean, CheckConstraint, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from constants import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, Role
@@ -28,6 +28,9 @@ class User(UUIDPrimaryKeyMixin, TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), nullable=False, default=Role.PATIENT.value)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
     full_name: Mapped[str | None] = mapped_column(String(FULL_NAME_MAX_LENGTH))
+    # Carried by every JWT issued to the account; raised on a password change, which so refuses every
+    # JWT issued before it (an exact counter: a token's issue time has only whole seconds).
+    token_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     api_tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -1,4 +1,4 @@
-"""/api/v1/auth: register, log in, refresh, log out, and who am I."""
+"""/api/v1/auth: register, log in, refresh, log out, change the password, and who am I."""
 
 from flask.views import MethodView
 
@@ -12,6 +12,7 @@ from schemas.auth import (
     LoginSchema,
     LogoutSchema,
     NoBodySchema,
+    PasswordChangeSchema,
     RegisterSchema,
     TokenPairSchema,
     UserSchema,
@@ -73,6 +74,26 @@ class Logout(MethodView):
             personal_token=credential.personal_token,
             refresh_token=body.get("refresh_token"),
         )
+
+
+@blp.route("/password")
+class PasswordChange(MethodView):
+    @auth_required(personal_tokens=False)
+    @auth_rate_limited("password_change")
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(
+        422, description="Wrong current password (details.current_password) or a weak new one (details.new_password)"
+    )
+    @blp.alt_response(
+        429,
+        description="Too many changes for this account or from this address, or wrong current passwords "
+        "(counted with failed sign-ins): see Retry-After",
+    )
+    def post(self, body):
+        """Change the password (takes a login). Every token issued before stops working, on every device and in
+        every browser; the answer is a fresh pair for this client. Personal access tokens are kept."""
+        return AuthManager.change_password(current_user(), body["current_password"], body["new_password"])
 
 
 @blp.route("/me")

@@ -1,4 +1,4 @@
-"""Accounts and sign-in: registration, login, refresh, logout, the current user."""
+"""Accounts and sign-in: registration, login, refresh, logout, password change, the current user."""
 
 from marshmallow import Schema, fields, pre_load, validate
 
@@ -31,6 +31,18 @@ class LoginSchema(Schema):
     # Not validated as an email: a malformed one simply does not match, and answers like a wrong password.
     email = Text(required=True, validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
     password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX_LENGTH))
+
+
+class PasswordChangeSchema(Schema):
+    current_password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX_LENGTH))
+    new_password = Text(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=PASSWORD_MAX_LENGTH),
+        metadata={
+            "description": "The same rules as at registration (else 422 with the reasons in details.new_password)"
+        },
+    )
 
 
 class NoBodySchema(Schema):

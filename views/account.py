@@ -121,6 +121,7 @@ def account():
 
 @bp.post("/account/password")
 @signed_in()
+@auth_rate_limited("password_change")  # the API's limits, counted in the same buckets
 def change_password():
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
@@ -132,10 +133,12 @@ def change_password():
         }
         return _account_page(422, password_errors=missing)
     try:
-        UserManager.change_password(current_user(), current, new)
-    except AppError as error:
-        return _account_page(error.status, password_errors=FormErrors.from_app_error(error).fields)
-    return redirect(url_for("web_account.account", changed="password"), code=SEE_OTHER)
+        tokens = AuthManager.change_password(current_user(), current, new, session_csrf=new_session_csrf())
+    except AppError as error:  # wrong current password or weak new one (422), waiting after wrong ones (429)
+        page, status = _account_page(error.status, password_errors=FormErrors.from_app_error(error).fields)
+        return page, status, error.headers  # Retry-After while the account waits
+    # Every other session of the account is signed out; this browser gets a new one.
+    return start_session(redirect(url_for("web_account.account", changed="password"), code=SEE_OTHER), tokens)
 
 
 def _token_form_values() -> dict:

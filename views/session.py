@@ -64,6 +64,8 @@ def new_session_csrf() -> str:
 
 
 def start_session(response: Response, tokens: TokenPair) -> Response:
+    # A quiet renewal earlier in this request must not overwrite the new session's access cookie.
+    g.pop("renewed_access_token", None)
     set_access_cookies(response, tokens.access_token)
     set_refresh_cookies(response, tokens.refresh_token)
     return response
@@ -101,13 +103,14 @@ def _replace_request_cookie(name: str, value: str) -> None:
 def renew_expired_access() -> None:
     """An expired (or missing) access cookie beside a valid refresh cookie: mint a new access token.
 
-    The refresh token must be unrevoked and its account active, as for POST /api/v1/auth/refresh.
+    The refresh token must be unrevoked (not logged out, not from before a password change) and its
+    account active, as for POST /api/v1/auth/refresh.
     """
     config = current_app.config
     if _decodes(request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"])) is not None:
         return
     claims = _decodes(refresh_cookie())
-    if claims is None or claims.get("type") != "refresh" or AuthManager.is_jwt_revoked(claims["jti"]):
+    if claims is None or claims.get("type") != "refresh" or AuthManager.is_revoked(claims):
         return
     user = UserManager.find_active(claims["sub"])
     if user is None:
@@ -177,7 +180,7 @@ def _session_claims() -> dict | None:
     """The claims of the browser's access cookie if it is a valid, unrevoked access token (no CSRF check:
     only for showing who is signed in, never for authorizing anything)."""
     claims = _decodes(request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"]))
-    if claims is None or claims.get("type") != "access" or AuthManager.is_jwt_revoked(claims["jti"]):
+    if claims is None or claims.get("type") != "access" or AuthManager.is_revoked(claims):
         return None
     return claims
 

@@ -1,4 +1,5 @@
-"""/api/v1/auth: register, login, me, refresh, logout — as a client sees them, on SQLite and PostgreSQL."""
+"""/api/v1/auth: register, login, me, refresh, logout, password change — as a client sees them, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlalchemy import select
 
 from constants import AuditAction
 from db import db
+from managers.sign_in_backoff import FREE_FAILURES
 from managers.users import UserManager
 from models import AuditEvent, User
 from tests.conftest import DEFAULT_PASSWORD
@@ -18,6 +20,8 @@ LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/auth/me"
+PASSWORD = "/api/v1/auth/password"
+NEW_PASSWORD = "a-new-password-77"
 
 
 def test_register_returns_the_new_patient_without_secrets(client):
@@ -198,3 +202,93 @@ def test_emails_are_stored_lower_case_and_unique(app, patient):
     with app.app_context():
         emails = db.session.scalars(select(User.email)).all()
         assert emails == [patient.email] and patient.email == patient.email.lower()
+
+
+# -- changing the password ------------------------------------------------------------------
+
+
+def _change_password(client, account, current=None, new=NEW_PASSWORD, headers=None):
+    return client.post(
+        PASSWORD,
+        headers=headers or account.headers,
+        json={"current_password": current or account.password, "new_password": new},
+    )
+
+
+def test_password_change_signs_out_every_other_session(client, app, login, patient):
+    other_device = login(patient.email, patient.password)
+
+    response = _change_password(client, patient)
+
+    assert response.status_code == 200
+    fresh = response.get_json()
+    assert set(fresh) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    for old_access in (other_device["access_token"], patient.access_token):
+        assert_error(client.get(ME, headers=bearer(old_access)), 401, "token_revoked")
+    for old_refresh in (other_device["refresh_token"], patient.refresh_token):
+        assert_error(client.post(REFRESH, headers=bearer(old_refresh)), 401, "token_revoked")
+    # The client that changed it stays signed in with the pair it got back.
+    assert client.get(ME, headers=bearer(fresh["access_token"])).status_code == 200
+    renewed = client.post(REFRESH, headers=bearer(fresh["refresh_token"]))
+    assert renewed.status_code == 200
+    assert client.get(ME, headers=bearer(renewed.get_json()["access_token"])).status_code == 200
+    assert login(patient.email, NEW_PASSWORD)["access_token"]
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+        assert actions.count(AuditAction.PASSWORD_CHANGE) == 1
+
+
+def test_password_change_leaves_other_accounts_signed_in(client, make_account):
+    alice, bob = make_account(), make_account()
+    assert _change_password(client, alice).status_code == 200
+    assert client.get(ME, headers=bob.headers).status_code == 200
+    assert client.post(REFRESH, headers=bearer(bob.refresh_token)).status_code == 200
+
+
+def test_password_change_keeps_personal_access_tokens(client, patient):
+    created = client.post("/api/v1/tokens", headers=patient.headers, json={"name": "backup script"})
+    assert created.status_code == 201
+    pat = created.get_json()["token"]
+
+    assert _change_password(client, patient).status_code == 200
+
+    assert client.get(ME, headers=bearer(pat)).status_code == 200
+
+
+def test_a_personal_access_token_cannot_change_the_password(client, patient):
+    pat = client.post("/api/v1/tokens", headers=patient.headers, json={"name": "script"}).get_json()["token"]
+    assert_error(_change_password(client, patient, headers=bearer(pat)), 403, "login_required")
+
+
+def test_password_change_with_a_wrong_current_password_or_a_weak_new_one_changes_nothing(client, login, patient):
+    wrong = assert_error(_change_password(client, patient, current="not-the-password-1"), 422, "validation_error")
+    assert "current_password" in wrong["details"]
+    weak = assert_error(_change_password(client, patient, new="short"), 422, "validation_error")
+    assert "new_password" in weak["details"]
+    assert client.get(ME, headers=patient.headers).status_code == 200
+    assert login(patient.email, patient.password)["access_token"]
+
+
+def test_wrong_current_passwords_are_slowed_down_like_failed_sign_ins(client, patient):
+    for _ in range(FREE_FAILURES + 1):  # the last one starts the wait
+        assert _change_password(client, patient, current="wrong-guess-1").status_code == 422
+
+    waiting = _change_password(client, patient)  # even the right password waits
+
+    error = assert_error(waiting, 429, "too_many_requests")
+    assert error["details"]["retry_after"] > 0 and int(waiting.headers["Retry-After"]) > 0
+    assert client.get(ME, headers=patient.headers).status_code == 200  # nothing was changed
+    # The same per-account wait holds back sign-in.
+    refused = client.post(LOGIN, json={"email": patient.email, "password": patient.password})
+    assert_error(refused, 429, "too_many_requests")
+
+
+def test_a_password_change_resets_the_back_off(client, app, patient):
+    for _ in range(FREE_FAILURES):
+        assert _change_password(client, patient, current="wrong-guess-1").status_code == 422
+    assert _change_password(client, patient).status_code == 200
+    # Without the reset, the next wrong sign-in would start a wait.
+    for _ in range(FREE_FAILURES):
+        wrong = client.post(LOGIN, json={"email": patient.email, "password": "wrong-guess-1"})
+        assert_error(wrong, 401, "invalid_credentials")
+    assert client.post(LOGIN, json={"email": patient.email, "password": NEW_PASSWORD}).status_code == 200

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from flask_jwt_extended import create_access_token, decode_token
 
 from db import db
+from managers.sign_in_backoff import FREE_FAILURES
 from managers.users import UserManager
 from models import ApiToken
 from tests.resources.helpers import bearer
@@ -187,6 +189,59 @@ def test_changing_the_password(app, patient_browser, patient, browser):
     assert wrong.status_code == 422 and "incorrect" in page_text(wrong)
     assert changed.status_code == 303
     sign_in(browser(), patient.email, "new-password-123")
+
+
+def test_changing_the_password_signs_out_every_other_session_but_this_one(app, browser, patient, login):
+    changing, other_browser, api = browser(patient), browser(patient), login(patient.email, patient.password)
+    other_refresh = other_browser.get_cookie(REFRESH_COOKIE).value
+    token = csrf_of(changing.get("/account"))
+
+    changed = changing.post(
+        "/account/password",
+        data={"current_password": patient.password, "new_password": "new-password-123", "csrf_token": token},
+    )
+
+    assert changed.status_code == 303
+    assert {ACCESS_COOKIE, REFRESH_COOKIE} <= set(_set_cookie_headers(changed))
+    page = changing.get(changed.headers["Location"])
+    assert page.status_code == 200 and "signed out" in page_text(page)
+    # The new session's forms work (a new CSRF value came with its cookies).
+    created = changing.post("/account/tokens", data={"name": "after change", "csrf_token": csrf_of(page)})
+    assert created.status_code == 201
+    # The other browser is sent to sign in, and its refresh cookie no longer renews its access.
+    assert other_browser.get("/account").status_code == 302
+    other_browser.delete_cookie(ACCESS_COOKIE)
+    assert other_browser.get("/account").status_code == 302
+    assert app.test_client().post("/api/v1/auth/refresh", headers=bearer(other_refresh)).status_code == 401
+    # So are the API's tokens from before.
+    assert app.test_client().get("/api/v1/auth/me", headers=bearer(api["access_token"])).status_code == 401
+
+
+def test_changing_the_password_keeps_personal_access_tokens(app, patient_browser, patient):
+    token = csrf_of(patient_browser.get("/account"))
+    created = patient_browser.post("/account/tokens", data={"name": "backup script", "csrf_token": token})
+    secret = re.search(r"msk_[A-Za-z0-9_\-]+", page_text(created)).group(0)
+
+    changed = patient_browser.post(
+        "/account/password",
+        data={"current_password": patient.password, "new_password": "new-password-123", "csrf_token": token},
+    )
+
+    assert changed.status_code == 303
+    assert app.test_client().get("/api/v1/auth/me", headers=bearer(secret)).status_code == 200
+
+
+def test_wrong_current_passwords_on_the_page_are_slowed_down(patient_browser, patient):
+    token = csrf_of(patient_browser.get("/account"))
+    wrong = {"current_password": "wrong-guess-1", "new_password": "new-password-123", "csrf_token": token}
+    for _ in range(FREE_FAILURES + 1):
+        assert patient_browser.post("/account/password", data=wrong).status_code == 422
+
+    waiting = patient_browser.post("/account/password", data={**wrong, "current_password": patient.password})
+
+    assert waiting.status_code == 429 and int(waiting.headers["Retry-After"]) > 0
+    assert "try again in" in page_text(waiting)
+    assert patient_browser.get("/account").status_code == 200  # still signed in, nothing changed
 
 
 def test_token_is_shown_once_then_listed_and_revoked(app, patient_browser):
