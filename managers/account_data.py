@@ -30,11 +30,12 @@ from db import db
 from managers.audit import AuditManager
 from managers.models import ModelManager
 from managers.predictions import PredictionManager
+from managers.sign_in_backoff import SignInBackoff
 from managers.transactions import unit_of_work
-from managers.users import UserManager, verify_password
+from managers.users import UserManager
 from models import ApiToken, AuditEvent, Prediction, RevokedToken, User, utcnow
 from services.storage import ObjectNotFound, Storage
-from utils.errors import Conflict, ValidationFailed
+from utils.errors import Conflict
 
 EXPORT_FORMAT_VERSION = 1
 REDACTED = "[deleted account]"
@@ -185,10 +186,17 @@ class AccountDataManager:
 
     @staticmethod
     def delete_own(user: User, password: str) -> None:
-        """The person deletes their own account, confirming with their password."""
-        if not verify_password(user, password):
-            raise ValidationFailed(details={"password": ["The password is incorrect."]})
+        """The person deletes their own account, confirming with their password.
+
+        The password is checked like a sign-in's (UserManager.confirm_password): wrong ones count
+        towards the account's back-off and a waiting account is refused (429), so a session someone
+        else took over can neither guess the password here nor delete the account while it waits.
+        """
+        email = user.email  # the row is gone after the deletion
+        UserManager.confirm_password(user, password, field="password")
         AccountDataManager._delete(user, actor=None)
+        # As after a successful sign-in; an account opened again under this email starts afresh.
+        SignInBackoff.succeeded(email)
 
     @staticmethod
     def delete_by_admin(admin: User, user_id) -> None:

@@ -7,8 +7,9 @@ each failure past FREE_FAILURES and never exceeds MAX_DELAY_SECONDS; a successfu
 and failures are forgotten FAILURE_MEMORY_SECONDS after the first. An attacker can keep an account
 waiting only by failing again every few minutes, each try from behind the same cap.
 
-A wrong current password on a password change (UserManager.change_password) counts as a failed
-sign-in, and a change as a successful one: a session someone else took over is no way around it.
+A wrong password where a signed-in user confirms a change (UserManager.confirm_password: the current
+password on a password change, the password that confirms deleting the account) counts as a failed
+sign-in, and the change made as a successful one: a session someone else took over is no way around it.
 """
 
 from __future__ import annotations

@@ -171,6 +171,21 @@ class UserManager:
         return user
 
     @staticmethod
+    def confirm_password(user: User, password: str, *, field: str, message: str = "The password is incorrect.") -> None:
+        """Check a signed-in user's password before a change only they may make; ValidationFailed on field if wrong.
+
+        A session someone else took over must not become a way to guess the password, so this is a
+        sign-in in all but name: while the account waits after wrong passwords every try is refused
+        (429 with Retry-After, the right password included), and a wrong one counts towards that wait
+        (managers.sign_in_backoff). The caller resets the back-off (SignInBackoff.succeeded) once its
+        change is made, as a successful sign-in does.
+        """
+        SignInBackoff.check(user.email)
+        if not verify_password(user, password):
+            SignInBackoff.failed(user.email)
+            raise ValidationFailed(details={field: [message]})
+
+    @staticmethod
     def change_password(user: User, current_password: str, new_password: str) -> User:
         """Replace user's password after checking the current one and the policy (audited).
 
@@ -179,10 +194,9 @@ class UserManager:
         in a session someone else took over: wrong ones count towards the same per-account back-off
         (429 while the account waits), and a change resets it.
         """
-        SignInBackoff.check(user.email)
-        if not verify_password(user, current_password):
-            SignInBackoff.failed(user.email)
-            raise ValidationFailed(details={"current_password": ["The current password is incorrect."]})
+        UserManager.confirm_password(
+            user, current_password, field="current_password", message="The current password is incorrect."
+        )
         problems = password_problems(new_password, user.email)
         if problems:
             raise ValidationFailed(details={"new_password": problems})

@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from auth import auth_required, current_user
+from auth import auth_rate_limited, auth_required, current_user
 from managers.account_data import AccountDataManager
 from resources.account_export import EXPORT_DOC, send_export
 from resources.api import Blueprint
@@ -14,10 +14,16 @@ blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="Your own d
 @blp.route("")
 class Me(MethodView):
     @auth_required(personal_tokens=False)
+    @auth_rate_limited("account_delete")  # the password is a guess like a sign-in's
     @blp.arguments(AccountDeleteSchema)
     @blp.response(204)
     @blp.alt_response(409, description="The last administrator's account (code last_admin)")
     @blp.alt_response(422, description="Wrong password (details.password)")
+    @blp.alt_response(
+        429,
+        description="Too many deletions tried for this account or from this address, or wrong passwords "
+        "(counted with failed sign-ins): see Retry-After",
+    )
     @blp.alt_response(503, description="Storage or database unavailable; nothing was deleted from the database")
     def delete(self, body):
         """Delete the account with every prediction, photo, heatmap and token; it cannot be undone (takes a login)."""

@@ -185,17 +185,19 @@ def export_data():
 
 @bp.post("/account/delete")
 @signed_in()
+@auth_rate_limited("account_delete")  # the API's limits, counted in the same buckets
 def delete_account():
     password = request.form.get("password", "")
     if not password:
         return _account_page(422, delete_errors={"delete_password": ["Fill in this field."]})
     try:
         AccountDataManager.delete_own(current_user(), password)
-    except AppError as error:
+    except AppError as error:  # wrong password (422), waiting after wrong ones (429), the last admin (409)
         problems = FormErrors.from_app_error(error).fields
         if "password" in problems:
             problems["delete_password"] = problems.pop("password")
-        return _account_page(error.status, delete_errors=problems)
+        page, status = _account_page(error.status, delete_errors=problems)
+        return page, status, error.headers  # Retry-After while the account waits
     return end_session(redirect(url_for("web_account.account_deleted"), code=SEE_OTHER))
 
 

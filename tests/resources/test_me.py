@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 import zipfile
 
@@ -13,6 +14,8 @@ import sqlalchemy as sa
 from pydicom import dcmread
 
 from db import db
+from managers import sign_in_backoff
+from managers.sign_in_backoff import FREE_FAILURES
 from tests.resources.helpers import assert_error, bearer
 from tests.support.dicom import IDENTITY, xray_dicom
 from tests.support.images import sample_image
@@ -109,6 +112,48 @@ def test_deleting_takes_a_login_and_the_password(client, patient):
     assert_error(client.delete(ME, json={"password": patient.password}, headers=bearer(token)), 403, "login_required")
     assert_error(client.delete(ME, json={}, headers=patient.headers), 422, "validation_error")
     assert_error(client.delete(ME, json={"password": patient.password}), 401, "token_missing")
+
+
+def test_wrong_passwords_are_slowed_down_like_failed_sign_ins_then_the_right_one_deletes(
+    app, client, monkeypatch, patient
+):
+    # A one-second first wait, so the test can sit it out.
+    monkeypatch.setattr(sign_in_backoff, "FIRST_DELAY_SECONDS", 1)
+    for _ in range(FREE_FAILURES + 1):  # the last one starts the wait
+        assert_error(client.delete(ME, json={"password": "wrong-guess-1"}, headers=patient.headers), 422)
+
+    waiting = client.delete(ME, json={"password": patient.password}, headers=patient.headers)
+
+    error = assert_error(waiting, 429, "too_many_requests")  # even the right password waits
+    assert error["details"]["retry_after"] > 0 and int(waiting.headers["Retry-After"]) > 0
+    assert traces_in_database(app, patient.email)  # the account is still there
+    assert client.get("/api/v1/auth/me", headers=patient.headers).status_code == 200
+    # The same per-account wait holds back sign-in.
+    refused = client.post("/api/v1/auth/login", json={"email": patient.email, "password": patient.password})
+    assert_error(refused, 429, "too_many_requests")
+
+    time.sleep(error["details"]["retry_after"] + 0.2)
+    assert client.delete(ME, json={"password": patient.password}, headers=patient.headers).status_code == 204
+
+    assert traces_in_database(app, patient.email) == []
+    # The deletion reset the back-off: an account opened again under the email does not inherit the wait.
+    again = {"email": patient.email, "password": patient.password}
+    assert client.post("/api/v1/auth/register", json=again).status_code == 201
+    wrong = client.post("/api/v1/auth/login", json={**again, "password": "wrong-guess-1"})
+    assert_error(wrong, 401, "invalid_credentials")
+    assert client.post("/api/v1/auth/login", json=again).status_code == 200
+
+
+def test_deleting_is_limited_per_account_like_sign_in(client, app, patient):
+    limit = int(app.config["AUTH_ACCOUNT_RATE_LIMIT"].split()[0])
+    for n in range(limit):  # from different addresses, so only the per-account limit can refuse
+        other_address = {"REMOTE_ADDR": f"10.8.0.{n + 1}"}
+        # Malformed, so nothing is deleted, yet every try counts.
+        assert client.delete(ME, json={}, headers=patient.headers, environ_base=other_address).status_code == 422
+    refused = client.delete(ME, json={"password": patient.password}, headers=patient.headers)
+    assert_error(refused, 429, "too_many_requests")
+    assert "Retry-After" in refused.headers
+    assert client.get("/api/v1/auth/me", headers=patient.headers).status_code == 200
 
 
 def test_an_admin_deletes_an_account_and_the_trail_keeps_who_did(app, client, upload, patient, admin, storage_root):

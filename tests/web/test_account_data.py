@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 
+from managers import sign_in_backoff
+from managers.sign_in_backoff import FREE_FAILURES
 from tests.web.conftest import csrf_of, page_text
 
 
@@ -49,4 +52,31 @@ def test_deleting_signs_out_and_the_account_is_gone(patient_browser, client, pat
     assert response.status_code == 303 and response.headers["Location"].endswith("/account/deleted")
     assert "was deleted" in page_text(patient_browser.get("/account/deleted"))
     assert patient_browser.get("/account").status_code in (302, 303)
+    assert client.get("/api/v1/auth/me", headers=patient.headers).status_code == 401
+
+
+def test_wrong_passwords_on_the_page_are_slowed_down_then_the_right_one_deletes(
+    patient_browser, browser, client, monkeypatch, patient
+):
+    # A one-second first wait, so the test can sit it out.
+    monkeypatch.setattr(sign_in_backoff, "FIRST_DELAY_SECONDS", 1)
+    for _ in range(FREE_FAILURES + 1):  # the last one starts the wait
+        assert delete_form(patient_browser, "wrong-guess-1").status_code == 422
+
+    waiting = delete_form(patient_browser, patient.password)  # even the right password waits
+
+    assert waiting.status_code == 429 and int(waiting.headers["Retry-After"]) > 0
+    assert "try again in" in page_text(waiting)
+    assert patient_browser.get("/account").status_code == 200  # still signed in, nothing deleted
+    assert client.get("/api/v1/auth/me", headers=patient.headers).status_code == 200
+    # The same per-account wait holds back signing in on the page.
+    other = browser()
+    token = csrf_of(other.get("/login"))
+    held_back = other.post("/login", data={"email": patient.email, "password": patient.password, "csrf_token": token})
+    assert held_back.status_code == 429
+
+    time.sleep(sign_in_backoff.delay_after(FREE_FAILURES + 1) + 0.2)
+    deleted = delete_form(patient_browser, patient.password)
+
+    assert deleted.status_code == 303 and deleted.headers["Location"].endswith("/account/deleted")
     assert client.get("/api/v1/auth/me", headers=patient.headers).status_code == 401
