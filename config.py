@@ -204,9 +204,9 @@ class BaseConfig:
             raise ConfigError(f"REDIS_URL must be a redis:// URL, got {self.REDIS_URL!r}")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
-        # Log in, register, refresh, create a token, change the password (API and pages alike): per client
-        # address, and per account (the email a body names, or the caller). flask-limiter notation, limits
-        # separated by ';'.
+        # Log in, register, refresh, create a token, change the password, delete the account (API and pages
+        # alike): per client address, and per account (the email a body names, or the caller).
+        # flask-limiter notation, limits separated by ';'.
         self.AUTH_RATE_LIMIT = env.get("AUTH_RATE_LIMIT", "").strip() or "20 per minute; 300 per hour"
         self.AUTH_ACCOUNT_RATE_LIMIT = env.get("AUTH_ACCOUNT_RATE_LIMIT", "").strip() or "10 per minute"
         for name in ("AUTH_RATE_LIMIT", "AUTH_ACCOUNT_RATE_LIMIT", "ANONYMOUS_PREDICT_RATE"):

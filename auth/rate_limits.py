@@ -4,12 +4,12 @@ Counters live in Redis at REDIS_URL when it is set, so every app node shares the
 memory otherwise (one node, development). A refused request is a 429 in our error shape with a
 Retry-After header (utils.errors turns flask-limiter's refusal into it).
 
-The sign-in family (log in, register, refresh, create a token, change the password) is limited
-twice: per client address (AUTH_RATE_LIMIT) and per account (AUTH_ACCOUNT_RATE_LIMIT: the email a
-body names, or the authenticated user). The API and the browser pages count in the same buckets
-(shared scopes), so an attacker gains nothing by switching between them. Failed passwords (at
-sign-in, and the current one on a password change) also slow the account down
-(managers.sign_in_backoff), which the rate limits do not replace.
+The sign-in family (log in, register, refresh, create a token, change the password, delete the
+account) is limited twice: per client address (AUTH_RATE_LIMIT) and per account
+(AUTH_ACCOUNT_RATE_LIMIT: the email a body names, or the authenticated user). The API and the
+browser pages count in the same buckets (shared scopes), so an attacker gains nothing by switching
+between them. Failed passwords (at sign-in, and the current one on a password change or an account
+deletion) also slow the account down (managers.sign_in_backoff), which the rate limits do not replace.
 """
 
 from __future__ import annotations
