@@ -23,9 +23,7 @@ THREADS=${CV_THREADS:-1}
 mkdir -p "$RUNS/logs"
 
 if [ ! -f "$QUEUE" ]; then
-    for job in "breast baseline" "cervical_cytology baseline" "cervical_cytology short15" \
-        "cervical_cytology balanced" "breast px224" \
-        "skin_lesion baseline"; do
+    for job in "skin_lesion baseline" "chest_xray baseline" "cervical_cytology balanced" "breast px224"; do
         for k in 0 1 2 3 4; do echo "$job $k"; done
     done > "$QUEUE"
 fi
