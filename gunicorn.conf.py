@@ -63,9 +63,53 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 # Uploads are bounded by MAX_UPLOAD_MB in the app; headers by gunicorn's own limits.
+# Off unless the operator asks: the app logs every request itself (medsight.request), without the
+# path and query string that gunicorn's access line holds.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def _gunicorn_logging(access_log_target: str | None) -> dict:
+    """gunicorn's own lines (start, workers, signals, errors) as the app's JSON lines, so that a log pipeline
+    reads one JSON object per line whoever wrote it.
+
+    gunicorn applies this with dictConfig over its defaults after setting up its own handlers, and again on
+    every reload (HUP); the logger classes are imported only then, after PROMETHEUS_MULTIPROC_DIR is set.
+    """
+    handlers: dict = {
+        # The app's own handler: configure_logging finds it on the root logger and adds no second one.
+        "stderr_json": {"class": "utils.telemetry.StderrHandler", "formatter": "json", "filters": ["request_id"]},
+    }
+    access_handlers = []
+    if access_log_target:
+        access_handlers = ["access_json"]
+        handlers["access_json"] = (
+            {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+            if access_log_target == "-"
+            else {"class": "logging.FileHandler", "formatter": "json", "filename": access_log_target}
+        )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "utils.telemetry.JsonLogFormatter"}},
+        "filters": {"request_id": {"()": "utils.telemetry.RequestIdFilter"}},
+        "handlers": handlers,
+        # Replaces gunicorn's default root handler, which would print every propagated record in plain text.
+        # No level: the app's configure_logging sets it, and a reload (HUP) must not undo that.
+        "root": {"handlers": ["stderr_json"]},
+        "loggers": {
+            # No level here: the one gunicorn set from loglevel stays. Propagates to the root's JSON handler.
+            "gunicorn.error": {"handlers": [], "propagate": True},
+            # With logconfig_dict gunicorn emits an access record for every request whatever accesslog says;
+            # without a handler of its own and not propagated, it goes nowhere unless the operator asked for it.
+            "gunicorn.access": {"handlers": access_handlers, "propagate": False},
+        },
+    }
+
+
+# Where the error and access lines go is decided here, not by --error-logfile or --access-logfile.
+logconfig_dict = _gunicorn_logging(accesslog)
 
 
 def _app(server):

@@ -69,7 +69,9 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class _RequestIdFilter(logging.Filter):
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id (None outside a request) on every record."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = request_id()
@@ -83,8 +85,12 @@ class _DropServerAccessLines(logging.Filter):
         return " - - [" not in record.getMessage()
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it).
+
+    Public so that gunicorn.conf.py's logconfig_dict can install it for gunicorn's own lines: the app's
+    configure_logging then finds it on the root logger and adds no second one.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -102,10 +108,10 @@ def configure_logging(level: int = logging.INFO) -> None:
     """JSON lines on stderr for every logger, each with the request id; idempotent (one handler, however
     many apps a process builds)."""
     root = logging.getLogger()
-    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
-        handler = _StderrHandler()
+    if not any(isinstance(handler, StderrHandler) for handler in root.handlers):
+        handler = StderrHandler()
         handler.setFormatter(JsonLogFormatter())
-        handler.addFilter(_RequestIdFilter())
+        handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
