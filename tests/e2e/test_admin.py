@@ -6,7 +6,10 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import image_loaded, register, sign_in, upload
+from constants import Role
+from db import db
+from managers.users import UserManager
+from tests.e2e.helpers import DESKTOP, PHONE, User, image_loaded, register, sign_in, upload
 
 
 def open_admin_section(page, section: str) -> None:
@@ -77,3 +80,41 @@ def test_admin_disables_then_deletes_an_account(page, other_page, new_user, admi
     page.wait_for_load_state()
     open_admin_section(page, "Users")
     expect(page.get_by_role("main")).not_to_contain_text(new_user.email)
+
+
+def test_admin_users_fit_a_phone_one_card_per_account(page, admin_user, live_server, check_page):
+    patients = [User.fresh(f"Patient Number {n}") for n in range(1, 6)]
+    with live_server.app.app_context():
+        for patient in patients:
+            UserManager.create(patient.email, patient.password, role=Role.PATIENT, full_name=patient.full_name)
+        db.session.remove()
+    sign_in(page, admin_user)
+    open_admin_section(page, "Users")
+    check_page("admin-users-list")
+
+    page.set_viewport_size(PHONE)
+    # Neither the page nor the table scrolls sideways: the rows stack as cards.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    table = page.get_by_role("table", name="Accounts, newest first")
+    assert table.evaluate("table => table.parentElement.scrollWidth <= table.parentElement.clientWidth")
+    for patient in patients:
+        row = page.get_by_role("row").filter(has_text=patient.email)
+        expect(row.get_by_role("cell", name="Active")).to_be_visible()
+        for action in (
+            row.get_by_role("button", name=f"Disable {patient.email}"),
+            row.get_by_role("link", name=f"Delete {patient.email}"),
+        ):
+            box = action.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (patient.email, box)
+    row = page.get_by_role("row").filter(has_text=patients[0].email)
+    row.get_by_role("button", name=f"Disable {patients[0].email}").click()
+    expect(row.get_by_role("cell", name="Disabled")).to_be_visible()
+
+    # The admin's own card has no Disable or Delete, as the table row has none.
+    page.get_by_label("Email contains").fill(admin_user.email)
+    page.get_by_role("button", name="Filter").click()
+    own_row = page.get_by_role("row").filter(has_text=admin_user.email)
+    expect(own_row.get_by_role("link", name=re.compile("^Predictions"))).to_be_visible()
+    expect(own_row.get_by_role("button", name=re.compile("^Disable"))).to_have_count(0)
+    expect(own_row.get_by_role("link", name=re.compile("^Delete"))).to_have_count(0)
+    page.set_viewport_size(DESKTOP)

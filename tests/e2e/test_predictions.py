@@ -11,7 +11,7 @@ from cnn_model.specs import MODALITIES, get_spec
 from db import db
 from managers.predictions import PredictionManager
 from managers.users import UserManager
-from tests.e2e.helpers import RESULT_URL, User, image_loaded, register, sign_out, upload
+from tests.e2e.helpers import DESKTOP, PHONE, RESULT_URL, User, image_loaded, register, sign_out, upload
 from tests.support.images import sample_image
 from views.predictions import HISTORY_PAGE_SIZE
 
@@ -74,12 +74,21 @@ def test_history_filters_and_deletes_with_confirmation(page, new_user, check_pag
     expect(main.locator(f"a[href*='{breast_id}']").first).to_be_visible()
     check_page("history")
 
+    # On a phone the folded filters leave the results on the first screen.
+    page.set_viewport_size(PHONE)
+    expect(page.get_by_label("Kind of image")).to_be_hidden()
+    expect(main.locator(f"a[href*='{breast_id}']").first).to_be_in_viewport(ratio=1)
+    page.set_viewport_size(DESKTOP)
+
+    page.get_by_text("Filter results", exact=True).click()
     page.get_by_label("Kind of image").select_option(value="breast")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_load_state()
     assert "modality=breast" in page.url
     expect(main.locator(f"a[href*='{breast_id}']").first).to_be_visible()
     expect(main.locator(f"a[href*='{chest_id}']")).to_have_count(0)
+    expect(page.get_by_label("Kind of image")).to_be_visible()  # the filters stay unfolded while on
+    expect(page.get_by_label("Kind of image")).to_have_value("breast")
     check_page("history-filtered")
 
     main.locator(f"a[href*='{breast_id}']").first.click()

@@ -155,6 +155,26 @@ def test_history_filter_mistakes_are_shown_not_failed(patient_browser):
     assert "Give a date" in page_text(response)
 
 
+@pytest.mark.parametrize(
+    ("query", "is_open"),
+    [
+        ("", False),
+        ("?modality=&flagged=", False),  # an emptied form filters nothing
+        ("?modality=breast", True),
+        ("?flagged=yes", True),
+        ("?created_after=yesterday", True),  # a refused filter is shown with its message
+        ("?cursor=not-a-cursor", False),  # a bad page link is no filter, and the form has nothing to show for it
+    ],
+)
+def test_history_filters_fold_away_unless_in_use(patient_browser, query, is_open):
+    text = page_text(patient_browser.get(f"/history{query}"))
+
+    folded = '<details class="filter-toggle">' in text
+    unfolded = '<details class="filter-toggle" open>' in text
+    assert (folded, unfolded) == (not is_open, is_open)
+    assert "<summary>Filter results</summary>" in text and 'id="filter-modality"' in text
+
+
 def test_history_pages_older_and_newer(app, patient_browser, uploaded, monkeypatch):
     monkeypatch.setattr("views.predictions.HISTORY_PAGE_SIZE", 2)
     ids = [uploaded(patient_browser, "cervical_cytology") for _ in range(5)]
