@@ -91,6 +91,7 @@ class CrossValidation:
     correct: MeanSpread | None
     balanced: MeanSpread | None
     macro_auc: MeanSpread | None
+    distilled: bool  # the served model learnt from the fold models: these are their figures
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Calibration:
     val_n: int | None
     val_gap: str | None  # the confidence as served, on the validation set
     tuned: bool
+    tuned_on_val: bool  # fitted on the validation images themselves, so val_gap flatters it
     tuning_n: int | None
     tuning_gap_before: str | None
     tuning_gap_after: str | None  # cross-fitted where the card has it: on images the tuning was not fitted on
@@ -217,6 +219,7 @@ def _cross_validation(card: dict) -> CrossValidation | None:
         correct=_mean_spread(spread.get("accuracy")),
         balanced=_mean_spread(spread.get("balanced_accuracy")),
         macro_auc=_mean_spread(spread.get("macro_auc")),
+        distilled=bool((card.get("training") or {}).get("distilled_from")),
     )
 
 
@@ -226,13 +229,18 @@ def _calibration(card: dict, val_n: int | None) -> Calibration | None:
     oof = calibration.get("oof") or {}
     if not val and not oof:
         return None
+    # Where the served temperature was fitted: on val itself (a distilled student) or out of fold.
+    fit = calibration.get("fit") or {}
+    tuned_on_val = bool(fit) and "val/" in calibration.get("rule", "")
+    tuning = fit if tuned_on_val else oof
     return Calibration(
         val_n=val_n,
         val_gap=gap_in_points(val.get("served_ece")),
-        tuned=bool(oof),
-        tuning_n=oof.get("n"),
-        tuning_gap_before=gap_in_points(oof.get("ece_before")),
-        tuning_gap_after=gap_in_points(oof.get("ece_cross_fitted", oof.get("ece_after"))),
+        tuned=bool(tuning) and "temperature" in (card.get("decision") or {}),
+        tuned_on_val=tuned_on_val,
+        tuning_n=tuning.get("n"),
+        tuning_gap_before=gap_in_points(tuning.get("ece_before")),
+        tuning_gap_after=gap_in_points(tuning.get("ece_cross_fitted", tuning.get("ece_after"))),
         has_plot="reliability" in (card.get("plots") or {}),
     )
 

@@ -151,7 +151,18 @@ def test_model_page_without_cross_validation_shows_the_owners_check_of_this_vers
     assert f"flagged <strong>{per_100(check['flag']['sensitivity'])} of 100</strong> abnormal images" in text
 
 
-@pytest.mark.parametrize("modality", [m for m in MODALITIES if m != "cervical_cytology"])
+def test_a_distilled_models_page_says_whose_figures_and_where_its_confidence_was_tuned(app, client):
+    card = shipped_card(app, "cervical_cytology")
+    assert card["training"]["distilled_from"] and "val/" in card["calibration"]["rule"]
+
+    text = " ".join(page_text(client.get("/models/cervical_cytology")).split())
+
+    assert "one fast model that learnt from those 5; these figures are theirs" in text
+    assert "tuned on these same validation images, so that figure flatters it" in text
+    assert "tuned on the cross-validation results" not in text  # that was the teachers' tuning, not its own
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
 def test_reliability_diagram_is_served(client, modality):
     image = client.get(f"/models/{modality}/reliability.png")
 
