@@ -3,14 +3,18 @@
 Three optional steps, all fixed at export and written into the model card, so the runtime,
 the CLI, evaluation and the card's metrics all decide the same way:
 
-0. Calibration: the logits divided by a temperature fitted on cross-validation out-of-fold
-   predictions (cnn_model.calibration), so a stated 0.8 is right about 8 times in 10. It never
-   changes the top-1 class; it comes first because the other two steps assume honest probabilities.
-1. Prevalence correction. A network trained on a rebalanced set (a capped majority class,
+1. Calibration: the logits divided by a temperature (cnn_model.calibration), so a stated 0.8 is
+   right about 8 times in 10; fitted on cross-validation out-of-fold predictions, or for a
+   distilled student, which has none of its own, on its val predictions (spec calibration_source).
+   It never changes the top-1 class; it comes first because the other steps assume honest
+   probabilities.
+2. Prevalence correction. A network trained on a rebalanced set (a capped majority class,
    class weights) believes every class is about equally common. Where the population the
    service sees is known, the probabilities are multiplied by deployment prior / training
-   prior and renormalised (the Bayes correction for a change of class priors).
-2. An operating threshold on the summed probability of the malignant/abnormal classes, chosen
+   prior and renormalised (the Bayes correction for a change of class priors), or by that ratio
+   to a power alpha < 1 chosen on out-of-fold predictions (prevalence_power_choice), which
+   trades a little accuracy at the deployment mix for recall of the rare classes.
+3. An operating threshold on the summed probability of the malignant/abnormal classes, chosen
    for a target sensitivity, so the flag a clinician acts on does not depend on which single
    class wins the argmax. Without one, the flag follows the top-1 class. The spec's
    threshold_source says where it is chosen: on val ("val"), or on the pooled out-of-fold
