@@ -30,6 +30,10 @@ class TrainingConfig:
     finetune_learning_rate: float = 2e-4
     dropout: float = 0.3
     class_weight_power: float = 0.5  # 1.0 = fully balanced, 0.0 = none; sqrt keeps the majority class honest
+    # Logit-adjusted loss (Menon et al., 2021) instead of class weights: the loss sees the network's logits
+    # plus tau * log(training prior), so the network itself learns the prior-free (balanced) posterior.
+    # For the prevalence correction this is the same as class weights of power tau, which is what is recorded.
+    logit_adjustment: float = 0.0
     patience: int = 4
     input_size: int | None = None  # overrides the spec (the tiny test run uses this)
     seed: int = 42
@@ -119,6 +123,19 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> dict[int,
     weights = (counts.max() / np.maximum(counts, 1)) ** power
     weights *= len(labels) / float((weights * counts).sum())  # mean sample weight 1
     return {k: float(w) for k, w in enumerate(weights)}
+
+
+def _logit_adjusted_loss(labels: np.ndarray, n_classes: int, tau: float):
+    """Cross-entropy of softmax(logits + tau * log prior); the model outputs probabilities, so
+    log(probabilities) stands in for its logits (equal up to a per-row constant, which softmax ignores)."""
+    prior = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    shift = tf.constant(tau * np.log(np.maximum(prior, 1) / prior.sum()), dtype=tf.float32)
+
+    def loss(y_true, probabilities):
+        logits = tf.math.log(tf.clip_by_value(probabilities, 1e-7, 1.0)) + shift
+        return keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+
+    return loss
 
 
 class _SelectOnValidation(keras.callbacks.Callback):
@@ -211,7 +228,9 @@ def train(
     )
 
     model, backbone = build_classifier(spec, config)
-    weights = class_weights(y_fit, len(class_names), config.class_weight_power)
+    # With a logit-adjusted loss the recorded weights are its prior-equivalent (see TrainingConfig).
+    weights = class_weights(y_fit, len(class_names), config.logit_adjustment or config.class_weight_power)
+    applied_weights = weights if fit_targets is None and not config.logit_adjustment else None
     # A student's targets already carry these weights (its teachers trained with them), so they are not
     # applied again; they stay in the record because the prevalence correction reads the training prior.
     targets = y_fit if fit_targets is None else np.asarray(fit_targets, dtype=np.float32)
@@ -226,7 +245,9 @@ def train(
         _set_backbone_trainable(backbone, backbone_trainable)
         steps = epochs * int(np.ceil(len(x_fit) / config.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
-        if fit_targets is None:
+        if fit_targets is None and config.logit_adjustment:
+            loss, accuracy = _logit_adjusted_loss(y_fit, len(class_names), config.logit_adjustment), "accuracy"
+        elif fit_targets is None:
             loss, accuracy = "sparse_categorical_crossentropy", "accuracy"
         else:
             loss, accuracy = "categorical_crossentropy", keras.metrics.CategoricalAccuracy(name="accuracy")
@@ -247,7 +268,7 @@ def train(
         model.fit(
             train_ds,
             epochs=epochs,
-            class_weight=weights if fit_targets is None else None,
+            class_weight=applied_weights,
             callbacks=[selector],
             verbose=verbose,
             shuffle=False,  # the dataset shuffles itself

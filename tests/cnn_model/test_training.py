@@ -153,3 +153,28 @@ def test_training_on_soft_targets_learns_them_rather_than_the_labels(tiny_breast
     predicted = result["model"].predict(x.astype(np.float32), verbose=0).argmax(axis=1)
     # Chance is 1/3 either way; a model that learnt the labels would rarely say the next class.
     assert np.mean(predicted == (y + 1) % 3) > 0.5 > np.mean(predicted == y)
+
+
+def test_a_logit_adjusted_loss_is_cross_entropy_after_shifting_by_the_log_prior():
+    from cnn_model.training import _logit_adjusted_loss
+
+    labels = np.array([0, 0, 0, 1])  # prior 0.75 / 0.25
+    probabilities = np.array([[0.6, 0.4], [0.2, 0.8]], dtype=np.float32)
+    loss = _logit_adjusted_loss(labels, 2, tau=1.0)(np.array([0, 1]), probabilities).numpy()
+    shifted = probabilities * np.array([0.75, 0.25])
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(loss, -np.log([shifted[0, 0], shifted[1, 1]]), rtol=1e-5)
+
+
+def test_logit_adjusted_training_records_its_prior_equivalent_class_weights(tiny_breast_dataset, tmp_path):
+    from cnn_model.data import list_class_folder
+    from cnn_model.training import TrainingConfig, class_weights, train
+
+    spec = replace(SPECS["breast"], input_size=32)
+    samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)[:-3]  # unequal classes
+    config = TrainingConfig(head_epochs=0, finetune_epochs=1, logit_adjustment=1.0, select_on_val=False)
+    result = train(spec, samples, samples[:3], config, tmp_path / "run")
+    y = np.array([spec.class_names.index(s.label) for s in samples])
+    expected = class_weights(y, 3, power=1.0)
+    assert result["class_weights"] == {spec.class_names[k]: round(w, 4) for k, w in expected.items()}
+    assert len(set(result["class_weights"].values())) > 1
