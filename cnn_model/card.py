@@ -109,7 +109,9 @@ def oof_decision_rules(spec: ModalitySpec, cv_folds, cv_source) -> tuple[dict | 
     if spec.prevalence_power_source == "cv_oof":
         temperature = serving.get("temperature", 1.0)
         calibrated = [{**f, "probabilities": apply_temperature(f["probabilities"], temperature)} for f in cv_folds]
-        prevalence_power = prevalence_power_choice(spec, calibrated, spec.targets.accuracy, cv_source)
+        prevalence_power = prevalence_power_choice(
+            spec, calibrated, spec.targets.accuracy, spec.targets.balanced_accuracy, cv_source
+        )
         serving["prevalence_power"] = prevalence_power["alpha"]
     return calibration, prevalence_power, serving
 

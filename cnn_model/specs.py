@@ -130,8 +130,8 @@ class ModalitySpec:
     prevalence: dict[str, int] | None = None
     prevalence_source: str | None = None
     # "cv_oof": correct only part of the way, weights ** alpha with alpha chosen on the pooled out-of-fold
-    # predictions of recipe.cv_candidate (decision.prevalence_power_choice; accuracy at the mix kept at
-    # targets.accuracy); None: the full correction.
+    # predictions of recipe.cv_candidate (decision.prevalence_power_choice: the most room on both the
+    # accuracy-at-the-mix and the balanced-accuracy targets); None: the full correction.
     prevalence_power_source: str | None = None
     # Sensitivity that sets the malignant/abnormal threshold; None: the top-1 class decides.
     sensitivity_target: float | None = None
