@@ -51,14 +51,8 @@ def fit_temperature(probabilities: np.ndarray, y_true: np.ndarray) -> float:
     return round(float(np.exp(best)), 4)
 
 
-def reliability_bins(
-    probabilities: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS, weights: np.ndarray | None = None
-) -> list[dict]:
-    """Per confidence bin of the shown (top-1) label: its range, images, mean confidence and accuracy.
-
-    weights: per image (e.g. deployment prior / sample prior of its class, to score a rebalanced set at
-    the mix the service sees); "weight" is then the bin's share of the total weight.
-    """
+def _bins(probabilities, y_true, bins, weights):
+    """(low, high, images, weight share, mean confidence, accuracy) per bin, unrounded."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == np.asarray(y_true)
     weights = np.ones(len(confidence)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -69,23 +63,48 @@ def reliability_bins(
         w = weights[inside]
         filled = inside.any() and w.sum() > 0
         rows.append(
-            {
-                "low": round(float(low), 2),
-                "high": round(float(high), 2),
-                "n": int(inside.sum()),
-                "weight": round(float(w.sum() / weights.sum()), 4),
-                "confidence": round(float(np.average(confidence[inside], weights=w)), 4) if filled else None,
-                "accuracy": round(float(np.average(correct[inside], weights=w)), 4) if filled else None,
-            }
+            (
+                low,
+                high,
+                int(inside.sum()),
+                float(w.sum() / weights.sum()),
+                float(np.average(confidence[inside], weights=w)) if filled else None,
+                float(np.average(correct[inside], weights=w)) if filled else None,
+            )
         )
     return rows
+
+
+def reliability_bins(
+    probabilities: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS, weights: np.ndarray | None = None
+) -> list[dict]:
+    """Per confidence bin of the shown (top-1) label: its range, images, mean confidence and accuracy.
+
+    weights: per image (e.g. deployment prior / sample prior of its class, to score a rebalanced set at
+    the mix the service sees); "weight" is then the bin's share of the total weight.
+    """
+
+    def r(value):
+        return None if value is None else round(value, 4)
+
+    return [
+        {
+            "low": round(low, 2),
+            "high": round(high, 2),
+            "n": n,
+            "weight": r(share),
+            "confidence": r(conf),
+            "accuracy": r(acc),
+        }
+        for low, high, n, share, conf, acc in _bins(probabilities, y_true, bins, weights)
+    ]
 
 
 def expected_calibration_error(
     probabilities: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS, weights: np.ndarray | None = None
 ) -> float:
-    rows = reliability_bins(probabilities, y_true, bins, weights)
-    return round(sum(row["weight"] * abs(row["confidence"] - row["accuracy"]) for row in rows if row["n"]), 4)
+    rows = _bins(probabilities, y_true, bins, weights)
+    return round(sum(share * abs(conf - acc) for _, _, n, share, conf, acc in rows if conf is not None), 4)
 
 
 def oof_temperature(folds: list[dict]) -> dict:
