@@ -125,19 +125,7 @@ def oof_temperature(folds: list[dict]) -> dict:
         )
         fold_temperatures.append(t)
         cross_fitted.append(apply_temperature(fold["probabilities"], t))
-    calibrated = apply_temperature(p, temperature)
-    return {
-        "temperature": temperature,
-        "n": int(len(y)),
-        "ece_before": expected_calibration_error(p, y),
-        "ece_after": expected_calibration_error(calibrated, y),
-        "ece_cross_fitted": expected_calibration_error(np.concatenate(cross_fitted), y),
-        "fold_temperatures": fold_temperatures,
-        "nll_before": round(negative_log_likelihood(p, y), 4),
-        "nll_after": round(negative_log_likelihood(calibrated, y), 4),
-        "reliability_before": reliability_bins(p, y),
-        "reliability_after": reliability_bins(calibrated, y),
-    }
+    return _fit_report(p, y, temperature, np.concatenate(cross_fitted), fold_temperatures)
 
 
 def val_temperature(probabilities: np.ndarray, y_true: np.ndarray, groups: list[str]) -> dict:
@@ -156,6 +144,11 @@ def val_temperature(probabilities: np.ndarray, y_true: np.ndarray, groups: list[
         t = fit_temperature(probabilities[fit], y_true[fit])
         fold_temperatures.append(t)
         cross_fitted[score] = apply_temperature(probabilities[score], t)
+    return _fit_report(probabilities, y_true, temperature, cross_fitted, fold_temperatures)
+
+
+def _fit_report(probabilities, y_true, temperature, cross_fitted, fold_temperatures) -> dict:
+    """What a temperature fit did: ECE and NLL before and after, the cross-fitted ECE, reliability bins."""
     calibrated = apply_temperature(probabilities, temperature)
     return {
         "temperature": temperature,
