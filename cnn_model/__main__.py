@@ -24,6 +24,12 @@ def main(argv=None) -> int:
     train.add_argument("--finetune-epochs", type=int)
     train.add_argument("--input-size", type=int)
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument(
+        "--input-mask",
+        type=_mask_argument,
+        metavar="TOP,BOTTOM,LEFT,RIGHT",
+        help="hide these margins (fractions of the input side) in training and serving; an experiment's knob",
+    )
     train.add_argument("--no-export", action="store_true")
 
     export = commands.add_parser("export", help="re-export a trained model from its run folder")
@@ -72,6 +78,16 @@ def main(argv=None) -> int:
     except ArtifactError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _mask_argument(text: str) -> tuple[float, float, float, float]:
+    try:
+        margins = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not four numbers: {text!r}") from None
+    if len(margins) != 4 or not all(0 <= m < 0.5 for m in margins):
+        raise argparse.ArgumentTypeError(f"want four fractions in [0, 0.5): {text!r}")
+    return margins
 
 
 def _run(args) -> int:
@@ -136,6 +152,7 @@ def _run(args) -> int:
             head_epochs=args.head_epochs,
             finetune_epochs=args.finetune_epochs,
             input_size=args.input_size,
+            input_mask=args.input_mask,
             seed=args.seed,
             export=not args.no_export,
         )

@@ -96,6 +96,8 @@ def export_modality(
     input_size = classifier.input_shape[1]
     if input_size != spec.input_size:
         spec = replace(spec, input_size=input_size)
+    if provenance["config"].get("input_mask"):  # trained with a mask the spec does not set
+        spec = replace(spec, input_mask=tuple(provenance["config"]["input_mask"]))
     class_names = list(spec.class_names)
     dataset_dir = Path(data_root) / modality
     fit_samples, test_samples = split_test_slice(list_class_folder(dataset_dir / "train", spec))
@@ -170,6 +172,11 @@ def _compare_with_keras(model_bytes: bytes, x_val: np.ndarray, keras_probabiliti
 
 def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
     resize = "letterboxed (aspect kept, border colour)" if spec.resize_mode == "pad" else "resized without crop"
+    masked = (
+        f"margins (top, bottom, left, right) {list(spec.input_mask)} filled with the rest's mean colour, "
+        if spec.input_mask
+        else ""
+    )
     return {
         "name": f"medsight-{spec.name.replace('_', '-')}-effnetlite0",
         "version": provenance["version"],
@@ -188,12 +195,13 @@ def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
             "value_range": [0, 255],
             "color_mode": spec.color_mode,
             "resize_mode": spec.resize_mode,
+            "mask": list(spec.input_mask) if spec.input_mask else None,
         },
         "preprocessing": (
             "cnn_model.preprocessing.preprocess_for_model: EXIF orientation applied, reduced to "
             f"{spec.color_mode}, {resize} "
             f"to {spec.input_size}x{spec.input_size} (bilinear), repeated to 3 channels if gray, "
-            "float 0..255; the network normalises internally"
+            f"{masked}float 0..255; the network normalises internally"
         ),
         "architecture": (
             f"{provenance['backbone']} -> global average pooling -> dropout -> dense "

@@ -25,6 +25,7 @@ def train_modality(
     head_epochs=None,
     finetune_epochs=None,
     input_size=None,
+    input_mask=None,
     seed=42,
     export=True,
     export_options=None,
@@ -50,6 +51,7 @@ def train_modality(
         patience=recipe.patience_for(len(fit_samples)),
         select_on_val=not recipe.refit_all_train,
         input_size=input_size,
+        input_mask=input_mask,
         seed=seed,
         backbone_path=str(backbone) if backbone else None,
     )

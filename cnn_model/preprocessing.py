@@ -118,4 +118,21 @@ def preprocess_for_model(source: ImageSource, spec: ModalitySpec) -> np.ndarray:
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
+    if spec.input_mask:
+        array = mask_outside(array, spec.input_mask)
     return np.ascontiguousarray(array)
+
+
+def mask_outside(array: np.ndarray, mask: tuple[float, float, float, float]) -> np.ndarray:
+    """Fill the (top, bottom, left, right) margins, as fractions of each side, with the kept region's mean colour."""
+    height, width = array.shape[:2]
+    top, bottom, left, right = mask
+    rows = slice(round(top * height), height - round(bottom * height))
+    columns = slice(round(left * width), width - round(right * width))
+    kept = array[rows, columns]
+    if kept.size == 0:
+        raise ValueError(f"input_mask {mask} leaves nothing of the image")
+    out = np.empty_like(array)
+    out[...] = kept.reshape(-1, array.shape[2]).mean(axis=0)
+    out[rows, columns] = kept
+    return out

@@ -108,8 +108,12 @@ class ModelRunner:
         # The card, written at export, knows the input size and resize rule the network was trained
         # with; serving follows it, so a later change to the spec cannot silently skew a shipped model.
         card_input = self.card["input"]
+        mask = card_input.get("mask")
         self.spec: ModalitySpec = replace(
-            spec, input_size=int(card_input["size"]), resize_mode=card_input.get("resize_mode", spec.resize_mode)
+            spec,
+            input_size=int(card_input["size"]),
+            resize_mode=card_input.get("resize_mode", spec.resize_mode),
+            input_mask=tuple(mask) if mask else None,
         )
         self.decision = DecisionPolicy.from_card(self.card, self.spec)
         self.sha256 = actual

@@ -146,6 +146,9 @@ class ModalitySpec:
     # Scores of shipped versions on the data owner's held-out part, as reported back to us (we never see
     # those images): {"version", "by", "data", "accuracy", "balanced_accuracy", "macro_auc", "flag": {...}}.
     held_out_checks: tuple[dict, ...] = ()
+    # (top, bottom, left, right): fractions of the square input filled with the rest's mean colour, so the
+    # network cannot read what lies there (a film's neck, markers and frame); None: the whole image.
+    input_mask: tuple[float, float, float, float] | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:

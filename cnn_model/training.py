@@ -36,6 +36,7 @@ class TrainingConfig:
     logit_adjustment: float = 0.0
     patience: int = 4
     input_size: int | None = None  # overrides the spec (the tiny test run uses this)
+    input_mask: tuple[float, float, float, float] | None = None  # overrides the spec's (an experiment's knob)
     seed: int = 42
     backbone_path: str | None = None  # None or missing file: a compact CNN trained from scratch
     # Cut the pretrained backbone at this layer (None: use it whole). Ending at block6d keeps
@@ -220,6 +221,8 @@ def train(
     class_names = list(spec.class_names)
     if config.input_size:
         spec = replace(spec, input_size=config.input_size)
+    if config.input_mask:
+        spec = replace(spec, input_mask=tuple(config.input_mask))
     started = time.time()
     x_fit, y_fit = load_arrays(fit_samples, spec, class_names)
     x_val, y_val = load_arrays(val_samples, spec, class_names)

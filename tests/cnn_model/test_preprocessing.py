@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -43,6 +45,22 @@ def test_padding_keeps_the_aspect_ratio_of_cell_crops():
     # A 1:3 crop letterboxed into a square leaves a third of the width for the cell.
     dark_columns = np.flatnonzero(array[size // 2, :, 0] < 20)
     assert abs(len(dark_columns) - size / 3) <= 2
+
+
+def test_a_mask_hides_the_margins_behind_the_kept_regions_mean_colour():
+    spec = replace(SPECS["chest_xray"], input_mask=(0.25, 0.0, 0.0, 0.5))
+    image = Image.new("L", (100, 100), 60)
+    image.paste(250, (0, 0, 100, 10))  # a bright marker along the top edge
+    array = preprocess_for_model(image, spec)[..., 0]
+    size = spec.input_size
+    top, left_width = size // 4, size // 2
+    np.testing.assert_array_equal(
+        array[top:, :left_width], preprocess_for_model(image, SPECS["chest_xray"])[top:, :left_width, 0]
+    )
+    assert np.all(array[:top] == array[top:, :left_width].mean()) and np.all(
+        array[:, left_width:] == array[top:, :left_width].mean()
+    )
+    assert array.max() < 250  # the marker is gone
 
 
 def test_sixteen_bit_xrays_are_scaled_not_clipped():

@@ -96,6 +96,21 @@ def test_serving_preprocesses_as_the_card_says_the_model_was_trained(tmp_path):
     assert served != pytest.approx(dict(zip(runner.spec.class_names, stretched[0], strict=True)))
 
 
+def test_serving_hides_the_margins_the_card_says_training_hid(tmp_path):
+    copy = tmp_path / "chest_xray"
+    shutil.copytree(ARTIFACTS_DIR / "chest_xray", copy)
+    card = json.loads((copy / "card.json").read_text())
+    assert not card["input"].get("mask") and ModelRunner(copy).spec.input_mask is None
+    card["input"]["mask"] = [0.15, 0.08, 0.08, 0.08]
+    (copy / "card.json").write_text(json.dumps(card))
+    runner = ModelRunner(copy)
+    assert runner.spec.input_mask == (0.15, 0.08, 0.08, 0.08)
+    image = Image.new("L", (200, 200), 90)
+    image.paste(255, (0, 0, 200, 20))  # only the masked top strip differs from a flat grey film
+    flat = Image.new("L", (200, 200), 90)
+    assert runner.predict(image).probabilities == pytest.approx(runner.predict(flat).probabilities)
+
+
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_prediction_carries_label_probabilities_flag_and_heatmap(modality, registry):
     prediction = registry.get(modality).predict(sample_image(modality), heatmap=True)
