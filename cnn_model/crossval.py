@@ -80,6 +80,9 @@ CANDIDATES: dict[str, dict[str, dict]] = {
         "baseline": {},
         # The source images are 256 px squares; 160 px throws away fine margin texture.
         "px224": {"input_size": 224},
+        # The baseline again with another seed: a second look at the recipe's spread, and the fold models'
+        # teacher files (written by every fold run since; the baseline's folds predate them) for the student.
+        "seed7": {"seed": 7},
     },
     CERVICAL_CYTOLOGY: {
         "baseline": {},
@@ -332,6 +335,8 @@ def train_fold(
         train_spec = replace(train_spec, augmentation={**spec.augmentation, **augmentation})
     if resize_mode is not None:
         train_spec = replace(train_spec, resize_mode=resize_mode)
+    if recipe.get("input_mask"):  # training applies it too; the held-out fold and teacher views must match
+        train_spec = replace(train_spec, input_mask=tuple(recipe["input_mask"]))
     if epoch_rule == "fixed":
         fit, val = rest, held  # held-out fold: logged per epoch, never used to choose (select_on_val=False)
         recipe["select_on_val"] = False
