@@ -54,6 +54,28 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
     assert prediction.activation_map.render(sample_image("breast")).startswith(b"\x89PNG")
 
 
+def test_a_run_trained_with_an_input_mask_is_served_with_the_same_mask(tiny_breast_dataset, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    mask = (0.25, 0.0, 0.125, 0.125)
+    train_modality(
+        "breast",
+        data_root=tiny_breast_dataset,
+        backbone=None,
+        run_dir=tmp_path / "runs",
+        artifacts_dir=artifacts,
+        head_epochs=0,
+        finetune_epochs=1,
+        input_size=32,
+        input_mask=mask,
+        export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
+    )
+
+    card = json.loads((artifacts / "breast" / "card.json").read_text())
+    assert card["input"]["mask"] == list(mask) and "margins" in card["preprocessing"]
+    assert ModelRunner(artifacts / "breast").spec.input_mask == mask
+    assert SPECS["breast"].input_mask is None  # an experiment's knob: the spec is untouched
+
+
 def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breast_dataset, tmp_path):
     refit = TrainingRecipe(
         version="0.0.1",
