@@ -92,6 +92,9 @@ CANDIDATES: dict[str, dict[str, dict]] = {
         # Baseline fold 0's held-out figures peaked early (fine-tune epoch 7, balanced 0.72) and
         # settled near 0.62 from epoch 28 on: a shorter cosine schedule, about 3x cheaper.
         "short15": {"finetune_epochs": 15},
+        # The whole backbone (3.4M parameters) instead of the cut after block6d: more capacity for the
+        # dysplasia grades, which the cut model confuses; short15's budget.
+        "full_short15": {"finetune_epochs": 15, "feature_layer": None},
     },
     SKIN_LESION: {
         "baseline": {},
