@@ -60,6 +60,18 @@ def test_result_shows_the_finding_in_plain_words(app, patient_browser, uploaded)
     assert f'href="/models/{row.modality}"' in text
 
 
+def test_unflagged_advice_speaks_of_the_kind_of_image(app, patient_browser, uploaded):
+    chest_id = uploaded(patient_browser, "chest_xray")  # the fixture film of a normal chest
+    with app.app_context():
+        assert db.session.get(Prediction, __import__("uuid").UUID(chest_id)).is_positive is False
+
+    text = page_text(patient_browser.get(f"/predictions/{chest_id}"))
+
+    advice = text.split("Not flagged as abnormal", 1)[1].split("</div>", 1)[0]
+    assert "talk to a clinician" in advice and "your symptoms" in advice
+    assert "colour" not in advice and "size" not in advice  # a lesion's changes mean nothing on an X-ray
+
+
 def test_photo_and_heatmap_are_served_to_the_owner_only_and_never_cached(
     patient_browser, browser, make_account, uploaded
 ):
