@@ -43,7 +43,10 @@ SPEC = ModalitySpec(
     ),
     data_caveats=(
         "Paediatric (age 1-5) frontal X-rays from one centre, squashed to a square; not validated "
-        "on adults. Pneumonia images more often show tubes and markers a CNN can learn."
+        "on adults. Pneumonia images more often show tubes and markers a CNN can learn, and every normal "
+        "film comes from other file series than every pneumonia film, so no split of this data can tell "
+        "pathology from how a film was taken: the heatmaps of normal films centre on the top of the chest "
+        "and the neck rather than the lungs."
     ),
     upload_hint="A frontal chest X-ray of a young child (the model was trained on ages 1 to 5).",
     # No flips: left/right anatomy (heart side, markers) is meaningful on a radiograph.
