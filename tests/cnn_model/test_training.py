@@ -29,11 +29,12 @@ def tiny_breast_dataset(tmp_path, datasets_root):
     return root
 
 
-def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_dataset, tmp_path):
+def train_tiny_breast(dataset, tmp_path, **overrides):
+    """One fine-tune epoch of the from-scratch CNN at 32 px, exported to tmp_path/artifacts; returns that folder."""
     artifacts = tmp_path / "artifacts"
     train_modality(
         "breast",
-        data_root=tiny_breast_dataset,
+        data_root=dataset,
         backbone=None,
         run_dir=tmp_path / "runs",
         artifacts_dir=artifacts,
@@ -41,7 +42,13 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
         finetune_epochs=1,
         input_size=32,
         export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
+        **overrides,
     )
+    return artifacts
+
+
+def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_dataset, tmp_path):
+    artifacts = train_tiny_breast(tiny_breast_dataset, tmp_path)
 
     card = json.loads((artifacts / "breast" / "card.json").read_text())
     assert card["input"]["size"] == 32
@@ -55,20 +62,8 @@ def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_datase
 
 
 def test_a_run_trained_with_an_input_mask_is_served_with_the_same_mask(tiny_breast_dataset, tmp_path):
-    artifacts = tmp_path / "artifacts"
     mask = (0.25, 0.0, 0.125, 0.125)
-    train_modality(
-        "breast",
-        data_root=tiny_breast_dataset,
-        backbone=None,
-        run_dir=tmp_path / "runs",
-        artifacts_dir=artifacts,
-        head_epochs=0,
-        finetune_epochs=1,
-        input_size=32,
-        input_mask=mask,
-        export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
-    )
+    artifacts = train_tiny_breast(tiny_breast_dataset, tmp_path, input_mask=mask)
 
     card = json.loads((artifacts / "breast" / "card.json").read_text())
     assert card["input"]["mask"] == list(mask) and "margins" in card["preprocessing"]
