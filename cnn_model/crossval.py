@@ -48,6 +48,7 @@ from .data import Sample, list_class_folder
 from .decision import DecisionPolicy, positive_indices, prevalence_weights, sensitivity_threshold
 from .metrics import accuracy_at_prevalence, balanced_accuracy, classification_report, macro_ovr_auc, roc_auc
 from .modalities import MODALITIES, get_spec
+from .specs import ModalitySpec
 
 BREAST, CERVICAL_CYTOLOGY, CHEST_XRAY, SKIN_LESION = "breast", "cervical_cytology", "chest_xray", "skin_lesion"
 
@@ -105,7 +106,8 @@ CANDIDATES: dict[str, dict[str, dict]] = {
         "px224": {"input_size": 224},
     },
     CHEST_XRAY: {
-        "baseline": {},
+        # 1.1.0's recipe on the whole film (the spec masks the input since 1.2.0).
+        "baseline": {"input_mask": None},
         # The film's neck strip and outer frame hidden in training and serving (cnn_model/cv/heatmaps/README.md:
         # the shipped model's normals peak at the thoracic inlet; a masked model on one split moved them
         # onto the lungs for 0.2-0.6 points of accuracy). The same folds decide whether that cost is real.
@@ -115,6 +117,25 @@ CANDIDATES: dict[str, dict[str, dict]] = {
 
 
 # ---------------------------------------------------------------- samples, groups and folds
+
+
+def candidate_spec(spec: ModalitySpec, recipe: dict) -> ModalitySpec:
+    """The spec a candidate trains and is scored with; takes its spec-level keys out of recipe.
+
+    "augmentation" is merged into the spec's, "resize_mode" replaces it, and "input_mask" (kept in
+    recipe for TrainingConfig) replaces the spec's mask, None included: the held-out fold and the
+    teacher views must be preprocessed exactly as training was.
+    """
+    augmentation = recipe.pop("augmentation", None)
+    resize_mode = recipe.pop("resize_mode", None)
+    if augmentation is not None:
+        spec = replace(spec, augmentation={**spec.augmentation, **augmentation})
+    if resize_mode is not None:
+        spec = replace(spec, resize_mode=resize_mode)
+    if "input_mask" in recipe:
+        mask = recipe["input_mask"]
+        spec = replace(spec, input_mask=tuple(mask) if mask else None)
+    return spec
 
 
 def base_recipe(modality: str) -> dict:
@@ -337,15 +358,7 @@ def train_fold(
     recipe = candidate_recipe(modality, candidate)
     recipe.update(recipe_overrides or {})
     epoch_rule = recipe.pop("epoch_rule", "fixed")
-    augmentation = recipe.pop("augmentation", None)
-    resize_mode = recipe.pop("resize_mode", None)
-    train_spec = spec
-    if augmentation is not None:
-        train_spec = replace(train_spec, augmentation={**spec.augmentation, **augmentation})
-    if resize_mode is not None:
-        train_spec = replace(train_spec, resize_mode=resize_mode)
-    if recipe.get("input_mask"):  # training applies it too; the held-out fold and teacher views must match
-        train_spec = replace(train_spec, input_mask=tuple(recipe["input_mask"]))
+    train_spec = candidate_spec(spec, recipe)
     if epoch_rule == "fixed":
         fit, val = rest, held  # held-out fold: logged per epoch, never used to choose (select_on_val=False)
         recipe["select_on_val"] = False

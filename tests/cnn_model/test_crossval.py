@@ -120,3 +120,18 @@ def test_summary_pools_the_folds_and_meets_the_sensitivity_floor(tmp_path, modal
     assert "mean ± sd" in crossval.format_summary(summary)
     assert f"| {modality} | baseline | 3/5 |" in crossval.format_table([summary])
     assert crossval.summarise(modality, "nothing_here", tmp_path) is None
+
+
+def test_a_candidate_trains_and_is_scored_with_its_own_input_mask():
+    spec = crossval.get_spec("chest_xray")
+    assert spec.input_mask is not None  # the served recipe masks the film's margins
+
+    unmasked = crossval.candidate_recipe("chest_xray", "baseline")
+    assert crossval.candidate_spec(spec, unmasked).input_mask is None
+    masked = crossval.candidate_recipe("chest_xray", "thorax_mask")
+    assert crossval.candidate_spec(spec, masked).input_mask == spec.input_mask
+    recipe = {"augmentation": {"zoom": 0.3}, "resize_mode": "letterbox", "head_epochs": 1}
+    changed = crossval.candidate_spec(spec, recipe)
+    assert changed.augmentation["zoom"] == 0.3 and changed.augmentation["contrast"] == spec.augmentation["contrast"]
+    assert changed.resize_mode == "letterbox" and changed.input_mask == spec.input_mask
+    assert recipe == {"head_epochs": 1}  # what is left is TrainingConfig's

@@ -100,15 +100,21 @@ def test_serving_hides_the_margins_the_card_says_training_hid(tmp_path):
     copy = tmp_path / "chest_xray"
     shutil.copytree(ARTIFACTS_DIR / "chest_xray", copy)
     card = json.loads((copy / "card.json").read_text())
-    assert not card["input"].get("mask") and ModelRunner(copy).spec.input_mask is None
-    card["input"]["mask"] = [0.15, 0.08, 0.08, 0.08]
-    (copy / "card.json").write_text(json.dumps(card))
-    runner = ModelRunner(copy)
-    assert runner.spec.input_mask == (0.15, 0.08, 0.08, 0.08)
     image = Image.new("L", (200, 200), 90)
-    image.paste(255, (0, 0, 200, 20))  # only the masked top strip differs from a flat grey film
+    image.paste(255, (0, 0, 200, 20))  # only the top strip differs from a flat grey film
     flat = Image.new("L", (200, 200), 90)
-    assert runner.predict(image).probabilities == pytest.approx(runner.predict(flat).probabilities)
+
+    def served_with(mask):
+        card["input"]["mask"] = mask
+        (copy / "card.json").write_text(json.dumps(card))
+        runner = ModelRunner(copy)
+        assert runner.spec.input_mask == (tuple(mask) if mask else None)
+        return runner.predict(image).probabilities, runner.predict(flat).probabilities
+
+    unmasked, unmasked_flat = served_with(None)
+    assert unmasked != pytest.approx(unmasked_flat)
+    masked, masked_flat = served_with([0.15, 0.08, 0.08, 0.08])
+    assert masked == pytest.approx(masked_flat)
 
 
 @pytest.mark.parametrize("modality", MODALITIES)
