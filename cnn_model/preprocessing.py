@@ -124,7 +124,11 @@ def preprocess_for_model(source: ImageSource, spec: ModalitySpec) -> np.ndarray:
 
 
 def mask_outside(array: np.ndarray, mask: tuple[float, float, float, float]) -> np.ndarray:
-    """Fill the (top, bottom, left, right) margins, as fractions of each side, with the kept region's mean colour."""
+    """Fill the (top, bottom, left, right) margins, as fractions of each side, with the kept region's mean colour.
+
+    The mean is cut to a whole grey level, as every other pixel is, so a training set stored as uint8
+    holds exactly what serving computes.
+    """
     height, width = array.shape[:2]
     top, bottom, left, right = mask
     rows = slice(round(top * height), height - round(bottom * height))
@@ -133,6 +137,6 @@ def mask_outside(array: np.ndarray, mask: tuple[float, float, float, float]) -> 
     if kept.size == 0:
         raise ValueError(f"input_mask {mask} leaves nothing of the image")
     out = np.empty_like(array)
-    out[...] = kept.reshape(-1, array.shape[2]).mean(axis=0)
+    out[...] = np.floor(kept.reshape(-1, array.shape[2]).mean(axis=0))
     out[rows, columns] = kept
     return out

@@ -48,24 +48,25 @@ def test_padding_keeps_the_aspect_ratio_of_cell_crops():
 
 
 def test_a_mask_hides_the_margins_behind_the_kept_regions_mean_colour():
+    unmasked = replace(SPECS["chest_xray"], input_mask=None)
     spec = replace(SPECS["chest_xray"], input_mask=(0.25, 0.0, 0.0, 0.5))
     image = Image.new("L", (100, 100), 60)
+    image.paste(61, (0, 50, 100, 100))  # a kept region whose mean is not a whole grey level
     image.paste(250, (0, 0, 100, 10))  # a bright marker along the top edge
     array = preprocess_for_model(image, spec)[..., 0]
     size = spec.input_size
     top, left_width = size // 4, size // 2
-    np.testing.assert_array_equal(
-        array[top:, :left_width], preprocess_for_model(image, SPECS["chest_xray"])[top:, :left_width, 0]
-    )
-    assert np.all(array[:top] == array[top:, :left_width].mean()) and np.all(
-        array[:, left_width:] == array[top:, :left_width].mean()
-    )
+    kept = preprocess_for_model(image, unmasked)[top:, :left_width, 0]
+    np.testing.assert_array_equal(array[top:, :left_width], kept)
+    fill = np.floor(kept.mean())  # a whole grey level, as a uint8 training set stores it
+    assert 60 < kept.mean() < 61 and fill == 60
+    assert np.all(array[:top] == fill) and np.all(array[:, left_width:] == fill)
     assert array.max() < 250  # the marker is gone
 
 
 def test_sixteen_bit_xrays_are_scaled_not_clipped():
     ramp = np.linspace(0, 65535, 256 * 256).reshape(256, 256).astype(np.uint16)
-    array = preprocess_for_model(Image.fromarray(ramp), SPECS["chest_xray"])
+    array = preprocess_for_model(Image.fromarray(ramp), replace(SPECS["chest_xray"], input_mask=None))
     assert array.min() < 5 and array.max() > 250
 
 
