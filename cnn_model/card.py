@@ -25,6 +25,7 @@ from .calibration import (
 from .data import list_class_folder, split_test_slice
 from .decision import DecisionPolicy, derive_decision, oof_threshold_decision, prevalence_power_choice
 from .evaluation import evaluate_runner, write_plots, write_reliability_plot
+from .metrics import classification_report
 from .preprocessing import load_image, preprocess_for_model
 from .runtime import CARD_FILE, ModelRunner
 from .specs import ModalitySpec
@@ -88,6 +89,9 @@ def score_artifact(
     card.pop("cross_validation", None)
     if cv_folds:
         card["cross_validation"] = cross_validation_figures(spec, **oof_serving)
+    card.pop("distillation", None)
+    if spec.recipe.distilled_from and cv_folds:
+        card["distillation"] = distillation_figures(runner, cv_folds, cv_source, dataset_dir, val_samples, card)
     card.pop("held_out_checks", None)
     if spec.held_out_checks:
         card["held_out_checks"] = held_out_checks(spec, card["version"])
@@ -182,6 +186,53 @@ def cross_validation_figures(
         }
         out["flag_cross_fitted"] = evidence["threshold_evidence"]["cross_fitted"]
     return out
+
+
+def distillation_figures(runner: ModelRunner, cv_folds, cv_source, dataset_dir, val_samples, card) -> dict:
+    """The card's `distillation`: the teachers on val/ beside the student on the same images (what distilling cost).
+
+    Each val image is scored by the one fold model that never trained on it, served the way the student is
+    (calibration, prevalence correction and flag rule), so both sides are out of sample.
+    """
+    spec = runner.spec
+    served = {path: row for fold in cv_folds for path, row in zip(fold["paths"], fold["served"], strict=True)}
+    keys = [s.path.relative_to(dataset_dir).as_posix() for s in val_samples]
+    missing = [key for key in keys if key not in served]
+    if missing:
+        raise ValueError(f"{cv_source}: no out-of-fold prediction for {len(missing)} val images, e.g. {missing[0]}")
+    probabilities = np.array([served[key] for key in keys])
+    y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
+    teachers = classification_report(
+        y_val,
+        probabilities,
+        list(spec.class_names),
+        spec.positive_classes,
+        bootstrap_rounds=0,
+        predicted_positive=runner.decision.positive(probabilities, spec),
+        positive_rule=runner.decision.describe(),
+        prevalence=spec.prevalence,
+    )
+    headline = (
+        "n",
+        "accuracy",
+        "accuracy_at_prevalence",
+        "balanced_accuracy",
+        "macro_auc",
+        "expected_calibration_error",
+    )
+
+    def figures(report):
+        out = {key: report[key] for key in headline if key in report}
+        out["recall"] = {name: report["per_class"][name]["recall"] for name in spec.class_names}
+        out["flag"] = {key: report["binary"][key] for key in ("sensitivity", "specificity")}
+        return out
+
+    return {
+        "teachers": f"the five fold models of {cv_source}, each on the val images it never trained on",
+        "student": "this model, trained on all of train/ with the teachers' calibrated soft targets",
+        "val_teachers": figures(teachers),
+        "val_student": figures(card["metrics"]["val"]),
+    }
 
 
 def served_calibration(spec, oof_calibration, cv_source, network_val, y_val, val_samples) -> dict | None:

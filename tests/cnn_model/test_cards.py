@@ -117,3 +117,23 @@ def test_a_calibrated_card_serves_the_temperature_its_oof_predictions_give(modal
     assert (
         card["plots"]["reliability"] == "reliability.png" and (ARTIFACTS_DIR / modality / "reliability.png").is_file()
     )
+
+
+@pytest.mark.parametrize("modality", [m for m in MODALITIES if SPECS[m].recipe.distilled_from])
+def test_a_student_card_sets_its_teachers_on_val_beside_itself(modality):
+    """The teachers' val figures come from the committed OOF files: each val image from the fold that held it out."""
+    spec, card = SPECS[modality], _card(modality)
+    distillation = card["distillation"]
+    student, teachers = distillation["val_student"], distillation["val_teachers"]
+    for key in ("n", "accuracy", "balanced_accuracy", "macro_auc"):
+        assert student[key] == card["metrics"]["val"][key]
+    folder = REPO / "cnn_model" / "cv" / modality / spec.recipe.distilled_from
+    truth, predicted = [], []
+    for path in sorted(folder.glob("fold[0-9].npz")):
+        with np.load(path) as fold:
+            on_val = np.char.startswith(fold["paths"].astype(str), "val/")
+            truth.append(fold["y_true"][on_val])
+            predicted.append(fold["probabilities"][on_val].argmax(axis=1))  # calibration keeps the argmax
+    truth, predicted = np.concatenate(truth), np.concatenate(predicted)
+    assert teachers["n"] == len(truth) == student["n"]
+    assert teachers["accuracy"] == pytest.approx(np.mean(truth == predicted), abs=1e-4)
