@@ -138,10 +138,14 @@ def test_model_page_shows_cross_validation_calibration_and_the_owners_check(app,
     assert f"Correct on <strong>{per_100(check['accuracy'])} of 100</strong>" in text
 
 
-def test_model_page_without_cross_validation_shows_the_owners_check_of_this_version(app, client):
-    card = shipped_card(app, "chest_xray")
-    check = card["held_out_checks"][0]
-    assert "cross_validation" not in card
+def test_model_page_without_cross_validation_shows_the_owners_check_of_this_version(app, client, monkeypatch):
+    card = copy.deepcopy(shipped_card(app, "chest_xray"))
+    for key in ("cross_validation", "distillation"):
+        card.pop(key, None)
+    card["training"].pop("distilled_from", None)
+    check = {**card["held_out_checks"][0], "version": card["version"], "which": "this version"}
+    card["held_out_checks"] = [check]
+    serve_cards(monkeypatch, card)
 
     text = " ".join(page_text(client.get("/models/chest_xray")).split())
 
@@ -160,6 +164,17 @@ def test_a_distilled_models_page_says_whose_figures_and_where_its_confidence_was
     assert "one fast model that learnt from those 5; these figures are theirs" in text
     assert "tuned on these same validation images, so that figure flatters it" in text
     assert "tuned on the cross-validation results" not in text  # that was the teachers' tuning, not its own
+
+
+def test_a_student_serving_its_own_confidence_claims_no_tuning(app, client):
+    card = shipped_card(app, "chest_xray")
+    assert card["training"]["distilled_from"] and "temperature" not in (card.get("decision") or {})
+
+    text = " ".join(page_text(client.get("/models/chest_xray")).split())
+
+    assert "one fast model that learnt from those 5; these figures are theirs" in text
+    assert "Its confidence was tuned" not in text
+    assert f"off from how often it was right by about {per_100(card['calibration']['val']['served_ece'])} point" in text
 
 
 @pytest.mark.parametrize("modality", MODALITIES)

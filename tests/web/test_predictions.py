@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from cnn_model.modalities import get_spec
+from cnn_model.runtime import ARTIFACTS_DIR, ModelRunner
 from db import db
 from models import AuditEvent, Prediction
-from tests.support.images import sample_image
+from tests.support.images import sample_image, sample_images
 from tests.web.conftest import csrf_of, page_text
 
 
@@ -61,9 +64,11 @@ def test_result_shows_the_finding_in_plain_words(app, patient_browser, uploaded)
 
 
 def test_unflagged_advice_speaks_of_the_kind_of_image(app, patient_browser, uploaded):
-    chest_id = uploaded(patient_browser, "chest_xray")  # the fixture film of a normal chest
+    runner = ModelRunner(ARTIFACTS_DIR / "chest_xray")
+    film = next(path for path in sample_images("chest_xray", "normal") if not runner.predict(path).is_positive)
+    chest_id = uploaded(patient_browser, "chest_xray", path=film)
     with app.app_context():
-        assert db.session.get(Prediction, __import__("uuid").UUID(chest_id)).is_positive is False
+        assert db.session.get(Prediction, uuid.UUID(chest_id)).is_positive is False
 
     text = page_text(patient_browser.get(f"/predictions/{chest_id}"))
 
