@@ -25,7 +25,6 @@ from .calibration import (
 from .data import list_class_folder, split_test_slice
 from .decision import DecisionPolicy, derive_decision, oof_threshold_decision, prevalence_power_choice
 from .evaluation import evaluate_runner, write_plots, write_reliability_plot
-from .metrics import classification_report
 from .preprocessing import load_image, preprocess_for_model
 from .runtime import CARD_FILE, ModelRunner
 from .specs import ModalitySpec
@@ -201,17 +200,7 @@ def distillation_figures(runner: ModelRunner, cv_folds, cv_source, dataset_dir, 
     if missing:
         raise ValueError(f"{cv_source}: no out-of-fold prediction for {len(missing)} val images, e.g. {missing[0]}")
     probabilities = np.array([served[key] for key in keys])
-    y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
-    teachers = classification_report(
-        y_val,
-        probabilities,
-        list(spec.class_names),
-        spec.positive_classes,
-        bootstrap_rounds=0,
-        predicted_positive=runner.decision.positive(probabilities, spec),
-        positive_rule=runner.decision.describe(),
-        prevalence=spec.prevalence,
-    )
+    teachers = evaluate_runner(runner, val_samples, bootstrap_rounds=0, probabilities=probabilities)["metrics"]
     headline = (
         "n",
         "accuracy",
