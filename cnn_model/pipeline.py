@@ -48,6 +48,7 @@ def train_modality(
         head_epochs=recipe.head_epochs if head_epochs is None else head_epochs,
         finetune_epochs=recipe.finetune_epochs if finetune_epochs is None else finetune_epochs,
         feature_layer=recipe.feature_layer,
+        logit_adjustment=recipe.logit_adjustment,
         patience=recipe.patience_for(len(fit_samples)),
         select_on_val=not recipe.refit_all_train,
         input_size=input_size,

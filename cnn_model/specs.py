@@ -30,6 +30,7 @@ class TrainingRecipe:
     head_epochs: int
     finetune_epochs: int
     feature_layer: str | None = None  # cut the pretrained backbone here (None: use it whole)
+    logit_adjustment: float = 0.0  # tau of a logit-adjusted loss instead of class weights (training.TrainingConfig)
     patience: int | None = None  # epochs without a better val score before stopping; None: by data size
     # Train on all of train/ for the fixed epoch budget and keep the last epoch: val is then never used to
     # choose, and the test slice becomes training data. No shipped recipe does this now; it stays for a

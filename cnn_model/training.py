@@ -126,15 +126,26 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> dict[int,
     return {k: float(w) for k, w in enumerate(weights)}
 
 
-def _logit_adjusted_loss(labels: np.ndarray, n_classes: int, tau: float):
+def _logit_adjusted_loss(labels: np.ndarray, n_classes: int, tau: float, soft: bool = False):
     """Cross-entropy of softmax(logits + tau * log prior); the model outputs probabilities, so
-    log(probabilities) stands in for its logits (equal up to a per-row constant, which softmax ignores)."""
+    log(probabilities) stands in for its logits (equal up to a per-row constant, which softmax ignores).
+
+    soft: the targets are a student's soft targets, its teachers' balanced posteriors. They are moved to
+    the training prior (times prior**tau, renormalised) before the comparison, so that the student's own
+    output stays the balanced posterior, as its teachers' was. Plain cross-entropy on them would not: the
+    teachers had learnt their training images, their targets there are nearly the labels, and a student
+    fitting those unweighted learns the training mix again.
+    """
     prior = np.bincount(labels, minlength=n_classes).astype(np.float64)
     shift = tf.constant(tau * np.log(np.maximum(prior, 1) / prior.sum()), dtype=tf.float32)
 
     def loss(y_true, probabilities):
         logits = tf.math.log(tf.clip_by_value(probabilities, 1e-7, 1.0)) + shift
-        return keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+        if not soft:
+            return keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+        moved = tf.cast(y_true, tf.float32) * tf.exp(shift)
+        moved /= tf.reduce_sum(moved, axis=-1, keepdims=True)
+        return keras.losses.categorical_crossentropy(moved, logits, from_logits=True)
 
     return loss
 
@@ -212,7 +223,8 @@ def train(
     """Train and write training_log.csv; returns the model (best val epoch's weights) and what provenance records.
 
     fit_targets: soft targets (images x classes) to learn instead of the labels (a distilled student,
-    cnn_model.distill); the teachers' class weighting is already in them, so no class weights are added.
+    cnn_model.distill); the teachers' class weighting is already in them, so no class weights are added;
+    with config.logit_adjustment they are learnt through the same adjusted loss as the teachers' labels.
     """
     keras.utils.set_random_seed(config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -248,12 +260,14 @@ def train(
         _set_backbone_trainable(backbone, backbone_trainable)
         steps = epochs * int(np.ceil(len(x_fit) / config.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
-        if fit_targets is None and config.logit_adjustment:
-            loss, accuracy = _logit_adjusted_loss(y_fit, len(class_names), config.logit_adjustment), "accuracy"
+        soft_accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+        if config.logit_adjustment:
+            loss = _logit_adjusted_loss(y_fit, len(class_names), config.logit_adjustment, soft=fit_targets is not None)
+            accuracy = "accuracy" if fit_targets is None else soft_accuracy
         elif fit_targets is None:
             loss, accuracy = "sparse_categorical_crossentropy", "accuracy"
         else:
-            loss, accuracy = "categorical_crossentropy", keras.metrics.CategoricalAccuracy(name="accuracy")
+            loss, accuracy = "categorical_crossentropy", soft_accuracy
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy])
         selector = _SelectOnValidation(
             x_val.astype(np.float32),

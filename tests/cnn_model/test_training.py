@@ -183,6 +183,23 @@ def test_a_logit_adjusted_loss_is_cross_entropy_after_shifting_by_the_log_prior(
     np.testing.assert_allclose(loss, -np.log([shifted[0, 0], shifted[1, 1]]), rtol=1e-5)
 
 
+def test_a_soft_logit_adjusted_loss_moves_the_targets_to_the_training_prior_first():
+    from cnn_model.training import _logit_adjusted_loss
+
+    labels = np.array([0, 0, 0, 1])  # prior 0.75 / 0.25
+    probabilities = np.array([[0.6, 0.4], [0.2, 0.8]], dtype=np.float32)
+    balanced_targets = np.array([[0.5, 0.5], [0.1, 0.9]], dtype=np.float32)
+    loss = _logit_adjusted_loss(labels, 2, tau=1.0, soft=True)(balanced_targets, probabilities).numpy()
+    prior = np.array([0.75, 0.25])
+    moved = balanced_targets * prior / (balanced_targets * prior).sum(axis=1, keepdims=True)
+    shifted = probabilities * prior / (probabilities * prior).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(loss, -(moved * np.log(shifted)).sum(axis=1), rtol=1e-5)
+    # A student whose output equals its teachers' balanced posterior is at the loss's minimum.
+    at_targets = _logit_adjusted_loss(labels, 2, tau=1.0, soft=True)(balanced_targets, balanced_targets).numpy()
+    assert np.all(at_targets <= loss + 1e-6)
+    np.testing.assert_allclose(at_targets, -(moved * np.log(moved)).sum(axis=1), rtol=1e-5)
+
+
 def test_logit_adjusted_training_records_its_prior_equivalent_class_weights(tiny_breast_dataset, tmp_path):
     from cnn_model.data import list_class_folder
     from cnn_model.training import TrainingConfig, class_weights, train
@@ -195,3 +212,29 @@ def test_logit_adjusted_training_records_its_prior_equivalent_class_weights(tiny
     expected = class_weights(y, 3, power=1.0)
     assert result["class_weights"] == {spec.class_names[k]: round(w, 4) for k, w in expected.items()}
     assert len(set(result["class_weights"].values())) > 1
+
+
+def test_a_logit_adjusted_student_learns_its_teachers_balanced_posterior(tiny_breast_dataset, tmp_path):
+    from cnn_model.data import list_class_folder, load_arrays
+    from cnn_model.training import TrainingConfig, train
+
+    spec = replace(SPECS["breast"], augmentation={}, input_size=32)
+    samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)
+    last = spec.class_names[-1]
+    samples = [s for s in samples if s.label != last] + [s for s in samples if s.label == last][:2]
+    x, y = load_arrays(samples, spec, list(spec.class_names))
+    uniform = np.full((len(samples), 3), 1 / 3, dtype=np.float32)  # teachers that cannot tell the classes apart
+    config = TrainingConfig(
+        head_epochs=0,
+        finetune_epochs=40,
+        finetune_learning_rate=3e-3,
+        select_on_val=False,
+        batch_size=6,
+        logit_adjustment=1.0,
+    )
+    result = train(spec, samples, samples[:3], config, tmp_path / "run", fit_targets=uniform)
+    mean_output = result["model"].predict(x.astype(np.float32), verbose=0).mean(axis=0)
+    # The balanced posterior of "no idea" is uniform. A student that skipped moving the targets would lean
+    # to the rare class (about 0.6 on it), one that skipped the logit shift to the training mix (0.14).
+    assert np.bincount(y).tolist() == [6, 6, 2]
+    np.testing.assert_allclose(mean_output, 1 / 3, atol=0.05)
