@@ -133,8 +133,9 @@ def _logit_adjusted_loss(labels: np.ndarray, n_classes: int, tau: float, soft: b
     soft: the targets are a student's soft targets, its teachers' balanced posteriors. They are moved to
     the training prior (times prior**tau, renormalised) before the comparison, so that the student's own
     output stays the balanced posterior, as its teachers' was. Plain cross-entropy on them would not: the
-    teachers had learnt their training images, their targets there are nearly the labels, and a student
-    fitting those unweighted learns the training mix again.
+    teachers had learnt their training images, their targets there lean to the labels (the sqrt-weighted
+    skin teachers' agreed with them on 99% of images), and a student fitting those unweighted learns the
+    training mix again.
     """
     prior = np.bincount(labels, minlength=n_classes).astype(np.float64)
     shift = tf.constant(tau * np.log(np.maximum(prior, 1) / prior.sum()), dtype=tf.float32)
