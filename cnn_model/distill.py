@@ -13,6 +13,7 @@ Four of the five teachers trained on each image, so the targets are surer of tra
 the ensemble would be of new ones; the student's own calibration is therefore measured on val.
 
     python -m cnn_model.distill targets --modality cervical_cytology --candidate short15
+    python -m cnn_model.distill fit --modality skin_lesion --candidate logit_adjusted --artifact DIR
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import apply_temperature, expected_calibration_error, oof_temperature
-from .crossval import CV_DIR, N_FOLDS, load_candidate, teacher_path
+from .crossval import CV_DIR, DEFAULT_DATA_ROOT, N_FOLDS, load_candidate, teacher_path
+from .data import list_class_folder
 from .metrics import balanced_accuracy, macro_ovr_auc
 from .modalities import MODALITIES, get_spec
+from .preprocessing import preprocess_for_model
+from .runtime import MODEL_FILE, LiteInterpreter, ModelRunner
 
 SOFT_TARGETS_FILE = "soft_targets.npz"
 
@@ -136,6 +140,48 @@ def load_soft_targets(modality: str, candidate: str, samples, cv_dir: Path | Non
     return chosen / chosen.sum(axis=1, keepdims=True)  # float16 rounding
 
 
+def target_fit(targets: np.ndarray, student: np.ndarray, y_true: np.ndarray, class_names) -> dict:
+    """How closely a student reproduces its soft targets on the images it learnt them from.
+
+    Per true class: the mean probability of that class under the targets and under the student, and
+    how often each picks it. A student short of its targets on a class here is short of its teachers
+    on new images too, and the teachers' thresholds then do not carry over to it.
+    """
+    per_class = {}
+    for k, name in enumerate(class_names):
+        rows = y_true == k
+        if not rows.any():
+            continue
+        per_class[name] = {
+            "n": int(rows.sum()),
+            "target_p_true": round(float(targets[rows, k].mean()), 3),
+            "student_p_true": round(float(student[rows, k].mean()), 3),
+            "target_recall": round(float(np.mean(targets[rows].argmax(axis=1) == k)), 3),
+            "student_recall": round(float(np.mean(student[rows].argmax(axis=1) == k)), 3),
+        }
+    return {
+        "n": int(len(y_true)),
+        "top1_agreement_with_targets": round(float(np.mean(student.argmax(axis=1) == targets.argmax(axis=1))), 4),
+        "per_class": per_class,
+    }
+
+
+def student_fit(modality: str, candidate: str, artifact_dir: Path, data_root: Path = DEFAULT_DATA_ROOT) -> dict:
+    """target_fit of an exported student on train/: its network's own probabilities (before the card's
+    temperature and prevalence correction, as it was trained) against the committed soft targets."""
+    runner = ModelRunner(artifact_dir)
+    if runner.spec.name != modality:
+        raise ValueError(f"{artifact_dir}: a {runner.spec.name} model, not {modality}")
+    samples = list_class_folder(Path(data_root) / modality / "train", runner.spec)
+    network = LiteInterpreter(Path(artifact_dir, MODEL_FILE).read_bytes())
+    student = np.stack([network.run(preprocess_for_model(s.path, runner.spec)[None])[0][0] for s in samples])
+    y_true = np.array([runner.spec.class_names.index(s.label) for s in samples])
+    targets = load_soft_targets(modality, candidate, samples)
+    return {"modality": modality, "candidate": candidate, "version": runner.version} | target_fit(
+        targets, student, y_true, runner.spec.class_names
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnn_model.distill", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,8 +189,16 @@ def main(argv=None) -> int:
     targets.add_argument("--modality", required=True, choices=MODALITIES)
     targets.add_argument("--candidate", required=True)
     targets.add_argument("--cv-dir", type=Path, default=CV_DIR)
+    fit = commands.add_parser("fit", help="how closely an exported student reproduces its soft targets on train/")
+    fit.add_argument("--modality", required=True, choices=MODALITIES)
+    fit.add_argument("--candidate", required=True)
+    fit.add_argument("--artifact", required=True, type=Path, help="the student's folder (card.json + model.tflite)")
+    fit.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     args = parser.parse_args(argv)
-    print(json.dumps(write_soft_targets(args.modality, args.candidate, args.cv_dir), indent=1))
+    if args.command == "fit":
+        print(json.dumps(student_fit(args.modality, args.candidate, args.artifact, args.data_root), indent=1))
+    else:
+        print(json.dumps(write_soft_targets(args.modality, args.candidate, args.cv_dir), indent=1))
     return 0
 
 

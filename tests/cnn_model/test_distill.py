@@ -107,3 +107,22 @@ def test_written_targets_are_read_back_in_the_samples_order_and_refuse_unknown_i
     stranger = Sample(Path("/data/breast/val/benign/new.png"), "benign", "x")
     with pytest.raises(ValueError, match="no soft targets for 1 images"):
         distill.load_soft_targets(MODALITY, CANDIDATE, [stranger], cv_dir)
+
+
+def test_target_fit_compares_a_student_with_its_targets_class_by_class():
+    y = np.array([0, 0, 1, 1, 2])
+    targets = np.array([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    # A student that learnt class 0 only half as surely and calls one of its images class 1.
+    student = np.array([[0.4, 0.5, 0.1], [0.5, 0.4, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    fit = distill.target_fit(targets, student, y, CLASSES)
+    first, second = fit["per_class"][CLASSES[0]], fit["per_class"][CLASSES[1]]
+    assert fit["n"] == 5 and fit["top1_agreement_with_targets"] == 0.8
+    assert (first["target_p_true"], first["student_p_true"]) == (0.7, 0.45)
+    assert (first["target_recall"], first["student_recall"]) == (1.0, 0.5)
+    assert second == {
+        "n": 2,
+        "target_p_true": 0.75,
+        "student_p_true": 0.75,
+        "target_recall": 1.0,
+        "student_recall": 1.0,
+    }
