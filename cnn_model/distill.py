@@ -31,7 +31,7 @@ from .data import list_class_folder
 from .metrics import balanced_accuracy, macro_ovr_auc
 from .modalities import MODALITIES, get_spec
 from .preprocessing import preprocess_for_model
-from .runtime import MODEL_FILE, LiteInterpreter, ModelRunner
+from .runtime import ModelRunner
 
 SOFT_TARGETS_FILE = "soft_targets.npz"
 
@@ -173,8 +173,7 @@ def student_fit(modality: str, candidate: str, artifact_dir: Path, data_root: Pa
     if runner.spec.name != modality:
         raise ValueError(f"{artifact_dir}: a {runner.spec.name} model, not {modality}")
     samples = list_class_folder(Path(data_root) / modality / "train", runner.spec)
-    network = LiteInterpreter(Path(artifact_dir, MODEL_FILE).read_bytes())
-    student = np.stack([network.run(preprocess_for_model(s.path, runner.spec)[None])[0][0] for s in samples])
+    student, _ = runner.network_run(np.stack([preprocess_for_model(s.path, runner.spec) for s in samples]))
     y_true = np.array([runner.spec.class_names.index(s.label) for s in samples])
     targets = load_soft_targets(modality, candidate, samples)
     return {"modality": modality, "candidate": candidate, "version": runner.version} | target_fit(

@@ -131,9 +131,13 @@ class ModelRunner:
     def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Served class probabilities (after the card's prevalence correction, if any) and
         class activation maps for a preprocessed batch."""
-        with self._interpreters.borrow() as interpreter:
-            probabilities, cams = interpreter.run(batch, with_cams=with_cams)
+        probabilities, cams = self.network_run(batch, with_cams=with_cams)
         return self.decision.adjust(probabilities), cams
+
+    def network_run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network's own probabilities (before the card's temperature and prevalence correction) and CAMs."""
+        with self._interpreters.borrow() as interpreter:
+            return interpreter.run(batch, with_cams=with_cams)
 
     def predict(self, source: ImageSource, *, heatmap: bool = False) -> Prediction:
         image = load_image(source)
