@@ -108,3 +108,109 @@ def report_dicom() -> bytes:
     ds.Modality = "SR"
     ds.ValueType, ds.CompletionFlag = "CONTAINER", "COMPLETE"
     return encoded(ds)
+
+
+# -- a file that carries a marker in every attribute PS3.15 Table E.1-1 lists ----------------------------
+
+TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"})
+BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+PREAMBLE_MARKER = b"PHI-PREAMBLE Doe^Jane MRN-5551234".ljust(128)
+
+
+def table_e1_1_tags() -> list[int]:
+    """Every attribute of PS3.15 Table E.1-1 as a tag pydicom can write, taken from an independent implementation
+    (dicom-anonymizer's copy of the newest table); repeating groups (curves, overlays) in their first group.
+    Command set elements cannot be in a file and the file meta's are marked apart."""
+    from dicomanonymizer.dicomfields_selector import dicom_anonymization_database_selector
+    from pydicom.datadict import dictionary_VR
+    from pydicom.tag import Tag
+
+    databases = sorted(p.stem for p in _databases_dir().glob("dicomfields_*.py"))
+    table = dicom_anonymization_database_selector(databases[-1])
+    tags = set()
+    for entry in table["ALL_TAGS"]:
+        tag = Tag(entry[0], entry[1])
+        if tag.group in (0x0000, 0x0002):  # command sets are never in a file; the file meta is marked apart
+            continue
+        try:
+            dictionary_VR(tag)
+        except KeyError:
+            continue
+        tags.add(int(tag))
+    return sorted(tags)
+
+
+def _databases_dir() -> Path:
+    import dicomanonymizer.dicom_anonymization_databases as databases
+
+    return Path(databases.__file__).parent
+
+
+def marked_xray_dicom(path: Path) -> tuple[bytes, dict[int, bytes], set[int]]:
+    """xray_dicom(path) with a distinct marker in every Table E.1-1 attribute it can hold, the preamble, the file
+    meta's private information, a private tag and an icon image: the file, each text marker by tag (what must
+    never be found again), and every tag the table lists (what may stay only emptied or replaced)."""
+    from pydicom import config as pydicom_config
+    from pydicom import dcmread
+
+    pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    ds = dcmread(io.BytesIO(xray_dicom(path)))
+    markers: dict[int, bytes] = {}
+    tags = table_e1_1_tags()
+    for number, tag in enumerate(tags):
+        marker = f"MKR{number:04d}Z"
+        value = _marked_value(tag, marker)
+        if value is None:
+            continue
+        vr, content = value
+        ds.add_new(tag, vr, content)
+        if vr in TEXT_VRS or vr in BYTES_VRS or vr == "SQ":
+            markers[tag] = marker.encode()
+        elif vr == "UI":
+            markers[tag] = content.encode()
+    ds.IconImageSequence = _icon_image("MKRICONZ")
+    markers[0x00880200] = b"MKRICONZ"
+    ds.preamble = PREAMBLE_MARKER
+    ds.file_meta.PrivateInformationCreatorUID = "1.2.999.424242"
+    ds.file_meta.PrivateInformation = b"MKRMETAZ Jane Doe"
+    markers[0x00020102] = b"MKRMETAZ"
+    return encoded(ds), markers, set(tags)
+
+
+def _marked_value(tag: int, marker: str) -> tuple[str, object] | None:
+    from pydicom.datadict import dictionary_VR
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    vr = dictionary_VR(tag).split(" or ")[0]
+    if vr in TEXT_VRS:
+        return vr, marker
+    if vr in BYTES_VRS:
+        return vr, marker.encode()
+    if vr == "UI":
+        return vr, f"1.2.999.{tag}"
+    if vr in ("DS", "IS"):
+        return vr, str(700_000 + tag % 100_000)
+    if vr in ("US", "SS", "UL", "SL", "SV", "UV", "FL", "FD"):
+        return vr, 7
+    if vr == "AT":
+        return vr, 0x00100010
+    if vr == "SQ":
+        item = Dataset()
+        item.CodeMeaning = marker
+        item.PatientName = marker
+        return vr, Sequence([item])
+    return None
+
+
+def _icon_image(marker: str):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    icon = Dataset()
+    icon.Rows, icon.Columns, icon.SamplesPerPixel = 4, 4, 1
+    icon.PhotometricInterpretation = "MONOCHROME2"
+    icon.BitsAllocated, icon.BitsStored, icon.HighBit, icon.PixelRepresentation = 8, 8, 7, 0
+    icon.PixelData = marker.encode().ljust(16, b"\x00")
+    return Sequence([icon])

@@ -80,7 +80,7 @@ def test_the_photo_is_a_png_preview_and_the_original_is_kept_without_identity():
         assert value.encode() not in result.original and value.encode() not in result.data
     kept, sent = dcmread(io.BytesIO(result.original)), dcmread(io.BytesIO(upload))
     assert kept.PatientIdentityRemoved == "YES" and str(kept.PatientName) == "" and kept.PatientID == ""
-    assert "PatientBirthDate" not in kept and "InstitutionName" not in kept and "OperatorsName" not in kept
+    assert kept.PatientBirthDate == "" and "InstitutionName" not in kept and "OperatorsName" not in kept
     assert not any(element.tag.is_private for element in kept)
     assert kept.SOPInstanceUID != sent.SOPInstanceUID and kept.StudyInstanceUID != sent.StudyInstanceUID
     assert kept.file_meta.MediaStorageSOPInstanceUID == kept.SOPInstanceUID
@@ -139,3 +139,26 @@ def _describe_8_bit_grey(ds) -> None:
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.WindowCenter, ds.WindowWidth = "128", "256"  # the identity window of 8-bit values
+
+
+def test_a_multi_frame_file_is_kept_with_its_first_frame_only():
+    upload = xray_dicom(XRAY, frames=3)
+    kept = dcmread(io.BytesIO(validate_image_upload(io.BytesIO(upload), **LIMITS).original))
+    assert "NumberOfFrames" not in kept
+    assert np.array_equal(kept.pixel_array, dcmread(io.BytesIO(upload)).pixel_array[0])
+
+
+def test_a_jpeg_colour_file_is_kept_uncompressed_rgb_and_marked_lossy():
+    ds = file_dataset(COMPUTED_RADIOGRAPHY_STORAGE, JPEGBaseline8Bit)
+    rgb = Image.open(XRAY).convert("RGB")
+    ds.Rows, ds.Columns = rgb.height, rgb.width
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    jpeg = io.BytesIO()
+    rgb.save(jpeg, "JPEG", quality=95, comment=b"Doe^Jane JPEG comment")
+    ds.PixelData = encapsulate([jpeg.getvalue()])
+    result = validate_image_upload(io.BytesIO(encoded(ds)), **LIMITS)
+    assert b"Doe^Jane" not in result.original
+    kept = dcmread(io.BytesIO(result.original))
+    assert kept.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1" and kept.PhotometricInterpretation == "RGB"
+    assert kept.LossyImageCompression == "01" and kept.pixel_array.shape == (rgb.height, rgb.width, 3)
