@@ -9,10 +9,20 @@ from flask import Flask, current_app
 from PIL import Image
 
 from cnn_model.modalities import MODALITIES, get_spec
+from cnn_model.quality import measure, read_limits
 from cnn_model.runtime import ArtifactError, ModelRegistry, ModelRunner
 from cnn_model.runtime import Prediction as RunnerPrediction
 from services import metrics
-from utils.errors import ModalityMismatch, ModelUnavailable, NotAMedicalImage
+from utils.errors import ImageQuality, ModalityMismatch, ModelUnavailable, NotAMedicalImage
+
+# What a person can do about each capture problem (cnn_model.quality.REASONS).
+RETAKE_ADVICE = {
+    "too_small": "The image is too small to read: send one at least {min_side} pixels on its shorter side.",
+    "too_dark": "The image is too dark to read: retake it in good, even light.",
+    "too_bright": "The image is overexposed: retake it without a flash or strong light falling straight on it.",
+    "low_contrast": "The image is washed out (too little contrast): retake it in even light, without glare or haze.",
+    "blurry": "The image is too blurred to read: hold the camera still and let it focus before you take the picture.",
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,28 @@ class ModelManager:
                 details={"declared": declared, "detected": result.modality, "scores": result.scores},
             )
         return ModalityChoice(declared, detected=False)
+
+    @staticmethod
+    def check_capture(modality: str, image: Image.Image, short_side: int) -> None:
+        """Refuse (422 image_quality) an image too blurred, dark, bright, flat or small for the modality's model:
+        it would be classified as confidently as a good one. short_side: the upload's own, before any draft."""
+        reason = ModelManager.capture_problem(modality, image, short_side)
+        if reason is not None:
+            metrics.record_quality_refusal(modality, reason)
+            raise ImageQuality(
+                ModelManager.retake_advice(modality, reason), details={"reason": reason, "modality": modality}
+            )
+
+    @staticmethod
+    def capture_problem(modality: str, image: Image.Image, short_side: int) -> str | None:
+        """What makes the image too poor for the modality's model to read (cnn_model.quality.REASONS), or None."""
+        limits = read_limits(current_app.config["MODEL_DIR"], modality)
+        return None if limits is None else limits.problem(measure(image, short_side=short_side))
+
+    @staticmethod
+    def retake_advice(modality: str, reason: str) -> str:
+        limits = read_limits(current_app.config["MODEL_DIR"], modality)
+        return RETAKE_ADVICE[reason].format(min_side=limits.min_short_side if limits else 0)
 
     @staticmethod
     def _gate():

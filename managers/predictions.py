@@ -41,7 +41,7 @@ from managers.transactions import UnitOfWork, unit_of_work
 from models import Prediction, PredictionCount, User
 from services.storage import Storage, StoredObject
 from utils.cursor import Cursor
-from utils.errors import NotFound
+from utils.errors import NotAMedicalImage, NotFound
 from utils.images import ValidatedImage, validate_image_upload
 
 ImageKind = Literal["image", "heatmap"]
@@ -199,7 +199,21 @@ class PredictionManager:
             # The models read a few hundred pixels a side: a large JPEG is decoded at a fraction of its size.
             decode_size=ModelManager.input_size(modality),
         )
-        return image, ModelManager.choose_modality(modality, image.image)
+        short_side = min(image.width, image.height)
+        try:
+            choice = ModelManager.choose_modality(modality, image.image)
+        except NotAMedicalImage as refusal:
+            # The gate may not know a dark or blurred photo of the named kind: say what to fix as well.
+            reason = ModelManager.capture_problem(modality, image.image, short_side) if modality else None
+            if reason is None:
+                raise
+            raise NotAMedicalImage(
+                f"{refusal.message} {ModelManager.retake_advice(modality, reason)}",
+                details={**refusal.details, "quality": reason},
+            ) from None
+        # After the gate: a picture of another kind is told so, not judged by this kind's limits.
+        ModelManager.check_capture(choice.modality, image.image, short_side)
+        return image, choice
 
     @staticmethod
     def list_for(

@@ -53,6 +53,11 @@ INFERENCE_SECONDS = Histogram(
     buckets=_INFERENCE_BUCKETS,
 )
 GATE_REFUSALS = Counter("medsight_gate_refusals_total", "Uploads the modality gate refused, by error code", ["code"])
+QUALITY_REFUSALS = Counter(
+    "medsight_quality_refusals_total",
+    "Uploads refused as too poor a capture to read, by modality and reason",
+    ["modality", "reason"],
+)
 BACKEND_ERRORS = Counter(
     "medsight_backend_errors_total", "Requests that failed because storage or the database was unavailable", ["backend"]
 )
@@ -85,6 +90,11 @@ def observe_inference(modality: str, version: str, label: str, seconds: float) -
     """Count one classification and how long its model took."""
     PREDICTIONS.labels(modality, label).inc()
     INFERENCE_SECONDS.labels(modality, version).observe(seconds)
+
+
+def record_quality_refusal(modality: str, reason: str) -> None:
+    """Count one upload refused by the capture-quality check."""
+    QUALITY_REFUSALS.labels(modality, reason).inc()
 
 
 def set_model_info(models: list[tuple[str, str, str]]) -> None:

@@ -114,6 +114,10 @@ class ImageTooLarge(ValidationFailed):
     code, message = "image_too_large", "The image has too many pixels."
 
 
+class ImageQuality(ValidationFailed):
+    code, message = "image_quality", "The image is not clear enough for the model to read; please retake it."
+
+
 class NotAMedicalImage(ValidationFailed):
     code, message = "not_a_medical_image", "The image is none of the kinds of medical image MedSight reads."
 
