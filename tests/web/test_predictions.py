@@ -94,6 +94,24 @@ def test_photo_and_heatmap_are_served_to_the_owner_only_and_never_cached(
     assert browser().get(f"/predictions/{prediction_id}/image").status_code == 302
 
 
+# The date picker offers any day from 0001-01-01 to 9999-12-31; each must give a page, never a 500.
+@pytest.mark.parametrize("day", ["9999-12-31", "9999-12-30", "0001-01-01"])
+@pytest.mark.parametrize("field", ["created_after", "created_before"])
+def test_history_takes_every_day_the_date_picker_offers(patient_browser, field, day):
+    response = patient_browser.get("/history", query_string={field: day})
+
+    assert response.status_code == 200, page_text(response)[:300]
+
+
+def test_history_until_the_last_day_is_the_whole_history(patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser)
+
+    both = {"created_after": "2000-01-01", "created_before": "9999-12-31"}
+    response = patient_browser.get("/history", query_string=both)
+
+    assert response.status_code == 200 and f"/predictions/{prediction_id}" in page_text(response)
+
+
 def test_another_users_result_is_the_not_found_page(patient_browser, browser, make_account, uploaded):
     prediction_id = uploaded(patient_browser, note="not for strangers")
     stranger = browser(make_account())
