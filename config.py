@@ -132,10 +132,12 @@ class BaseConfig:
     # The API reads JWTs from the Authorization header only; browser pages ask for the cookies
     # explicitly (views.session), so a cookie never authorizes an API call.
     JWT_TOKEN_LOCATION = ["headers"]
-    # Browser sessions: access + refresh JWT in HttpOnly, SameSite=Lax cookies with double-submit
-    # CSRF; state-changing forms carry the token in their hidden csrf_token field.
+    # Browser sessions: access + refresh JWT in HttpOnly, SameSite=Strict cookies with double-submit
+    # CSRF; state-changing forms carry the token in their hidden csrf_token field. Strict, not Lax:
+    # a link from another site must not open a page under the session (an admin's read of someone
+    # else's record writes an audit event), so such a visit arrives signed out.
     JWT_COOKIE_SECURE = False
-    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_COOKIE_SAMESITE = "Strict"
     JWT_COOKIE_CSRF_PROTECT = True
     JWT_CSRF_CHECK_FORM = True
     JWT_ACCESS_COOKIE_NAME = "medsight_access"

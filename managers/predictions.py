@@ -39,7 +39,7 @@ from managers.ownership import get_owned
 from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import UnitOfWork, unit_of_work
 from models import Prediction, PredictionCount, User
-from services.storage import Storage, StoredObject
+from services.storage import ObjectStream, Storage
 from utils.cursor import Cursor
 from utils.errors import NotAMedicalImage, NotFound
 from utils.images import ValidatedImage, validate_image_upload
@@ -82,7 +82,7 @@ class ImageDownload:
     """Where a client gets a stored image: a short-lived URL to fetch directly, or the bytes themselves."""
 
     url: str | None = None
-    stored: StoredObject | None = None
+    stream: ObjectStream | None = None
 
 
 def _storage() -> Storage:
@@ -248,9 +248,9 @@ class PredictionManager:
         return prediction
 
     @staticmethod
-    def open_image(owner: User, prediction_id: uuid.UUID, kind: ImageKind) -> ImageDownload:
-        """The photo or heatmap of one of owner's predictions."""
-        return PredictionManager._download(PredictionManager.get_for(owner, prediction_id), kind)
+    def open_image(owner: User, prediction_id: uuid.UUID, kind: ImageKind, *, link: bool = True) -> ImageDownload:
+        """The photo or heatmap of one of owner's predictions; link=False: its bytes even where storage offers a URL."""
+        return PredictionManager._download(PredictionManager.get_for(owner, prediction_id), kind, link)
 
     @staticmethod
     def delete(owner: User, prediction_id: uuid.UUID) -> None:
@@ -337,21 +337,24 @@ class PredictionManager:
         return prediction
 
     @staticmethod
-    def open_any_image(admin: User, prediction_id: uuid.UUID, kind: ImageKind) -> ImageDownload:
-        return PredictionManager._download(PredictionManager.get_any(admin, prediction_id, what=kind), kind)
+    def open_any_image(admin: User, prediction_id: uuid.UUID, kind: ImageKind, *, link: bool = True) -> ImageDownload:
+        """Any user's photo or heatmap, for an admin (audited as get_any); link as in open_image."""
+        return PredictionManager._download(PredictionManager.get_any(admin, prediction_id, what=kind), kind, link)
 
     @staticmethod
-    def _download(prediction: Prediction, kind: ImageKind) -> ImageDownload:
+    def _download(prediction: Prediction, kind: ImageKind, link: bool) -> ImageDownload:
         key = prediction.image_key if kind == "image" else prediction.heatmap_key
         if not key:
             raise NotFound(f"This prediction has no {kind}.")
         storage = _storage()
         if kind == "heatmap" and prediction.activation_map is not None:
             PredictionManager._render_heatmap(prediction)
-        url = storage.url_for(key, expires_in=IMAGE_URL_TTL_SECONDS)
+        url = storage.url_for(key, expires_in=IMAGE_URL_TTL_SECONDS) if link else None
         if url is not None:
             return ImageDownload(url=url)
-        return ImageDownload(stored=storage.get_object(key))
+        # The type recorded with the prediction, whatever the storage's metadata says.
+        content_type = prediction.image_content_type if kind == "image" else HEATMAP_CONTENT_TYPE
+        return ImageDownload(stream=replace(storage.open_object(key), content_type=content_type))
 
     @staticmethod
     def render_pending_heatmap(prediction: Prediction) -> None:

@@ -21,7 +21,8 @@ def send_image(download: ImageDownload) -> Response:
     if download.url is not None:
         response = redirect(download.url, code=302)
     else:
-        response = Response(download.stored.data, mimetype=download.stored.content_type)
+        response = Response(download.stream.chunks, mimetype=download.stream.content_type)
+        response.content_length = download.stream.length
         response.headers["X-Content-Type-Options"] = "nosniff"
     # Medical images: never kept by shared caches, nor by the browser after the session.
     response.headers["Cache-Control"] = "private, no-store"

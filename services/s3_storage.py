@@ -11,12 +11,22 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from services.storage import DEFAULT_CONTENT_TYPE, ListedObject, ObjectNotFound, Storage, StoredObject, validate_key
+from services.storage import (
+    DEFAULT_CONTENT_TYPE,
+    ListedObject,
+    ObjectNotFound,
+    ObjectStream,
+    Storage,
+    StoredObject,
+    validate_key,
+)
 from utils.errors import StorageUnavailable
 
 _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
 # After a call that could not reach S3, how long every call fails at once instead of waiting again.
 S3_COOLDOWN_SECONDS = 10.0
+# Pieces of an object sent on as they arrive from S3, so a photo never sits whole in a worker's memory.
+STREAM_CHUNK_BYTES = 64 * 1024
 
 
 class S3Storage(Storage):
@@ -96,6 +106,24 @@ class S3Storage(Storage):
             response = self._client.get_object(Bucket=self.bucket, Key=key)
             data = response["Body"].read()
         return StoredObject(data=data, content_type=response.get("ContentType") or DEFAULT_CONTENT_TYPE)
+
+    def open_object(self, key: str) -> ObjectStream:
+        validate_key(key)
+        with self._translated_errors(key):
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+        body = response["Body"]
+        return ObjectStream(
+            self._chunks(key, body),
+            response.get("ContentType") or DEFAULT_CONTENT_TYPE,
+            response.get("ContentLength"),
+        )
+
+    def _chunks(self, key: str, body) -> Iterator[bytes]:
+        try:
+            with self._translated_errors(key):
+                yield from body.iter_chunks(STREAM_CHUNK_BYTES)
+        finally:
+            body.close()
 
     def delete_object(self, key: str) -> None:
         validate_key(key)

@@ -45,6 +45,15 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class ObjectStream:
+    """An object to be sent on piece by piece: its bytes as chunks, its content type and its size in bytes."""
+
+    chunks: Iterator[bytes]
+    content_type: str
+    length: int | None = None
+
+
+@dataclass(frozen=True)
 class ListedObject:
     """Something a backend holds, as its sweep sees it: an object by its key, or a write that never finished.
 
@@ -81,6 +90,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def get_object(self, key: str) -> StoredObject:
         """Return the object under key; ObjectNotFound if there is none."""
+
+    def open_object(self, key: str) -> ObjectStream:
+        """The object under key as a stream; ObjectNotFound if there is none. This default reads it whole."""
+        stored = self.get_object(key)
+        return ObjectStream(iter((stored.data,)), stored.content_type, len(stored.data))
 
     @abc.abstractmethod
     def delete_object(self, key: str) -> None:

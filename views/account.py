@@ -175,7 +175,8 @@ def revoke_token(token_id: uuid.UUID):
 # -- a person's own data: export it, or delete the account ---------------------------------------
 
 
-@bp.get("/account/export")
+# POST with the form's CSRF value: a link or image on another site must not start a download of medical data.
+@bp.post("/account/export")
 @signed_in()
 def export_data():
     export = AccountDataManager.export(current_user())

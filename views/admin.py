@@ -43,6 +43,16 @@ def _user_id(text: str, field: str, errors: dict) -> str | None:
 # -- accounts ---------------------------------------------------------------------------------
 
 
+# The banner after a change is named by a code in the address, never carried as text: a link cannot
+# put words of its own on this page.
+UPDATE_MESSAGES = {
+    "role": "Role changed.",
+    "enabled": "Account enabled.",
+    "disabled": "Account disabled.",
+    "deleted": "Account deleted, with all its results, photos and tokens.",
+}
+
+
 @bp.get("/users")
 @admin_only
 def users():
@@ -66,16 +76,8 @@ def users():
         given=given,
         errors=errors,
         roles=[r.value for r in Role],
-        message=request.args.get("message"),
+        message=UPDATE_MESSAGES.get(request.args.get("message", "")),
     )
-
-
-UPDATE_MESSAGES = {
-    "role": "Role changed.",
-    "enabled": "Account enabled.",
-    "disabled": "Account disabled.",
-    "deleted": "Account deleted, with all its results, photos and tokens.",
-}
 
 
 @bp.post("/users/<uuid:user_id>")
@@ -94,10 +96,11 @@ def update_user(user_id: uuid.UUID):
         page = render_template("admin/refused.html", message=message, back=url_for("web_admin.users"))
         return page, status
     done = "role" if "role" in values else ("enabled" if values.get("is_active") else "disabled")
-    return redirect(url_for("web_admin.users", message=UPDATE_MESSAGES[done]), code=SEE_OTHER)
+    return redirect(url_for("web_admin.users", message=done), code=SEE_OTHER)
 
 
-@bp.get("/users/<uuid:user_id>/export")
+# POST with the form's CSRF value, as the account's own export (views.account.export_data).
+@bp.post("/users/<uuid:user_id>/export")
 @admin_only
 def export_user(user_id: uuid.UUID):
     export = AccountDataManager.export_for_admin(current_user(), user_id)
@@ -115,7 +118,7 @@ def delete_user(user_id: uuid.UUID):
     except AppError as refused:
         message = " ".join(m for messages in FormErrors.from_app_error(refused).fields.values() for m in messages)
         return render_template("admin/refused.html", message=message, back=url_for("web_admin.users")), refused.status
-    return redirect(url_for("web_admin.users", message=UPDATE_MESSAGES["deleted"]), code=SEE_OTHER)
+    return redirect(url_for("web_admin.users", message="deleted"), code=SEE_OTHER)
 
 
 # -- everyone's predictions -------------------------------------------------------------------

@@ -53,6 +53,8 @@ def day_bounds(given: Mapping[str, str], after: str, before: str, errors: dict) 
             except ValueError:
                 errors[field] = ["Give a date such as 2026-03-31."]
                 continue
+            if shift and day == date.max:
+                continue  # the day after 9999-12-31 is past datetime's range, and no record is that late anyway
             bounds[field] = datetime.combine(day + timedelta(days=shift), time()).isoformat()
     return bounds
 

@@ -156,13 +156,13 @@ def result(prediction_id: uuid.UUID):
 
 
 def send_download(download: ImageDownload, *, attachment_name: str | None = None) -> Response:
-    """The stored bytes, or a redirect to a short-lived storage URL; never cached."""
-    if download.url is not None:
-        response = redirect(download.url, code=302)
-    else:
-        response = Response(download.stored.data, mimetype=download.stored.content_type)
-        if attachment_name:
-            response.headers["Content-Disposition"] = f'attachment; filename="{attachment_name}"'
+    """The stored bytes, passed on as they come from storage; never cached."""
+    stream = download.stream
+    response = Response(stream.chunks, mimetype=stream.content_type)
+    response.content_length = stream.length
+    if attachment_name:
+        response.headers["Content-Disposition"] = f'attachment; filename="{attachment_name}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -176,15 +176,19 @@ def _extension(content_type: str) -> str:
 @bp.get("/predictions/<uuid:prediction_id>/<any(image, heatmap):kind>")
 @signed_in()
 def image(prediction_id: uuid.UUID, kind: str):
-    """The photo or heatmap: the owner's, or for an admin anyone's (that read audited, as in the API)."""
+    """The photo or heatmap: the owner's, or for an admin anyone's (that read audited, as in the API).
+
+    Always the bytes, never a redirect to a storage URL: the pages' Content-Security-Policy lets images come
+    from MedSight only (img-src 'self'), and the photo stays behind the session.
+    """
     user: User = current_user()
     if user.role == Role.ADMIN.value:
-        download = PredictionManager.open_any_image(user, prediction_id, kind)
+        download = PredictionManager.open_any_image(user, prediction_id, kind, link=False)
     else:
-        download = PredictionManager.open_image(user, prediction_id, kind)
+        download = PredictionManager.open_image(user, prediction_id, kind, link=False)
     name = None
-    if request.args.get("download") == "1" and kind == "image" and download.stored is not None:
-        name = f"medsight-{prediction_id}.{_extension(download.stored.content_type)}"
+    if request.args.get("download") == "1" and kind == "image":
+        name = f"medsight-{prediction_id}.{_extension(download.stream.content_type)}"
     return send_download(download, attachment_name=name)
 
 

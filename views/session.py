@@ -1,7 +1,8 @@
 """Browser sessions: the JWT pair in HttpOnly cookies, double-submit CSRF, quiet renewal, and the page guard.
 
-A browser signs in once and then holds an access and a refresh JWT in HttpOnly, SameSite=Lax
-cookies (flask-jwt-extended's cookie mode; the names and flags are in config.py). Both tokens of
+A browser signs in once and then holds an access and a refresh JWT in HttpOnly, SameSite=Strict
+cookies (flask-jwt-extended's cookie mode; the names and flags are in config.py), each kept by the
+browser as long as its token is valid (the refresh cookie 30 days), across restarts. Both tokens of
 one sign-in carry the same CSRF value, which every state-changing form sends back in its hidden
 ``csrf_token`` field: so a form stays valid when the access token is renewed from the refresh
 token, which happens here, before the page's guard runs, whenever the access cookie has expired.
@@ -15,10 +16,12 @@ the Authorization header only, so a cookie never authorizes an API call.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, request, url_for
 from flask_jwt_extended import (
@@ -63,11 +66,21 @@ def new_session_csrf() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _lifetime(setting: str) -> int:
+    return int(current_app.config[setting].total_seconds())
+
+
+# Cookies with a Max-Age as long as their token lives: without one they would be session cookies,
+# and the 30-day sign-in would end whenever the browser closes.
+def _set_access_cookie(response: Response, access_token: str) -> None:
+    set_access_cookies(response, access_token, max_age=_lifetime("JWT_ACCESS_TOKEN_EXPIRES"))
+
+
 def start_session(response: Response, tokens: TokenPair) -> Response:
     # A quiet renewal earlier in this request must not overwrite the new session's access cookie.
     g.pop("renewed_access_token", None)
-    set_access_cookies(response, tokens.access_token)
-    set_refresh_cookies(response, tokens.refresh_token)
+    _set_access_cookie(response, tokens.access_token)
+    set_refresh_cookies(response, tokens.refresh_token, max_age=_lifetime("JWT_REFRESH_TOKEN_EXPIRES"))
     return response
 
 
@@ -124,7 +137,7 @@ def set_session_cookies(response: Response) -> Response:
     """after_request: hand a renewed access token, and a new sign-in form CSRF value, to the browser."""
     renewed = g.pop("renewed_access_token", None)
     if renewed is not None:
-        set_access_cookies(response, renewed)
+        _set_access_cookie(response, renewed)
     form_csrf = g.pop("new_form_csrf", None)
     if form_csrf is not None:
         response.set_cookie(
@@ -140,11 +153,23 @@ def set_session_cookies(response: Response) -> Response:
 # -- the guard ----------------------------------------------------------------------------------
 
 
+# C0 and C1 control characters and DEL: browsers drop tabs and newlines from a URL (so "/\t/evil" is
+# "//evil", another host), and a newline in a Location header is a 500.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What may stay unescaped in the rebuilt path and query; anything else is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
 def safe_next(target: str | None) -> str | None:
-    """A local path to return to after signing in; anything else (another site) is dropped."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """A path of this app to return to after signing in, rebuilt from its parts; None for anything else."""
+    if not target or target.startswith("//") or _CONTROL_CHARACTERS.search(target) or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    path = quote(parts.path, safe=_PATH_SAFE)
+    return f"{path}?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else path
 
 
 def sign_in_url() -> str:

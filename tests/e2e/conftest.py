@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 from werkzeug.serving import make_server
 
@@ -25,6 +28,7 @@ from db import db
 from managers.users import UserManager
 from tests.conftest import dispose, make_app, make_database, migrate_to_head
 from tests.e2e.helpers import PageChecker, User, new_context
+from tests.support.moto_server import S3_TEST_REGION
 
 REQUIRE_BROWSER_VARIABLE = "MEDSIGHT_REQUIRE_BROWSER"
 CHROMIUM_VARIABLE = "MEDSIGHT_CHROMIUM"
@@ -67,15 +71,15 @@ class LiveServer:
     app: object
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory, record_backend) -> Iterator[LiveServer]:
-    """The app on a fresh SQLite database and photo folder, served on a free local port for the session."""
-    tmp_dir = tmp_path_factory.mktemp("live")
+@contextmanager
+def serve_app(tmp_dir: Path, **settings: str) -> Iterator[LiveServer]:
+    """A testing app on a fresh SQLite database (photos as settings say), served on a free local port."""
     url, drop = make_database("sqlite", tmp_dir)
     # The whole session signs in from one address, often as one admin: rate limits are not under test here.
-    app = make_app(url, tmp_dir, AUTH_RATE_LIMIT="6000 per minute", AUTH_ACCOUNT_RATE_LIMIT="6000 per minute")
+    app = make_app(
+        url, tmp_dir, AUTH_RATE_LIMIT="6000 per minute", AUTH_ACCOUNT_RATE_LIMIT="6000 per minute", **settings
+    )
     migrate_to_head(app)
-    record_backend("sqlite")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -86,6 +90,24 @@ def live_server(tmp_path_factory, record_backend) -> Iterator[LiveServer]:
         thread.join(timeout=10)
         dispose(app)
         drop()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory, record_backend) -> Iterator[LiveServer]:
+    """The app on a fresh SQLite database and photo folder, served on a free local port for the session."""
+    with serve_app(tmp_path_factory.mktemp("live")) as server:
+        record_backend("sqlite")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_live_server(tmp_path_factory, moto_endpoint_url) -> Iterator[LiveServer]:
+    """The app as production runs it, photos in an S3 bucket (on the moto server), for the session."""
+    bucket = f"medsight-e2e-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_endpoint_url, region_name=S3_TEST_REGION).create_bucket(Bucket=bucket)
+    settings = {"S3_BUCKET": bucket, "S3_ENDPOINT_URL": moto_endpoint_url, "S3_REGION": S3_TEST_REGION}
+    with serve_app(tmp_path_factory.mktemp("live-s3"), **settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +168,16 @@ def checker() -> Iterator[PageChecker]:
     checker = PageChecker(SCREENSHOTS_DIR)
     yield checker
     checker.write_report()
+
+
+@pytest.fixture
+def s3_page(browser, s3_live_server, checker):
+    """A page on the app that keeps its photos on S3, its console errors and failed images watched."""
+    context = new_context(browser, s3_live_server.url)
+    page = context.new_page()
+    checker.watch(page)
+    yield page
+    context.close()
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ def test_export_my_data_downloads_a_zip_with_my_results(page, new_user):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
 
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Export my data").click()
+        page.get_by_role("button", name="Export my data").click()
 
     download = download_info.value
     assert download.suggested_filename.endswith(".zip"), download.suggested_filename

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import zipfile
 
 from playwright.sync_api import expect
 
 from constants import Role
 from db import db
 from managers.users import UserManager
+from models import AuditEvent
 from tests.e2e.helpers import DESKTOP, PHONE, User, image_loaded, register, sign_in, upload
 
 
@@ -118,3 +120,48 @@ def test_admin_users_fit_a_phone_one_card_per_account(page, admin_user, live_ser
     expect(own_row.get_by_role("button", name=re.compile("^Disable"))).to_have_count(0)
     expect(own_row.get_by_role("link", name=re.compile("^Delete"))).to_have_count(0)
     page.set_viewport_size(DESKTOP)
+
+
+def _reads_of(live_server, prediction_id: str) -> int:
+    with live_server.app.app_context():
+        count = db.session.query(AuditEvent).filter_by(action="prediction.read", target_id=prediction_id).count()
+        db.session.remove()
+    return count
+
+
+def test_a_link_on_another_site_reads_nothing_under_an_admins_session(
+    page, other_page, new_user, admin_user, live_server
+):
+    """The session cookies are SameSite=Strict: a visit that starts on another site arrives signed out."""
+    register(other_page, new_user)
+    prediction_id = upload(other_page, "chest_xray")
+    sign_in(page, admin_user)
+    record = f"{live_server.url}/admin/predictions/{prediction_id}"
+    photo = f"{live_server.url}/predictions/{prediction_id}/image"
+    elsewhere = f'<a href="{record}">a record</a> <a href="{photo}">a photo</a> <img src="{photo}" alt="">'
+    page.route("http://elsewhere.example/", lambda route: route.fulfill(content_type="text/html", body=elsewhere))
+
+    for name in ("a record", "a photo"):
+        page.goto("http://elsewhere.example/")
+        page.get_by_role("link", name=name).click()
+        page.wait_for_load_state()
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+
+    assert _reads_of(live_server, prediction_id) == 0
+    page.goto(record)  # typed or bookmarked: the session is there
+    expect(page.get_by_role("main")).to_contain_text(new_user.email)
+    assert _reads_of(live_server, prediction_id) == 3  # the record, its photo and its heatmap
+
+
+def test_admin_exports_an_account_with_the_button(page, other_page, new_user, admin_user):
+    register(other_page, new_user)
+    sign_in(page, admin_user)
+    open_admin_section(page, "Users")
+    row = page.get_by_role("row").filter(has_text=new_user.email)
+
+    with page.expect_download() as download_info:
+        row.get_by_role("button", name=f"Export data of {new_user.email}").click()
+
+    download = download_info.value
+    with zipfile.ZipFile(download.path()) as archive:
+        assert new_user.email in archive.read("account.json").decode()

@@ -42,6 +42,20 @@ def test_upload_shows_the_result_with_its_heatmap(page, new_user, check_page, mo
     check_page(f"result-{modality}")
 
 
+def test_on_s3_the_result_shows_the_photo_and_its_heatmap(s3_page, new_user, checker):
+    """Production keeps photos on S3: the page's images must load under its CSP (img-src 'self')."""
+    register(s3_page, new_user)
+
+    upload(s3_page, "skin_lesion")
+
+    photo = s3_page.get_by_role("img", name=re.compile("The uploaded", re.IGNORECASE))
+    heatmap = s3_page.get_by_role("img", name=HEATMAP).first
+    for image in (photo, heatmap):
+        expect(image).to_be_visible()
+        assert image_loaded(image), image.get_attribute("src")
+    checker.check(s3_page, "result-s3")
+
+
 def test_upload_can_leave_the_kind_of_image_to_medsight(page, new_user):
     register(page, new_user)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Upload").click()

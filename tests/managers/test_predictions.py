@@ -58,19 +58,24 @@ def test_a_large_jpeg_is_kept_byte_for_byte_with_its_full_size(owner, storage_ro
     assert LocalFolderStorage(storage_root).get_object(prediction.image_key).data == buffer.getvalue()
 
 
+def _served(download) -> bytes:
+    return b"".join(download.stream.chunks)
+
+
 def test_heatmap_is_rendered_on_first_view_then_served_from_storage(owner, modality, storage_root):
     path = sample_image(modality)
     made = PredictionManager.create(owner, modality, path.read_bytes())
-    first = PredictionManager.open_image(owner, made.id, "heatmap").stored
+    first = PredictionManager.open_image(owner, made.id, "heatmap").stream
     assert first.content_type == "image/png"
-    with Image.open(io.BytesIO(first.data)) as heatmap, Image.open(path) as photo:
+    first_png = b"".join(first.chunks)
+    with Image.open(io.BytesIO(first_png)) as heatmap, Image.open(path) as photo:
         assert heatmap.format == "PNG" and heatmap.size == photo.size
     storage = LocalFolderStorage(storage_root)
-    assert storage.get_object(made.heatmap_key).data == first.data
+    assert storage.get_object(made.heatmap_key).data == first_png
     assert db.session.get(Prediction, made.id).activation_map is None
     # From now on the stored object is what is served: nothing is drawn again.
     storage.put_object(made.heatmap_key, b"\x89PNG stored", "image/png")
-    assert PredictionManager.open_image(owner, made.id, "heatmap").stored.data == b"\x89PNG stored"
+    assert _served(PredictionManager.open_image(owner, made.id, "heatmap")) == b"\x89PNG stored"
 
 
 def test_heatmap_that_cannot_be_stored_is_503_and_drawn_on_the_next_view(owner, modality, storage_root, swap_storage):
@@ -81,7 +86,7 @@ def test_heatmap_that_cannot_be_stored_is_503_and_drawn_on_the_next_view(owner, 
     db.session.rollback()
     assert db.session.get(Prediction, made.id).activation_map is not None
     swap_storage(LocalFolderStorage(storage_root))
-    assert PredictionManager.open_image(owner, made.id, "heatmap").stored.data.startswith(b"\x89PNG")
+    assert _served(PredictionManager.open_image(owner, made.id, "heatmap")).startswith(b"\x89PNG")
 
 
 def test_a_heatmap_stored_at_upload_is_served_as_it_is(owner, modality, storage_root):
@@ -90,7 +95,7 @@ def test_a_heatmap_stored_at_upload_is_served_as_it_is(owner, modality, storage_
     db.session.get(Prediction, made.id).activation_map = None
     db.session.commit()
     LocalFolderStorage(storage_root).put_object(made.heatmap_key, b"\x89PNG from upload", "image/png")
-    assert PredictionManager.open_image(owner, made.id, "heatmap").stored.data == b"\x89PNG from upload"
+    assert _served(PredictionManager.open_image(owner, made.id, "heatmap")) == b"\x89PNG from upload"
 
 
 def test_storage_failure_writes_no_row_and_removes_what_was_stored(owner, modality, swap_storage, tmp_path):

@@ -116,6 +116,19 @@ def test_check_passes_when_backend_is_usable_and_changes_nothing(storage):
         assert not list(storage.root.rglob(".ready-*")), "the local probe file must not outlive the check"
 
 
+def test_an_opened_object_streams_its_bytes_type_and_size(storage):
+    key = storage.new_key("photos")
+    big = PNG_BYTES * 400  # over one S3 chunk
+    storage.put_object(key, big, "image/png")
+
+    stream = storage.open_object(key)
+
+    assert (stream.content_type, stream.length) == ("image/png", len(big))
+    assert b"".join(stream.chunks) == big
+    with pytest.raises(ObjectNotFound):
+        storage.open_object(storage.new_key("photos"))
+
+
 def test_s3_url_downloads_the_object(s3_bucket):
     storage = create_storage(s3_bucket)
     key = storage.new_key("photos")

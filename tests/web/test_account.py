@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+import pytest
 from flask_jwt_extended import create_access_token, decode_token
 
 from db import db
@@ -36,7 +38,7 @@ def test_registering_signs_in_with_httponly_samesite_cookies(app, browser):
     assert response.status_code == 303 and response.headers["Location"] == "/upload"
     cookies = _set_cookie_headers(response)
     for name in (ACCESS_COOKIE, REFRESH_COOKIE):
-        assert "HttpOnly" in cookies[name] and "SameSite=Lax" in cookies[name]
+        assert "HttpOnly" in cookies[name] and "SameSite=Strict" in cookies[name]
     assert "Sign out" in page_text(client.get("/upload"))
 
 
@@ -109,6 +111,109 @@ def test_sign_in_never_sends_the_browser_to_another_site(browser, patient):
     )
 
     assert response.headers["Location"] == "/upload"
+
+
+# Each is what a browser could read as another site once it drops tabs and newlines and turns "\\" into "/".
+HOSTILE_NEXT = [
+    "//evil.example",
+    "///evil.example",
+    "////evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r/evil.example",
+    "\t//evil.example",
+    " //evil.example",
+    "/\\evil.example",
+    "\\/evil.example",
+    "\\\\evil.example",
+    "/\\/evil.example",
+    "https://evil.example",
+    "https:evil.example",
+    "https:/evil.example",
+    "//evil.example/%2F..",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "%2F%2Fevil.example",
+    "evil.example",
+    "/\x00/evil.example",
+    "/\x7f/evil.example",
+    "/\u0085/evil.example",
+]
+
+
+def _leaves_for_another_site(location: str) -> bool:
+    """Whether a browser would follow location off this site (it drops tabs and newlines, reads "\\" as "/")."""
+    seen = re.sub(r"[\t\n\r]", "", location).replace("\\", "/").lstrip()
+    parts = urlsplit(seen)
+    return bool(parts.scheme or parts.netloc) or seen.startswith("//")
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_sign_in_sends_a_hostile_next_home(browser, patient, target):
+    client = browser()
+    token = csrf_of(client.get("/login"))
+
+    response = client.post(
+        "/login", data={"email": patient.email, "password": patient.password, "csrf_token": token, "next": target}
+    )
+
+    assert response.status_code == 303 and response.headers["Location"] == "/upload"
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_a_signed_in_visit_to_sign_in_never_leaves_the_site(patient_browser, target):
+    response = patient_browser.get("/login", query_string={"next": target})
+
+    assert response.status_code == 302 and response.headers["Location"] == "/upload"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["next=/%09/evil.example", "next=/%0A/x", "next=/%0D%0ASet-Cookie:x=1", "next=%2F%09%2Fevil.example"],
+)
+def test_encoded_control_characters_in_next_are_sent_home(patient_browser, query):
+    response = patient_browser.get(f"/login?{query}")
+
+    assert response.status_code == 302 and not _leaves_for_another_site(response.headers["Location"])
+    assert response.headers["Location"] == "/upload"
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        ("/predictions?page=2", "/predictions?page=2"),
+        ("/history?modality=breast&flagged=yes", "/history?modality=breast&flagged=yes"),
+        ("/models/skin_lesion#card", "/models/skin_lesion"),
+        ("/%2F%2Fevil.example", "/%2F%2Fevil.example"),  # a path of ours (browsers keep %2F as it is)
+        ("/history?q=a b", "/history?q=a%20b"),
+    ],
+)
+def test_a_path_of_ours_is_where_sign_in_returns(browser, patient, target, location):
+    client = browser()
+    token = csrf_of(client.get("/login"))
+
+    response = client.post(
+        "/login", data={"email": patient.email, "password": patient.password, "csrf_token": token, "next": target}
+    )
+
+    assert response.headers["Location"] == location and not _leaves_for_another_site(location)
+
+
+def test_session_cookies_last_as_long_as_their_tokens(app, browser, patient):
+    client = browser()
+    token = csrf_of(client.get("/login"))
+
+    response = client.post("/login", data={"email": patient.email, "password": patient.password, "csrf_token": token})
+
+    cookies = _set_cookie_headers(response)
+    refresh_seconds = int(app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+    access_seconds = int(app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+    assert f"Max-Age={refresh_seconds}" in cookies[REFRESH_COOKIE] and "Expires=" in cookies[REFRESH_COOKIE]
+    assert f"Max-Age={access_seconds}" in cookies[ACCESS_COOKIE]
+    client.delete_cookie(ACCESS_COOKIE)
+    renewed = client.get("/account")
+    assert f"Max-Age={access_seconds}" in _set_cookie_headers(renewed)[ACCESS_COOKIE]
 
 
 def test_a_session_cookie_does_not_authorize_the_api(patient_browser):

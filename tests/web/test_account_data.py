@@ -23,16 +23,22 @@ def delete_form(client, password: str, *, with_csrf: bool = True):
 
 def test_the_account_page_offers_both(patient_browser):
     text = page_text(patient_browser.get("/account"))
-    assert 'href="/account/export"' in text and "Export my data" in text
+    assert '<form method="post" action="/account/export">' in text and "Export my data" in text
     assert 'action="/account/delete"' in text and "Delete my account" in text
 
 
 def test_export_is_a_zip_of_the_account(patient_browser, patient):
-    response = patient_browser.get("/account/export")
+    response = patient_browser.post("/account/export", data={"csrf_token": csrf_of(patient_browser.get("/account"))})
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert "no-store" in response.headers["Cache-Control"]
     document = json.loads(zipfile.ZipFile(io.BytesIO(response.data)).read("account.json"))
     assert document["account"]["email"] == patient.email
+
+
+def test_a_link_cannot_start_an_export(patient_browser):
+    assert patient_browser.get("/account/export").status_code == 405
+    assert patient_browser.post("/account/export").status_code == 400
+    assert patient_browser.post("/account/export", data={"csrf_token": "forged"}).status_code == 400
 
 
 def test_delete_without_the_csrf_value_is_refused_and_changes_nothing(patient_browser, client, patient):

@@ -51,6 +51,25 @@ def test_admin_disables_and_enables_an_account(app, admin_browser, patient):
         assert user.is_active is True and user.role == "admin"
 
 
+def test_the_banner_shows_only_our_own_messages(admin_browser):
+    known = page_text(admin_browser.get("/admin/users?message=disabled"))
+    forged = page_text(admin_browser.get("/admin/users?message=Your+session+expired.+Call+0800+123+456"))
+    unknown = page_text(admin_browser.get("/admin/users?message=__class__"))
+
+    assert "Account disabled." in known and 'role="status"' in known
+    assert "0800" not in forged and 'role="status"' not in forged
+    assert 'role="status"' not in unknown
+
+
+def test_a_change_lands_on_its_banner(admin_browser, patient):
+    token = csrf_of(admin_browser.get("/admin/users"))
+
+    done = admin_browser.post(f"/admin/users/{patient.id}", data={"role": "admin", "csrf_token": token})
+
+    assert done.headers["Location"] == "/admin/users?message=role"
+    assert "Role changed." in page_text(admin_browser.get(done.headers["Location"]))
+
+
 def test_admin_change_without_csrf_changes_nothing(app, admin_browser, patient):
     response = admin_browser.post(f"/admin/users/{patient.id}", data={"is_active": "false"})
 
@@ -105,6 +124,26 @@ def test_audit_filters_by_actor_email(admin_browser, admin):
     assert admin.email in page_text(response)
     unknown = admin_browser.get("/admin/audit?actor=nobody@example.org")
     assert "No account has this email" in page_text(unknown)
+
+
+# The date picker offers any day from 0001-01-01 to 9999-12-31; each must give a page, never a 500.
+@pytest.mark.parametrize("day", ["9999-12-31", "9999-12-30", "0001-01-01"])
+@pytest.mark.parametrize(
+    ("path", "after", "before"),
+    [("/admin/predictions", "created_after", "created_before"), ("/admin/audit", "after", "before")],
+)
+def test_admin_lists_take_every_day_the_date_picker_offers(admin_browser, path, after, before, day):
+    for query in ({after: day}, {before: day}, {after: day, before: day}):
+        response = admin_browser.get(path, query_string=query)
+        assert response.status_code == 200, (query, page_text(response)[:300])
+
+
+def test_everyones_predictions_until_the_last_day_are_all_of_them(admin_browser, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser)
+
+    response = admin_browser.get("/admin/predictions", query_string={"created_before": "9999-12-31"})
+
+    assert response.status_code == 200 and f"/admin/predictions/{prediction_id}" in page_text(response)
 
 
 def test_unknown_prediction_is_the_not_found_page_for_admins_too(admin_browser):

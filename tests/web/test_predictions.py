@@ -8,10 +8,12 @@ import pytest
 
 from cnn_model.modalities import get_spec
 from cnn_model.runtime import ARTIFACTS_DIR, ModelRunner
+from constants import Role
 from db import db
+from managers.users import UserManager
 from models import AuditEvent, Prediction
 from tests.support.images import sample_image, sample_images
-from tests.web.conftest import csrf_of, page_text
+from tests.web.conftest import csrf_of, page_text, sign_in
 
 
 def test_upload_page_offers_every_kind_with_a_sentence(patient_browser):
@@ -92,6 +94,50 @@ def test_photo_and_heatmap_are_served_to_the_owner_only_and_never_cached(
     stranger = browser(make_account())
     assert stranger.get(f"/predictions/{prediction_id}/image").status_code == 404
     assert browser().get(f"/predictions/{prediction_id}/image").status_code == 302
+
+
+# The date picker offers any day from 0001-01-01 to 9999-12-31; each must give a page, never a 500.
+@pytest.mark.parametrize("day", ["9999-12-31", "9999-12-30", "0001-01-01"])
+@pytest.mark.parametrize("field", ["created_after", "created_before"])
+def test_history_takes_every_day_the_date_picker_offers(patient_browser, field, day):
+    response = patient_browser.get("/history", query_string={field: day})
+
+    assert response.status_code == 200, page_text(response)[:300]
+
+
+def test_history_until_the_last_day_is_the_whole_history(patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser)
+
+    both = {"created_after": "2000-01-01", "created_before": "9999-12-31"}
+    response = patient_browser.get("/history", query_string=both)
+
+    assert response.status_code == 200 and f"/predictions/{prediction_id}" in page_text(response)
+
+
+def test_on_s3_the_photo_and_heatmap_come_through_the_app_not_a_redirect(build_app, s3_bucket, upload_page):
+    """Production keeps photos on S3; the pages' CSP (img-src 'self') would block a redirect to the bucket."""
+    app = build_app(**s3_bucket)
+    with app.app_context():
+        UserManager.create("owner@example.org", "correct-horse-42", full_name="Pat")
+        UserManager.create("admin@example.org", "correct-horse-42", role=Role.ADMIN, full_name="Ad")
+    owner, admin = app.test_client(), app.test_client()
+    sign_in(owner, "owner@example.org", "correct-horse-42")
+    sign_in(admin, "admin@example.org", "correct-horse-42")
+    path = sample_image("skin_lesion")
+    prediction_id = upload_page(owner, "skin_lesion", path).headers["Location"].rsplit("/", 1)[-1]
+
+    for client in (owner, admin):
+        photo = client.get(f"/predictions/{prediction_id}/image")
+        heatmap = client.get(f"/predictions/{prediction_id}/heatmap")
+        assert photo.status_code == 200 and "Location" not in photo.headers
+        assert photo.data == path.read_bytes() and photo.mimetype == "image/jpeg"
+        assert photo.content_length == len(photo.data)
+        assert heatmap.status_code == 200 and heatmap.mimetype == "image/png" and heatmap.data.startswith(b"\x89PNG")
+        for response in (photo, heatmap):
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert "no-store" in response.headers["Cache-Control"]
+    download = owner.get(f"/predictions/{prediction_id}/image?download=1")
+    assert download.headers["Content-Disposition"] == f'attachment; filename="medsight-{prediction_id}.jpg"'
 
 
 def test_another_users_result_is_the_not_found_page(patient_browser, browser, make_account, uploaded):
