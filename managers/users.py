@@ -22,9 +22,10 @@ from managers.transactions import unit_of_work
 from models import User
 from utils.errors import Conflict, NotFound, ValidationFailed
 
-# zxcvbn's time grows with the square of the length, and some 64 characters took it seconds: a longer
-# password is judged by its first 32 (at most about half a second; a few milliseconds for most).
-ESTIMATED_CHARACTERS = 32
+# zxcvbn's time grows with the square of the length, and some 64 characters full of l33t symbols took
+# it seconds: a longer password is judged by its first 24 (a few milliseconds for most, at most about
+# 0.4 s, a few scrypt hashes' worth).
+ESTIMATED_CHARACTERS = 24
 TOO_EASY_TO_GUESS = (
     "Avoid your name or email, common passwords, words, dates, keyboard patterns and repeats, "
     "or variations of them; several uncommon words together work well."
