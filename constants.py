@@ -48,6 +48,8 @@ EMAIL_MAX_LENGTH = 254
 FULL_NAME_MAX_LENGTH = 120
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 128
+# The least zxcvbn score (0-4) a password needs: 3 means about 10^8 guesses or more, "safely unguessable".
+PASSWORD_MIN_SCORE = 3
 
 # Personal access tokens look like "msk_<prefix>_<secret>"; the prefix is kept in clear for display.
 PAT_MARKER = "msk"

@@ -1,8 +1,9 @@
 """A person's own data: all of it in one zip, or all of it gone.
 
 Export: a zip with account.json (the account, its tokens without secrets, every prediction with its
-model's name, version and figures, and what the account did) and every stored file of the
-account's predictions: photos, heatmaps, and the de-identified DICOM files.
+model's name, version and figures, and what the account did, from which address; failed sign-ins to
+it only by their time, since anyone may have made them) and every stored file of the account's
+predictions: photos, heatmaps, and the de-identified DICOM files.
 
 Deletion: every stored object first (a storage outage is a 503 and nothing is lost from the
 database, so a retry finishes the job), then, in one transaction, every row of the account and
@@ -63,6 +64,19 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _activity_entry(event: AuditEvent) -> dict[str, Any]:
+    """One event of the account's activity; the address only where the owner is the one who acted."""
+    # A failed sign-in is recorded under the account it tried, but anyone may have typed it: the
+    # address is theirs, not the owner's, and the owner is told only when it happened.
+    performed_by_owner = event.action != AuditAction.LOGIN_FAILED
+    return {
+        "action": event.action,
+        "at": _iso(event.at),
+        "target_type": event.target_type,
+        "ip": event.ip if performed_by_owner else None,
+    }
+
+
 def _predictions_of(user: User) -> list[Prediction]:
     query = select(Prediction).where(Prediction.owner_id == user.id).order_by(Prediction.created_at, Prediction.id)
     return list(db.session.scalars(query))
@@ -103,7 +117,7 @@ class AccountDataManager:
                 ],
                 "predictions": entries,
                 "activity": [
-                    {"action": event.action, "at": _iso(event.at), "target_type": event.target_type, "ip": event.ip}
+                    _activity_entry(event)
                     for event in db.session.scalars(
                         select(AuditEvent).where(AuditEvent.actor_id == user.id).order_by(AuditEvent.at)
                     )

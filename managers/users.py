@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import threading
 import uuid
 from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 
-from constants import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, AuditAction, Role
+from constants import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_MIN_SCORE, AuditAction, Role
 from db import db
 from managers.audit import AuditManager
 from managers.sign_in_backoff import SignInBackoff
@@ -20,18 +22,42 @@ from managers.transactions import unit_of_work
 from models import User
 from utils.errors import Conflict, NotFound, ValidationFailed
 
-COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
+# zxcvbn's time grows with the square of the length, and some 64 characters full of l33t symbols took
+# it seconds: a longer password is judged by its first 24 (a few milliseconds for most, at most about
+# 0.4 s, a few scrypt hashes' worth).
+ESTIMATED_CHARACTERS = 24
+TOO_EASY_TO_GUESS = (
+    "Avoid your name or email, common passwords, words, dates, keyboard patterns and repeats, "
+    "or variations of them; several uncommon words together work well."
+)
+# zxcvbn keeps the words it is given (user_inputs) in a module-level dict between storing and reading
+# them, so two threads must not estimate at once; the work holds the GIL anyway.
+_estimator_lock = threading.Lock()
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-@cache
-def common_passwords() -> frozenset[str]:
-    """The shipped list of the most common passwords, lower-cased (see the file's header for its source)."""
-    lines = COMMON_PASSWORDS_FILE.read_text("utf-8").splitlines()
-    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+def _words_of(email: str | None) -> list[str]:
+    """What a password built from the email would be made of: jane.doe@x.org gives janedoe, jane, doe, x, org."""
+    if not email:
+        return []
+    local = email.partition("@")[0]
+    return [email, local, re.sub(r"[._+-]", "", local), *re.split(r"[@._+-]+", email)]
+
+
+def guessability_problem(password: str, email: str | None = None) -> str | None:
+    """Why zxcvbn finds a password too easy to guess (its own warning, where it has one); None if it is not."""
+    if not password:  # zxcvbn fails on one; the length rule speaks for it
+        return None
+    with _estimator_lock:
+        estimate = zxcvbn(password[:ESTIMATED_CHARACTERS], user_inputs=_words_of(email))
+    if estimate["score"] >= PASSWORD_MIN_SCORE:
+        return None
+    warning = estimate["feedback"]["warning"]
+    because = f": {warning[0].lower()}{warning[1:]}" if warning else "."
+    return f"This password is too easy to guess{because} {TOO_EASY_TO_GUESS}"
 
 
 def password_problems(password: str, email: str | None = None) -> list[str]:
@@ -45,8 +71,9 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
         problems.append("Mix letters with digits or symbols.")
     if email and password.strip().lower() == normalise_email(email):
         problems.append("The password must not be your email address.")
-    if password.strip().lower() in common_passwords():
-        problems.append("This is one of the most common passwords; choose one that is not.")
+    too_easy = guessability_problem(password, normalise_email(email) if email else None)
+    if too_easy:
+        problems.append(too_easy)
     return problems
 
 

@@ -14,7 +14,7 @@ class RegisterSchema(Schema):
         validate=validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
         metadata={
             "description": f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters, letters mixed with digits or "
-            "symbols, not the email, and not one of the 10,000 most common passwords (else 422 with the reasons)"
+            "symbols, not the email, and not easy to guess (zxcvbn score 3 or more; else 422 with the reasons)"
         },
     )
     full_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=FULL_NAME_MAX_LENGTH))

@@ -1,6 +1,9 @@
-"""The migrations build exactly the schema the models describe, from empty, on SQLite and PostgreSQL."""
+"""The migrations build exactly the schema the models describe, from empty, on SQLite and PostgreSQL, and
+rewrite old rows as the app now writes them."""
 
 from __future__ import annotations
+
+import uuid
 
 import flask_migrate
 import pytest
@@ -70,3 +73,36 @@ def test_modality_names_are_checked_by_the_app_not_the_database(empty_app):
     assert "ck_predictions_modality_known" not in checks
     with pytest.raises(ValueError, match="unknown modality"):
         Prediction(modality="dental")
+
+
+def test_failed_sign_ins_recorded_before_0011_no_longer_show_what_was_typed(empty_app):
+    from managers.auth import attempted_email
+
+    events = sa.table(
+        "audit_events",
+        *(sa.column(name) for name in ("id", "action", "target_id", "at")),
+        sa.column("details", sa.JSON()),
+    )
+    typed = {
+        "known": ("jane@example.org", str(uuid.uuid4())),
+        "address": ("someone.else@example.org", None),
+        "password": ("tr0ub4dor&3-secret", None),
+    }
+    with empty_app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR, revision="0010")
+        rows = [
+            {"id": uuid.uuid4(), "action": "auth.login_failed", "target_id": target, "details": {"email": email}}
+            for email, target in typed.values()
+        ]
+        rows.append({"id": uuid.uuid4(), "action": "admin.list_users", "target_id": None, "details": {"email": "x"}})
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.insert(events), [{**row, "id": row["id"].hex, "at": "2026-12-01 00:00:00"} for row in rows]
+            )
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+        with db.engine.connect() as connection:
+            details = [
+                connection.scalar(sa.select(events.c.details).where(events.c.id == row["id"].hex)) for row in rows
+            ]
+        expected_marker = attempted_email("Tr0ub4dor&3-secret")
+    assert details == [{}, {"email": "s***@example.org"}, {"email": expected_marker}, {"email": "x"}]

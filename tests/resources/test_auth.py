@@ -3,6 +3,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import select
@@ -101,6 +102,35 @@ def test_failed_login_is_audited(client, app, patient):
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == AuditAction.LOGIN_FAILED))
         assert str(event.actor_id) == patient.id
+
+
+def _failed_sign_ins(client, admin) -> list[dict]:
+    query = {"action": AuditAction.LOGIN_FAILED, "per_page": 100}
+    return client.get("/api/v1/admin/audit", query_string=query, headers=admin.headers).get_json()["items"]
+
+
+def test_a_password_typed_as_the_email_is_never_shown_in_the_audit_trail(client, admin):
+    for typed in ("Tr0ub4dor&3-secret", "Tr0ub4dor&3-secret", "another Secret 9"):
+        client.post(LOGIN, json={"email": typed, "password": "nope-nope-1"})
+    events = _failed_sign_ins(client, admin)
+    shown = [event["details"]["email"] for event in events]
+    assert all(marker.startswith("unparsed:") and len(marker) == len("unparsed:") + 8 for marker in shown)
+    assert sorted(Counter(shown).values()) == [1, 2]  # a repeated attempt is still recognisable
+    listing = str(events).lower()
+    assert "tr0ub4dor" not in listing and "secret" not in listing
+
+
+def test_an_unknown_address_at_a_failed_sign_in_is_masked(client, admin):
+    client.post(LOGIN, json={"email": " Jane.Doe@Example.ORG", "password": "nope-nope-1"})
+    (event,) = _failed_sign_ins(client, admin)
+    assert event["details"] == {"email": "j***@example.org"}
+    assert event["actor_id"] is None and event["target_id"] is None
+
+
+def test_a_failed_sign_in_to_an_account_names_it_by_id_not_by_what_was_typed(client, patient, admin):
+    client.post(LOGIN, json={"email": patient.email.upper(), "password": "nope-nope-1"})
+    (event,) = _failed_sign_ins(client, admin)
+    assert event["target_id"] == patient.id and event["details"] == {}
 
 
 def test_me_returns_the_caller(client, patient):

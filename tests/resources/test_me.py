@@ -85,6 +85,18 @@ def test_the_export_holds_the_account_every_prediction_and_every_file(client, up
     assert {"auth.register", "auth.login", "prediction.create"} <= {a["action"] for a in document["activity"]}
 
 
+def test_the_export_tells_of_failed_sign_ins_but_not_whose_address_made_them(client, patient):
+    attempt = {"email": patient.email, "password": "not-my-password-1"}
+    client.post("/api/v1/auth/login", json=attempt, environ_base={"REMOTE_ADDR": "127.0.0.77"})
+    response = client.get(EXPORT, headers=patient.headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    document = json.loads(zipfile.ZipFile(io.BytesIO(response.data)).read("account.json"))
+    (failed,) = [a for a in document["activity"] if a["action"] == "auth.login_failed"]
+    assert failed["at"] and failed["ip"] is None
+    assert "127.0.0.77" not in json.dumps(document)
+    (signed_in,) = [a for a in document["activity"] if a["action"] == "auth.login"]
+    assert signed_in["ip"] == "127.0.0.1"  # the owner's own addresses are the owner's data
+
+
 def test_deleting_your_account_leaves_nothing_of_you(app, client, upload, patient, storage_root):
     ids = make_history(client, upload, patient)
     assert stored_files(storage_root)

@@ -146,6 +146,26 @@ def test_common_passwords_are_refused_on_a_password_change(app, patient):
     assert any("common" in message for message in refused.value.details["new_password"])
 
 
+@pytest.mark.parametrize("password", ["P@ssw0rd123", "Password1!", "letmein123"])
+def test_passwords_close_to_common_ones_are_refused_with_the_reason(client, password):
+    response = client.post("/api/v1/auth/register", json={"email": "c@example.org", "password": password})
+    (problem,) = assert_error(response, 422, "validation_error")["details"]["password"]
+    assert problem.startswith("This password is too easy to guess: this is similar to a commonly used password.")
+    assert "several uncommon words together work well" in problem  # the rule, not only the verdict
+
+
+def test_a_password_made_of_the_email_is_refused(client):
+    response = client.post("/api/v1/auth/register", json={"email": "Jane.Doe@example.org", "password": "janedoe2024!"})
+    (problem,) = assert_error(response, 422, "validation_error")["details"]["password"]
+    assert problem.startswith("This password is too easy to guess.")
+
+
+def test_passwords_hard_to_guess_are_taken(client):
+    for n, password in enumerate(("correct-horse-42", "plaid kettle 9 umbra", "x7#Lq2vR@9mW")):
+        response = client.post("/api/v1/auth/register", json={"email": f"ok{n}@example.org", "password": password})
+        assert response.status_code == 201, response.get_json()
+
+
 def test_the_rate_limits_are_settings(build_app):
     app = build_app(AUTH_RATE_LIMIT="2 per minute")
     client = app.test_client()
