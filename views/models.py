@@ -8,6 +8,8 @@ from pathlib import Path
 
 from flask import abort, current_app, render_template, send_file
 
+from cnn_model.card import HeldOutCheck as CardHeldOutCheck
+from cnn_model.card import ModelCard
 from cnn_model.modalities import MODALITIES, get_spec
 from managers.models import ModelManager
 from views.session import page_blueprint
@@ -184,13 +186,13 @@ def _figures(name: str, metrics: dict | None) -> Figures | None:
     )
 
 
-def _threshold_choice(card: dict, spec, val_n: int | None) -> ThresholdChoice | None:
-    decision = card.get("decision") or {}
-    if decision.get("positive_threshold") is None:
+def _threshold_choice(card: ModelCard, spec, val_n: int | None) -> ThresholdChoice | None:
+    decision = card.decision
+    if decision is None or decision.positive_threshold is None:
         return None
-    evidence = decision.get("threshold_evidence") or {}
+    evidence = decision.threshold_evidence or {}
     cross_fitted = evidence.get("cross_fitted") or {}
-    on_cv = decision.get("threshold_source") == "cv_oof"
+    on_cv = decision.threshold_source == "cv_oof"
     # Older cards name no target in the decision; the spec's is the one the threshold was set for.
     target = evidence.get("sensitivity_target", getattr(spec, "sensitivity_target", None))
     return ThresholdChoice(
@@ -208,40 +210,39 @@ def _mean_spread(pair) -> MeanSpread | None:
     return MeanSpread(mean=pair[0], sd=pair[1])
 
 
-def _cross_validation(card: dict) -> CrossValidation | None:
-    cv = card.get("cross_validation") or {}
-    spread = cv.get("mean_sd_over_folds")
+def _cross_validation(card: ModelCard) -> CrossValidation | None:
+    cv = card.cross_validation
+    spread = cv.mean_sd_over_folds if cv else None
     if not spread:
         return None
     return CrossValidation(
-        n=cv.get("n"),
-        folds=len(cv.get("per_fold") or {}) or 5,  # the cards' cross-validation is 5-fold
+        n=cv.n,
+        folds=len(cv.per_fold) or 5,  # the cards' cross-validation is 5-fold
         correct=_mean_spread(spread.get("accuracy")),
         balanced=_mean_spread(spread.get("balanced_accuracy")),
         macro_auc=_mean_spread(spread.get("macro_auc")),
-        distilled=bool((card.get("training") or {}).get("distilled_from")),
+        distilled=bool(card.training.distilled_from),
     )
 
 
-def _calibration(card: dict, val_n: int | None) -> Calibration | None:
-    calibration = card.get("calibration") or {}
-    val = calibration.get("val") or {}
-    oof = calibration.get("oof") or {}
-    if not val and not oof:
+def _calibration(card: ModelCard, val_n: int | None) -> Calibration | None:
+    calibration = card.calibration
+    if calibration is None or not (calibration.val or calibration.oof):
         return None
+    val, oof = calibration.val or {}, calibration.oof or {}
     # Where the served temperature was fitted: on val itself (a distilled student) or out of fold.
-    fit = calibration.get("fit") or {}
-    tuned_on_val = bool(fit) and "val/" in calibration.get("rule", "")
+    fit = calibration.fit or {}
+    tuned_on_val = bool(fit) and "val/" in calibration.rule
     tuning = fit if tuned_on_val else oof
     return Calibration(
         val_n=val_n,
         val_gap=gap_in_points(val.get("served_ece")),
-        tuned=bool(tuning) and "temperature" in (card.get("decision") or {}),
+        tuned=bool(tuning) and card.decision is not None and card.decision.temperature is not None,
         tuned_on_val=tuned_on_val,
         tuning_n=tuning.get("n"),
         tuning_gap_before=gap_in_points(tuning.get("ece_before")),
         tuning_gap_after=gap_in_points(tuning.get("ece_cross_fitted", tuning.get("ece_after"))),
-        has_plot="reliability" in (card.get("plots") or {}),
+        has_plot="reliability" in (card.plots or {}),
     )
 
 
@@ -280,20 +281,20 @@ def _flag_rule_words(rule: str | None, positive_word: str) -> str | None:
     return f"flagging by {rule}"
 
 
-def _held_out_check(check: dict, spec, version: str, positive_word: str) -> HeldOutCheck:
-    flag = check.get("flag") or {}
-    note = check.get("note") or ""
+def _held_out_check(check: CardHeldOutCheck, spec, version: str, positive_word: str) -> HeldOutCheck:
+    flag = check.flag or {}
+    note = check.note or ""
     recalls = _recalls_in_note(note, spec) if note else None
-    which = check.get("which")
+    which = check.which
     return HeldOutCheck(
-        version=str(check.get("version", "")),
-        is_this_version=which == "this version" if which else check.get("version") == version,
-        by=check.get("by") or "the product owner",
-        data=check.get("data", ""),
-        correct_per_100=per_100(check.get("accuracy")),
-        balanced_per_100=per_100(check.get("balanced_accuracy")),
-        macro_auc=check.get("macro_auc"),
-        gap=gap_in_points(check.get("expected_calibration_error")),
+        version=check.version,
+        is_this_version=which == "this version" if which else check.version == version,
+        by=check.by or "the product owner",
+        data=check.data or "",
+        correct_per_100=per_100(check.accuracy),
+        balanced_per_100=per_100(check.balanced_accuracy),
+        macro_auc=check.macro_auc,
+        gap=gap_in_points(check.expected_calibration_error),
         flag_rule=_flag_rule_words(flag.get("rule"), positive_word),
         sensitivity_per_100=per_100(flag.get("sensitivity")),
         specificity_per_100=per_100(flag.get("specificity")),
@@ -302,37 +303,37 @@ def _held_out_check(check: dict, spec, version: str, positive_word: str) -> Held
     )
 
 
-def summarise(card: dict) -> ModelSummary:
-    spec = get_spec(card["modality"])
-    metrics = card.get("metrics") or {}
-    data = (card.get("training") or {}).get("data") or {}
+def summarise(card: ModelCard) -> ModelSummary:
+    spec = get_spec(card.modality)
+    metrics = card.metrics or {}
+    data = card.training.data
     counts = data.get("counts") or {}
     splits = [s for s in ("fit", "val", "test_slice") if s in counts]
     test_metrics = metrics.get("test_slice")
     confusion = (test_metrics or metrics.get("val") or {}).get("confusion_matrix") or {}
     names = {c.name: c.display_name for c in spec.classes}
-    plots = card.get("plots") or {}
+    plots = card.plots or {}
     val_n = (metrics.get("val") or {}).get("n")
     positive_word = "malignant" if spec.positive_flag == "is_malignant" else "abnormal"
-    version = card.get("version", "")
+    version = card.version
     return ModelSummary(
         modality=spec.name,
         display_name=spec.display_name,
-        name=card.get("name", ""),
+        name=card.name,
         version=version,
         positive_word=positive_word,
         classes=list(spec.classes),
         val=_figures("validation", metrics.get("val")),
         test=_figures("test", test_metrics),
-        threshold=(card.get("decision") or {}).get("positive_threshold"),
+        threshold=card.decision.positive_threshold if card.decision else None,
         source=data.get("source", ""),
         licence=DATASET_LICENCES.get(spec.name, "See the dataset's own terms"),
         counts=[(names.get(c, c), {s: counts[s].get(c, 0) for s in splits}) for c in spec.class_names],
         count_totals={s: sum(counts[s].values()) for s in splits},
         splits=[(s, SPLIT_NAMES[s]) for s in splits],
         split_rule=data.get("split_rule", ""),
-        limitations=card.get("limitations", ""),
-        intended_use=card.get("intended_use", ""),
+        limitations=card.limitations or "",
+        intended_use=card.intended_use,
         confusion_labels=[names.get(label, label) for label in confusion.get("labels", [])],
         confusion_rows=list(
             zip(
@@ -345,15 +346,13 @@ def summarise(card: dict) -> ModelSummary:
         threshold_choice=_threshold_choice(card, spec, val_n),
         cross_validation=_cross_validation(card),
         calibration=_calibration(card, val_n),
-        held_out_checks=[
-            _held_out_check(check, spec, version, positive_word) for check in card.get("held_out_checks") or []
-        ],
+        held_out_checks=[_held_out_check(check, spec, version, positive_word) for check in card.held_out_checks or ()],
     )
 
 
 def summaries() -> dict[str, ModelSummary]:
     """Every installed model's summary, by modality, in the registry's order."""
-    cards = {card["modality"]: card for card in ModelManager.cards()["items"]}
+    cards = {card.modality: card for card in ModelManager.model_cards()}
     return {m: summarise(cards[m]) for m in MODALITIES if m in cards}
 
 
@@ -373,8 +372,8 @@ def detail(modality: str):
 @bp.get("/models/<modality>/<any(confusion_matrix, roc, reliability):plot>.png")
 def plot(modality: str, plot: str):
     """A figure from the model card, next to the card in the model directory."""
-    card = next((c for c in ModelManager.cards()["items"] if c["modality"] == modality), None)
-    file_name = ((card or {}).get("plots") or {}).get(plot)
+    card = next((c for c in ModelManager.model_cards() if c.modality == modality), None)
+    file_name = ((card.plots if card else None) or {}).get(plot)
     if not file_name:
         abort(404)
     path = Path(current_app.config["MODEL_DIR"]) / modality / Path(file_name).name
