@@ -33,8 +33,8 @@ class TrainingRecipe:
     logit_adjustment: float = 0.0  # tau of a logit-adjusted loss instead of class weights (training.TrainingConfig)
     patience: int | None = None  # epochs without a better val score before stopping; None: by data size
     # Train on all of train/ for the fixed epoch budget and keep the last epoch: val is then never used to
-    # choose, and the test slice becomes training data. No shipped recipe does this now; it stays for a
-    # recipe whose epoch budget was checked elsewhere (recipe_check says where), e.g. by grouped folds.
+    # choose, and the test slice becomes training data. Three shipped recipes do this (breast, chest X-ray
+    # and cervical cytology), each with an epoch budget checked by grouped folds (recipe_check says where).
     refit_all_train: bool = False
     recipe_check: str | None = None  # what the same recipe scored with the test slice held out, when refit
     # The cross-validation candidate (model_runs/<modality>/<name>/) whose grouped folds ran exactly this
