@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from cnn_model.card import ARTIFACTS_DIR
 from cnn_model.modalities import MODALITIES, SPECS
-from cnn_model.runtime import ARTIFACTS_DIR
 from constants import AUTO_MODALITY
 
 PROJECT_ROOT = Path(__file__).resolve().parent

@@ -39,7 +39,7 @@ from psycopg2 import sql  # noqa: E402
 from app import MIGRATIONS_DIR, create_app  # noqa: E402
 from bench.harness import app_log_in, load_average  # noqa: E402
 from bench.upload_profile import top_functions  # noqa: E402
-from cnn_model.specs import SPECS  # noqa: E402
+from cnn_model.modalities import SPECS  # noqa: E402
 from config import TestingConfig  # noqa: E402
 from constants import Role  # noqa: E402
 from db import db  # noqa: E402

@@ -72,7 +72,7 @@ def main() -> int:
             max(1, args.repeats // 5),
         )
         print(
-            f"{modality:<19}{runner.spec.input_size:>7}{runner.card['artifact']['bytes'] / 1e6:>9.2f}"
+            f"{modality:<19}{runner.spec.input_size:>7}{runner.card.artifact.bytes / 1e6:>9.2f}"
             f"{statistics.median(plain):>11.2f}{np.percentile(plain, 95):>9.2f}{statistics.median(heat):>20.2f}"
         )
     if args.seed_baseline:

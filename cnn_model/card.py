@@ -1,328 +1,308 @@
-"""Score an exported artifact and write what its model card says about it (no TensorFlow).
+"""The model card as a type: what export and rescore write next to a model, and what serving reads.
 
-Export calls this after writing the model file; `python -m cnn_model rescore` calls it again
-for a shipped artifact when the decision rule or the evaluation changes, leaving the model
-file (and its sha256) as it is.
+A card is a tree of frozen dataclasses, one class per section that someone reads field by field;
+sections that are reports (metrics, evidence tables) stay JSON objects. ModelCard.load refuses a
+card that lacks a field it needs, naming the field; save writes the JSON back with the keys in the
+order the card was read (or, for a new card, in field order), so a card that is loaded and saved
+unchanged is the same file byte for byte.
+
+The shipped models lie in ARTIFACTS_DIR/<modality>/ as MODEL_FILE and CARD_FILE. No NumPy, no
+LiteRT here: the settings read ARTIFACTS_DIR without loading the runtime.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any, ClassVar, Self
 
-import numpy as np
-
-from .calibration import (
-    ECE_BINS,
-    apply_temperature,
-    expected_calibration_error,
-    oof_temperature,
-    reliability_bins,
-    val_temperature,
-)
-from .data import list_class_folder, split_test_slice
-from .decision import DecisionPolicy, derive_decision, oof_threshold_decision, prevalence_power_choice
-from .evaluation import evaluate_runner, write_plots, write_reliability_plot
-from .preprocessing import load_image, preprocess_for_model
-from .runtime import CARD_FILE, ModelRunner
-from .specs import ModalitySpec
-
-LATENCY_IMAGES = 40
+# Where the shipped models are: the one default for the CLI, training, export and the app's MODEL_DIR.
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+MODEL_FILE = "model.tflite"
+CARD_FILE = "card.json"
 
 
-def score_artifact(
-    artifact_dir: Path, *, data_root: Path, bootstrap_rounds: int = 1000, measure_latency: bool = True
-) -> dict:
-    """Derive the decision rule on val, evaluate val and the test slice, write metrics and plots."""
-    artifact_dir = Path(artifact_dir)
-    card_path = artifact_dir / CARD_FILE
-    card = json.loads(card_path.read_text())
-    runner = ModelRunner(artifact_dir)
-    runner.decision = DecisionPolicy()  # the rule is derived from the network's own probabilities
-    spec = runner.spec
-    dataset_dir = Path(data_root) / spec.name
-    _, test_samples = split_test_slice(list_class_folder(dataset_dir / "train", spec))
-    if not any(card["training"]["data"]["counts"]["test_slice"].values()):
-        test_samples = []  # refit on all of train/: the slice is training data now
-    val_samples = list_class_folder(dataset_dir / "val", spec)
-
-    network_val = np.concatenate([runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in val_samples])
-    y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
-    card.pop("decision", None)
-    cv_folds, cv_source = cross_validation_folds(spec)
-    oof_calibration, prevalence_power, oof_serving = oof_decision_rules(spec, cv_folds, cv_source)
-    if oof_serving:
-        cv_folds, _ = cross_validation_folds(spec, **oof_serving)
-    calibration = served_calibration(spec, oof_calibration, cv_source, network_val, y_val, val_samples)
-    decision = derive_decision(
-        spec,
-        card["training"],
-        network_val,
-        y_val,
-        oof_folds=cv_folds,
-        oof_source=cv_source,
-        calibration=calibration,
-        prevalence_power=prevalence_power,
-    )
-    if decision:
-        card["decision"] = decision
-    runner.decision = DecisionPolicy.from_card(card, spec)
-
-    evaluations = {
-        "val": evaluate_runner(
-            runner, val_samples, bootstrap_rounds=bootstrap_rounds, probabilities=runner.decision.adjust(network_val)
-        )
-    }
-    if test_samples:
-        evaluations["test slice"] = evaluate_runner(runner, test_samples, bootstrap_rounds=bootstrap_rounds)
-    card["metrics"] = {split.replace(" ", "_"): result["metrics"] for split, result in evaluations.items()}
-    card["plots"] = write_plots(artifact_dir, spec, evaluations)
-    card.pop("calibration", None)
-    card["calibration"] = calibration_section(calibration, oof_calibration, network_val, evaluations["val"])
-    card["plots"]["reliability"] = write_reliability_plot(artifact_dir, spec, card["calibration"])
-    if measure_latency or "median_ms_one_thread" not in card["serving"]:
-        card["serving"]["median_ms_one_thread"] = median_latency_ms(runner, val_samples[:LATENCY_IMAGES])
-    card["targets"] = asdict(spec.targets)
-    card.pop("cross_validation", None)
-    if cv_folds:
-        card["cross_validation"] = cross_validation_figures(spec, **oof_serving)
-    card.pop("distillation", None)
-    if spec.recipe.distilled_from and cv_folds:
-        card["distillation"] = distillation_figures(runner, cv_folds, cv_source, dataset_dir, val_samples, card)
-    card.pop("held_out_checks", None)
-    if spec.held_out_checks:
-        card["held_out_checks"] = held_out_checks(spec, card["version"])
-    card["limitations"] = limitations(spec, card["metrics"])
-    write_card(card_path, card)
-    return card
+class ArtifactError(RuntimeError):
+    """A model artifact is missing, altered, or does not match its card or spec."""
 
 
-def oof_decision_rules(spec: ModalitySpec, cv_folds, cv_source) -> tuple[dict | None, dict | None, dict]:
-    """(calibration, prevalence power, how OOF predictions are served) chosen on the recipe's OOF predictions.
-
-    The threshold is then set on OOF probabilities served the same way: calibrated where the card
-    calibrates, and with the partial prevalence correction where the spec chooses one.
-    """
-    calibration, prevalence_power, serving = None, None, {}
-    if spec.calibration_source is not None and cv_folds:
-        calibration = oof_temperature(cv_folds)
-        serving["temperature"] = calibration["temperature"]
-    if spec.prevalence_power_source == "cv_oof":
-        temperature = serving.get("temperature", 1.0)
-        calibrated = [{**f, "probabilities": apply_temperature(f["probabilities"], temperature)} for f in cv_folds]
-        prevalence_power = prevalence_power_choice(
-            spec, calibrated, spec.targets.accuracy, spec.targets.balanced_accuracy, cv_source
-        )
-        serving["prevalence_power"] = prevalence_power["alpha"]
-    return calibration, prevalence_power, serving
+class CardError(ArtifactError):
+    """A card file that does not hold a card: a field missing or of the wrong kind."""
 
 
-def cross_validation_folds(
-    spec: ModalitySpec, *, temperature: float | None = None, prevalence_power: float = 1.0
-) -> tuple[list[dict] | None, str | None]:
-    """The OOF predictions of the folds that checked this recipe (recipe.cv_candidate), and where they are.
-
-    Only a complete set of folds counts; a cv_oof threshold or calibration refuses anything less.
-    """
-    candidate = spec.recipe.cv_candidate
-    if not candidate:
-        if "cv_oof" in (spec.threshold_source, spec.calibration_source):
-            raise ValueError(f"{spec.name}: the decision rule needs cv_oof but the recipe names no cv_candidate")
-        return None, None
-    from .crossval import N_FOLDS, load_candidate  # no TensorFlow there either
-
-    folds = load_candidate(spec.name, candidate, temperature=temperature, prevalence_power=prevalence_power)
-    if len(folds) != N_FOLDS:
-        raise ValueError(f"{spec.name}/{candidate}: {len(folds)} of {N_FOLDS} cross-validation folds are finished")
-    return folds, f"cnn_model/cv/{spec.name}/{candidate}"
+_JSON_KINDS: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    dict: (dict,),
+    list: (list,),
+}
 
 
-def cross_validation_figures(
-    spec: ModalitySpec, *, temperature: float | None = None, prevalence_power: float = 1.0
-) -> dict:
-    """The card's `cross_validation`: what the recipe scored out of fold, beside the shipped model's val figures.
+@dataclass(frozen=True)
+class CardSection:
+    """One JSON object of a card, read into fields and written back with its keys in the order read."""
 
-    The fold models are not the shipped model (each trained on four fifths of train/ + val/); these are the
-    recipe's figures, from many more held-out images than val has.
-    """
-    from .crossval import summarise
+    _keys: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
 
-    candidate = spec.recipe.cv_candidate
-    summary = summarise(spec.name, candidate, temperature=temperature, prevalence_power=prevalence_power)
-    pooled = summary["pooled"]
+    @classmethod
+    def from_json(cls, data: Any, where: str = "card") -> Self:
+        if not isinstance(data, dict):
+            raise CardError(f"{where}: expected an object, got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        own = [f for f in fields(cls) if f.name != "_keys"]
+        unknown = sorted(data.keys() - {f.name for f in own})
+        if unknown:
+            raise CardError(f"{where}.{unknown[0]}: not a field of {cls.__name__}")
+        values = {}
+        for f in own:
+            if f.name not in data:
+                if f.default is MISSING and f.default_factory is MISSING:
+                    raise CardError(f"{where}.{f.name} is missing")
+                continue
+            values[f.name] = _read(hints[f.name], data[f.name], f"{where}.{f.name}")
+        return cls(**values, _keys=tuple(data))
 
-    def r(value):
-        return round(float(value), 4)
-
-    out = {
-        "source": f"cnn_model/cv/{spec.name}/{candidate}",
-        "what": (
-            f"grouped {len(summary['folds_done'])}-fold cross-validation of this recipe over train/ + val/ "
-            f"({summary['n_oof']} images; folds in cnn_model/cv/{spec.name}/folds.json), epoch rule "
-            f"{summary['epoch_rule']} (the full epoch budget, last epoch's weights); each fold's figures are "
-            "from a model that never trained on it"
-        ),
-        "n": summary["n_oof"],
-        "mean_sd_over_folds": {key: [r(m), r(sd)] for key, (m, sd) in summary["mean_sd"].items()},
-        "per_fold": {str(k): {key: r(v) for key, v in figures.items()} for k, figures in summary["per_fold"].items()},
-        "pooled_oof": {
-            **{key: r(pooled[key]) for key in ("accuracy", "balanced_accuracy", "macro_auc", "binary_auc")},
-            "recall": {name: r(v) for name, v in pooled["recall"].items()},
-            "flag_top1": {key: r(v) for key, v in pooled["top1_flag"].items()},
-        },
-    }
-    if "accuracy_at_prevalence" in pooled:
-        out["pooled_oof"]["accuracy_at_prevalence"] = r(pooled["accuracy_at_prevalence"])
-    if spec.sensitivity_target is not None:
-        folds, _ = cross_validation_folds(spec, temperature=temperature, prevalence_power=prevalence_power)
-        evidence = oof_threshold_decision(spec, folds, out["source"])
-        out["flag_at_oof_threshold"] = {
-            "threshold": evidence["positive_threshold"],
-            "sensitivity_target": spec.sensitivity_target,
-            **evidence["threshold_evidence"]["oof"],
-        }
-        out["flag_cross_fitted"] = evidence["threshold_evidence"]["cross_fitted"]
-    return out
-
-
-def distillation_figures(runner: ModelRunner, cv_folds, cv_source, dataset_dir, val_samples, card) -> dict:
-    """The card's `distillation`: the teachers on val/ beside the student on the same images (what distilling cost).
-
-    Each val image is scored by the one fold model that never trained on it, served the way the student is
-    (calibration, prevalence correction and flag rule), so both sides are out of sample.
-    """
-    spec = runner.spec
-    served = {path: row for fold in cv_folds for path, row in zip(fold["paths"], fold["served"], strict=True)}
-    keys = [s.path.relative_to(dataset_dir).as_posix() for s in val_samples]
-    missing = [key for key in keys if key not in served]
-    if missing:
-        raise ValueError(f"{cv_source}: no out-of-fold prediction for {len(missing)} val images, e.g. {missing[0]}")
-    probabilities = np.array([served[key] for key in keys])
-    teachers = evaluate_runner(runner, val_samples, bootstrap_rounds=0, probabilities=probabilities)["metrics"]
-    headline = (
-        "n",
-        "accuracy",
-        "accuracy_at_prevalence",
-        "balanced_accuracy",
-        "macro_auc",
-        "expected_calibration_error",
-    )
-
-    def figures(report):
-        out = {key: report[key] for key in headline if key in report}
-        out["recall"] = {name: report["per_class"][name]["recall"] for name in spec.class_names}
-        out["flag"] = {key: report["binary"][key] for key in ("sensitivity", "specificity")}
+    def to_json(self) -> dict:
+        names = [f.name for f in fields(self) if f.name != "_keys"]
+        out = {}
+        for name in [*self._keys, *(n for n in names if n not in self._keys)]:
+            value = getattr(self, name)
+            if value is None and name not in self._keys:
+                continue  # an optional section this card does not have
+            out[name] = _write(value)
         return out
 
-    return {
-        "teachers": f"the five fold models of {cv_source}, each on the val images it never trained on",
-        "student": "this model, trained on all of train/ with the teachers' calibrated soft targets",
-        "val_teachers": figures(teachers),
-        "val_student": figures(card["metrics"]["val"]),
-    }
+
+def _read(kind: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        if value is None:
+            return None
+        (kind,) = [a for a in args if a is not type(None)]
+        return _read(kind, value, where)
+    if isinstance(kind, type) and issubclass(kind, CardSection):
+        return kind.from_json(value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise CardError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(_read(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
+    allowed = _JSON_KINDS.get(origin or kind)
+    if allowed and (not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool))):
+        raise CardError(f"{where}: expected {getattr(origin or kind, '__name__', kind)}, got {type(value).__name__}")
+    return value
 
 
-def served_calibration(spec, oof_calibration, cv_source, network_val, y_val, val_samples) -> dict | None:
-    """The temperature the served model carries, and what it was fitted on (spec.calibration_source)."""
-    if spec.calibration_source == "cv_oof":
-        return {**oof_calibration, "fitted_on": f"the pooled out-of-fold predictions of {cv_source}"}
-    if spec.calibration_source == "val":
-        fitted = val_temperature(network_val, y_val, [s.group for s in val_samples])
-        return {**fitted, "fitted_on": "this model's own predictions on val/ (never trained on)"}
-    return None
+def _write(value: Any) -> Any:
+    if isinstance(value, CardSection):
+        return value.to_json()
+    if isinstance(value, tuple):
+        return [_write(item) for item in value]
+    return value
 
 
-def calibration_section(
-    calibration: dict | None, oof_calibration: dict | None, network_val: np.ndarray, val: dict
-) -> dict:
-    """The card's `calibration`: ECE of the shown label (10 bins) out of fold and on val, before and after.
+@dataclass(frozen=True)
+class CardFile(CardSection):
+    """A whole card: read from and written to its card.json."""
 
-    "network" is the network's own confidence; "served" what the service shows (after the decision rule).
-    """
-    y_val = val["y_true"]
-    section = {
-        "metric": f"expected calibration error of the shown label, {ECE_BINS} equal-width confidence bins",
-        "val": {
-            "network_ece": expected_calibration_error(network_val, y_val),
-            "served_ece": expected_calibration_error(val["probabilities"], y_val),
-            "reliability_served": reliability_bins(val["probabilities"], y_val),
-        },
-    }
-    if oof_calibration is not None:
-        section["oof"] = {
-            key: oof_calibration[key]
-            for key in (
-                "temperature",
-                "n",
-                "ece_before",
-                "ece_after",
-                "ece_cross_fitted",
-                "reliability_before",
-                "reliability_after",
-            )
-        }
-    if calibration is None:
-        section["rule"] = "none: the network's own confidence is served"
-    else:
-        section["rule"] = f"temperature scaling, T = {calibration['temperature']}, fitted on {calibration['fitted_on']}"
-        section["fit"] = {
-            key: calibration[key] for key in ("n", "ece_before", "ece_after", "ece_cross_fitted", "fold_temperatures")
-        }
-    return section
+    INDENT: ClassVar[int] = 2  # as the card's writer has always indented it
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CardError(f"{path}: cannot read the card ({exc})") from exc
+        return cls.from_json(data, str(path))
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=self.INDENT) + "\n")
 
 
-def held_out_checks(spec: ModalitySpec, version: str) -> list[dict]:
-    """The data owner's held-out scores the spec records, each marked as this version's or an earlier one's."""
-    return [
-        {**check, "which": "this version" if check["version"] == version else "previous version's check"}
-        for check in spec.held_out_checks
-    ]
+@dataclass(frozen=True)
+class CardClass(CardSection):
+    name: str  # the dataset's folder name, as in the spec
+    display_name: str
+    description: str
+    is_positive: bool
 
 
-def limitations(spec: ModalitySpec, metrics: dict) -> str:
-    """Every figure below its target, then the data caveats.
+@dataclass(frozen=True)
+class CardInput(CardSection):
+    """What the network was trained to read; serving follows this, not the spec as it is today."""
 
-    Where the card reports accuracy_at_prevalence, that is what the accuracy target is held to:
-    plain accuracy on a rebalanced split measures a population the service never sees.
-    """
-    shortfalls = []
-    for split, figures in metrics.items():
-        for name, target in asdict(spec.targets).items():
-            measured_name = (
-                "accuracy_at_prevalence" if name == "accuracy" and "accuracy_at_prevalence" in figures else name
-            )
-            value = figures.get(measured_name)
-            if value is not None and value < target:
-                shortfalls.append(
-                    f"{measured_name.replace('_', ' ')} {value:.3f} on {split.replace('_', ' ')} (target {target:.2f})"
-                )
-    splits = " and ".join("the test slice" if split == "test_slice" else split.replace("_", " ") for split in metrics)
-    verdict = (
-        "Below the project's quality targets: " + "; ".join(shortfalls) + "."
-        if shortfalls
-        else f"At or above the project's quality targets on {splits}."
-    )
-    if spec.sensitivity_target is not None and spec.threshold_source == "cv_oof":
-        verdict += (
-            " The flag's threshold was set on cross-validation out-of-fold predictions over train/ + val/, so val's "
-            "labels took part in choosing it (each val image predicted by a fold model that never trained on it); "
-            "val checks the model itself independently, the threshold less so."
-        )
-    return f"{verdict} {spec.data_caveats}"
+    size: int
+    color_mode: str
+    resize_mode: str
+    channels: int | None = None
+    layout: str | None = None
+    dtype: str | None = None
+    value_range: list | None = None
+    mask: list | None = None  # (top, bottom, left, right) fractions hidden; None: the whole image
 
 
-def median_latency_ms(runner: ModelRunner, samples) -> float:
-    """Median ms per image, decoding excluded, preprocessing and inference included, one thread."""
-    images = [load_image(s.path) for s in samples]
-    timings = []
-    for image in images * 3:
-        start = time.perf_counter()
-        runner.run(preprocess_for_model(image, runner.spec)[None])
-        timings.append((time.perf_counter() - start) * 1000)
-    return round(float(np.median(timings)), 2)
+@dataclass(frozen=True)
+class CardArtifact(CardSection):
+    sha256: str  # of MODEL_FILE: serving refuses a file that is not the one that was evaluated
+    file: str | None = None
+    format: str | None = None
+    bytes: int | None = None
+    quantization: Any = None
 
 
-def write_card(path: Path, card: dict) -> None:
-    path.write_text(json.dumps(card, indent=2) + "\n")
+@dataclass(frozen=True)
+class CardTraining(CardSection):
+    """Provenance: the run that made the network, its data and settings."""
+
+    modality: str
+    version: str
+    trained_at: str
+    command: str
+    training_seconds: float
+    best_epoch: Any
+    class_weights: dict
+    config: dict
+    backbone: str
+    data: dict  # dataset folder, split rule and image counts per split ("fit", "test_slice", "val")
+    recipe_check: str | None = None
+    cv_candidate: str | None = None
+    epoch_budget_source: str | None = None
+    distilled_from: str | None = None
+    export_command: str | None = None
+
+
+@dataclass(frozen=True)
+class CardServing(CardSection):
+    runtime: str
+    threads_per_interpreter: int
+    median_ms_one_thread: float | None = None
+
+
+@dataclass(frozen=True)
+class CardDecision(CardSection):
+    """How probabilities become the answer (cnn_model.decision); each number with its rule and evidence."""
+
+    temperature: float | None = None
+    temperature_rule: str | None = None
+    calibration_evidence: dict | None = None
+    class_weights: dict | None = None  # class -> prevalence weight
+    class_weights_rule: str | None = None
+    deployment_prevalence: dict | None = None
+    deployment_prevalence_source: str | None = None
+    prevalence_power: float | None = None
+    prevalence_power_rule: str | None = None
+    prevalence_power_evidence: dict | None = None
+    positive_threshold: float | None = None  # None: the top-1 class decides the flag
+    positive_threshold_rule: str | None = None
+    threshold_source: str | None = None
+    threshold_evidence: dict | None = None
+
+
+@dataclass(frozen=True)
+class CardTargets(CardSection):
+    accuracy: float
+    balanced_accuracy: float
+    macro_auc: float
+
+
+@dataclass(frozen=True)
+class CardCalibration(CardSection):
+    metric: str
+    val: dict
+    rule: str
+    oof: dict | None = None
+    fit: dict | None = None  # the temperature fit's report, where the card serves one
+
+
+@dataclass(frozen=True)
+class CardCrossValidation(CardSection):
+    """The recipe's grouped cross-validation: where its records are (source) and what they showed."""
+
+    source: str
+    what: str
+    n: int
+    mean_sd_over_folds: dict
+    per_fold: dict
+    pooled_oof: dict
+    flag_at_oof_threshold: dict | None = None
+    flag_cross_fitted: dict | None = None
+
+
+@dataclass(frozen=True)
+class HeldOutCheck(CardSection):
+    """A score on the data owner's held-out part, which only the data owner can run."""
+
+    version: str
+    by: str | None = None  # who ran it; the pages say "the product owner" where unnamed
+    data: str | None = None
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    macro_auc: float | None = None
+    expected_calibration_error: float | None = None
+    flag: dict | None = None
+    which: str | None = None  # "this version" or which earlier one
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelCard(CardFile):
+    """A classifier's card. Export writes the first part; scoring adds metrics and the sections after it."""
+
+    name: str
+    version: str
+    modality: str
+    display_name: str
+    classes: tuple[CardClass, ...]
+    positive_flag: str
+    input: CardInput
+    preprocessing: str
+    architecture: str
+    artifact: CardArtifact
+    export_check: dict
+    training: CardTraining
+    serving: CardServing
+    intended_use: str
+    metrics: dict | None = None  # split ("val", "test_slice") -> the metrics report of that split
+    plots: dict | None = None  # plot name -> file name next to the card
+    targets: CardTargets | None = None
+    limitations: str | None = None
+    decision: CardDecision | None = None  # None: plain probabilities, the top-1 class decides
+    calibration: CardCalibration | None = None
+    cross_validation: CardCrossValidation | None = None
+    distillation: dict | None = None
+    held_out_checks: tuple[HeldOutCheck, ...] | None = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.classes)
+
+
+@dataclass(frozen=True)
+class GateArtifact(CardSection):
+    sha256: dict  # file name -> sha256, for every file of the gate
+
+
+@dataclass(frozen=True)
+class GateCard(CardFile):
+    """The modality gate's card (cnn_model.gate)."""
+
+    INDENT: ClassVar[int] = 1
+
+    name: str
+    version: str
+    trained_at: str
+    modalities: list
+    input: dict
+    method: str
+    score: str
+    data: dict
+    metrics: dict
+    export_check: dict
+    serving: dict
+    artifact: GateArtifact
+    training_seconds: float

@@ -26,12 +26,12 @@ No TensorFlow here: the serving runtime uses this module.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .calibration import apply_temperature
+from .card import CardDecision, ModelCard
 from .specs import ModalitySpec
 
 
@@ -42,13 +42,13 @@ class DecisionPolicy:
     temperature: float | None = None  # None: the network's own confidence
 
     @classmethod
-    def from_card(cls, card: dict, spec: ModalitySpec) -> DecisionPolicy:
-        decision = card.get("decision") or {}
-        weights = decision.get("class_weights")
+    def from_card(cls, card: ModelCard, spec: ModalitySpec) -> DecisionPolicy:
+        decision = card.decision or CardDecision()
+        weights = decision.class_weights
         return cls(
             class_weights=np.array([weights[name] for name in spec.class_names]) if weights else None,
-            positive_threshold=decision.get("positive_threshold"),
-            temperature=decision.get("temperature"),
+            positive_threshold=decision.positive_threshold,
+            temperature=decision.temperature,
         )
 
     def adjust(self, probabilities: np.ndarray) -> np.ndarray:
@@ -75,246 +75,3 @@ class DecisionPolicy:
 
 def positive_indices(spec: ModalitySpec) -> list[int]:
     return [spec.class_names.index(name) for name in spec.positive_classes]
-
-
-def prevalence_weights(
-    spec: ModalitySpec, fit_counts: dict[str, int], training_class_weights: dict[str, float]
-) -> dict[str, float] | None:
-    """deployment prior / effective training prior per class, or None where the spec names no prevalence.
-
-    The effective training prior is what the loss saw: images per class times the class weight.
-    """
-    if not spec.prevalence:
-        return None
-    names = spec.class_names
-    deployed = np.array([spec.prevalence[name] for name in names], dtype=np.float64)
-    trained = np.array([fit_counts[name] * training_class_weights[name] for name in names], dtype=np.float64)
-    ratio = (deployed / deployed.sum()) / (trained / trained.sum())
-    ratio /= ratio.max()
-    return {name: round(float(w), 6) for name, w in zip(names, ratio, strict=True)}
-
-
-PREVALENCE_POWERS = tuple(round(0.05 * k, 2) for k in range(21))
-
-
-def prevalence_power_choice(
-    spec: ModalitySpec, folds: list[dict], accuracy_target: float, balanced_target: float, source: str
-) -> dict:
-    """The partial prevalence correction: weights ** alpha, alpha chosen on pooled out-of-fold predictions.
-
-    The full correction (alpha = 1) maximises accuracy at the deployment mix by pushing rare classes
-    toward the common one; none (alpha = 0) serves the rebalanced network, best for balanced accuracy.
-    alpha is the one with the most room on both targets: the largest smaller margin of accuracy at
-    the deployment mix over accuracy_target and of balanced accuracy over balanced_target. Where both
-    can be met, that meets both with the most to spare on new data (the held-out check scores both);
-    where they cannot, it is the nearest miss. folds: one {"y_true", "probabilities" (calibrated
-    where served so), "prevalence_weights" (alpha = 1, spec order)} per fold.
-    """
-    from .calibration import expected_calibration_error
-    from .metrics import accuracy_at_prevalence, balanced_accuracy
-
-    mix = np.array([spec.prevalence[name] for name in spec.class_names], dtype=np.float64)
-    y = np.concatenate([f["y_true"] for f in folds])
-    # Each image weighted by how much commoner its class is at the deployment mix than in these folds.
-    at_mix = (mix / mix.sum() / (np.bincount(y, minlength=len(mix)) / len(y)))[y]
-    table = []
-    for alpha in PREVALENCE_POWERS:
-        served = np.concatenate(
-            [DecisionPolicy(f["prevalence_weights"] ** alpha).adjust(f["probabilities"]) for f in folds]
-        )
-        predicted = served.argmax(axis=1)
-        accuracy = round(accuracy_at_prevalence(y, predicted, mix), 4)
-        balanced = round(balanced_accuracy(y, predicted, len(mix)), 4)
-        table.append(
-            {
-                "alpha": alpha,
-                "accuracy_at_prevalence": accuracy,
-                "balanced_accuracy": balanced,
-                "ece_at_prevalence": expected_calibration_error(served, y, weights=at_mix),
-                "margin": round(min(accuracy - accuracy_target, balanced - balanced_target), 4),
-            }
-        )
-    best = max(table, key=lambda row: (row["margin"], row["alpha"]))
-    return {
-        "alpha": best["alpha"],
-        "rule": (
-            f"the most room on both targets (accuracy at the deployment mix >= {accuracy_target}, balanced "
-            f"accuracy >= {balanced_target}: the largest smaller margin) on the pooled out-of-fold predictions "
-            f"of grouped {len(folds)}-fold cross-validation ({source}, {len(y)} images)"
-        ),
-        "at_alpha": best,
-        "full_correction": table[-1],
-        "no_correction": table[0],
-        "table": table,
-    }
-
-
-def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: ModalitySpec, target: float) -> float:
-    """The highest threshold on P(positive classes) whose sensitivity on these labels is >= target."""
-    positive_idx = positive_indices(spec)
-    scores = probabilities[:, positive_idx].sum(axis=1)
-    positive_scores = np.sort(scores[np.isin(y_true, positive_idx)])
-    if not len(positive_scores):
-        raise ValueError("no positive images to set a sensitivity threshold on")
-    # Flag everything at or above the k-th lowest positive score: the other n - k are caught.
-    allowed_misses = int(np.floor((1.0 - target) * len(positive_scores) + 1e-9))
-    return float(positive_scores[allowed_misses])
-
-
-def rounded_threshold(threshold: float) -> float:
-    """Four decimals, rounded down: keeps every positive the exact threshold caught."""
-    return math.floor(threshold * 1e4) / 1e4
-
-
-def oof_threshold_decision(spec: ModalitySpec, folds: list[dict], source: str) -> dict:
-    """The threshold for spec.sensitivity_target set on pooled out-of-fold predictions, and how it holds up.
-
-    folds: one {"y_true", "served"} per cross-validation fold (served = the probabilities the served
-    model would decide on, prevalence-corrected where the spec says so). Returns the decision fields:
-    the threshold, its rule, and its evidence: the OOF sensitivity/specificity at it, and the rule
-    cross-fitted (each fold flagged at the threshold the other folds' OOF predictions give), the
-    honest estimate of what choosing a threshold this way delivers.
-    """
-    target = spec.sensitivity_target
-    if target is None:
-        raise ValueError(f"{spec.name}: no sensitivity_target to set a threshold for")
-    if len(folds) < 2:
-        raise ValueError(f"{spec.name}: a cross-validated threshold needs at least two folds, got {len(folds)}")
-    positive_idx = positive_indices(spec)
-    y = np.concatenate([f["y_true"] for f in folds])
-    p = np.concatenate([f["served"] for f in folds])
-    threshold = rounded_threshold(sensitivity_threshold(p, y, spec, target))
-
-    def flag_figures(y_true, flags) -> dict:
-        truth = np.isin(y_true, positive_idx)
-        return {
-            "sensitivity": round(float(np.mean(flags[truth])), 4),
-            "specificity": round(float(np.mean(~flags[~truth])), 4),
-        }
-
-    scores = p[:, positive_idx].sum(axis=1)
-    fold_thresholds, cross_flags = [], []
-    for k, fold in enumerate(folds):
-        others = [g for j, g in enumerate(folds) if j != k]
-        t = rounded_threshold(
-            sensitivity_threshold(
-                np.concatenate([g["served"] for g in others]),
-                np.concatenate([g["y_true"] for g in others]),
-                spec,
-                target,
-            )
-        )
-        fold_thresholds.append(t)
-        cross_flags.append(fold["served"][:, positive_idx].sum(axis=1) >= t)
-    truth = np.isin(y, positive_idx)
-    return {
-        "positive_threshold": threshold,
-        "positive_threshold_rule": (
-            f"highest threshold on the summed probability of positive_classes with sensitivity >= {target} "
-            f"on the pooled out-of-fold predictions of grouped {len(folds)}-fold cross-validation ({source}, "
-            f"{len(y)} images)"
-        ),
-        "threshold_source": "cv_oof",
-        "threshold_evidence": {
-            "source": source,
-            "folds": len(folds),
-            "n": int(len(y)),
-            "positives": int(truth.sum()),
-            "negatives": int((~truth).sum()),
-            "sensitivity_target": target,
-            "oof": flag_figures(y, scores >= threshold),
-            "cross_fitted": {
-                **flag_figures(y, np.concatenate(cross_flags)),
-                "fold_thresholds": fold_thresholds,
-                "rule": "each fold flagged at the threshold set the same way on the other folds' OOF predictions",
-            },
-        },
-    }
-
-
-def derive_decision(
-    spec: ModalitySpec,
-    provenance: dict,
-    val_probabilities: np.ndarray,
-    y_val: np.ndarray,
-    oof_folds: list[dict] | None = None,
-    oof_source: str | None = None,
-    calibration: dict | None = None,
-    prevalence_power: dict | None = None,
-) -> dict | None:
-    """The card's `decision` block for raw network probabilities on val, or None for the plain rule.
-
-    Where the spec's threshold_source is "cv_oof", the threshold comes from oof_folds (see
-    oof_threshold_decision; oof_source names them) and val only checks it. calibration: the result of
-    cnn_model.calibration.oof_temperature or val_temperature plus "fitted_on" (what it was fitted on, in
-    words), whose temperature the served probabilities then carry. prevalence_power: the result of
-    prevalence_power_choice; the class weights are then raised to its alpha (oof_folds' "served" too).
-    """
-    weights = prevalence_weights(spec, provenance["data"]["counts"]["fit"], provenance["class_weights"])
-    if weights is not None and prevalence_power is not None:
-        alpha = prevalence_power["alpha"]
-        weights = {name: round(w**alpha, 6) for name, w in weights.items()}
-    if weights is None and spec.sensitivity_target is None and calibration is None:
-        return None
-    decision: dict = {}
-    temperature = None
-    if calibration is not None:
-        temperature = calibration["temperature"]
-        decision.update(
-            temperature=temperature,
-            temperature_rule=(
-                "class probabilities = softmax(logits / temperature); temperature minimises the negative "
-                f"log-likelihood of {calibration['fitted_on']}"
-            ),
-            calibration_evidence={
-                key: calibration[key]
-                for key in (
-                    "n",
-                    "ece_before",
-                    "ece_after",
-                    "ece_cross_fitted",
-                    "fold_temperatures",
-                    "nll_before",
-                    "nll_after",
-                )
-            },
-        )
-    if weights is not None:
-        decision.update(
-            class_weights=weights,
-            class_weights_rule=(
-                "probabilities x (deployment prevalence / training prevalence), renormalised; "
-                "training prevalence = fit images per class x training class weight"
-            ),
-            deployment_prevalence={name: spec.prevalence[name] for name in spec.class_names},
-            deployment_prevalence_source=spec.prevalence_source,
-        )
-        if prevalence_power is not None:
-            decision.update(
-                prevalence_power=prevalence_power["alpha"],
-                class_weights_rule=(
-                    f"probabilities x (deployment prevalence / training prevalence) ** {prevalence_power['alpha']}, "
-                    "renormalised; training prevalence = fit images per class x training class weight"
-                ),
-                prevalence_power_rule=prevalence_power["rule"],
-                prevalence_power_evidence={
-                    k: prevalence_power[k] for k in ("at_alpha", "full_correction", "no_correction", "table")
-                },
-            )
-    policy = DecisionPolicy(
-        np.array([weights[n] for n in spec.class_names]) if weights else None, temperature=temperature
-    )
-    if spec.sensitivity_target is not None and spec.threshold_source == "cv_oof":
-        if not oof_folds:
-            raise ValueError(f"{spec.name}: threshold_source is cv_oof but no out-of-fold predictions were given")
-        decision.update(oof_threshold_decision(spec, oof_folds, oof_source or "cross-validation"))
-    elif spec.sensitivity_target is not None:
-        threshold = sensitivity_threshold(policy.adjust(val_probabilities), y_val, spec, spec.sensitivity_target)
-        decision.update(
-            positive_threshold=rounded_threshold(threshold),
-            positive_threshold_rule=(
-                f"highest threshold on the summed probability of positive_classes with "
-                f"sensitivity >= {spec.sensitivity_target} on val"
-            ),
-        )
-    return decision

@@ -12,7 +12,6 @@ so no foreign image was needed to set them.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,13 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
+from .card import CARD_FILE, MODEL_FILE, ArtifactError, GateCard
+from .interpreter import InterpreterPool
 from .preprocessing import ImageSource, load_image
-from .runtime import ArtifactError, InterpreterPool
 
 GATE_DIR_NAME = "gate"  # the gate's folder among the model artifacts
 GATE_INPUT_SIZE = 96
-MODEL_FILE = "model.tflite"
 STATS_FILE = "stats.npz"
-CARD_FILE = "card.json"
 
 
 def preprocess_for_gate(source: ImageSource) -> np.ndarray:
@@ -132,8 +130,8 @@ class ModalityGate:
         missing = [name for name, path in paths.items() if not path.is_file()]
         if missing:
             raise ArtifactError(f"{artifact_dir}: missing {', '.join(missing)}")
-        self.card = json.loads(paths[CARD_FILE].read_text())
-        for name, expected in self.card["artifact"]["sha256"].items():
+        self.card = GateCard.load(paths[CARD_FILE])
+        for name, expected in self.card.artifact.sha256.items():
             actual = hashlib.sha256(paths[name].read_bytes()).hexdigest()
             if actual != expected:
                 raise ArtifactError(f"{paths[name]}: sha256 {actual} does not match the gate's card")
@@ -142,11 +140,11 @@ class ModalityGate:
 
     @property
     def name(self) -> str:
-        return self.card["name"]
+        return self.card.name
 
     @property
     def version(self) -> str:
-        return self.card["version"]
+        return self.card.version
 
     @property
     def modalities(self) -> tuple[str, ...]:

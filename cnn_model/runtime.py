@@ -9,39 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
-import queue
 import struct
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
+from .card import ARTIFACTS_DIR, CARD_FILE, MODEL_FILE, ArtifactError, ModelCard
 from .decision import DecisionPolicy, positive_indices
+from .gate import GATE_DIR_NAME, ModalityGate
+from .interpreter import InterpreterPool, LiteInterpreter
 from .modalities import SPECS, get_spec
 from .preprocessing import ImageSource, load_image, preprocess_for_model
 from .specs import ModalitySpec
 
-T = TypeVar("T")
-
-# Where the shipped models are: the one default for the CLI, training, export and the app's MODEL_DIR.
-ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
-MODEL_FILE = "model.tflite"
-CARD_FILE = "card.json"
 HEATMAP_MAX_SIDE = 512
 
 log = logging.getLogger(__name__)
-
-
-class ArtifactError(RuntimeError):
-    """A model artifact is missing, altered, or does not match its card or spec."""
 
 
 @dataclass(frozen=True)
@@ -57,31 +44,6 @@ class Prediction:
     activation_map: ActivationMap | None = None  # where the model looked for its label, if asked for
 
 
-class InterpreterPool:
-    """Interpreters over one model, lent one per concurrent call (LiteRT interpreters are not thread-safe).
-
-    Grows to the peak number of concurrent calls; a pool rather than one per thread, because servers that
-    start a thread per request would otherwise build one for every request. The first is built at once,
-    so a model that cannot load fails at start-up, not on the first request.
-    """
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle.put(build())
-
-    @contextmanager
-    def borrow(self) -> Iterator[T]:
-        try:
-            interpreter = self._idle.get_nowait()
-        except queue.Empty:
-            interpreter = self._build()
-        try:
-            yield interpreter
-        finally:
-            self._idle.put(interpreter)
-
-
 class ModelRunner:
     """One modality's exported model with its card."""
 
@@ -90,30 +52,29 @@ class ModelRunner:
         card_path, model_path = artifact_dir / CARD_FILE, artifact_dir / MODEL_FILE
         if not card_path.is_file() or not model_path.is_file():
             raise ArtifactError(f"{artifact_dir}: needs {CARD_FILE} and {MODEL_FILE}")
-        self.card = json.loads(card_path.read_text())
+        self.card = ModelCard.load(card_path)
         self._model_bytes = model_path.read_bytes()
         actual = hashlib.sha256(self._model_bytes).hexdigest()
-        expected = self.card.get("artifact", {}).get("sha256")
+        expected = self.card.artifact.sha256
         if actual != expected:
             raise ArtifactError(
                 f"{model_path}: sha256 {actual} does not match its card ({expected}); "
                 f"refusing to serve an artifact that is not the one that was evaluated"
             )
-        spec = get_spec(self.card["modality"])
-        card_classes = [c["name"] for c in self.card["classes"]]
-        if card_classes != list(spec.class_names):
+        spec = get_spec(self.card.modality)
+        if self.card.class_names != spec.class_names:
             raise ArtifactError(
-                f"{artifact_dir}: card classes {card_classes} differ from the spec {list(spec.class_names)}"
+                f"{artifact_dir}: card classes {list(self.card.class_names)} differ from the spec "
+                f"{list(spec.class_names)}"
             )
         # The card, written at export, knows the input size and resize rule the network was trained
         # with; serving follows it, so a later change to the spec cannot silently skew a shipped model.
-        card_input = self.card["input"]
-        mask = card_input.get("mask")
+        card_input = self.card.input
         self.spec: ModalitySpec = replace(
             spec,
-            input_size=int(card_input["size"]),
-            resize_mode=card_input.get("resize_mode", spec.resize_mode),
-            input_mask=tuple(mask) if mask else None,
+            input_size=card_input.size,
+            resize_mode=card_input.resize_mode,
+            input_mask=tuple(card_input.mask) if card_input.mask else None,
         )
         self.decision = DecisionPolicy.from_card(self.card, self.spec)
         self.sha256 = actual
@@ -122,11 +83,11 @@ class ModelRunner:
 
     @property
     def name(self) -> str:
-        return self.card["name"]
+        return self.card.name
 
     @property
     def version(self) -> str:
-        return self.card["version"]
+        return self.card.version
 
     def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Served class probabilities (after the card's prevalence correction, if any) and
@@ -160,37 +121,6 @@ class ModelRunner:
             positive_probability=float(p[positive_indices(self.spec)].sum()),
             activation_map=activation_map,
         )
-
-
-class LiteInterpreter:
-    """One LiteRT interpreter over an exported graph (image -> logits and, if exported, class activation maps).
-
-    Not thread-safe: ModelRunner lends each call its own from a pool; export checks a candidate file with one.
-    """
-
-    def __init__(self, model_bytes: bytes, num_threads: int = 1) -> None:
-        self._interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
-        self._interpreter.allocate_tensors()
-        outputs = self._interpreter.get_output_details()
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._logits = next(o["index"] for o in outputs if len(o["shape"]) == 2)
-        self._cams = next((o["index"] for o in outputs if len(o["shape"]) == 4), None)
-
-    def run(self, batch: np.ndarray, *, with_cams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """The network's own class probabilities (softmax of its logits) per image, and its CAMs if asked for."""
-        probabilities, cams = [], []
-        for x in batch:
-            self._interpreter.set_tensor(self._input, x[None].astype(np.float32, copy=False))
-            self._interpreter.invoke()
-            probabilities.append(softmax(self._interpreter.get_tensor(self._logits)[0].astype(np.float64)))
-            if with_cams and self._cams is not None:
-                cams.append(self._interpreter.get_tensor(self._cams)[0].astype(np.float32))
-        return np.stack(probabilities), (np.stack(cams) if cams else None)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max())
-    return shifted / shifted.sum()
 
 
 @dataclass(frozen=True)
@@ -273,7 +203,7 @@ class ModelRegistry:
         self.num_threads = num_threads
         self._lock = threading.Lock()
         self._runners: dict[str, ModelRunner] | None = None
-        self._gate = None  # the ModalityGate, when the folder has one
+        self._gate: ModalityGate | None = None
         self._error: ArtifactError | None = None
 
     def _loaded(self) -> dict[str, ModelRunner]:
@@ -295,15 +225,13 @@ class ModelRegistry:
             raise self._error
         return self._runners
 
-    def _load_gate(self):
-        from .gate import GATE_DIR_NAME, ModalityGate  # the gate module imports this one
-
+    def _load_gate(self) -> ModalityGate | None:
         gate_dir = self.artifacts_dir / GATE_DIR_NAME
         return ModalityGate(gate_dir, num_threads=self.num_threads) if (gate_dir / CARD_FILE).is_file() else None
 
     @property
-    def gate(self):
-        """The modality gate (cnn_model.gate.ModalityGate), or None where the folder ships none."""
+    def gate(self) -> ModalityGate | None:
+        """The modality gate, or None where the folder ships none."""
         self._loaded()
         return self._gate
 
@@ -319,5 +247,5 @@ class ModelRegistry:
         """The modalities with a loaded model; ArtifactError if the folder failed to load."""
         return tuple(self._loaded())
 
-    def cards(self) -> list[dict]:
+    def cards(self) -> list[ModelCard]:
         return [runner.card for runner in self._loaded().values()]

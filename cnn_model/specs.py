@@ -1,7 +1,7 @@
 """What a modality's spec says: classes, input, training recipe, quality targets and grouping rule.
 
 The types only; each modality fills them in its own module under cnn_model/modalities/, and the
-registry there collects them. SPECS, MODALITIES and get_spec are importable from here too.
+registry there (SPECS, MODALITIES, get_spec) collects them; this module imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -33,17 +33,17 @@ class TrainingRecipe:
     logit_adjustment: float = 0.0  # tau of a logit-adjusted loss instead of class weights (training.TrainingConfig)
     patience: int | None = None  # epochs without a better val score before stopping; None: by data size
     # Train on all of train/ for the fixed epoch budget and keep the last epoch: val is then never used to
-    # choose, and the test slice becomes training data. No shipped recipe does this now; it stays for a
-    # recipe whose epoch budget was checked elsewhere (recipe_check says where), e.g. by grouped folds.
+    # choose, and the test slice becomes training data. Three shipped recipes do this (breast, chest X-ray
+    # and cervical cytology), each with an epoch budget checked by grouped folds (recipe_check says where).
     refit_all_train: bool = False
     recipe_check: str | None = None  # what the same recipe scored with the test slice held out, when refit
-    # The cross-validation candidate (cnn_model/cv/<modality>/<name>/) whose grouped folds ran exactly this
+    # The cross-validation candidate (model_runs/<modality>/<name>/) whose grouped folds ran exactly this
     # recipe; None where no folds checked it. Its pooled OOF predictions set the threshold where the spec's
     # threshold_source is "cv_oof".
     cv_candidate: str | None = None
     epoch_budget_source: str | None = None  # how head_epochs + finetune_epochs were chosen, when refit
     # A distilled student: learn the calibrated soft targets of this cross-validation candidate's five fold
-    # models (cnn_model/cv/<modality>/<name>/soft_targets.npz, cnn_model.distill) instead of the labels.
+    # models (model_runs/<modality>/<name>/soft_targets.npz, cnn_model.training.distill) instead of the labels.
     distilled_from: str | None = None
 
     def patience_for(self, fit_images: int) -> int:
@@ -164,12 +164,3 @@ class ModalitySpec:
             if spec.name == name:
                 return spec
         raise KeyError(name)
-
-
-def __getattr__(name: str):
-    # The registry lives in cnn_model.modalities, which imports this module; read it from there on demand.
-    if name in ("SPECS", "MODALITIES", "get_spec"):
-        from . import modalities
-
-        return getattr(modalities, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from PIL import Image
 
+from cnn_model.card import ModelCard
 from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.quality import measure, read_limits
 from cnn_model.runtime import ArtifactError, ModelRegistry, ModelRunner
@@ -173,10 +174,15 @@ class ModelManager:
             return ()
 
     @staticmethod
+    def model_cards() -> list[ModelCard]:
+        """The card of every installed model (none where the models failed to load)."""
+        return ModelManager._registry().cards() if ModelManager.installed() else []
+
+    @staticmethod
     def cards() -> dict:
-        """The model cards of every installed model, and which modalities have none."""
+        """The model cards of every installed model as JSON, and which modalities have none."""
         installed = ModelManager.installed()
-        cards = ModelManager._registry().cards() if installed else []
+        cards = [card.to_json() for card in ModelManager._registry().cards()] if installed else []
         return {
             "items": cards,
             "total": len(cards),

@@ -1,4 +1,4 @@
-"""/health (is the process alive) and /ready (can it serve: database and storage reachable)."""
+"""/health (is the process alive) and /ready (can it serve: database, storage and models)."""
 
 from flask.views import MethodView
 
@@ -21,7 +21,9 @@ class Health(MethodView):
 @blp.route("/ready")
 class Ready(MethodView):
     @blp.response(200, ReadinessSchema)
-    @blp.alt_response(503, description="Database or storage unavailable (code not_ready; details.checks says which)")
+    @blp.alt_response(
+        503, description="Database, storage or models unavailable (code not_ready; details.checks says which)"
+    )
     def get(self):
-        """Readiness: the database answers SELECT 1 and the photo storage is usable."""
+        """Readiness: the database answers SELECT 1, the photo storage is usable, every modality has a model."""
         return HealthManager.readiness()

@@ -4,6 +4,8 @@
       -> auth/ (who is calling)  -> managers/  -> cnn_model/ | services/ | models/
     schemas/ beside the HTTP layer; utils/, constants.py, db.py (and services/) are leaves;
     config.py reads the model registry's defaults and nothing else of ours.
+    cnn_model/ is two parts: what serves, which the app imports, and cnn_model.training, what makes
+    the models, which imports the serving part and is imported by nothing of the app (nor by it).
 
 The packages and modules are found on disk, so a new package (views/ for one) is held to the rules
 as soon as it exists; a new top-level package nobody placed yet fails test_every_package_has_a_place.
@@ -12,9 +14,11 @@ as soon as it exists; a new top-level package nobody placed yet fails test_every
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
+from flask import Blueprint
 
 from config import PROJECT_ROOT
 
@@ -106,20 +110,47 @@ def test_only_app_imports_the_http_layers(importer):
     assert _offenders(importer, HTTP_LAYERS - {importer}) == {}
 
 
-def _defines_blueprint(path: Path) -> bool:
-    for node in ast.parse(path.read_text("utf-8")).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")).endswith("Blueprint"):
-                return True
-    return False
+def _defines_blueprint(module_name: str) -> bool:
+    """Whether the module builds a flask Blueprint of its own, however it builds it (Blueprint(...), a helper)."""
+    module = importlib.import_module(module_name)
+    return any(isinstance(value, Blueprint) and value.import_name == module_name for value in vars(module).values())
+
+
+# Known and waiting: views/admin.py reads result_view and HISTORY_PAGE_SIZE from views/predictions.py; they move
+# to a shared module once the work in progress on views/predictions.py has landed.
+KNOWN_BLUEPRINT_IMPORTS = {("views.admin", "views.predictions")}
 
 
 @pytest.mark.parametrize("layer", sorted(HTTP_LAYERS & OURS))
 def test_a_blueprint_does_not_import_another(layer):
     """Blueprints share helpers through a module of their own, not through each other."""
-    blueprints = {_module_name(path): path for path in _modules_of(layer) if _defines_blueprint(path)}
+    blueprints = {_module_name(path): path for path in _modules_of(layer) if _defines_blueprint(_module_name(path))}
+    assert blueprints, f"no blueprint found in {layer}/"
     offenders = {
-        name: sorted(imported_modules(path) & (blueprints.keys() - {name})) for name, path in blueprints.items()
+        name: sorted(
+            m for m in imported_modules(path) & (blueprints.keys() - {name}) if (name, m) not in KNOWN_BLUEPRINT_IMPORTS
+        )
+        for name, path in blueprints.items()
     }
     assert {name: bad for name, bad in offenders.items() if bad} == {}
+
+
+def test_the_blueprints_of_both_http_layers_are_found():
+    found = {
+        _module_name(p) for layer in HTTP_LAYERS for p in _modules_of(layer) if _defines_blueprint(_module_name(p))
+    }
+    assert {"views.pages", "views.models", "views.admin", "views.predictions", "views.account"} <= found
+    assert {"resources.auth", "resources.tokens"} <= found and "views.session" not in found
+
+
+@pytest.mark.parametrize("importer", sorted(OURS))
+def test_nothing_of_the_app_imports_the_training_code(importer):
+    """cnn_model.training makes models; the app, and the serving part of cnn_model, never import it."""
+    found = {
+        str(path.relative_to(PROJECT_ROOT)): sorted(
+            m for m in imported_modules(path) if m.startswith("cnn_model.training")
+        )
+        for path in _modules_of(importer)
+        if not _module_name(path).startswith("cnn_model.training")
+    }
+    assert {name: bad for name, bad in found.items() if bad} == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import current_app, render_template
 
 from cnn_model.modalities import MODALITIES, get_spec
-from views.models import summaries
+from views.model_summaries import summaries
 from views.session import page_blueprint
 
 bp = page_blueprint("web_pages", __name__)

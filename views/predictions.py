@@ -18,7 +18,7 @@ from schemas.pagination import CursorField
 from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.models import summaries
+from views.model_summaries import summaries
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_predictions", __name__)

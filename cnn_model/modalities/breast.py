@@ -34,11 +34,11 @@ SPEC = ModalitySpec(
         refit_all_train=True,
         cv_candidate="baseline",
         epoch_budget_source=(
-            "grouped 5-fold cross-validation over train/ + val/ (cnn_model/cv/breast/baseline): this recipe "
+            "grouped 5-fold cross-validation over train/ + val/ (model_runs/breast/baseline): this recipe "
             "with the fixed epoch rule, 3 head + 25 fine-tune epochs, last epoch's weights kept"
         ),
         recipe_check=(
-            "grouped 5-fold cross-validation over train/ + val/ (627 images, cnn_model/cv/breast/baseline): "
+            "grouped 5-fold cross-validation over train/ + val/ (627 images, model_runs/breast/baseline): "
             "see the card's cross_validation"
         ),
     ),

@@ -64,17 +64,17 @@ SPEC = ModalitySpec(
         # Keras, so the model ships with float16 weights, which fit 5 MB only with the backbone cut here.
         feature_layer="block6d_add",
         # A distilled student: all of train/ with the calibrated soft targets of the five short15 fold
-        # models (cnn_model.distill); val/ is never trained on and never used to choose.
+        # models (cnn_model.training.distill); val/ is never trained on and never used to choose.
         refit_all_train=True,
         cv_candidate="short15",
         distilled_from="short15",
         recipe_check=(
-            "grouped 5-fold cross-validation over train/ + val/ (766 images, cnn_model/cv/cervical_cytology/short15): "
+            "grouped 5-fold cross-validation over train/ + val/ (766 images, model_runs/cervical_cytology/short15): "
             "see the card's cross_validation"
         ),
         epoch_budget_source=(
             "3 + 15 epochs: the 3 + 40 baseline's five-fold held-out curve was flat from about fine-tune epoch 10 "
-            "(cnn_model/cv/README.md), and short15 scored as well in a third of the time"
+            "(model_runs/README.md), and short15 scored as well in a third of the time"
         ),
     ),
     targets=QualityTargets(accuracy=0.70, balanced_accuracy=0.65, macro_auc=0.92),

@@ -20,7 +20,7 @@ SPEC = ModalitySpec(
     input_size=160,
     # The neck strip and an 8% frame are filled with the film's mean grey: the network cannot read the
     # thoracic inlet, tubes leaving the neck, side markers or framing, and its heatmaps move onto the
-    # lungs (cnn_model/cv/heatmaps/README.md); grouped CV found no accuracy cost.
+    # lungs (model_runs/heatmaps/README.md); grouped CV found no accuracy cost.
     input_mask=(0.15, 0.08, 0.08, 0.08),
     color_mode="L",
     resize_mode="stretch",
@@ -36,12 +36,12 @@ SPEC = ModalitySpec(
         head_epochs=2,
         finetune_epochs=10,
         # A distilled student: all of train/ with the calibrated soft targets of the five thorax_mask fold
-        # models (cnn_model.distill); val/ is never trained on and never used to choose.
+        # models (cnn_model.training.distill); val/ is never trained on and never used to choose.
         refit_all_train=True,
         cv_candidate="thorax_mask",
         distilled_from="thorax_mask",
         recipe_check=(
-            "grouped 5-fold cross-validation over train/ + val/ (cnn_model/cv/chest_xray/thorax_mask): "
+            "grouped 5-fold cross-validation over train/ + val/ (model_runs/chest_xray/thorax_mask): "
             "see the card's cross_validation"
         ),
         epoch_budget_source=(

@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
-from cnn_model.calibration import (
-    apply_temperature,
-    expected_calibration_error,
-    fit_temperature,
-    oof_temperature,
-    reliability_bins,
-    val_temperature,
-)
+from cnn_model.calibration import apply_temperature, expected_calibration_error, reliability_bins
 from cnn_model.decision import DecisionPolicy
+from cnn_model.training.calibration import fit_temperature, oof_temperature, val_temperature
 
 
 def _overconfident(n=4000, classes=4, true_temperature=2.5, seed=0):

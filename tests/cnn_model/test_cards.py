@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_model.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from cnn_model.calibration import apply_temperature, expected_calibration_error
+from cnn_model.modalities import MODALITIES, SPECS
 from cnn_model.runtime import ARTIFACTS_DIR
-from cnn_model.specs import MODALITIES, SPECS
+from cnn_model.training.calibration import fit_temperature
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,11 +29,11 @@ def test_the_card_takes_its_threshold_from_where_the_spec_says(modality):
     if spec.sensitivity_target is None:
         assert "positive_threshold" not in decision
     elif spec.threshold_source == "cv_oof":
-        from cnn_model.crossval import SENSITIVITY_FLOOR
+        from cnn_model.training.crossval.candidates import SENSITIVITY_FLOOR
 
         assert decision["threshold_source"] == "cv_oof"
         assert spec.sensitivity_target == SENSITIVITY_FLOOR[modality]  # the floor `crossval summary` reports at
-        assert decision["threshold_evidence"]["source"] == f"cnn_model/cv/{modality}/{spec.recipe.cv_candidate}"
+        assert decision["threshold_evidence"]["source"] == f"model_runs/{modality}/{spec.recipe.cv_candidate}"
     else:
         assert decision.get("threshold_source", "val") == "val" and "on val" in decision["positive_threshold_rule"]
 
@@ -85,7 +86,7 @@ def test_a_cross_validated_recipe_card_carries_its_cv_figures(modality):
     if card["version"] != spec.recipe.version:
         pytest.skip("the shipped file predates the cross-validated recipe")
     cv = card["cross_validation"]
-    assert cv["source"] == f"cnn_model/cv/{modality}/{spec.recipe.cv_candidate}"
+    assert cv["source"] == f"model_runs/{modality}/{spec.recipe.cv_candidate}"
     assert set(cv["per_fold"]) == {"0", "1", "2", "3", "4"}
     for key in ("accuracy", "balanced_accuracy", "macro_auc"):
         mean, sd = cv["mean_sd_over_folds"][key]
@@ -103,7 +104,7 @@ def test_a_cross_validated_recipe_card_carries_its_cv_figures(modality):
 def test_a_calibrated_card_serves_the_temperature_its_oof_predictions_give(modality):
     """Refitted from the committed fold files alone, and calibrated out of fold to the 0.05 goal."""
     spec, card = SPECS[modality], _card(modality)
-    folder = REPO / "cnn_model" / "cv" / modality / spec.recipe.cv_candidate
+    folder = REPO / "model_runs" / modality / spec.recipe.cv_candidate
     folds = [np.load(path) for path in sorted(folder.glob("fold[0-9].npz"))]
     y = np.concatenate([f["y_true"] for f in folds]).astype(int)
     p = np.concatenate([f["probabilities"] for f in folds]).astype(np.float64)
@@ -127,7 +128,7 @@ def test_a_student_card_sets_its_teachers_on_val_beside_itself(modality):
     student, teachers = distillation["val_student"], distillation["val_teachers"]
     for key in ("n", "accuracy", "balanced_accuracy", "macro_auc"):
         assert student[key] == card["metrics"]["val"][key]
-    folder = REPO / "cnn_model" / "cv" / modality / spec.recipe.distilled_from
+    folder = REPO / "model_runs" / modality / spec.recipe.distilled_from
     truth, predicted = [], []
     for path in sorted(folder.glob("fold[0-9].npz")):
         with np.load(path) as fold:

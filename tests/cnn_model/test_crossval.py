@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_model import crossval
 from cnn_model.data import Sample
+from cnn_model.modalities import get_spec
+from cnn_model.training.crossval import candidates as cv_candidates
+from cnn_model.training.crossval import folds as cv_folds
+from cnn_model.training.crossval import summary as cv_summary
 
 
 def synthetic_samples(seed=0, n_groups=120) -> list[Sample]:
@@ -30,29 +33,29 @@ def fold_of_each(samples, assignment):
 
 def test_every_group_lands_in_exactly_one_fold():
     samples = synthetic_samples()
-    assignment = crossval.assign_folds(samples)
+    assignment = cv_folds.assign_folds(samples)
     folds_per_group = defaultdict(set)
     for sample, fold in zip(samples, fold_of_each(samples, assignment), strict=True):
         folds_per_group[sample.group].add(fold)
     assert set(folds_per_group) == {s.group for s in samples}
     assert all(len(folds) == 1 for folds in folds_per_group.values())
-    assert set(assignment.values()) == set(range(crossval.N_FOLDS))
+    assert set(assignment.values()) == set(range(cv_folds.N_FOLDS))
 
 
 def test_folds_are_deterministic_and_ignore_input_order():
     samples = synthetic_samples()
     shuffled = samples[:]
     random.Random(1).shuffle(shuffled)
-    assert crossval.assign_folds(samples) == crossval.assign_folds(shuffled) == crossval.assign_folds(samples)
+    assert cv_folds.assign_folds(samples) == cv_folds.assign_folds(shuffled) == cv_folds.assign_folds(samples)
 
 
 def test_each_class_is_spread_evenly_as_far_as_groups_allow():
     samples = synthetic_samples()
-    folds = fold_of_each(samples, crossval.assign_folds(samples))
+    folds = fold_of_each(samples, cv_folds.assign_folds(samples))
     largest_group = max(Counter(s.group for s in samples).values())
     for label in {s.label for s in samples}:
         per_fold = Counter(f for s, f in zip(samples, folds, strict=True) if s.label == label)
-        counts = [per_fold.get(k, 0) for k in range(crossval.N_FOLDS)]
+        counts = [per_fold.get(k, 0) for k in range(cv_folds.N_FOLDS)]
         assert max(counts) - min(counts) <= largest_group, (label, counts)
 
 
@@ -63,27 +66,27 @@ def test_near_duplicates_are_merged_transitively():
     hashes[2, :10] = True  # 7 bits from 1, 10 from 0: linked through 1
     hashes[3, 100:200] = True  # far from everything
     hashes[4, 100:205] = True  # 5 bits from 3
-    pairs = crossval.near_duplicate_pairs(hashes, max_distance=8)
+    pairs = cv_folds.near_duplicate_pairs(hashes, max_distance=8)
     assert sorted(pairs) == [(0, 1), (1, 2), (3, 4)]
-    merged = crossval.merge_groups(samples, pairs)
+    merged = cv_folds.merge_groups(samples, pairs)
     assert [s.group for s in merged] == ["benign/b0.jpg"] * 3 + ["benign/b3.jpg"] * 2
 
 
 def test_inner_validation_split_keeps_groups_whole():
     samples = synthetic_samples(n_groups=200)
-    fit, inner = crossval.inner_split(samples)
+    fit, inner = cv_folds.inner_split(samples)
     assert len(fit) + len(inner) == len(samples)
     assert not {s.group for s in fit} & {s.group for s in inner}
     assert 0.05 < len({s.group for s in inner}) / 200 < 0.3
 
 
 def write_fake_fold(cv_dir, modality, candidate, fold, rng, n=60):
-    spec = crossval.get_spec(modality)
+    spec = get_spec(modality)
     k = len(spec.class_names)
     y = rng.integers(0, k, n)
     logits = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    stem = crossval.fold_stem(modality, candidate, fold, cv_dir)
+    stem = cv_folds.fold_stem(modality, candidate, fold, cv_dir)
     stem.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         stem.with_suffix(".npz"),
@@ -107,31 +110,31 @@ def write_fake_fold(cv_dir, modality, candidate, fold, rng, n=60):
 def test_summary_pools_the_folds_and_meets_the_sensitivity_floor(tmp_path, modality):
     rng = np.random.default_rng(0)
     written = [write_fake_fold(tmp_path, modality, "baseline", fold, rng) for fold in (0, 1, 3)]
-    summary = crossval.summarise(modality, "baseline", tmp_path)
+    summary = cv_summary.summarise(modality, "baseline", tmp_path)
     assert summary["folds_done"] == [0, 1, 3]
     assert summary["n_oof"] == sum(len(y) for y, _ in written)
     pooled = summary["pooled"]
     y = np.concatenate([y for y, _ in written])
     p = np.concatenate([p for _, p in written])
     assert pooled["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
-    assert pooled["threshold"]["sensitivity"] >= crossval.SENSITIVITY_FLOOR[modality]
+    assert pooled["threshold"]["sensitivity"] >= cv_candidates.SENSITIVITY_FLOOR[modality]
     assert 0 <= pooled["threshold_cross_fitted"]["sensitivity"] <= 1
     assert summary["epoch_curve"]["best"]["epoch"] == 3
-    assert "mean ± sd" in crossval.format_summary(summary)
-    assert f"| {modality} | baseline | 3/5 |" in crossval.format_table([summary])
-    assert crossval.summarise(modality, "nothing_here", tmp_path) is None
+    assert "mean ± sd" in cv_summary.format_summary(summary)
+    assert f"| {modality} | baseline | 3/5 |" in cv_summary.format_table([summary])
+    assert cv_summary.summarise(modality, "nothing_here", tmp_path) is None
 
 
 def test_a_candidate_trains_and_is_scored_with_its_own_input_mask():
-    spec = crossval.get_spec("chest_xray")
+    spec = get_spec("chest_xray")
     assert spec.input_mask is not None  # the served recipe masks the film's margins
 
-    unmasked = crossval.candidate_recipe("chest_xray", "baseline")
-    assert crossval.candidate_spec(spec, unmasked).input_mask is None
-    masked = crossval.candidate_recipe("chest_xray", "thorax_mask")
-    assert crossval.candidate_spec(spec, masked).input_mask == spec.input_mask
+    unmasked = cv_candidates.candidate_recipe("chest_xray", "baseline")
+    assert cv_candidates.candidate_spec(spec, unmasked).input_mask is None
+    masked = cv_candidates.candidate_recipe("chest_xray", "thorax_mask")
+    assert cv_candidates.candidate_spec(spec, masked).input_mask == spec.input_mask
     recipe = {"augmentation": {"zoom": 0.3}, "resize_mode": "letterbox", "head_epochs": 1}
-    changed = crossval.candidate_spec(spec, recipe)
+    changed = cv_candidates.candidate_spec(spec, recipe)
     assert changed.augmentation["zoom"] == 0.3 and changed.augmentation["contrast"] == spec.augmentation["contrast"]
     assert changed.resize_mode == "letterbox" and changed.input_mask == spec.input_mask
     assert recipe == {"head_epochs": 1}  # what is left is TrainingConfig's

@@ -5,16 +5,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cnn_model.decision import (
-    DecisionPolicy,
+from cnn_model.decision import DecisionPolicy
+from cnn_model.metrics import accuracy_at_prevalence, classification_report
+from cnn_model.modalities import SPECS
+from cnn_model.runtime import ARTIFACTS_DIR, ModelRunner
+from cnn_model.training.rules import (
     derive_decision,
     prevalence_power_choice,
     prevalence_weights,
     sensitivity_threshold,
 )
-from cnn_model.metrics import accuracy_at_prevalence, classification_report
-from cnn_model.runtime import ARTIFACTS_DIR, ModelRunner
-from cnn_model.specs import SPECS
 from tests.support.images import sample_image
 
 SKIN = SPECS["skin_lesion"]  # akiec, bcc, mel are malignant

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_model import distill
-from cnn_model.calibration import apply_temperature, fit_temperature
-from cnn_model.crossval import N_FOLDS, fold_stem, teacher_path
+from cnn_model.calibration import apply_temperature
 from cnn_model.data import Sample
-from cnn_model.specs import SPECS
+from cnn_model.modalities import SPECS
+from cnn_model.training import distill
+from cnn_model.training.calibration import fit_temperature
+from cnn_model.training.crossval.folds import N_FOLDS, fold_stem, teacher_path
 
 MODALITY, CANDIDATE = "breast", "toy"
 CLASSES = SPECS[MODALITY].class_names

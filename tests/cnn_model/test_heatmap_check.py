@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cnn_model.heatmap_check import (
+from cnn_model.training.heatmap_check import (
     CHEST_REGIONS,
     GENERIC_REGIONS,
     Region,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from cnn_model import modalities
-from cnn_model.card import limitations
 from cnn_model.modalities import MODALITIES, SPECS, get_spec
 from cnn_model.runtime import ARTIFACTS_DIR, CARD_FILE
+from cnn_model.training.scoring import limitations
 
 
 @pytest.mark.parametrize("name", MODALITIES)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from cnn_model.heatmap_check import region_mask
-from cnn_model.occlusion_check import OCCLUSIONS, THORAX_BOX, file_series, mcnemar_p, occlude, occluded_input
+from cnn_model.training.heatmap_check import region_mask
+from cnn_model.training.occlusion_check import OCCLUSIONS, THORAX_BOX, file_series, mcnemar_p, occlude, occluded_input
 
 SIDE = 40
 

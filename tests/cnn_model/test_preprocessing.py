@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from cnn_model.data import list_class_folder, load_arrays
+from cnn_model.modalities import MODALITIES, SPECS
 from cnn_model.preprocessing import ImageLoadError, load_image, preprocess_for_model
 from cnn_model.runtime import ModelRegistry
-from cnn_model.specs import MODALITIES, SPECS
 from tests.support.images import sample_image
 
 

@@ -13,9 +13,9 @@ from PIL import Image
 
 from cnn_model.data import list_class_folder
 from cnn_model.evaluation import evaluate_runner
+from cnn_model.modalities import MODALITIES, SPECS
 from cnn_model.preprocessing import preprocess_for_model
 from cnn_model.runtime import ARTIFACTS_DIR, ActivationMap, ArtifactError, ModelRegistry, ModelRunner
-from cnn_model.specs import MODALITIES, SPECS
 from tests.support.images import sample_image, sample_images
 
 MAX_ARTIFACT_BYTES = 5 * 1024 * 1024
@@ -50,7 +50,7 @@ def test_evaluating_on_val_reproduces_the_card(modality, registry, datasets_root
     runner = registry.get(modality)
     samples = list_class_folder(datasets_root / modality / "val", runner.spec)
     metrics = evaluate_runner(runner, samples, bootstrap_rounds=0)["metrics"]
-    card_metrics = runner.card["metrics"]["val"]
+    card_metrics = runner.card.metrics["val"]
     assert metrics["n"] == card_metrics["n"]
     for key in ("accuracy", "balanced_accuracy", "macro_auc", "accuracy_at_prevalence"):
         assert metrics.get(key) == pytest.approx(card_metrics.get(key), abs=1e-4), key

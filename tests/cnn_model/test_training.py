@@ -7,9 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cnn_model.pipeline import train_modality
+from cnn_model.modalities import SPECS
 from cnn_model.runtime import ModelRunner
-from cnn_model.specs import SPECS, TrainingRecipe
+from cnn_model.specs import TrainingRecipe
+from cnn_model.training.pipeline import train_modality
 from tests.support.images import sample_image
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -100,7 +101,7 @@ def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breas
     assert "all of train/" in card["training"]["data"]["split_rule"]
     assert card["training"]["recipe_check"] == "checked before"
     assert card["decision"]["threshold_source"] == "cv_oof" == SPECS["breast"].threshold_source
-    assert card["cross_validation"]["source"] == "cnn_model/cv/breast/baseline"
+    assert card["cross_validation"]["source"] == "model_runs/breast/baseline"
     assert card["cross_validation"]["flag_at_oof_threshold"]["threshold"] == card["decision"]["positive_threshold"]
     # No early stop and no choice on val: both epochs ran and the last one is kept.
     log_rows = (tmp_path / "runs" / "breast" / "training_log.csv").read_text().strip().splitlines()[1:]
@@ -110,7 +111,7 @@ def test_a_refit_recipe_learns_from_all_of_train_and_reports_val_only(tiny_breas
 def test_an_untrained_classifier_starts_from_uniform_probabilities():
     # A random head on pooled features with norms near 40 starts with logits in the tens and
     # thrashes through its warm-up epochs; the zero-initialised head starts at chance instead.
-    from cnn_model.training import TrainingConfig, build_classifier  # imports TensorFlow
+    from cnn_model.training.fit import TrainingConfig, build_classifier  # imports TensorFlow
 
     spec = SPECS["cervical_cytology"]
     classifier, _ = build_classifier(spec, TrainingConfig(input_size=32))
@@ -119,9 +120,9 @@ def test_an_untrained_classifier_starts_from_uniform_probabilities():
 
 
 def test_a_distilled_recipe_trains_on_the_committed_soft_targets(tiny_breast_dataset, tmp_path, monkeypatch):
-    from cnn_model import distill
-    from cnn_model.crossval import relative_path
     from cnn_model.data import list_class_folder
+    from cnn_model.training import distill
+    from cnn_model.training.crossval.folds import relative_path
 
     spec = SPECS["breast"]
     train_samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)
@@ -157,7 +158,7 @@ def test_a_distilled_recipe_trains_on_the_committed_soft_targets(tiny_breast_dat
 
 def test_training_on_soft_targets_learns_them_rather_than_the_labels(tiny_breast_dataset, tmp_path):
     from cnn_model.data import list_class_folder, load_arrays
-    from cnn_model.training import TrainingConfig, train
+    from cnn_model.training.fit import TrainingConfig, train
 
     spec = replace(SPECS["breast"], augmentation={}, input_size=32)
     samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)
@@ -173,7 +174,7 @@ def test_training_on_soft_targets_learns_them_rather_than_the_labels(tiny_breast
 
 
 def test_a_logit_adjusted_loss_is_cross_entropy_after_shifting_by_the_log_prior():
-    from cnn_model.training import _logit_adjusted_loss
+    from cnn_model.training.fit import _logit_adjusted_loss
 
     labels = np.array([0, 0, 0, 1])  # prior 0.75 / 0.25
     probabilities = np.array([[0.6, 0.4], [0.2, 0.8]], dtype=np.float32)
@@ -184,7 +185,7 @@ def test_a_logit_adjusted_loss_is_cross_entropy_after_shifting_by_the_log_prior(
 
 
 def test_a_soft_logit_adjusted_loss_moves_the_targets_to_the_training_prior_first():
-    from cnn_model.training import _logit_adjusted_loss
+    from cnn_model.training.fit import _logit_adjusted_loss
 
     labels = np.array([0, 0, 0, 1])  # prior 0.75 / 0.25
     probabilities = np.array([[0.6, 0.4], [0.2, 0.8]], dtype=np.float32)
@@ -202,7 +203,7 @@ def test_a_soft_logit_adjusted_loss_moves_the_targets_to_the_training_prior_firs
 
 def test_logit_adjusted_training_records_its_prior_equivalent_class_weights(tiny_breast_dataset, tmp_path):
     from cnn_model.data import list_class_folder
-    from cnn_model.training import TrainingConfig, class_weights, train
+    from cnn_model.training.fit import TrainingConfig, class_weights, train
 
     spec = replace(SPECS["breast"], input_size=32)
     samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)[:-3]  # unequal classes
@@ -216,7 +217,7 @@ def test_logit_adjusted_training_records_its_prior_equivalent_class_weights(tiny
 
 def test_a_logit_adjusted_student_learns_its_teachers_balanced_posterior(tiny_breast_dataset, tmp_path):
     from cnn_model.data import list_class_folder, load_arrays
-    from cnn_model.training import TrainingConfig, train
+    from cnn_model.training.fit import TrainingConfig, train
 
     spec = replace(SPECS["breast"], augmentation={}, input_size=32)
     samples = list_class_folder(tiny_breast_dataset / "breast" / "train", spec)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from axe_playwright_python.sync_playwright import Axe
 
-from cnn_model.specs import get_spec
+from cnn_model.modalities import get_spec
 from tests.support.images import sample_image
 
 PHONE = {"width": 390, "height": 844}

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from cnn_model.specs import MODALITIES, get_spec
+from cnn_model.modalities import MODALITIES, get_spec
 from db import db
 from managers.predictions import PredictionManager
 from managers.users import UserManager

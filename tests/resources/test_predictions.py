@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import event, func, select
 
+from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.runtime import ARTIFACTS_DIR
-from cnn_model.specs import MODALITIES, get_spec
 from constants import PAGE_NUMBER_MAX, PAGE_SIZE_MAX, PREDICTION_NOTE_MAX_LENGTH, AuditAction
 from db import db
 from models import AuditEvent, Prediction

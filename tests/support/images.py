@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_model.specs import get_spec
+from cnn_model.modalities import get_spec
 from config import PROJECT_ROOT
 
 FIXTURE_IMAGES_DIR = PROJECT_ROOT / "tests" / "fixtures" / "images"

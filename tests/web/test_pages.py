@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cnn_model.card import ModelCard
 from cnn_model.modalities import MODALITIES, get_spec
 from managers.models import ModelManager
 from tests.resources.helpers import assert_error
@@ -94,8 +95,9 @@ def per_100(fraction: float) -> int:
 
 
 def serve_cards(monkeypatch, *cards: dict) -> None:
-    """Make the model pages read these cards instead of the installed ones."""
-    monkeypatch.setattr(ModelManager, "cards", staticmethod(lambda: {"items": list(cards), "total": len(cards)}))
+    """Make the model pages read these cards (as card.json holds them) instead of the installed ones."""
+    typed = [ModelCard.from_json(card) for card in cards]
+    monkeypatch.setattr(ModelManager, "model_cards", staticmethod(lambda: typed))
 
 
 def test_model_page_says_how_the_threshold_was_chosen_from_cross_validation(app, client):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import load_arrays
-from .metrics import balanced_accuracy, macro_ovr_auc
-from .specs import ModalitySpec
+from ..data import load_arrays
+from ..metrics import balanced_accuracy, macro_ovr_auc
+from ..specs import ModalitySpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -224,7 +224,7 @@ def train(
     """Train and write training_log.csv; returns the model (best val epoch's weights) and what provenance records.
 
     fit_targets: soft targets (images x classes) to learn instead of the labels (a distilled student,
-    cnn_model.distill); the teachers' class weighting is already in them, so no class weights are added;
+    cnn_model.training.distill); the teachers' class weighting is already in them, so no class weights are added;
     with config.logit_adjustment they are learnt through the same adjusted loss as the teachers' labels.
     """
     keras.utils.set_random_seed(config.seed)

@@ -1,19 +1,19 @@
 """One fast student from the cross-validation ensemble: soft targets, and what the teachers scored.
 
-The five fold models of a candidate (cnn_model.crossval) each scored every labelled image in each
+The five fold models of a candidate (cnn_model.training.crossval) each scored every labelled image in each
 flip view (fold<K>.teacher.npz). Their soft targets for an image are the mean, over the five
 models and the flip views, of their calibrated probabilities: the temperature is the one fitted
 on the candidate's pooled out-of-fold predictions (cnn_model.calibration), so the student learns
 confidence that was checked on images the teachers never saw. The targets are written once to
-cnn_model/cv/<modality>/<candidate>/soft_targets.npz, committed, and read by
+model_runs/<modality>/<candidate>/soft_targets.npz, committed, and read by
 `python -m cnn_model train` for a recipe with distilled_from set, so a student can be trained
 later on a machine that never held the fold models.
 
 Four of the five teachers trained on each image, so the targets are surer of training images than
 the ensemble would be of new ones; the student's own calibration is therefore measured on val.
 
-    python -m cnn_model.distill targets --modality cervical_cytology --candidate short15
-    python -m cnn_model.distill fit --modality skin_lesion --candidate logit_adjusted --artifact DIR
+    python -m cnn_model.training.distill targets --modality cervical_cytology --candidate short15
+    python -m cnn_model.training.distill fit --modality skin_lesion --candidate logit_adjusted --artifact DIR
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import apply_temperature, expected_calibration_error, oof_temperature
-from .crossval import CV_DIR, DEFAULT_DATA_ROOT, N_FOLDS, load_candidate, teacher_path
-from .data import list_class_folder
-from .metrics import balanced_accuracy, macro_ovr_auc
-from .modalities import MODALITIES, get_spec
-from .preprocessing import preprocess_for_model
-from .runtime import ModelRunner
+from ..calibration import apply_temperature, expected_calibration_error
+from ..data import list_class_folder
+from ..metrics import balanced_accuracy, macro_ovr_auc
+from ..modalities import MODALITIES, get_spec
+from ..preprocessing import preprocess_for_model
+from ..runtime import ModelRunner
+from .calibration import oof_temperature
+from .crossval.folds import CV_DIR, DEFAULT_DATA_ROOT, N_FOLDS, relative_path, teacher_path
+from .crossval.summary import load_candidate
 
 SOFT_TARGETS_FILE = "soft_targets.npz"
 
@@ -126,7 +128,6 @@ def write_soft_targets(modality: str, candidate: str, cv_dir: Path = CV_DIR) -> 
 
 def load_soft_targets(modality: str, candidate: str, samples, cv_dir: Path | None = None) -> np.ndarray:
     """The committed soft targets for these samples, in their order (every sample must have one)."""
-    from .crossval import relative_path
 
     with np.load(soft_targets_path(modality, candidate, cv_dir or CV_DIR)) as data:
         if list(data["class_names"]) != list(get_spec(modality).class_names):
@@ -182,7 +183,7 @@ def student_fit(modality: str, candidate: str, artifact_dir: Path, data_root: Pa
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnn_model.distill", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cnn_model.training.distill", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     targets = commands.add_parser("targets", help="write cv/<modality>/<candidate>/soft_targets.npz (+ .json)")
     targets.add_argument("--modality", required=True, choices=MODALITIES)

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..preprocessing import preprocess_for_model
+from ..runtime import ARTIFACTS_DIR, ActivationMap, ModelRunner
 from .heatmap_check import (
     CHEST_REGIONS,
     DEFAULT_DATA_ROOT,
@@ -48,8 +50,6 @@ from .heatmap_check import (
     spread,
     upsample,
 )
-from .preprocessing import preprocess_for_model
-from .runtime import ARTIFACTS_DIR, ActivationMap, ModelRunner
 
 MODALITY = "chest_xray"
 POSITIVE = "pneumonia"

@@ -1,4 +1,4 @@
-"""Build, fit and check the modality gate: `python -m cnn_model train-gate`.
+"""Build, fit and check the modality gate: `python -m cnn_model.training train-gate`.
 
 1. The feature network: the pretrained EfficientNet-Lite0 cut after block 4 (`block4c_add`), at
    96 px, with the mean and the max of each of its 80 channels: 160 numbers per image. Exported to
@@ -16,27 +16,25 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from .crossval import labelled_samples, load_folds
-from .foreign import foreign_images
-from .gate import (
-    CARD_FILE,
+from ..card import CARD_FILE, MODEL_FILE, GateCard
+from ..gate import (
     GATE_DIR_NAME,
     GATE_INPUT_SIZE,
-    MODEL_FILE,
     STATS_FILE,
     FeatureNetwork,
     GateStatistics,
     ModalityGate,
     preprocess_for_gate,
 )
-from .modalities import MODALITIES
+from ..modalities import MODALITIES
+from .crossval.folds import labelled_samples, load_folds
+from .foreign import foreign_images
 
 FEATURE_LAYER = "block4c_add"
 # Ledoit-Wolf-style shrinkage toward a scaled identity: the smallest sets (cervical, breast) have a few
@@ -184,7 +182,7 @@ def check_foreign(gate: ModalityGate, extra_folders: tuple[Path, ...] = ()) -> d
 
 def measure_latency(gate: ModalityGate, sources: list[Path]) -> dict:
     """Median and p95 ms of detect() on decoded images (preprocessing included, decoding not)."""
-    from .preprocessing import load_image
+    from ..preprocessing import load_image
 
     images = [load_image(p) for p in sources]
     for image in images[:5]:
@@ -251,7 +249,7 @@ def train_gate(*, data_root: Path, backbone: Path, artifacts_dir: Path, foreign_
         "data": {
             "source": "shared/datasets/<modality>/train and val, every labelled image",
             "images": {m: len(x) for m, x in features.items()},
-            "folds": "cnn_model/cv/<modality>/folds.json (whole lesions, patients, smears, near-duplicate groups)",
+            "folds": "model_runs/<modality>/folds.json (whole lesions, patients, smears, near-duplicate groups)",
         },
         "metrics": {"grouped_5_fold": cv, "foreign": None},
         "export_check": export_check,
@@ -280,4 +278,4 @@ def _write_card(out_dir: Path, card: dict) -> None:
         for name in (MODEL_FILE, STATS_FILE)
         if (out_dir / name).is_file()
     }
-    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=1) + "\n")
+    GateCard.from_json(card).save(out_dir / CARD_FILE)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs cross-validation folds one at a time from a queue file, commits each finished fold.
 #
-#   nohup cnn_model/cv/run_queue.sh > training_runs_cv/queue.out 2>&1 &     # from the repository root
+#   nohup model_runs/run_queue.sh > training_runs_cv/queue.out 2>&1 &     # from the repository root
 #
 # Queue: training_runs_cv/queue.txt, one "MODALITY CANDIDATE FOLD" per line, taken from the top
 # (edit it while the queue runs; a missing file is filled with the default order below). A fold
@@ -13,7 +13,7 @@
 # CV_COMMIT=0 leaves the results uncommitted.
 set -u
 ROOT=$(pwd)
-[ -f cnn_model/crossval.py ] || { echo "run from the repository root" >&2; exit 2; }
+[ -d cnn_model/training/crossval ] || { echo "run from the repository root" >&2; exit 2; }
 RUNS=$ROOT/training_runs_cv
 QUEUE=$RUNS/queue.txt
 PY=$ROOT/.venv/bin/python
@@ -29,9 +29,11 @@ if [ ! -f "$QUEUE" ]; then
 fi
 
 snapshot() {
-    rm -rf "$RUNS/snapshot" && mkdir -p "$RUNS/snapshot/cnn_model/modalities"
+    rm -rf "$RUNS/snapshot" && mkdir -p "$RUNS/snapshot/cnn_model/modalities" "$RUNS/snapshot/cnn_model/training/crossval"
     cp cnn_model/*.py "$RUNS/snapshot/cnn_model/"
     cp cnn_model/modalities/*.py "$RUNS/snapshot/cnn_model/modalities/"
+    cp cnn_model/training/*.py "$RUNS/snapshot/cnn_model/training/"
+    cp cnn_model/training/crossval/*.py "$RUNS/snapshot/cnn_model/training/crossval/"
     echo "$(date -u +%FT%TZ) code snapshot of $(git rev-parse --short HEAD) (+ working tree)"
 }
 
@@ -55,13 +57,13 @@ while true; do
     # Take the job off the queue first, so a failing job cannot loop.
     grep -v -x -F -- "$line" "$QUEUE" > "$QUEUE.tmp"; mv "$QUEUE.tmp" "$QUEUE"
     read -r modality candidate fold <<< "$line"
-    out=cnn_model/cv/$modality/$candidate
+    out=model_runs/$modality/$candidate
     [ -f "$out/fold$fold.json" ] && { echo "skip $line (done)"; continue; }
     log=$RUNS/logs/${modality}_${candidate}_fold$fold.log
     echo "$(date -u +%FT%TZ) start $line"
-    (cd "$RUNS/snapshot" && nice -n 5 "$PY" -m cnn_model.crossval fold --modality "$modality" \
+    (cd "$RUNS/snapshot" && nice -n 5 "$PY" -m cnn_model.training.crossval fold --modality "$modality" \
         --candidate "$candidate" --fold "$fold" --threads "$THREADS" --data-root "$DATA" --backbone "$BACKBONE" \
-        --runs-dir "$RUNS" --cv-dir "$ROOT/cnn_model/cv") > "$log" 2>&1
+        --runs-dir "$RUNS" --cv-dir "$ROOT/model_runs") > "$log" 2>&1
     rc=$?
     echo "$(date -u +%FT%TZ) end $line rc=$rc"
     if [ $rc -ne 0 ] || [ ! -f "$out/fold$fold.json" ]; then

@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import list_class_folder
-from .preprocessing import preprocess_for_model
-from .runtime import ARTIFACTS_DIR, CARD_FILE, ActivationMap, ModelRunner
-from .specs import SPECS
+from ..data import list_class_folder
+from ..modalities import SPECS
+from ..preprocessing import preprocess_for_model
+from ..runtime import ARTIFACTS_DIR, CARD_FILE, ActivationMap, ModelRunner
+from .crossval.folds import CV_DIR
 
 DEFAULT_DATA_ROOT = Path("../shared/datasets")
-DEFAULT_OUT = Path(__file__).resolve().parent / "cv" / "heatmaps"
+DEFAULT_OUT = CV_DIR / "heatmaps"
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the square input, top-left origin
 

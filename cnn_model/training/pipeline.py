@@ -7,9 +7,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .data import TEST_SLICE_PERCENT, list_class_folder, split_test_slice
-from .modalities import get_spec
-from .runtime import ARTIFACTS_DIR
+from ..data import TEST_SLICE_PERCENT, list_class_folder, split_test_slice
+from ..modalities import get_spec
+from ..runtime import ARTIFACTS_DIR
 
 DEFAULT_DATA_ROOT = Path("../shared/datasets")
 DEFAULT_BACKBONE = Path("../shared/weights/efficientnet_lite0/efficientnet_lite0_imagenet_notop.keras")
@@ -34,7 +34,7 @@ def train_modality(
 
     The test slice is held out unless the recipe refits on all of train/ (TrainingRecipe.refit_all_train).
     """
-    from .training import TrainingConfig, save_json, train  # TensorFlow is imported here, not before
+    from .fit import TrainingConfig, save_json, train  # TensorFlow is imported here, not before
 
     spec = get_spec(modality)
     dataset_dir = Path(data_root) / modality
@@ -72,7 +72,7 @@ def train_modality(
         "modality": modality,
         "version": recipe.version,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m cnn_model " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": "python -m cnn_model.training " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "training_seconds": result["seconds"],
         "best_epoch": result["best_epoch"],
         "class_weights": result["class_weights"],
@@ -119,7 +119,7 @@ def _data_summary(dataset_dir, spec, fit_samples, test_samples, val_samples, ref
     )
     if refit:
         checked = (
-            f"by grouped 5-fold cross-validation over train/ + val/ (cnn_model/cv/{spec.name}/{cv_candidate})"
+            f"by grouped 5-fold cross-validation over train/ + val/ (model_runs/{spec.name}/{cv_candidate})"
             if cv_candidate
             else f"with a {TEST_SLICE_PERCENT}% grouped test slice held out"
         )

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .card import score_artifact, write_card
-from .data import list_class_folder, load_arrays, split_test_slice
-from .modalities import get_spec
-from .runtime import CARD_FILE, MODEL_FILE, LiteInterpreter
+from ..card import CARD_FILE, MODEL_FILE, ModelCard
+from ..data import list_class_folder, load_arrays, split_test_slice
+from ..interpreter import LiteInterpreter
+from ..modalities import get_spec
+from .scoring import score_artifact, write_card
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -146,9 +147,9 @@ def export_modality(
     model_bytes, check = chosen
     (out_dir / MODEL_FILE).write_bytes(model_bytes)
 
-    write_card(out_dir / CARD_FILE, _card_skeleton(spec, provenance, model_bytes, check))
+    write_card(out_dir / CARD_FILE, ModelCard.from_json(_card_skeleton(spec, provenance, model_bytes, check)))
     card = score_artifact(out_dir, data_root=data_root, bootstrap_rounds=bootstrap_rounds)
-    return {"modality": modality, "artifact": str(out_dir / MODEL_FILE), "metrics": card["metrics"]}
+    return {"modality": modality, "artifact": str(out_dir / MODEL_FILE), "metrics": card.metrics}
 
 
 def _agrees(check: dict, min_agreement: float) -> bool:
@@ -215,7 +216,7 @@ def _card_skeleton(spec, provenance, model_bytes: bytes, check: dict) -> dict:
             "quantization": check["quantization"],
         },
         "export_check": check,
-        "training": {**provenance, "export_command": f"python -m cnn_model export --modality {spec.name}"},
+        "training": {**provenance, "export_command": f"python -m cnn_model.training export --modality {spec.name}"},
         "serving": {
             "runtime": "ai-edge-litert Interpreter, pooled (one per concurrent call)",
             "threads_per_interpreter": 1,
