@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from cnn_model.quality import REASONS
-from cnn_model.quality_fit import DEGRADATIONS
+from cnn_model.training.quality_fit import DEGRADATIONS
 from tests.resources.helpers import assert_error
 from tests.support.images import sample_image
 from tests.support.predictions import stored_files

@@ -1,6 +1,6 @@
 """Fit each modality's capture-quality limits on its training images and check them on val/.
 
-    python -m cnn_model.quality_fit --data ../shared/datasets [--modality chest_xray] [--out cnn_model/artifacts]
+    python -m cnn_model.training.quality_fit --data ../shared/datasets [--modality chest_xray] [--out cnn_model/artifacts]
 
 Limits are quantiles of the measures over train/ (QUANTILE from each side that matters), so about
 that share of good training images fails each one; val/ (never used to fit) reports how many clean
@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .modalities import MODALITIES
-from .preprocessing import load_image
-from .quality import QUALITY_FILE, Capture, QualityLimits, measure
+from ..card import ARTIFACTS_DIR
+from ..modalities import MODALITIES
+from ..preprocessing import load_image
+from ..quality import QUALITY_FILE, Capture, QualityLimits, measure
 
 QUANTILE = 0.001
 # Extreme quantiles of a few hundred images are noisy: each limit sits this share further out than its quantile.
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the datasets folder (one folder per modality)")
     parser.add_argument("--modality", choices=list(MODALITIES), action="append")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "artifacts")
+    parser.add_argument("--out", type=Path, default=ARTIFACTS_DIR)
     args = parser.parse_args(argv)
     for modality in args.modality or list(MODALITIES):
         report = fit_modality(args.data, modality)
