@@ -196,6 +196,7 @@ class PredictionManager:
             upload,
             max_bytes=config["MAX_UPLOAD_BYTES"],
             max_pixels=config["MAX_IMAGE_PIXELS"],
+            max_full_decode_pixels=config["MAX_FULL_DECODE_PIXELS"],
             # The models read a few hundred pixels a side: a large JPEG is decoded at a fraction of its size.
             decode_size=ModelManager.input_size(modality),
         )
@@ -362,6 +363,7 @@ class PredictionManager:
             max_bytes=len(stored),
             max_pixels=prediction.image_width * prediction.image_height,
             decode_size=HEATMAP_MAX_SIDE,
+            keep=False,  # stored as it was made to be kept
         )
         png = ActivationMap.from_bytes(prediction.activation_map).render(photo.image)
         storage.put_object(heatmap_key, png, HEATMAP_CONTENT_TYPE)
