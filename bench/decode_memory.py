@@ -4,7 +4,7 @@ Usage: python bench/decode_memory.py [--case NAME ...]
 
 Each case runs in a fresh Python process: the app with the production settings on a scratch SQLite
 database and photo folder, warmed up with one real upload to each endpoint (models loaded), then one
-upload of the case's image through Flask's test client, to `POST /predict` (anonymous, nothing kept)
+upload of the case's image through Flask's test client, to `POST /predict` (anonymous: nothing kept)
 and `POST /api/v1/predictions` (kept: the photo is stored). Reported: the answer's status and code,
 and how far the process's peak RSS (ru_maxrss) rose above the warmed-up peak.
 """
@@ -66,7 +66,9 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _post(client, path: str, data: bytes, headers: dict[str, str]) -> tuple[int, str]:
+def _post(client, path: str, data: bytes, token: str) -> tuple[int, str]:
+    # POST /predict without a token is the anonymous classification (nothing kept); with one it stores.
+    headers = {"Authorization": f"Bearer {token}"} if path != "/predict" else {}
     body = {"modality": MODALITY, "file": (io.BytesIO(data), "upload")}
     response = client.post(path, data=body, headers=headers, content_type="multipart/form-data")
     code = (response.get_json(silent=True) or {}).get("error", {}).get("code", "")
@@ -82,11 +84,11 @@ def run_case(name: str, endpoint: str) -> dict:
         extra = {"ANONYMOUS_PREDICT": "1", "ANONYMOUS_PREDICT_RATE": "1000 per minute", "MAX_UPLOAD_MB": "16"}
         app = production_app(f"sqlite:///{folder / 'bench.db'}", folder, extra)
         client = app.test_client()
-        headers = {"Authorization": f"Bearer {issue_token(app)}"}
+        token = issue_token(app)
         for path in ("/predict", "/api/v1/predictions"):
-            assert _post(client, path, warm, headers)[0] in (200, 201), path
+            assert _post(client, path, warm, token)[0] in (200, 201), path
         before = _peak_mib()
-        status, code = _post(client, endpoint, data, headers)
+        status, code = _post(client, endpoint, data, token)
         growth = round(_peak_mib() - before, 1)
         release(app)
     return {

@@ -44,6 +44,7 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 _QUARTER_TURNS = (5, 6, 7, 8)
+_REDUCIBLE_MODES = ("L", "LA", "I", "F", "RGB", "RGBA", "CMYK")
 _LOSSLESS_STRIP = {"JPEG": strip_jpeg, "PNG": strip_png}
 # A re-encoded photo: lossless where the format allows, JPEG at a quality that hides its second generation.
 _ENCODER_OPTIONS = {
@@ -227,9 +228,10 @@ def _shrunk(image: Image.Image) -> Image.Image:
     factor = max(image.size) // STORED_PHOTO_MAX_SIDE
     if factor < 2:
         return image
-    # Averaging (BOX) over factor x factor blocks, like Image.reduce, which refuses some modes (1, P, I;16).
-    size = (-(-image.width // factor), -(-image.height // factor))
-    return image.resize(size, Image.Resampling.BOX)
+    if image.mode in _REDUCIBLE_MODES:  # block averages in one pass, no intermediate image
+        return image.reduce(factor)
+    # Palette, bilevel and 16-bit images: Pillow averages these in two passes (BOX), or picks pixels (1, P).
+    return image.resize((-(-image.width // factor), -(-image.height // factor)), Image.Resampling.BOX)
 
 
 def _photo_box(size: tuple[int, int]) -> tuple[int, int]:
@@ -259,7 +261,10 @@ def _photo_to_keep(
             pass
     if max(image.size) < max(_photo_box(size)):  # a JPEG decoded at the model's scale: decode again for the photo
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as opened:
-            opened.draft(None, _photo_box(opened.size))
+            # A larger one at the largest of libjpeg's scales (1/2, 1/4, 1/8) that is no larger than the photo (at
+            # least half of it): the decode then holds no more pixels than the photo will.
+            box = _photo_box(opened.size)
+            opened.draft(None, box if box == opened.size else tuple(max(1, side // 2) for side in box))
             return _encoded(_upright(opened, orientation), image_format)
     return _encoded(image, image_format)
 

@@ -114,7 +114,7 @@ def test_a_huge_jpeg_is_decoded_scaled_down_for_the_model_and_for_the_photo():
     jpeg = _encode(Image.new("RGB", (7000, 5000), "teal"), "JPEG")
     result = validate_image_upload(jpeg, **LIMITS, decode_size=192)
     assert result.image.size == (875, 625)  # libjpeg's 1/8
-    assert Image.open(io.BytesIO(result.data)).size == (STORED_PHOTO_MAX_SIDE, 1463)
+    assert Image.open(io.BytesIO(result.data)).size == (1750, 1250)  # 1/4: the largest scale within the cap
 
 
 def test_an_image_decoded_whole_is_refused_past_its_own_limit_before_any_pixel_is_decoded(monkeypatch):
