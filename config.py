@@ -190,6 +190,9 @@ class BaseConfig:
         # Uploads: the file itself may be MAX_UPLOAD_BYTES; decoding stops at MAX_IMAGE_PIXELS (a bomb guard).
         self.MAX_UPLOAD_BYTES = self.MAX_UPLOAD_MB * 1024 * 1024
         self.MAX_IMAGE_PIXELS = _int_setting(env, "MAX_IMAGE_PIXELS", 40_000_000, 10_000, 400_000_000)
+        # A JPEG is decoded scaled down (libjpeg), any other format whole, 4 bytes a pixel: those stop sooner.
+        # 4096 x 4096 holds every modality's images: digital chest radiographs, the largest, reach about 4300 x 3500.
+        self.MAX_FULL_DECODE_PIXELS = _int_setting(env, "MAX_FULL_DECODE_PIXELS", 4096 * 4096, 10_000, 400_000_000)
         # What POST /predict (the original apps' endpoint) reads an upload as when the client names no
         # modality: "auto" lets the modality gate decide; a modality name fixes it (the gate still checks).
         self.DEFAULT_MODALITY = _choice_setting(env, "DEFAULT_MODALITY", AUTO_MODALITY, (*MODALITIES, AUTO_MODALITY))

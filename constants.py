@@ -77,6 +77,9 @@ HEATMAP_KEY_PREFIX = "heatmaps"
 # A DICOM upload's file, de-identified, kept beside its PNG preview (the photo).
 ORIGINAL_KEY_PREFIX = "originals"
 HEATMAP_CONTENT_TYPE = "image/png"
+# The long side of a stored photo at most: room to look closely beside a heatmap of at most 512 pixels a side,
+# and what an upload is decoded at before anything else is made of it (utils.images).
+STORED_PHOTO_MAX_SIDE = 2048
 # How long a presigned storage URL handed out by the image/heatmap endpoints stays valid.
 IMAGE_URL_TTL_SECONDS = 120
 PREDICTION_DISCLAIMER = (

@@ -185,19 +185,24 @@ class PredictionManager:
     def classify(modality: str | None, upload: BinaryIO | bytes) -> tuple[RunnerPrediction, bool]:
         """Classify an upload without keeping anything (anonymous POST /predict): the result and whether
         the gate chose the modality."""
-        image, choice = PredictionManager._read_upload(modality, upload)
+        image, choice = PredictionManager._read_upload(modality, upload, keep=False)
         return ModelManager.run(ModelManager.runner(choice.modality), image.image), choice.detected
 
     @staticmethod
-    def _read_upload(modality: str | None, upload: BinaryIO | bytes) -> tuple[ValidatedImage, ModalityChoice]:
-        """The validated, decoded upload and the modality it is to be read as (checked by the gate)."""
+    def _read_upload(
+        modality: str | None, upload: BinaryIO | bytes, *, keep: bool = True
+    ) -> tuple[ValidatedImage, ModalityChoice]:
+        """The validated, decoded upload and the modality it is to be read as (checked by the gate); keep: make
+        the photo to store too."""
         config = current_app.config
         image = validate_image_upload(
             upload,
             max_bytes=config["MAX_UPLOAD_BYTES"],
             max_pixels=config["MAX_IMAGE_PIXELS"],
+            max_full_decode_pixels=config["MAX_FULL_DECODE_PIXELS"],
             # The models read a few hundred pixels a side: a large JPEG is decoded at a fraction of its size.
             decode_size=ModelManager.input_size(modality),
+            keep=keep,
         )
         short_side = min(image.width, image.height)
         try:
@@ -379,6 +384,7 @@ class PredictionManager:
             max_bytes=len(stored),
             max_pixels=prediction.image_width * prediction.image_height,
             decode_size=HEATMAP_MAX_SIDE,
+            keep=False,  # stored as it was made to be kept
         )
         png = ActivationMap.from_bytes(prediction.activation_map).render(photo.image)
         storage.put_object(heatmap_key, png, HEATMAP_CONTENT_TYPE)

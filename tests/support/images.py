@@ -11,10 +11,13 @@ Loaded from tests/conftest.py; every test asking for ``datasets_root`` gets the 
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 from pathlib import Path
 
 import pytest
+from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
 from cnn_model.modalities import get_spec
 from config import PROJECT_ROOT
@@ -56,3 +59,82 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "datasets_root" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.datasets)
+
+
+# -- photos that say who and where --------------------------------------------------------------
+
+# What identifying metadata an upload carries; none of it may reach storage, the API or an export.
+IDENTIFYING_MARKERS = (
+    b"Ada Lovelace",  # EXIF Artist
+    b"seen at the Marylebone clinic",  # EXIF UserComment
+    b"patient-record-4711",  # JPEG COM segment
+    b"xmp-creator-ada",  # XMP packet
+    b"icc-profile-of-adas-phone",  # ICC profile description
+    b"png-text-ada",  # PNG tEXt / iTXt, TIFF ImageDescription
+    b"trailer-after-the-image",  # bytes after a JPEG's end (a phone's trailer)
+)
+GPS_IFD = 0x8825
+XMP_PACKET = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="xmp-creator-ada"/>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
+
+
+def identifying_exif(orientation: int = 1) -> Image.Exif:
+    """EXIF naming a photographer, with a comment and a GPS position (51°30'N 0°7'W, London)."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Artist] = "Ada Lovelace"
+    exif[ExifTags.Base.Orientation] = orientation
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = b"ASCII\x00\x00\x00seen at the Marylebone clinic"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (51.0, 30.0, 0.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "W"
+    gps[ExifTags.GPS.GPSLongitude] = (0.0, 7.0, 0.0)
+    return exif
+
+
+def _icc_profile() -> bytes:
+    """An sRGB profile that names a person's phone (appended text: nothing here parses the profile)."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes() + b"icc-profile-of-adas-phone"
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def identifying_photo(image: Image.Image, image_format: str, orientation: int = 1) -> bytes:
+    """image encoded in image_format with every kind of identifying metadata the format can carry."""
+    buffer = io.BytesIO()
+    exif = identifying_exif(orientation)
+    if image_format == "JPEG":
+        image.save(buffer, format="JPEG", quality=92, exif=exif, icc_profile=_icc_profile())
+        jpeg = buffer.getvalue()
+        by_hand = _jpeg_segment(0xFE, b"patient-record-4711") + _jpeg_segment(
+            0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + XMP_PACKET
+        )
+        return jpeg[:2] + by_hand + jpeg[2:] + b"trailer-after-the-image"
+    if image_format == "PNG":
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Author", "png-text-ada")
+        text.add_itxt("Description", "png-text-ada", lang="en")
+        text.add_itxt("XML:com.adobe.xmp", XMP_PACKET.decode())
+        image.save(buffer, format="PNG", pnginfo=text, exif=exif, icc_profile=_icc_profile())
+    elif image_format == "WEBP":
+        image.save(buffer, format="WEBP", quality=95, exif=exif, xmp=XMP_PACKET, icc_profile=_icc_profile())
+    elif image_format == "TIFF":
+        exif[ExifTags.Base.ImageDescription] = "png-text-ada"
+        exif[700] = XMP_PACKET  # the XMP tag
+        image.save(buffer, format="TIFF", exif=exif, icc_profile=_icc_profile())
+    else:
+        image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def without_metadata_or_gps(data: bytes) -> bool:
+    """Whether data carries none of IDENTIFYING_MARKERS, no GPS position and no ICC profile."""
+    with Image.open(io.BytesIO(data)) as image:
+        exif = image.getexif()
+        has_gps = GPS_IFD in exif or bool(exif.get_ifd(GPS_IFD))
+        return not has_gps and "icc_profile" not in image.info and not any(m in data for m in IDENTIFYING_MARKERS)
