@@ -12,8 +12,8 @@ smallest, so that a measure means the same for a 600-pixel photo and a 150-pixel
 - short_side: the upload's shorter side in pixels.
 
 Each modality's limits are fitted on its labelled training images
-(`python -m cnn_model.training.quality_fit`) so that only a small, stated share of them would be refused, and kept with its model as
-`quality.json`; a modality without that file is not checked.
+(`python -m cnn_model.training.quality_fit`) so that only a small, stated share of them would be
+refused, and kept with its model as `quality.json`; a modality without that file is not checked.
 """
 
 from __future__ import annotations

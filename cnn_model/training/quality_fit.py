@@ -1,6 +1,6 @@
 """Fit each modality's capture-quality limits on its training images and check them on val/.
 
-    python -m cnn_model.training.quality_fit --data ../shared/datasets [--modality chest_xray] [--out cnn_model/artifacts]
+    python -m cnn_model.training.quality_fit --data ../shared/datasets [--modality chest_xray] [--out DIR]
 
 Limits are quantiles of the measures over train/ (QUANTILE from each side that matters), so about
 that share of good training images fails each one; val/ (never used to fit) reports how many clean

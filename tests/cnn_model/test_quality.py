@@ -10,8 +10,8 @@ from PIL import Image
 
 from cnn_model.modalities import MODALITIES
 from cnn_model.quality import QUALITY_FILE, QualityLimits, measure, read_limits
-from cnn_model.training.quality_fit import DEGRADATIONS, fit_limits
 from cnn_model.runtime import ARTIFACTS_DIR
+from cnn_model.training.quality_fit import DEGRADATIONS, fit_limits
 from tests.support.images import sample_images
 
 
