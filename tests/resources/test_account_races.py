@@ -246,3 +246,29 @@ def test_two_admins_acting_on_each_other_at_once_leave_an_admin(race_app, change
     refused = next(body for _, result in threads for status, body in result if status == 409)
     assert refused["error"]["code"] == "last_admin"
     assert _active_admins(race_app) == 1
+
+
+# -- uploads racing for the last of a storage quota ----------------------------------------------
+
+
+def test_uploads_at_once_cannot_overrun_the_storage_quota(race_app):
+    token = _register(race_app, "hasty@example.org")
+    photo_size = len(sample_image("skin_lesion").read_bytes())
+    race_app.config["STORAGE_QUOTA_BYTES"] = int(photo_size * 2.5)
+    # Every upload passes the early check (nothing is kept yet) before any of them is recorded.
+    all_checked = threading.Barrier(6, timeout=WAIT)
+    storage = race_app.extensions["storage"]
+
+    class StoringTogether(HoldingStorage):
+        def put_object(self, key: str, data: bytes, content_type: str) -> None:
+            all_checked.wait()
+            storage.put_object(key, data, content_type)
+
+    race_app.extensions["storage"] = StoringTogether(storage)
+    uploads = [_in_thread(f"upload-{n}", lambda: _upload(race_app, token)) for n in range(6)]
+    for thread, _ in uploads:
+        thread.join(WAIT)
+
+    statuses = sorted(result[0][0] for _, result in uploads)
+    assert statuses == [201, 201, 413, 413, 413, 413]
+    assert len(_objects_in_bucket(race_app)) == 2
