@@ -73,7 +73,13 @@ def live_server(tmp_path_factory, record_backend) -> Iterator[LiveServer]:
     tmp_dir = tmp_path_factory.mktemp("live")
     url, drop = make_database("sqlite", tmp_dir)
     # The whole session signs in from one address, often as one admin: rate limits are not under test here.
-    app = make_app(url, tmp_dir, AUTH_RATE_LIMIT="6000 per minute", AUTH_ACCOUNT_RATE_LIMIT="6000 per minute")
+    app = make_app(
+        url,
+        tmp_dir,
+        AUTH_RATE_LIMIT="6000 per minute",
+        AUTH_ACCOUNT_RATE_LIMIT="6000 per minute",
+        UPLOAD_RATE_LIMIT="6000 per minute",
+    )
     migrate_to_head(app)
     record_backend("sqlite")
     server = make_server("127.0.0.1", 0, app, threaded=True)
