@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db import db
@@ -84,3 +85,8 @@ def hold_write_lock() -> None:
     connection = db.session.connection()
     if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def identity_of(row: Any) -> Any:
+    """A loaded row's primary key from the session's identity map: no query, so also for a row deleted since."""
+    return inspect(row).identity[0]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app
-from sqlalchemy import BigInteger, cast, func, inspect, select
+from sqlalchemy import BigInteger, cast, func, select
 
 from db import db
-from managers.transactions import hold_write_lock
+from managers.transactions import hold_write_lock, identity_of
 from models import Prediction, User
 from utils.errors import AccountDisabled, StorageQuotaExceeded
 
@@ -24,11 +24,6 @@ _MB = 1024 * 1024
 
 def _megabytes(size: int) -> str:
     return f"{size / _MB:.1f} MB"
-
-
-def _id_of(user: User) -> uuid.UUID:
-    # From the session's identity map, never the database: the row may be gone by now (a deletion in between).
-    return inspect(user).identity[0]
 
 
 def _stored_bytes(owner_id: uuid.UUID) -> int:
@@ -43,7 +38,7 @@ class UploadQuota:
         quota = current_app.config["STORAGE_QUOTA_BYTES"]
         if not quota:
             return
-        used = _stored_bytes(_id_of(owner))
+        used = _stored_bytes(identity_of(owner))
         if used + upload_bytes > quota:
             raise StorageQuotaExceeded(
                 f"This upload ({_megabytes(upload_bytes)}) would take your account past its storage quota of "
@@ -60,7 +55,7 @@ class UploadQuota:
         being deleted is disabled first, and its deletion waits for this row (or this for it).
         """
         hold_write_lock()
-        held = select(User).where(User.id == _id_of(owner)).with_for_update(key_share=True)
+        held = select(User).where(User.id == identity_of(owner)).with_for_update(key_share=True)
         row = db.session.scalar(held.execution_options(populate_existing=True))
         if row is None or not row.is_active:
             raise AccountDisabled()

@@ -16,7 +16,7 @@ from constants import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, AuditAction, Rol
 from db import db
 from managers.audit import AuditManager
 from managers.sign_in_backoff import SignInBackoff
-from managers.transactions import hold_write_lock, unit_of_work
+from managers.transactions import hold_write_lock, identity_of, unit_of_work
 from models import User
 from utils.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
@@ -236,16 +236,17 @@ class UserManager:
         locked row; NotFound if it is gone.
         """
         hold_write_lock()
+        user_id = identity_of(user)  # not user.id, which would reload a row another request may have deleted
         is_admin = and_(User.role == Role.ADMIN.value, User.is_active.is_(True))
         query = (
             select(User)
-            .where(or_(User.id == user.id, is_admin))
+            .where(or_(User.id == user_id, is_admin))
             .order_by(User.id)
             .with_for_update(key_share=not deleting)
             .execution_options(populate_existing=True)
         )
         locked = db.session.scalars(query).all()
-        if all(row.id != user.id for row in locked):
+        if all(row.id != user_id for row in locked):
             raise NotFound("No such user.")
         return {row.id for row in locked if row.role == Role.ADMIN.value and row.is_active}
 
@@ -258,7 +259,7 @@ class UserManager:
         admins = UserManager.lock_with_admins(user, deleting=deleting)
         if user.role == Role.ADMIN.value and not admins - {user.id}:
             raise Conflict(message, code="last_admin")
-        if actor is not None and actor.id != user.id and actor.id not in admins:
+        if actor is not None and identity_of(actor) not in admins | {identity_of(user)}:
             raise Forbidden("Your role does not allow this.", code="forbidden")
 
     @staticmethod
