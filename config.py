@@ -214,7 +214,12 @@ class BaseConfig:
         # flask-limiter notation, limits separated by ';'.
         self.AUTH_RATE_LIMIT = env.get("AUTH_RATE_LIMIT", "").strip() or "20 per minute; 300 per hour"
         self.AUTH_ACCOUNT_RATE_LIMIT = env.get("AUTH_ACCOUNT_RATE_LIMIT", "").strip() or "10 per minute"
-        for name in ("AUTH_RATE_LIMIT", "AUTH_ACCOUNT_RATE_LIMIT", "ANONYMOUS_PREDICT_RATE"):
+        # Per account: uploads (the API, POST /predict and the upload page counting together), and the bytes its
+        # photos and DICOM originals may take in storage (0: no quota).
+        self.UPLOAD_RATE_LIMIT = env.get("UPLOAD_RATE_LIMIT", "").strip() or "60 per minute"
+        self.STORAGE_QUOTA_MB = _int_setting(env, "STORAGE_QUOTA_MB", 2048, 0, 100_000_000)
+        self.STORAGE_QUOTA_BYTES = self.STORAGE_QUOTA_MB * 1024 * 1024
+        for name in ("AUTH_RATE_LIMIT", "AUTH_ACCOUNT_RATE_LIMIT", "ANONYMOUS_PREDICT_RATE", "UPLOAD_RATE_LIMIT"):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

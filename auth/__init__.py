@@ -18,7 +18,7 @@ the view. Managers never import it; only HTTP layers (and app.py, which binds th
 
 from auth.guard import Credential, auth_required, current_credential, current_user, current_user_or_none
 from auth.jwt import configure_jwt
-from auth.rate_limits import auth_rate_limited, init_rate_limits, limiter
+from auth.rate_limits import auth_rate_limited, init_rate_limits, limiter, upload_rate_limited
 
 __all__ = [
     "Credential",
@@ -30,4 +30,5 @@ __all__ = [
     "current_user_or_none",
     "init_rate_limits",
     "limiter",
+    "upload_rate_limited",
 ]

@@ -4,6 +4,8 @@ Counters live in Redis at REDIS_URL when it is set, so every app node shares the
 memory otherwise (one node, development). A refused request is a 429 in our error shape with a
 Retry-After header (utils.errors turns flask-limiter's refusal into it).
 
+Uploads are limited per account (UPLOAD_RATE_LIMIT), the API, POST /predict and the upload page together.
+
 The sign-in family (log in, register, refresh, create a token, change the password, delete the
 account) is limited twice: per client address (AUTH_RATE_LIMIT) and per account
 (AUTH_ACCOUNT_RATE_LIMIT: the email a body names, or the authenticated user). The API and the
@@ -86,6 +88,25 @@ def auth_rate_limited(scope: str, *, methods: list[str] | None = None, count_ref
         return per_address(per_account(view))
 
     return decorator
+
+
+def _anonymous() -> bool:
+    return g.get("medsight_user") is None
+
+
+def upload_rate_limited(view: Callable) -> Callable:
+    """Limit uploads per account (UPLOAD_RATE_LIMIT); the API, POST /predict and the upload page share one bucket.
+
+    Put it below @auth_required (or signed_in), so that the account is the caller and a refusal costs no
+    upload's worth of reading. Anonymous classifications (POST /predict) have their own per-address limit.
+    """
+    return limiter.shared_limit(
+        lambda: current_app.config["UPLOAD_RATE_LIMIT"],
+        scope="upload:account",
+        key_func=account_key,
+        methods=["POST"],
+        exempt_when=_anonymous,
+    )(view)
 
 
 def init_rate_limits(app: Flask) -> None:

@@ -141,6 +141,9 @@ def run_medsight(args, log_dir: Path, database_url: str, storage: dict[str, str]
             STORAGE_LOCAL_ROOT=str(folder / "photos"),
             BIND=f"{LOOPBACK}:{port}",
             WEB_CONCURRENCY=str(args.workers),
+            # One account uploads as fast as it can: the per-account limits would measure themselves.
+            UPLOAD_RATE_LIMIT="100000000 per minute",
+            STORAGE_QUOTA_MB="0",
             **storage,
         )
         if args.threads:

@@ -5,28 +5,33 @@ model's name, version and figures, and what the account did, from which address;
 it only by their time, since anyone may have made them) and every stored file of the account's
 predictions: photos, heatmaps, and the de-identified DICOM files.
 
-Deletion: every stored object first (a storage outage is a 503 and nothing is lost from the
-database, so a retry finishes the job), then, in one transaction, every row of the account and
-every trace of it in the audit trail: events it did or that were about it keep their action and
-time but lose who, from where and which record; ids and emails named in other events' details
-are blanked. One audit event remains that says an account was deleted, by whom (the admin, or
-nobody for the person themselves), with counts only.
+Deletion: first the account is disabled, committed, so that no new request of it (an upload among
+them) is let in; then, in one transaction that holds the account's row (an upload still in flight
+cannot add a record to it: it fails cleanly and removes its own stored photo), every row of the
+account and every trace of it in the audit trail: events it did or that were about it keep their
+action and time but lose who, from where and which record; ids and emails named in other events'
+details are blanked. One audit event remains that says an account was deleted, by whom (the admin,
+or nobody for the person themselves), with counts only. The stored objects of exactly the rows
+deleted go after the commit, so none committed meanwhile is missed; a second pass takes heatmaps
+that a view in flight may have drawn meanwhile. Storage is checked before anything changes (an
+outage is a 503); an object that cannot be removed after the commit is left to the storage sweep.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import String, cast, delete, func, or_, select, update
+from sqlalchemy import String, cast, delete, or_, select, update
 
 from cnn_model.modalities import get_spec
-from constants import AuditAction, Role
+from constants import AuditAction
 from db import db
 from managers.audit import AuditManager
 from managers.models import ModelManager
@@ -36,7 +41,9 @@ from managers.transactions import unit_of_work
 from managers.users import UserManager
 from models import ApiToken, AuditEvent, Prediction, RevokedToken, User, utcnow
 from services.storage import ObjectNotFound, Storage
-from utils.errors import Conflict
+from utils.errors import Conflict, StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 EXPORT_FORMAT_VERSION = 1
 REDACTED = "[deleted account]"
@@ -75,6 +82,26 @@ def _activity_entry(event: AuditEvent) -> dict[str, Any]:
         "target_type": event.target_type,
         "ip": event.ip if performed_by_owner else None,
     }
+
+
+@dataclass(frozen=True)
+class _RemovedObjects:
+    """What a deleted account's rows named in storage."""
+
+    keys: list[str]
+    pending_heatmaps: list[str]
+
+
+def _delete_objects(storage: Storage, keys: list[str]) -> None:
+    """Remove these objects; one that cannot go now is left to the storage sweep (no record names it any more)."""
+    failed = 0
+    for key in keys:
+        try:
+            storage.delete_object(key)
+        except StorageUnavailable:
+            failed += 1
+    if failed:
+        log.error("%d stored objects of a deleted account could not be removed; the storage sweep will", failed)
 
 
 def _predictions_of(user: User) -> list[Prediction]:
@@ -222,20 +249,48 @@ class AccountDataManager:
 
     @staticmethod
     def _delete(user: User, *, actor: User | None) -> None:
-        if user.role == Role.ADMIN.value and AccountDataManager._other_admins(user) == 0:
-            raise Conflict("The last administrator's account cannot be deleted.", code="last_admin")
         storage = _storage()
-        predictions = _predictions_of(user)
-        keys = [k for p in predictions for k in (p.image_key, p.heatmap_key, p.original_key) if k]
-        for key in keys:  # before the rows: see the module's docstring
-            storage.delete_object(key)
-        traces = {str(user.id), user.id.hex, user.email}
-        traces |= {str(p.id) for p in predictions}
-        tokens = list(db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
-        traces |= {str(token_id) for token_id in tokens}
+        storage.check()  # an outage is a 503 while nothing has changed yet
+        user_id = user.id
+        was_active = UserManager.close_for_deletion(user, actor=actor)
+        try:
+            removed = AccountDataManager._delete_rows(user, actor=actor)
+        except BaseException:
+            if was_active:
+                UserManager.reopen(user_id)  # so that the owner can try again
+            raise
+        _delete_objects(storage, removed.keys)
+        _delete_objects(storage, removed.pending_heatmaps)  # drawn by a view in flight after the first pass
+
+    @staticmethod
+    def _delete_rows(user: User, *, actor: User | None) -> _RemovedObjects:
+        """Every row of the account, in one transaction holding the account's row; the stored objects they named."""
         with unit_of_work():
+            UserManager.refuse_last_admin(
+                user, "The last administrator's account cannot be deleted.", actor=actor, deleting=True
+            )
+            # The rows deleted, not a list read before: a record committed in between names its objects too.
+            predictions = db.session.execute(
+                delete(Prediction)
+                .where(Prediction.owner_id == user.id)
+                .returning(
+                    Prediction.id,
+                    Prediction.image_key,
+                    Prediction.heatmap_key,
+                    Prediction.original_key,
+                    Prediction.activation_map.is_not(None).label("heatmap_pending"),
+                )
+                .execution_options(synchronize_session=False)
+            ).all()
+            removed = _RemovedObjects(
+                keys=[k for p in predictions for k in (p.image_key, p.heatmap_key, p.original_key) if k],
+                pending_heatmaps=[p.heatmap_key for p in predictions if p.heatmap_key and p.heatmap_pending],
+            )
+            traces = {str(user.id), user.id.hex, user.email}
+            traces |= {str(p.id) for p in predictions}
+            tokens = list(db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
+            traces |= {str(token_id) for token_id in tokens}
             AccountDataManager._forget_in_audit_trail(user, traces)
-            db.session.execute(delete(Prediction).where(Prediction.owner_id == user.id))
             db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
             db.session.execute(delete(RevokedToken).where(RevokedToken.user_id == user.id))
             db.session.delete(user)
@@ -246,17 +301,13 @@ class AccountDataManager:
                 details={
                     "by": "admin" if actor is not None else "self",
                     "predictions": len(predictions),
-                    "stored_objects": len(keys),
+                    "stored_objects": len(removed.keys),
                     "tokens": len(tokens),
                 },
             )
             if actor is None:
                 event.ip = None  # the person's own address: personal data too
-
-    @staticmethod
-    def _other_admins(user: User) -> int:
-        query = select(func.count()).select_from(User).where(User.role == Role.ADMIN.value, User.id != user.id)
-        return db.session.scalar(query.where(User.is_active.is_(True))) or 0
+        return removed
 
     @staticmethod
     def _forget_in_audit_trail(user: User, traces: set[str]) -> None:

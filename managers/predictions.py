@@ -38,6 +38,7 @@ from managers.models import ModalityChoice, ModelManager
 from managers.ownership import get_owned
 from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import UnitOfWork, unit_of_work
+from managers.upload_quota import UploadQuota
 from models import Prediction, PredictionCount, User
 from services.storage import ObjectStream, Storage
 from utils.cursor import Cursor
@@ -136,6 +137,8 @@ class PredictionManager:
         modality None: the modality gate says what kind of image it is. Named: the gate must agree.
         """
         image, choice = PredictionManager._read_upload(modality, upload)
+        stored_bytes = len(image.data) + len(image.original or b"")
+        UploadQuota.check(owner, stored_bytes)  # before the model and storage spend anything on it
         runner = ModelManager.runner(choice.modality)
         result = ModelManager.run(runner, image.image, heatmap=True)
         storage = _storage()
@@ -147,6 +150,9 @@ class PredictionManager:
                 if image.original is not None
                 else None
             )
+            # After the slow puts, so that the account's row is held only while the record is written; refused,
+            # the unit of work removes what was stored.
+            UploadQuota.admit(owner, stored_bytes)
             prediction = Prediction(
                 id=uuid.uuid4(),
                 owner_id=owner.id,
@@ -165,6 +171,7 @@ class PredictionManager:
                 image_width=image.width,
                 image_height=image.height,
                 original_key=original_key,
+                stored_bytes=stored_bytes,
                 # Reserved now, rendered on first view (_render_heatmap).
                 heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,
                 activation_map=activation_map.to_bytes() if activation_map is not None else None,

@@ -65,12 +65,15 @@ class StorageSweep:
         report = SweepReport(dry_run=dry_run)
 
         def candidates() -> Iterator[ListedObject]:
-            for listed in storage.list_objects():
-                report.examined += 1
-                if listed.modified_at > cutoff:
-                    report.too_recent += 1
-                elif listed.partial or listed.key.split("/", 1)[0] in SWEPT_PREFIXES:
-                    yield listed
+            # Listed prefix by prefix: whatever else shares the bucket (other prefixes' objects and unfinished
+            # multipart uploads) is never even seen.
+            for prefix in sorted(SWEPT_PREFIXES):
+                for listed in storage.list_objects(prefix):
+                    report.examined += 1
+                    if listed.modified_at > cutoff:
+                        report.too_recent += 1
+                    else:
+                        yield listed
 
         for batch in _batches(candidates()):
             referenced = _referenced([listed.key for listed in batch if not listed.partial])

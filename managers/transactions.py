@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db import db
@@ -72,3 +73,20 @@ def unit_of_work() -> Iterator[UnitOfWork]:
         raise
     finally:
         _current.reset(reset_token)
+
+
+def hold_write_lock() -> None:
+    """Make the current transaction SQLite's one writer now, before it reads what it is about to decide on.
+
+    SQLite serialises writers, but the driver begins a transaction only at its first write: a check read
+    before that could be stale by the time the write lands (BEGIN IMMEDIATE closes that gap). PostgreSQL
+    locks the rows read instead (SELECT ... FOR UPDATE); there this does nothing.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def identity_of(row: Any) -> Any:
+    """A loaded row's primary key from the session's identity map: no query, so also for a row deleted since."""
+    return inspect(row).identity[0]

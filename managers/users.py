@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
@@ -18,9 +18,9 @@ from constants import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_MIN_SCO
 from db import db
 from managers.audit import AuditManager
 from managers.sign_in_backoff import SignInBackoff
-from managers.transactions import unit_of_work
+from managers.transactions import hold_write_lock, identity_of, unit_of_work
 from models import User
-from utils.errors import Conflict, NotFound, ValidationFailed
+from utils.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 # zxcvbn's time grows with the square of the length, and some 64 characters full of l33t symbols took
 # it seconds: a longer password is judged by its first 24 (a few milliseconds for most, at most about
@@ -186,6 +186,8 @@ class UserManager:
         except ValueError:
             raise ValidationFailed(details={"role": [f"Must be one of: {', '.join(Role)}."]}) from None
         with unit_of_work():
+            if actor is not None and new_role != Role.ADMIN:  # the command line may (it can create admins too)
+                UserManager.refuse_last_admin(user, "The last administrator cannot be demoted.", actor=actor)
             previous = user.role
             user.role = new_role.value
             AuditManager.record(
@@ -239,6 +241,8 @@ class UserManager:
     def set_active(user: User, active: bool, *, actor: User | None = None) -> User:
         """Enable or disable an account; a disabled account's tokens stop working on the next request."""
         with unit_of_work():
+            if actor is not None and not active:
+                UserManager.refuse_last_admin(user, "The last administrator cannot be disabled.", actor=actor)
             user.is_active = active
             AuditManager.record(
                 AuditAction.USER_ENABLE if active else AuditAction.USER_DISABLE,
@@ -247,3 +251,58 @@ class UserManager:
                 target_id=user.id,
             )
         return user
+
+    @staticmethod
+    def lock_with_admins(user: User, *, deleting: bool = False) -> set[uuid.UUID]:
+        """Lock user's row and every active admin's until the transaction ends; the active admins' ids.
+
+        The last-admin rule reads the admins, then writes: two admins demoting, disabling or deleting each
+        other at once must not both read the other as the one who stays. PostgreSQL locks the rows (in id
+        order, so two such transactions cannot deadlock; FOR UPDATE when deleting, which also holds off
+        inserts that refer to the account), SQLite takes its write lock first. user is reloaded from its
+        locked row; NotFound if it is gone.
+        """
+        hold_write_lock()
+        user_id = identity_of(user)  # not user.id, which would reload a row another request may have deleted
+        is_admin = and_(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        query = (
+            select(User)
+            .where(or_(User.id == user_id, is_admin))
+            .order_by(User.id)
+            .with_for_update(key_share=not deleting)
+            .execution_options(populate_existing=True)
+        )
+        locked = db.session.scalars(query).all()
+        if all(row.id != user_id for row in locked):
+            raise NotFound("No such user.")
+        return {row.id for row in locked if row.role == Role.ADMIN.value and row.is_active}
+
+    @staticmethod
+    def refuse_last_admin(user: User, message: str, *, actor: User | None = None, deleting: bool = False) -> None:
+        """Conflict (last_admin) if user is an admin and no other active admin would remain; locks as above.
+
+        Forbidden if actor (an admin when the request began) is no longer an active admin.
+        """
+        admins = UserManager.lock_with_admins(user, deleting=deleting)
+        if user.role == Role.ADMIN.value and not admins - {user.id}:
+            raise Conflict(message, code="last_admin")
+        if actor is not None and identity_of(actor) not in admins | {identity_of(user)}:
+            raise Forbidden("Your role does not allow this.", code="forbidden")
+
+    @staticmethod
+    def close_for_deletion(user: User, *, actor: User | None = None) -> bool:
+        """Disable the account, committed, before its data goes: no new request of it is let in from now on.
+
+        Conflict (last_admin) for the last admin. Returns whether it was enabled (to reopen it if the deletion fails).
+        """
+        with unit_of_work():
+            UserManager.refuse_last_admin(user, "The last administrator's account cannot be deleted.", actor=actor)
+            was_active, user.is_active = user.is_active, False
+        return was_active
+
+    @staticmethod
+    def reopen(user_id: uuid.UUID) -> None:
+        """Enable again an account closed for a deletion that failed, so that its owner can try again."""
+        with unit_of_work():
+            reopened = update(User).where(User.id == user_id).values(is_active=True)
+            db.session.execute(reopened.execution_options(synchronize_session=False))

@@ -5,7 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, LargeBinary, String, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from cnn_model.modalities import MODALITIES
@@ -62,6 +74,9 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     # The predicted class's activation map (cnn_model.runtime.ActivationMap, a few dozen bytes) while the
     # heatmap at heatmap_key is not rendered yet: the first request for it renders it and clears this.
     activation_map: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # What the photo and the original take in storage, counted against the owner's quota (0 for uploads made
+    # before it was kept, migration 0011).
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
 
     note: Mapped[str | None] = mapped_column(String(PREDICTION_NOTE_MAX_LENGTH))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import current_app, jsonify, request
 from flask.views import MethodView
 
-from auth import auth_required, current_user_or_none, limiter
+from auth import auth_required, current_user_or_none, limiter, upload_rate_limited
 from cnn_model.modalities import get_spec
 from managers.predictions import PredictionManager
 from resources.api import Blueprint
@@ -48,11 +48,15 @@ class LegacyPredict(MethodView):
     decorators = [limiter.limit(lambda: current_app.config["ANONYMOUS_PREDICT_RATE"], exempt_when=_not_anonymous)]
 
     @auth_required(anonymous=_anonymous_allowed)
+    @upload_rate_limited
     @blp.arguments(LegacyQuerySchema, location="query")
     @blp.arguments(LegacyUploadSchema, location="form_and_files")
     @blp.response(200, LegacyPredictionSchema)
     @blp.alt_response(422, description="Not a medical image of ours (not_a_medical_image), or not of the named kind")
-    @blp.alt_response(429, description="Anonymous use: too many requests from this address")
+    @blp.alt_response(413, description="The account's storage quota is full (code storage_quota_exceeded)")
+    @blp.alt_response(
+        429, description="Too many uploads from this account, or (anonymous use) from this address: see Retry-After"
+    )
     def post(self, query, form):
         """Classify an image the old way; kept in the caller's history (with a token) or not kept (anonymous)."""
         modality = (

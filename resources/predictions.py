@@ -4,7 +4,7 @@ import uuid
 
 from flask.views import MethodView
 
-from auth import auth_required, current_user
+from auth import auth_required, current_user, upload_rate_limited
 from managers.idempotency import IdempotentUploads
 from managers.predictions import ImageKind, PredictionManager
 from resources.api import Blueprint
@@ -31,6 +31,7 @@ IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
 @blp.route("")
 class Predictions(MethodView):
     @auth_required()
+    @upload_rate_limited
     @blp.arguments(IdempotencyHeaderSchema, location="headers")
     @blp.arguments(PredictionUploadSchema, location="form_and_files")
     @blp.response(201, PredictionSchema)
@@ -38,7 +39,9 @@ class Predictions(MethodView):
         200, schema=PredictionSchema, description="The same Idempotency-Key again within 24 h: the first prediction"
     )
     @blp.alt_response(413, description="The file is larger than MAX_UPLOAD_MB")
+    @blp.alt_response(413, description="The account's storage quota is full (code storage_quota_exceeded)")
     @blp.alt_response(415, description="Not an accepted image format (judged by its bytes)")
+    @blp.alt_response(429, description="Too many uploads from this account (UPLOAD_RATE_LIMIT): see Retry-After")
     @blp.alt_response(503, description="Storage, database or model unavailable; nothing was kept")
     def post(self, headers, form):
         """Classify an uploaded image and keep it in the caller's history (once per Idempotency-Key)."""

@@ -141,12 +141,15 @@ class S3Storage(Storage):
         with self._translated_errors():
             self._client.head_bucket(Bucket=self.bucket)
 
-    def list_objects(self) -> Iterator[ListedObject]:
+    def list_objects(self, prefix: str | None = None) -> Iterator[ListedObject]:
+        scope = (
+            {"Bucket": self.bucket} if prefix is None else {"Bucket": self.bucket, "Prefix": f"{prefix.strip('/')}/"}
+        )
         with self._translated_errors():
-            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for page in self._client.get_paginator("list_objects_v2").paginate(**scope):
                 for item in page.get("Contents", []):
                     yield ListedObject(key=item["Key"], modified_at=item["LastModified"])
-            for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):
+            for page in self._client.get_paginator("list_multipart_uploads").paginate(**scope):
                 for upload in page.get("Uploads", []):
                     yield ListedObject(
                         key=upload["Key"], modified_at=upload["Initiated"], partial=True, upload_id=upload["UploadId"]

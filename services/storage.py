@@ -109,8 +109,9 @@ class Storage(abc.ABC):
         """Raise StorageUnavailable unless the backend can be used right now."""
 
     @abc.abstractmethod
-    def list_objects(self) -> Iterator[ListedObject]:
-        """Everything stored, and every unfinished write, with when it was last written (for the sweep)."""
+    def list_objects(self, prefix: str | None = None) -> Iterator[ListedObject]:
+        """Everything stored under prefix (everything when None), unfinished writes included, with when it was
+        last written (for the sweep)."""
 
     @abc.abstractmethod
     def delete_partial(self, listed: ListedObject) -> None:
@@ -204,12 +205,12 @@ class LocalFolderStorage(Storage):
             with tempfile.TemporaryFile(dir=self.root, prefix=_TEMP_PREFIX_READY):
                 pass
 
-    def list_objects(self) -> Iterator[ListedObject]:
+    def list_objects(self, prefix: str | None = None) -> Iterator[ListedObject]:
         types_root = self.root / self._CONTENT_TYPES_DIR
+        trees = [self.root] if prefix is None else [self._path_for(prefix), self._path_for(prefix, types_root)]
         with self._translated_errors():
-            if not self.root.is_dir():
-                return
-            for path in sorted(self.root.rglob("*")):
+            paths = sorted(path for tree in trees if tree.is_dir() for path in tree.rglob("*"))
+            for path in paths:
                 if path.is_symlink() or not path.is_file():
                     continue
                 relative = path.relative_to(self.root).as_posix()

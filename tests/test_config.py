@@ -63,6 +63,8 @@ def test_explicit_database_url_turns_off_auto_migration_and_pins_psycopg2(tmp_pa
         ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES must be between 0 and 10"),
         ({"AUTH_RATE_LIMIT": "lots"}, "AUTH_RATE_LIMIT must be a rate like '10 per minute', got 'lots'"),
         ({"AUTH_ACCOUNT_RATE_LIMIT": "5 per fortnight"}, "AUTH_ACCOUNT_RATE_LIMIT must be a rate"),
+        ({"UPLOAD_RATE_LIMIT": "many"}, "UPLOAD_RATE_LIMIT must be a rate like '10 per minute', got 'many'"),
+        ({"STORAGE_QUOTA_MB": "2 GB"}, "STORAGE_QUOTA_MB must be a whole number, got '2 GB'"),
     ],
 )
 def test_bad_or_missing_settings_stop_start_up_with_a_reason(tmp_path, environ, reason):
@@ -85,6 +87,13 @@ def test_upload_limit_sets_max_content_length(tmp_path):
     config = TestingConfig({"MAX_UPLOAD_MB": "3"}, tmp_path)
     assert config.MAX_UPLOAD_MB == 3
     assert 3 * 1024 * 1024 < config.MAX_CONTENT_LENGTH < 4 * 1024 * 1024
+
+
+def test_uploads_are_limited_per_account_by_default(tmp_path):
+    config = TestingConfig({}, tmp_path)
+    assert config.UPLOAD_RATE_LIMIT == "60 per minute"
+    assert config.STORAGE_QUOTA_BYTES == 2 * 1024 * 1024 * 1024
+    assert TestingConfig({"STORAGE_QUOTA_MB": "0"}, tmp_path).STORAGE_QUOTA_BYTES == 0  # no quota
 
 
 def test_s3_settings_come_from_the_environment(tmp_path):

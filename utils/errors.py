@@ -58,6 +58,10 @@ class Unauthorized(AppError):
         super().__init__(message, **kwargs)
 
 
+class AccountDisabled(Unauthorized):
+    code, message = "account_disabled", "This account is disabled or no longer exists."
+
+
 class Forbidden(AppError):
     status, code, message = 403, "forbidden", "You are not allowed to do this."
 
@@ -72,6 +76,10 @@ class Conflict(AppError):
 
 class PayloadTooLarge(AppError):
     status, code, message = 413, "payload_too_large", "The request body is too large."
+
+
+class StorageQuotaExceeded(PayloadTooLarge):
+    code, message = "storage_quota_exceeded", "This account's storage quota is full."
 
 
 class UnsupportedMediaType(AppError):

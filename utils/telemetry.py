@@ -19,6 +19,7 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import inspect as sa_inspect
 
 from services import metrics
 
@@ -126,7 +127,12 @@ def _route() -> str:
 
 def _user_id() -> str | None:
     user = g.get("medsight_user")
-    return str(user.id) if user is not None else None
+    if user is None:
+        return None
+    # From the session's identity map: reading user.id would reload the row, gone if the account was
+    # deleted while this request ran.
+    identity = sa_inspect(user).identity
+    return str(identity[0]) if identity else None
 
 
 def init_request_telemetry(app: Flask) -> None:

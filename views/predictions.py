@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Response, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError, validates_schema
 
-from auth import current_user
+from auth import current_user, upload_rate_limited
 from cnn_model.modalities import MODALITIES, get_spec
 from constants import AUTO_MODALITY, PREDICTION_NOTE_MAX_LENGTH, Role
 from managers.models import ModelManager
@@ -85,6 +85,7 @@ def _upload_page(status: int = 200, errors: dict | None = None, values: dict | N
 
 @bp.route("/upload", methods=["GET", "POST"])
 @signed_in()
+@upload_rate_limited  # the API's limit, counted in the same bucket
 def upload():
     if request.method == "GET":
         return _upload_page()

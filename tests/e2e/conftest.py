@@ -77,7 +77,12 @@ def serve_app(tmp_dir: Path, **settings: str) -> Iterator[LiveServer]:
     url, drop = make_database("sqlite", tmp_dir)
     # The whole session signs in from one address, often as one admin: rate limits are not under test here.
     app = make_app(
-        url, tmp_dir, AUTH_RATE_LIMIT="6000 per minute", AUTH_ACCOUNT_RATE_LIMIT="6000 per minute", **settings
+        url,
+        tmp_dir,
+        AUTH_RATE_LIMIT="6000 per minute",
+        AUTH_ACCOUNT_RATE_LIMIT="6000 per minute",
+        UPLOAD_RATE_LIMIT="6000 per minute",
+        **settings,
     )
     migrate_to_head(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -134,3 +134,31 @@ def test_an_unfinished_s3_multipart_upload_is_aborted(build_app, s3_bucket, monk
     assert result.exit_code == 0, result.output
     assert "unfinished write" in result.output
     assert not client.list_multipart_uploads(Bucket=s3_bucket["S3_BUCKET"]).get("Uploads")
+
+
+def test_a_foreign_s3_multipart_upload_survives_the_sweep(build_app, s3_bucket, monkeypatch):
+    # Someone else's upload in the same bucket (a backup tool, another service) is not ours to abort.
+    app = build_app(**s3_bucket)
+    client = boto3.client("s3", endpoint_url=s3_bucket["S3_ENDPOINT_URL"], region_name=s3_bucket["S3_REGION"])
+    bucket = s3_bucket["S3_BUCKET"]
+    foreign = client.create_multipart_upload(Bucket=bucket, Key="backups/2026/12/01/dump.tar")["UploadId"]
+    ours = client.create_multipart_upload(Bucket=bucket, Key="photos/2026/12/01/half")["UploadId"]
+    monkeypatch.setattr("managers.storage_sweep.utcnow", lambda: utcnow() + timedelta(hours=3))
+    result = app.test_cli_runner().invoke(args=["storage", "sweep"])
+    assert result.exit_code == 0, result.output
+    left = {upload["UploadId"] for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+    assert left == {foreign}, (ours, result.output)
+    assert "backups/" not in result.output
+
+
+def test_a_foreign_local_temporary_file_survives_the_sweep(build_app):
+    app = build_app()
+    root = app.config["STORAGE_LOCAL_ROOT"]
+    os.makedirs(os.path.join(root, "backups"), exist_ok=True)
+    foreign = os.path.join(root, "backups", ".tmp-not-ours")
+    with open(foreign, "wb") as handle:
+        handle.write(b"someone else's write in progress")
+    os.utime(foreign, (OLD, OLD))
+    result = app.test_cli_runner().invoke(args=["storage", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert os.path.exists(foreign)

@@ -28,8 +28,9 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
 @pytest.fixture
 def fuzzed_app(app):
     # The fuzzer signs in and registers far more often than a person would: the limits are not under test here.
-    saved = {name: app.config[name] for name in ("AUTH_RATE_LIMIT", "AUTH_ACCOUNT_RATE_LIMIT")}
-    app.config.update(AUTH_RATE_LIMIT="100000 per minute", AUTH_ACCOUNT_RATE_LIMIT="100000 per minute")
+    limits = ("AUTH_RATE_LIMIT", "AUTH_ACCOUNT_RATE_LIMIT", "UPLOAD_RATE_LIMIT")
+    saved = {name: app.config[name] for name in limits}
+    app.config.update(dict.fromkeys(limits, "100000 per minute"))
     yield app
     app.config.update(saved)
 
