@@ -1,7 +1,7 @@
 """Predictions: the bytes each one's photo and original take in storage, for the per-account storage quota.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02
 
 Written by hand. Uploads made before this revision count as 0 bytes: their sizes are known only to
@@ -12,8 +12,8 @@ is a brake on abuse, not a bill.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
