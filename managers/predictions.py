@@ -59,9 +59,12 @@ class PredictionFilters(ListFilters):
     created_after: datetime | None = None
     created_before: datetime | None = None
     owner_id: uuid.UUID | None = None
+    job_id: uuid.UUID | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = []
+        if self.job_id is not None:
+            conditions.append(Prediction.job_id == self.job_id)
         if self.owner_id is not None:
             conditions.append(Prediction.owner_id == self.owner_id)
         if self.modality is not None:
