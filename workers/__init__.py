@@ -10,9 +10,11 @@ app context), so the same create_app() serves web nodes, which only send chunks,
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask
 
 from constants import SCORE_CHUNK_TASK
+from db import db
 from managers.job_scoring import JobScoring
 from services.job_queue import CeleryJobQueue, EmbeddedJobQueue
 from workers import tasks  # noqa: F401  (its shared tasks join every Celery app made below)
@@ -31,6 +33,13 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.config_from_object(celery_settings(app.config))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
+
+    @worker_process_init.connect(weak=False)
+    def _own_connections(**_kwargs) -> None:
+        # A prefork child must not share the parent's pooled database connections.
+        with app.app_context():
+            db.engine.dispose(close=False)
+
     return celery_app
 
 
