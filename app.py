@@ -26,6 +26,7 @@ from services.storage import create_storage
 from utils.errors import PayloadTooLarge, register_error_handlers
 from utils.telemetry import init_request_telemetry
 from views import register_views
+from workers import init_jobs
 
 MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
 # What the Server header says, with no framework or version in it.
@@ -81,6 +82,7 @@ def create_app(
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
     app.extensions["counters"] = create_counters(app.config)
+    init_jobs(app)
     ModelManager.init_app(app)
     _track_client_ip(app)
     _limit_non_upload_bodies(app)

@@ -27,6 +27,7 @@ JWT_SECRET_MIN_LENGTH = 32  # characters; HS256 wants a key at least as long as 
 DEV_DATABASE_FILE = "medsight.sqlite3"
 DEV_PHOTO_FOLDER = "photos"
 METRICS_TOKEN_MIN_LENGTH = 16
+BROKER_SCHEMES = ("amqp", "pyamqp", "amqps", "redis", "rediss")
 
 
 class ConfigError(SystemExit):
@@ -160,6 +161,8 @@ class BaseConfig:
     REQUIRED_IN_ENV: tuple[str, ...] = ()
     # GET /metrics without a token; production keeps it closed unless METRICS_TOKEN is set.
     METRICS_OPEN = True
+    # Threads of the in-process job pool used when no CELERY_BROKER_URL is set.
+    JOB_WORKER_THREADS_DEFAULT = 2
 
     def __init__(self, environ: Mapping[str, str] | None = None, instance_path: str | os.PathLike | None = None):
         env = os.environ if environ is None else environ
@@ -233,6 +236,8 @@ class BaseConfig:
         # Browser apps on other origins that may call the API (CORS), as exact origins separated by commas.
         self.CORS_ORIGINS = _origins_setting(env, "CORS_ORIGINS")
 
+        self._read_job_settings(env)
+
         self.S3_BUCKET = env.get("S3_BUCKET", "").strip() or None
         self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL", "").strip() or None
         self.S3_REGION = (env.get("S3_REGION", "") or env.get("AWS_DEFAULT_REGION", "")).strip() or None
@@ -244,6 +249,22 @@ class BaseConfig:
         self.STORAGE_LOCAL_ROOT = str(
             Path(env.get("STORAGE_LOCAL_ROOT", "").strip() or self.instance_path / DEV_PHOTO_FOLDER)
         )
+
+    def _read_job_settings(self, env: Mapping[str, str]) -> None:
+        """Batch jobs: where their chunks are queued, and the limits an archive is held to before any work."""
+        # A broker (RabbitMQ's amqp://, or redis://) sends chunks to Celery workers; unset, an in-process pool.
+        self.CELERY_BROKER_URL = env.get("CELERY_BROKER_URL", "").strip() or None
+        if self.CELERY_BROKER_URL and urlsplit(self.CELERY_BROKER_URL).scheme not in BROKER_SCHEMES:
+            raise ConfigError(f"CELERY_BROKER_URL must be an amqp:// or redis:// URL, got {self.CELERY_BROKER_URL!r}")
+        self.CELERY_QUEUE = env.get("CELERY_QUEUE", "").strip() or "medsight.jobs"
+        # The embedded pool's threads; 0 scores a job in the request that submits it (tests).
+        self.JOB_WORKER_THREADS = _int_setting(env, "JOB_WORKER_THREADS", self.JOB_WORKER_THREADS_DEFAULT, 0, 64)
+        self.JOB_CHUNK_SIZE = _int_setting(env, "JOB_CHUNK_SIZE", 100, 1, 1000)
+        self.JOB_MAX_ARCHIVE_MB = _int_setting(env, "JOB_MAX_ARCHIVE_MB", 500, 1, 10_240)
+        self.JOB_MAX_ARCHIVE_BYTES = self.JOB_MAX_ARCHIVE_MB * 1024 * 1024
+        self.JOB_MAX_ENTRIES = _int_setting(env, "JOB_MAX_ENTRIES", 20_000, 1, 1_000_000)
+        self.JOB_MAX_UNCOMPRESSED_MB = _int_setting(env, "JOB_MAX_UNCOMPRESSED_MB", 2048, 1, 102_400)
+        self.JOB_MAX_COMPRESSION_RATIO = _int_setting(env, "JOB_MAX_COMPRESSION_RATIO", 100, 2, 10_000)
 
     def default_database_url(self) -> str:
         self.instance_path.mkdir(parents=True, exist_ok=True)
@@ -278,6 +299,8 @@ class TestingConfig(BaseConfig):
     NAME = "testing"
     TESTING = True
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+    # Jobs scored in the submitting request: nothing runs on after a test has emptied the tables.
+    JOB_WORKER_THREADS_DEFAULT = 0
 
     def default_jwt_secret(self) -> str:
         return secrets.token_hex(32)

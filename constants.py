@@ -41,6 +41,11 @@ class AuditAction(StrEnum):
     ADMIN_LIST_USERS = "admin.users.list"
     ADMIN_READ_USER = "admin.users.read"
     ADMIN_READ_AUDIT = "admin.audit.read"
+    # Batch jobs: submitted, cancelled (with or without their predictions), and admins' reads of others' jobs.
+    JOB_CREATE = "job.create"
+    JOB_CANCEL = "job.cancel"
+    JOB_READ = "job.read"
+    ADMIN_LIST_JOBS = "admin.jobs.list"
 
 
 # Accounts
@@ -94,3 +99,28 @@ SERVICE_DISCLAIMER = (
 
 # The modality value that asks the modality gate to say what kind of image an upload is.
 AUTO_MODALITY = "auto"
+
+
+# Batch jobs (an archive of images, or several files, scored by workers into ordinary predictions)
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class JobItemStatus(StrEnum):
+    PENDING = "pending"
+    SCORED = "scored"
+    FAILED = "failed"
+
+
+# Where the chunks of a job wait for a worker: small stored zips of the entries to score.
+JOB_CHUNK_KEY_PREFIX = "jobs"
+JOB_CHUNK_CONTENT_TYPE = "application/zip"
+# The longest archive entry name kept (longer names are cut, keeping their end, which says most).
+JOB_ITEM_NAME_MAX_LENGTH = 512
+JOB_NOTE_MAX_LENGTH = PREDICTION_NOTE_MAX_LENGTH
+# The name Celery knows the chunk task by; web nodes send it by name without importing the worker code.
+SCORE_CHUNK_TASK = "medsight.jobs.score_chunk"

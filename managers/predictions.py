@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from flask import current_app
 from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select, update
 from sqlalchemy.orm import joinedload
 
 from cnn_model.modalities import get_spec
-from cnn_model.runtime import HEATMAP_MAX_SIDE, ActivationMap
+from cnn_model.runtime import HEATMAP_MAX_SIDE, ActivationMap, ModelRunner
 from cnn_model.runtime import Prediction as RunnerPrediction
 from constants import (
     HEATMAP_CONTENT_TYPE,
@@ -60,9 +60,12 @@ class PredictionFilters(ListFilters):
     created_after: datetime | None = None
     created_before: datetime | None = None
     owner_id: uuid.UUID | None = None
+    job_id: uuid.UUID | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = []
+        if self.job_id is not None:
+            conditions.append(Prediction.job_id == self.job_id)
         if self.owner_id is not None:
             conditions.append(Prediction.owner_id == self.owner_id)
         if self.modality is not None:
@@ -110,6 +113,11 @@ def _loaded_after_commit() -> Iterator[None]:
         session.expire_on_commit = expire_on_commit
 
 
+def _stored_size(image: ValidatedImage) -> int:
+    """What an upload takes in storage, for the quota: its photo and its DICOM original."""
+    return len(image.data) + len(image.original or b"")
+
+
 def _tally(filters: PredictionFilters) -> Select | None:
     """The total of an unfiltered history (one owner's, or everyone's) from the tallies the database keeps
     (models.PredictionCount); None when other filters apply and the matching rows must be counted."""
@@ -136,46 +144,13 @@ class PredictionManager:
 
         modality None: the modality gate says what kind of image it is. Named: the gate must agree.
         """
-        image, choice = PredictionManager._read_upload(modality, upload)
-        stored_bytes = len(image.data) + len(image.original or b"")
-        UploadQuota.check(owner, stored_bytes)  # before the model and storage spend anything on it
+        image, choice = PredictionManager.read_upload(modality, upload)
+        UploadQuota.check(owner, _stored_size(image))  # before the model and storage spend anything on it
         runner = ModelManager.runner(choice.modality)
         result = ModelManager.run(runner, image.image, heatmap=True)
-        storage = _storage()
-        activation_map = result.activation_map
         with _loaded_after_commit(), unit_of_work() as uow:
-            image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
-            original_key = (
-                _store(uow, storage, ORIGINAL_KEY_PREFIX, image.original, image.original_content_type)
-                if image.original is not None
-                else None
-            )
-            # After the slow puts, so that the account's row is held only while the record is written; refused,
-            # the unit of work removes what was stored.
-            UploadQuota.admit(owner, stored_bytes)
-            prediction = Prediction(
-                id=uuid.uuid4(),
-                owner_id=owner.id,
-                modality=result.modality,
-                modality_detected=choice.detected,
-                label=result.label,
-                confidence=min(max(result.confidence, 0.0), 1.0),
-                probabilities=result.probabilities,
-                is_positive=result.is_positive,
-                model_name=runner.name,
-                model_version=runner.version,
-                model_sha256=runner.sha256,
-                image_key=image_key,
-                image_content_type=image.content_type,
-                image_sha256=image.sha256,
-                image_width=image.width,
-                image_height=image.height,
-                original_key=original_key,
-                stored_bytes=stored_bytes,
-                # Reserved now, rendered on first view (_render_heatmap).
-                heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,
-                activation_map=activation_map.to_bytes() if activation_map is not None else None,
-                note=(note or "").strip() or None,
+            prediction = PredictionManager.stored_prediction(
+                uow, owner, image, choice, runner, result, note=(note or "").strip() or None
             )
             db.session.add(prediction)
             AuditManager.record(
@@ -192,11 +167,63 @@ class PredictionManager:
     def classify(modality: str | None, upload: BinaryIO | bytes) -> tuple[RunnerPrediction, bool]:
         """Classify an upload without keeping anything (anonymous POST /predict): the result and whether
         the gate chose the modality."""
-        image, choice = PredictionManager._read_upload(modality, upload, keep=False)
+        image, choice = PredictionManager.read_upload(modality, upload, keep=False)
         return ModelManager.run(ModelManager.runner(choice.modality), image.image), choice.detected
 
     @staticmethod
-    def _read_upload(
+    def stored_prediction(
+        uow: UnitOfWork,
+        owner: User,
+        image: ValidatedImage,
+        choice: ModalityChoice,
+        runner: ModelRunner,
+        result: RunnerPrediction,
+        *,
+        note: str | None,
+        **links: Any,
+    ) -> Prediction:
+        """The record of a classified upload, its photo (and DICOM original) stored in uow; links: a batch job's
+        job_id and job_entry_sha256. Holds owner's row until uow commits (UploadQuota.admit)."""
+        storage = _storage()
+        stored_bytes = _stored_size(image)
+        image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
+        original_key = (
+            _store(uow, storage, ORIGINAL_KEY_PREFIX, image.original, image.original_content_type)
+            if image.original is not None
+            else None
+        )
+        # After the slow puts, so that the account's row is held only while the record is written; refused,
+        # the unit of work removes what was stored.
+        UploadQuota.admit(owner, stored_bytes)
+        activation_map = result.activation_map
+        return Prediction(
+            id=uuid.uuid4(),
+            owner_id=owner.id,
+            modality=result.modality,
+            modality_detected=choice.detected,
+            label=result.label,
+            confidence=min(max(result.confidence, 0.0), 1.0),
+            probabilities=result.probabilities,
+            is_positive=result.is_positive,
+            model_name=runner.name,
+            model_version=runner.version,
+            model_sha256=runner.sha256,
+            image_key=image_key,
+            image_content_type=image.content_type,
+            image_sha256=image.sha256,
+            image_width=image.width,
+            image_height=image.height,
+            original_key=original_key,
+            stored_bytes=stored_bytes,
+            # Reserved now, rendered on first view (_render_heatmap).
+            heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,
+            activation_map=activation_map.to_bytes() if activation_map is not None else None,
+            note=note,
+            **links,
+        )
+
+    @staticmethod
+    def read_upload(
         modality: str | None, upload: BinaryIO | bytes, *, keep: bool = True
     ) -> tuple[ValidatedImage, ModalityChoice]:
         """The validated, decoded upload and the modality it is to be read as (checked by the gate); keep: make

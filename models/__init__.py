@@ -8,6 +8,7 @@ from models.api_token import ApiToken
 from models.audit_event import AuditEvent
 from models.base import CreatedAtMixin, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow
 from models.idempotency_key import IdempotencyKey
+from models.job import Job, JobItem
 from models.prediction import Prediction
 from models.prediction_count import PredictionCount
 from models.revoked_token import RevokedToken
@@ -18,6 +19,8 @@ __all__ = [
     "AuditEvent",
     "CreatedAtMixin",
     "IdempotencyKey",
+    "Job",
+    "JobItem",
     "Prediction",
     "PredictionCount",
     "RevokedToken",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Uuid,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -47,6 +48,7 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
         ),
         Index("ix_predictions_created_at", "created_at"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
+        Index("uq_predictions_job_id_job_entry_sha256", "job_id", "job_entry_sha256", unique=True),
     )
 
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
@@ -79,6 +81,13 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     stored_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
 
     note: Mapped[str | None] = mapped_column(String(PREDICTION_NOTE_MAX_LENGTH))
+
+    # A prediction made by a batch job: the job, and the sha256 of the archive entry it read. The pair is
+    # unique, so a chunk delivered twice (a worker lost mid-chunk) never writes a second row for an entry.
+    # No foreign key: a job goes only with its owner, whose predictions go too, and SQLite cannot drop a
+    # column that has one (migration 0013's downgrade).
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    job_entry_sha256: Mapped[str | None] = mapped_column(String(64))
 
     # lazy="raise": lists must say how they load owners (one JOIN), never one query per row.
     owner: Mapped[User] = relationship(lazy="raise")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from resources import admin, auth, health, legacy, me, metrics, models, predictions, tokens
+from resources import admin, admin_jobs, auth, health, jobs, legacy, me, metrics, models, predictions, tokens
 from resources.api import Api
 from resources.cli import auth_cli, storage_cli, users_cli
 
 BLUEPRINTS = (health.blp, auth.blp, tokens.blp, predictions.blp, admin.blp, models.blp, legacy.blp, metrics.blp, me.blp)
+# Batch jobs, kept apart so the lines above stay as they are.
+BLUEPRINTS += (jobs.blp, admin_jobs.blp)
 CLI_GROUPS = (users_cli, auth_cli, storage_cli)
 
 

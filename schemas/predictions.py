@@ -94,6 +94,7 @@ class PredictionQuerySchema(CursorPageQuerySchema):
     is_abnormal = fields.Boolean(metadata={"description": "Same as is_positive"})
     created_after = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
     created_before = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
+    job_id = fields.UUID(metadata={"description": "Only the predictions this batch job made"})
 
     @validates_schema
     def _consistent_flags(self, data, **_kwargs):
@@ -165,6 +166,7 @@ class PredictionSchema(Schema):
     model = fields.Nested(ModelInfoSchema, dump_only=True)
     image = fields.Nested(ImageInfoSchema, dump_only=True)
     note = fields.String(dump_only=True, allow_none=True)
+    job_id = fields.UUID(dump_only=True, allow_none=True, metadata={"description": "The batch job that made it"})
     created_at = fields.DateTime(dump_only=True)
     image_url = fields.String(dump_only=True, metadata={"description": "The uploaded photo (owner only)"})
     heatmap_url = fields.String(
@@ -195,6 +197,7 @@ class PredictionSchema(Schema):
                 "sha256": row.image_sha256,
             },
             "note": row.note,
+            "job_id": row.job_id,
             "created_at": row.created_at,
             "image_url": url_for(self.image_endpoint, prediction_id=row.id, kind="image"),
             "heatmap_url": url_for(self.image_endpoint, prediction_id=row.id, kind="heatmap")

@@ -44,6 +44,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "managers": {"schemas", "auth"} | HTTP_LAYERS,
     "schemas": {"managers", "services", "models", "auth"} | HTTP_LAYERS,
     "auth": {"schemas"} | HTTP_LAYERS,
+    # Batch-job workers sit beside the HTTP layers: they call managers, and are started by app.py.
+    "workers": {"schemas", "auth"} | HTTP_LAYERS,
     # Settings are read by everything; they know the model registry's defaults and nothing else of ours.
     "config": OURS - {"config", "cnn_model", "constants"},
 }

@@ -134,6 +134,18 @@ class ModalityMismatch(ValidationFailed):
     code, message = "modality_mismatch", "The image does not look like the kind of image that was named."
 
 
+class InvalidArchive(ValidationFailed):
+    code, message = "invalid_archive", "The archive cannot be accepted."
+
+
+class ArchiveTooLarge(AppError):
+    status, code, message = 413, "archive_too_large", "The archive is larger than a job may be."
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code, message = "queue_unavailable", "The job queue is not available right now."
+
+
 # Codes for werkzeug's HTTP errors; anything not listed gets its name in snake_case.
 _HTTP_CODES = {
     400: "bad_request",

@@ -1,0 +1,56 @@
+"""Batch jobs: an archive of images owned by one account, and one item per archive entry.
+
+Each entry that decodes becomes an ordinary Prediction carrying the job's id; the item points at it.
+An item's sha256 names its bytes within the job: entries with the same bytes are scored once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from constants import JOB_ITEM_NAME_MAX_LENGTH, JOB_NOTE_MAX_LENGTH, JobItemStatus, JobStatus
+from db import db
+from models.base import CreatedAtMixin, UTCDateTime, UUIDPrimaryKeyMixin
+from models.prediction import STORAGE_KEY_LENGTH
+
+
+class Job(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),)
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=JobStatus.QUEUED.value)
+    # The modality every image is read as; None: the gate decides per image.
+    modality: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(JOB_NOTE_MAX_LENGTH))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.status} owner={self.owner_id}>"
+
+
+class JobItem(db.Model):
+    __tablename__ = "job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        # A chunk's pending items (workers), a job's counts by status, its copies of one image.
+        Index("ix_job_items_job_id_chunk_key_status", "job_id", "chunk_key", "status"),
+        Index("ix_job_items_job_id_sha256", "job_id", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)  # 0-based order in the archive
+    name: Mapped[str] = mapped_column(String(JOB_ITEM_NAME_MAX_LENGTH), nullable=False)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=JobItemStatus.PENDING.value)
+    # The stored chunk holding this entry's bytes until it is scored; None for entries refused on arrival.
+    chunk_key: Mapped[str | None] = mapped_column(String(STORAGE_KEY_LENGTH))
+    prediction_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("predictions.id", ondelete="SET NULL"), index=True
+    )
+    error: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,139 @@
+"""Celery workers on the real RabbitMQ: a job scored end to end, and a worker killed mid-chunk whose chunk
+another worker finishes with every entry scored exactly once.
+
+Each test uses its own uniquely named queue on the broker at MEDSIGHT_TEST_AMQP_URL (default: RabbitMQ on
+127.0.0.1:5672 as guest) and deletes it afterwards. Without a reachable broker the tests are skipped, or fail
+where MEDSIGHT_REQUIRE_RABBITMQ=1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import kombu
+import pytest
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import func, select
+
+from config import PROJECT_ROOT
+from db import db
+from models import JobItem, Prediction
+from tests.support.jobs import fixture_images, submit, variants, wait_for_job, zip_of
+
+BROKER_URL = os.environ.get("MEDSIGHT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def broker_queue():
+    """A fresh queue name on a reachable broker; the queue is deleted afterwards."""
+    try:
+        with kombu.Connection(BROKER_URL, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:
+        if os.environ.get("MEDSIGHT_REQUIRE_RABBITMQ", "").strip() not in ("", "0"):
+            pytest.fail(f"RabbitMQ is not reachable at {BROKER_URL}: {exc}")
+        pytest.skip(f"RabbitMQ is not reachable at {BROKER_URL}")
+    name = f"medsight-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    with kombu.Connection(BROKER_URL) as connection:
+        connection.default_channel.queue_delete(name)
+
+
+def test_a_celery_worker_on_rabbitmq_scores_a_job(build_app, broker_queue, make_account, installed_modalities):
+    app = build_app(CELERY_BROKER_URL=BROKER_URL, CELERY_QUEUE=broker_queue, JOB_CHUNK_SIZE="2")
+    client = app.test_client()
+    headers = _account(client)
+    images = fixture_images(["breast", "skin_lesion"])[:5]
+    with start_worker(app.extensions["celery"], pool="solo", perform_ping_check=False, queues=[broker_queue]):
+        response = submit(client, headers, zip_of([*images, ("readme.txt", b"text")]))
+        assert response.status_code == 202, response.get_json()
+        assert response.get_json()["status"] == "queued"
+        job = wait_for_job(client, headers, response.get_json()["id"])
+    assert (job["status"], job["total"], job["scored"], job["failed"]) == ("done", 6, 5, 1)
+    history = client.get(f"/api/v1/predictions?job_id={job['id']}", headers=headers).get_json()
+    assert history["total"] == 5
+
+
+def test_a_chunk_of_a_killed_worker_is_finished_by_another_exactly_once(build_app, broker_queue, tmp_path):
+    entries = variants(fixture_images(["breast", "skin_lesion", "chest_xray"]), 150)
+    settings = {"CELERY_BROKER_URL": BROKER_URL, "CELERY_QUEUE": broker_queue, "JOB_CHUNK_SIZE": "1000"}
+    app = build_app(**settings)
+    client = app.test_client()
+    headers = _account(client)
+    environment = {
+        **os.environ,
+        **settings,
+        "MEDSIGHT_ENV": "testing",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "STORAGE_LOCAL_ROOT": app.config["STORAGE_LOCAL_ROOT"],
+        "MEDSIGHT_INSTANCE_PATH": str(tmp_path / "worker-instance"),
+    }
+    job_id = submit(client, headers, zip_of(entries)).get_json()["id"]
+
+    first = _start_worker(environment, tmp_path / "first.log")
+    try:
+        scored = _wait_until(lambda: 5 <= _scored(app, job_id), timeout=60)
+        assert scored, (tmp_path / "first.log").read_text()[-3000:]
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    partly = _scored(app, job_id)
+    assert partly < len(entries), "the first worker finished before it could be killed"
+
+    second = _start_worker(environment, tmp_path / "second.log")
+    try:
+        job = wait_for_job(client, headers, job_id, timeout=120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert (job["status"], job["total"], job["scored"], job["failed"]) == ("done", 150, 150, 0)
+    with app.app_context():
+        predictions = db.session.scalar(select(func.count()).select_from(Prediction))
+        distinct = db.session.scalar(select(func.count(func.distinct(Prediction.job_entry_sha256))))
+        linked = db.session.scalar(select(func.count(func.distinct(JobItem.prediction_id))))
+    assert predictions == distinct == linked == 150
+
+
+def _account(client) -> dict[str, str]:
+    credentials = {"email": f"batch-{uuid.uuid4().hex[:8]}@example.org", "password": "correct-horse-42"}
+    assert client.post("/api/v1/auth/register", json=credentials).status_code == 201
+    token = client.post("/api/v1/auth/login", json=credentials).get_json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _start_worker(environment: dict, log_path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "solo"]
+    command += ["--queues", environment["CELERY_QUEUE"], "--loglevel", "WARNING", "--without-heartbeat"]
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _scored(app, job_id: str) -> int:
+    with app.app_context():
+        count = db.session.scalar(
+            select(func.count()).where(JobItem.job_id == uuid.UUID(job_id), JobItem.status == "scored")
+        )
+        db.session.remove()
+    return count
+
+
+def _wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False

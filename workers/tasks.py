@@ -1,0 +1,28 @@
+"""The Celery tasks: each a thin wrapper around a manager, as a resource is."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import shared_task
+
+from constants import SCORE_CHUNK_TASK
+from managers.job_scoring import JobScoring
+from utils.errors import ServiceUnavailable
+
+# Storage, database or a model away: the chunk is tried again, backing off, before it is given up.
+RETRY_LIMIT = 8
+
+
+@shared_task(
+    name=SCORE_CHUNK_TASK,
+    acks_late=True,
+    autoretry_for=(ServiceUnavailable,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=RETRY_LIMIT,
+    ignore_result=True,
+)
+def score_chunk(job_id: str, chunk_key: str) -> None:
+    """Score one stored chunk of a job (safe to run again: settled items are skipped)."""
+    JobScoring.score_chunk(uuid.UUID(job_id), chunk_key)
