@@ -4,7 +4,7 @@ An upload stores its files before its record is committed, and undoes them if th
 worker killed in between (or a compensation that could not reach storage) leaves medical photos
 that nothing points to. The sweep lists what storage holds, keeps anything younger than the grace
 period (an upload may be between its put and its commit right now) and anything a prediction refers
-to, and removes the rest: orphaned photos, heatmaps and originals, temporary files of writes that
+to, and removes the rest: orphaned photos, heatmaps and originals, chunks of batch jobs that are over (or gone), temporary files of writes that
 never finished, unfinished multipart uploads. Only our own key prefixes are touched.
 """
 
@@ -17,12 +17,14 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from constants import HEATMAP_KEY_PREFIX, ORIGINAL_KEY_PREFIX, PHOTO_KEY_PREFIX
+from constants import HEATMAP_KEY_PREFIX, JOB_CHUNK_KEY_PREFIX, ORIGINAL_KEY_PREFIX, PHOTO_KEY_PREFIX, JobStatus
 from db import db
-from models import Prediction, utcnow
+from models import Job, JobItem, Prediction, utcnow
 from services.storage import ListedObject, Storage
 
-SWEPT_PREFIXES = frozenset({PHOTO_KEY_PREFIX, HEATMAP_KEY_PREFIX, ORIGINAL_KEY_PREFIX})
+SWEPT_PREFIXES = frozenset({PHOTO_KEY_PREFIX, HEATMAP_KEY_PREFIX, ORIGINAL_KEY_PREFIX, JOB_CHUNK_KEY_PREFIX})
+# A batch job's stored chunk is wanted while the job may still score it.
+_JOB_WAITING = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 DEFAULT_GRACE = timedelta(minutes=60)
 _BATCH = 500
 
@@ -38,10 +40,13 @@ class SweepReport:
 
 
 def _referenced(keys: list[str]) -> set[str]:
-    """Which of these keys a prediction refers to (as its photo, heatmap or original)."""
+    """Which of these keys a prediction refers to (as its photo, heatmap or original), or a job still to score
+    (as a chunk of its images)."""
     found: set[str] = set()
     for column in (Prediction.image_key, Prediction.heatmap_key, Prediction.original_key):
         found.update(db.session.scalars(select(column).where(column.in_(keys))))
+    waiting = select(JobItem.chunk_key).join(Job, Job.id == JobItem.job_id).where(Job.status.in_(_JOB_WAITING))
+    found.update(db.session.scalars(waiting.where(JobItem.chunk_key.in_(keys)).distinct()))
     return found
 
 

@@ -162,3 +162,30 @@ def test_a_foreign_local_temporary_file_survives_the_sweep(build_app):
     result = app.test_cli_runner().invoke(args=["storage", "sweep"])
     assert result.exit_code == 0, result.output
     assert os.path.exists(foreign)
+
+
+def test_a_chunk_of_a_job_still_to_score_is_kept_and_one_of_a_job_over_is_removed(swept_app, monkeypatch):
+    from models import Job, JobItem, User
+
+    with swept_app.app_context():
+        storage = swept_app.extensions["storage"]
+        owner = User(email="chunks@example.org", password_hash="x")
+        db.session.add(owner)
+        db.session.flush()
+        chunks = {}
+        for status in ("running", "cancelled"):
+            key = storage.new_key("jobs")
+            storage.put_object(key, b"PK\x05\x06" + b"\x00" * 18, "application/zip")
+            job = Job(owner_id=owner.id, status=status)
+            db.session.add(job)
+            db.session.flush()
+            db.session.add(JobItem(job_id=job.id, position=0, name="a.jpg", chunk_key=key))
+            chunks[status] = key
+        db.session.commit()
+    for key in chunks.values():
+        _age(swept_app, key)
+    if swept_app.config.get("S3_BUCKET"):
+        monkeypatch.setattr("managers.storage_sweep.utcnow", lambda: utcnow() + timedelta(hours=3))
+    result = _sweep(swept_app, "--older-than", "60")
+    assert result.exit_code == 0, result.output
+    assert _keys(swept_app) & set(chunks.values()) == {chunks["running"]}
