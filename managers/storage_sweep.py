@@ -1,11 +1,12 @@
 """The storage sweep: stored objects that no record refers to, left by a crash mid-upload, are removed.
 
 An upload stores its files before its record is committed, and undoes them if the commit fails; a
-worker killed in between (or a compensation that could not reach storage) leaves medical photos
-that nothing points to. The sweep lists what storage holds, keeps anything younger than the grace
-period (an upload may be between its put and its commit right now) and anything a prediction refers
-to, and removes the rest: orphaned photos, heatmaps and originals, chunks of batch jobs that are over (or gone), temporary files of writes that
-never finished, unfinished multipart uploads. Only our own key prefixes are touched.
+worker killed in between (or a compensation that could not reach storage) leaves medical photos that
+nothing points to. The sweep lists what storage holds, keeps anything younger than the grace period
+(an upload may be between its put and its commit right now) and anything a prediction refers to, and
+removes the rest: orphaned photos, heatmaps and originals, chunks of batch jobs that are over (or
+gone), temporary files of writes that never finished, unfinished multipart uploads. Only our own key
+prefixes are touched.
 """
 
 from __future__ import annotations
