@@ -18,7 +18,7 @@ from schemas.pagination import CursorField
 from schemas.predictions import AdminPredictionQuerySchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.predictions import HISTORY_PAGE_SIZE, result_view
+from views.results import HISTORY_PAGE_SIZE, result_view
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_admin", __name__, url_prefix="/admin")
