@@ -25,7 +25,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import String, cast, delete, func, or_, select, update
 
-from cnn_model.modalities import get_spec
 from constants import AuditAction, Role
 from db import db
 from managers.audit import AuditManager
@@ -158,31 +157,13 @@ class AccountDataManager:
             # Images are compressed already; deflating them again costs time for nothing.
             archive.writestr(zipfile.ZipInfo(name, date_time=prediction.created_at.timetuple()[:6]), stored.data)
             files[kind] = name
+        record = prediction.facts()
+        card = AccountDataManager._card_figures(prediction.modality, prediction.model_version)
         return {
+            **record,
             "id": str(prediction.id),
             "created_at": _iso(prediction.created_at),
-            "modality": prediction.modality,
-            "modality_detected": prediction.modality_detected,
-            "label": prediction.label,
-            "confidence": prediction.confidence,
-            "probabilities": prediction.probabilities,
-            "is_positive": prediction.is_positive,
-            "positive_probability": sum(
-                prediction.probabilities.get(name, 0.0) for name in get_spec(prediction.modality).positive_classes
-            ),
-            "note": prediction.note,
-            "model": {
-                "name": prediction.model_name,
-                "version": prediction.model_version,
-                "sha256": prediction.model_sha256,
-                "card": AccountDataManager._card_figures(prediction.modality, prediction.model_version),
-            },
-            "image": {
-                "content_type": prediction.image_content_type,
-                "sha256": prediction.image_sha256,
-                "width": prediction.image_width,
-                "height": prediction.image_height,
-            },
+            "model": {**record["model"], "card": card},
             "files": files,
         }
 
