@@ -170,13 +170,10 @@ class AccountDataManager:
     @staticmethod
     def _card_figures(modality: str, version: str) -> dict[str, Any] | None:
         """The model card's figures for the model that made a prediction, if that version is still served."""
-        for card in ModelManager.cards()["items"]:
-            if card.get("modality") == modality and card.get("version") == version:
-                return {
-                    "metrics": card.get("metrics"),
-                    "targets": card.get("targets"),
-                    "limitations": card.get("limitations"),
-                }
+        for card in ModelManager.model_cards():
+            if card.modality == modality and card.version == version:
+                targets = card.targets.to_json() if card.targets else None
+                return {"metrics": card.metrics, "targets": targets, "limitations": card.limitations}
         return None
 
     @staticmethod
