@@ -23,8 +23,8 @@ from resources import register_resources
 from resources.api import Api, UploadRequest
 from services.counters import create_counters
 from services.storage import create_storage
+from services.telemetry import init_request_telemetry
 from utils.errors import PayloadTooLarge, register_error_handlers
-from utils.telemetry import init_request_telemetry
 from views import register_views
 from workers import init_jobs
 

@@ -79,7 +79,7 @@ def _gunicorn_logging(access_log_target: str | None) -> dict:
     """
     handlers: dict = {
         # The app's own handler: configure_logging finds it on the root logger and adds no second one.
-        "stderr_json": {"class": "utils.telemetry.StderrHandler", "formatter": "json", "filters": ["request_id"]},
+        "stderr_json": {"class": "utils.request_log.StderrHandler", "formatter": "json", "filters": ["request_id"]},
     }
     access_handlers = []
     if access_log_target:
@@ -92,8 +92,8 @@ def _gunicorn_logging(access_log_target: str | None) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "utils.telemetry.JsonLogFormatter"}},
-        "filters": {"request_id": {"()": "utils.telemetry.RequestIdFilter"}},
+        "formatters": {"json": {"()": "utils.request_log.JsonLogFormatter"}},
+        "filters": {"request_id": {"()": "utils.request_log.RequestIdFilter"}},
         "handlers": handlers,
         # Replaces gunicorn's default root handler, which would print every propagated record in plain text.
         # No level: the app's configure_logging sets it, and a reload (HUP) must not undo that.

@@ -67,6 +67,11 @@ class CardSection:
             values[f.name] = _read(hints[f.name], data[f.name], f"{where}.{f.name}")
         return cls(**values, _keys=tuple(data))
 
+    @property
+    def present_keys(self) -> tuple[str, ...]:
+        """The keys its JSON object had, in their order (a section built in code: none)."""
+        return self._keys
+
     def to_json(self) -> dict:
         names = [f.name for f in fields(self) if f.name != "_keys"]
         out = {}

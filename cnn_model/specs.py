@@ -1,4 +1,5 @@
-"""What a modality's spec says: classes, input, training recipe, quality targets and grouping rule.
+"""What a modality's spec says: classes, input, training recipe, quality targets, grouping rule, what the
+cross-validation compares, where the heatmap checks look, the advice a patient reads and its data's licence.
 
 The types only; each modality fills them in its own module under cnn_model/modalities/, and the
 registry there (SPECS, MODALITIES, get_spec) collects them; this module imports nothing of ours.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -73,6 +74,9 @@ class GroupRule:
     from_file_name: Callable[[Path], str]
     side_file: str | None = None
     side_column: str | None = None
+    # Where set, the cross-validation folds also link images whose difference hashes are close into one group
+    # (a set with no patient ids that holds the same scan twice with a slightly different frame); it names them.
+    near_duplicates: str | None = None
 
     def __call__(self, path: Path) -> str:
         path = Path(path)
@@ -109,6 +113,60 @@ def _side_file_groups(csv_path: Path, column: str) -> dict[str, str]:
         return {}
     with open(csv_path, newline="") as handle:
         return {Path(row["path"]).name: row[column] for row in csv.DictReader(handle) if row.get(column)}
+
+
+@dataclass(frozen=True)
+class CrossValidationPlan:
+    """What the grouped folds of cnn_model.training.crossval compare for this modality."""
+
+    # The flag's sensitivity floor: the OOF threshold `crossval summary` reports is the highest keeping it.
+    sensitivity_floor: float = 0.85
+    # Candidate recipes, name -> overrides of the modality's shipped recipe. Keys are TrainingConfig fields,
+    # plus "augmentation" (merged into the spec's), "resize_mode" and "epoch_rule" ("fixed" or "inner_val").
+    candidates: Mapping[str, Mapping] = field(default_factory=lambda: {"baseline": {}})
+
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the square input, top-left origin
+
+
+@dataclass(frozen=True)
+class Region:
+    """Union of boxes of the model's square input, or with frame > 0 its outer frame of that width."""
+
+    boxes: tuple[Box, ...] = ()
+    frame: float = 0.0
+    colour: str | None = None  # outline on the contact sheets; None: not drawn
+
+
+@dataclass(frozen=True)
+class HeatmapRegions:
+    """Named parts of the model's square input where the heatmap check measures the activation mass."""
+
+    regions: Mapping[str, Region]
+    peak_order: tuple[str, ...]  # a peak is named after the first of these holding it, else "other"
+    # What the occlusion check hides, name -> region (None: nothing), where that question was asked.
+    occlusions: Mapping[str, Region | None] = field(default_factory=dict)
+
+
+# No anatomy to name: the lesion or cell is mostly centred, so compare the centre with the frame, where
+# borders, rulers, padding and vignetting sit.
+CENTRE_AND_BORDER = HeatmapRegions(
+    regions={"centre": Region(boxes=((0.25, 0.25, 0.75, 0.75),), colour="lime"), "border": Region(frame=0.10)},
+    peak_order=("centre",),
+)
+
+
+@dataclass(frozen=True)
+class PatientAdvice:
+    """What the result page tells the person who uploaded the image, flagged or not."""
+
+    flagged: str = (
+        "Please show this image to a doctor soon. A flag is not a diagnosis: many flagged images turn out to be "
+        "harmless, but only a clinician can tell."
+    )
+    not_flagged: str = (
+        "This does not rule anything out. If you are worried, or your symptoms change, talk to a clinician."
+    )
 
 
 @dataclass(frozen=True)
@@ -150,6 +208,10 @@ class ModalitySpec:
     # (top, bottom, left, right): fractions of the square input filled with the rest's mean colour, so the
     # network cannot read what lies there (a film's neck, markers and frame); None: the whole image.
     input_mask: tuple[float, float, float, float] | None = None
+    dataset_licence: str = "See the dataset's own terms"  # its terms of use, as the dataset's README states them
+    advice: PatientAdvice = PatientAdvice()
+    cross_validation: CrossValidationPlan = CrossValidationPlan()
+    heatmap_regions: HeatmapRegions = CENTRE_AND_BORDER
 
     @property
     def class_names(self) -> tuple[str, ...]:

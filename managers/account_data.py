@@ -30,7 +30,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import String, cast, delete, or_, select, update
 
-from cnn_model.modalities import get_spec
 from constants import AuditAction
 from db import db
 from managers.audit import AuditManager
@@ -185,44 +184,23 @@ class AccountDataManager:
             # Images are compressed already; deflating them again costs time for nothing.
             archive.writestr(zipfile.ZipInfo(name, date_time=prediction.created_at.timetuple()[:6]), stored.data)
             files[kind] = name
+        record = prediction.facts()
+        card = AccountDataManager._card_figures(prediction.modality, prediction.model_version)
         return {
+            **record,
             "id": str(prediction.id),
             "created_at": _iso(prediction.created_at),
-            "modality": prediction.modality,
-            "modality_detected": prediction.modality_detected,
-            "label": prediction.label,
-            "confidence": prediction.confidence,
-            "probabilities": prediction.probabilities,
-            "is_positive": prediction.is_positive,
-            "positive_probability": sum(
-                prediction.probabilities.get(name, 0.0) for name in get_spec(prediction.modality).positive_classes
-            ),
-            "note": prediction.note,
-            "model": {
-                "name": prediction.model_name,
-                "version": prediction.model_version,
-                "sha256": prediction.model_sha256,
-                "card": AccountDataManager._card_figures(prediction.modality, prediction.model_version),
-            },
-            "image": {
-                "content_type": prediction.image_content_type,
-                "sha256": prediction.image_sha256,
-                "width": prediction.image_width,
-                "height": prediction.image_height,
-            },
+            "model": {**record["model"], "card": card},
             "files": files,
         }
 
     @staticmethod
     def _card_figures(modality: str, version: str) -> dict[str, Any] | None:
         """The model card's figures for the model that made a prediction, if that version is still served."""
-        for card in ModelManager.cards()["items"]:
-            if card.get("modality") == modality and card.get("version") == version:
-                return {
-                    "metrics": card.get("metrics"),
-                    "targets": card.get("targets"),
-                    "limitations": card.get("limitations"),
-                }
+        for card in ModelManager.model_cards():
+            if card.modality == modality and card.version == version:
+                targets = card.targets.to_json() if card.targets else None
+                return {"metrics": card.metrics, "targets": targets, "limitations": card.limitations}
         return None
 
     @staticmethod

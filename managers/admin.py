@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -43,19 +43,27 @@ class AuditFilters(ListFilters):
         return conditions
 
 
+@dataclass(frozen=True)
+class UserFilters(ListFilters):
+    role: Role | str | None = None
+    is_active: bool | None = None
+    email: str | None = None  # a part of the address
+
+    def conditions(self) -> list:
+        conditions = []
+        if self.role is not None:
+            conditions.append(User.role == Role(self.role).value)
+        if self.is_active is not None:
+            conditions.append(User.is_active == self.is_active)
+        if self.email:
+            conditions.append(User.email.contains(normalise_email(self.email), autoescape=True))
+        return conditions
+
+
 class AdminManager:
     @staticmethod
-    def list_users(
-        admin: User, *, role: Role | None, is_active: bool | None, email: str | None, page: int, per_page: int
-    ) -> Page:
-        """Accounts, newest first; email matches a part of the address."""
-        conditions = []
-        if role is not None:
-            conditions.append(User.role == Role(role).value)
-        if is_active is not None:
-            conditions.append(User.is_active == is_active)
-        if email:
-            conditions.append(User.email.contains(normalise_email(email), autoescape=True))
+    def list_users(admin: User, filters: UserFilters, page: int, per_page: int) -> Page:
+        """Accounts, newest first; filters.email matches a part of the address."""
         newest_first = select(User).order_by(User.created_at.desc(), User.id.desc())
 
         def audit(result: Page) -> None:
@@ -64,13 +72,13 @@ class AdminManager:
                 actor=admin,
                 target_type="user",
                 details={
-                    "filters": {"role": role, "is_active": is_active, "email": email},
+                    "filters": asdict(filters),
                     "page": page,
                     "user_ids": [str(user.id) for user in result.items if user.id != admin.id],
                 },
             )
 
-        return list_page(newest_first, conditions, page, per_page, audit=audit)
+        return list_page(newest_first, filters.conditions(), page, per_page, audit=audit)
 
     @staticmethod
     def get_user(admin: User, user_id: uuid.UUID) -> User:

@@ -180,9 +180,9 @@ class ModelManager:
 
     @staticmethod
     def cards() -> dict:
-        """The model cards of every installed model as JSON, and which modalities have none."""
+        """The model cards of every installed model (ModelCard), and which modalities have none."""
         installed = ModelManager.installed()
-        cards = [card.to_json() for card in ModelManager._registry().cards()] if installed else []
+        cards = ModelManager.model_cards()
         return {
             "items": cards,
             "total": len(cards),

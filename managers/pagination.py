@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
@@ -149,6 +149,11 @@ def count_of(model, *conditions) -> Select:
 
 class ListFilters:
     """Base of the filter dataclasses: a None field means "any"."""
+
+    @classmethod
+    def of(cls, query: Mapping[str, Any]) -> Self:
+        """The filters a loaded query names; its other keys (paging) are left out."""
+        return cls(**{field.name: query.get(field.name) for field in fields(cls)})
 
     def described(self) -> dict[str, Any]:
         """The filters that were set, as JSON-safe values (for the audit trail)."""

@@ -21,7 +21,6 @@ from flask import current_app
 from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select, update
 from sqlalchemy.orm import joinedload
 
-from cnn_model.modalities import get_spec
 from cnn_model.runtime import HEATMAP_MAX_SIDE, ActivationMap, ModelRunner
 from cnn_model.runtime import Prediction as RunnerPrediction
 from constants import (
@@ -127,16 +126,6 @@ def _tally(filters: PredictionFilters) -> Select | None:
     return total if filters.owner_id is None else total.where(PredictionCount.owner_id == filters.owner_id)
 
 
-def _with_positive_probability(*predictions: Prediction) -> None:
-    """Give each prediction its positive_probability: the summed probability of its modality's positive classes.
-
-    Derived from the stored probabilities rather than stored itself; what the manager hands out carries it.
-    """
-    for prediction in predictions:
-        positives = get_spec(prediction.modality).positive_classes
-        prediction.positive_probability = sum(prediction.probabilities.get(name, 0.0) for name in positives)
-
-
 class PredictionManager:
     @staticmethod
     def create(owner: User, modality: str | None, upload: BinaryIO | bytes, note: str | None = None) -> Prediction:
@@ -160,7 +149,6 @@ class PredictionManager:
                 target_id=prediction.id,
                 details={"modality": result.modality, "label": result.label, "model_version": runner.version},
             )
-        _with_positive_probability(prediction)
         return prediction
 
     @staticmethod
@@ -276,15 +264,12 @@ class PredictionManager:
             after=after,
             before=before,
         )
-        _with_positive_probability(*result.items)
         return result
 
     @staticmethod
     def get_for(owner: User, prediction_id: uuid.UUID) -> Prediction:
         """One of owner's predictions; NotFound for an unknown id and for someone else's alike."""
-        prediction = get_owned(Prediction.owner_id, prediction_id, owner, noun="prediction")
-        _with_positive_probability(prediction)
-        return prediction
+        return get_owned(Prediction.owner_id, prediction_id, owner, noun="prediction")
 
     @staticmethod
     def open_image(owner: User, prediction_id: uuid.UUID, kind: ImageKind, *, link: bool = True) -> ImageDownload:
@@ -352,7 +337,6 @@ class PredictionManager:
             after=after,
             before=before,
         )
-        _with_positive_probability(*result.items)
         return result
 
     @staticmethod
@@ -372,7 +356,6 @@ class PredictionManager:
                     target_id=prediction.id,
                     details={"owner_id": str(prediction.owner_id), "what": what},
                 )
-        _with_positive_probability(prediction)
         return prediction
 
     @staticmethod

@@ -9,7 +9,7 @@ from flask import current_app
 config = context.config
 
 # Interpret the config file for Python logging, unless logging is set up already: the app logs JSON
-# lines on stderr (utils.telemetry) and migrations run inside it must not replace that.
+# lines on stderr (utils.request_log) and migrations run inside it must not replace that.
 # Keep the app's own loggers (werkzeug's request log among them) working after migrations ran.
 if not logging.getLogger().handlers:
     fileConfig(config.config_file_name, disable_existing_loggers=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from cnn_model.modalities import MODALITIES
+from cnn_model.modalities import MODALITIES, get_spec
 from constants import PREDICTION_NOTE_MAX_LENGTH
 from db import db
 from models.base import CreatedAtMixin, UUIDPrimaryKeyMixin
@@ -98,6 +98,36 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
         if modality not in MODALITIES:
             raise ValueError(f"unknown modality {modality!r}")
         return modality
+
+    @property
+    def positive_probability(self) -> float:
+        """Summed probability of the modality's malignant/abnormal classes: derived from probabilities, not stored."""
+        positives = get_spec(self.modality).positive_classes
+        return sum(self.probabilities.get(name, 0.0) for name in positives)
+
+    def facts(self) -> dict[str, Any]:
+        """What was found, by which model, in which image: the part of a prediction that the API's answer and the
+        account export both give, as plain values (each adds its own: names and links, files and card figures)."""
+        return {
+            "id": self.id,
+            "created_at": self.created_at,
+            "modality": self.modality,
+            "modality_detected": self.modality_detected,
+            "label": self.label,
+            "confidence": self.confidence,
+            "probabilities": self.probabilities,
+            "is_positive": self.is_positive,
+            "positive_probability": self.positive_probability,
+            "note": self.note,
+            "job_id": self.job_id,
+            "model": {"name": self.model_name, "version": self.model_version, "sha256": self.model_sha256},
+            "image": {
+                "content_type": self.image_content_type,
+                "sha256": self.image_sha256,
+                "width": self.image_width,
+                "height": self.image_height,
+            },
+        }
 
     def __repr__(self) -> str:
         return f"<Prediction {self.id} {self.modality}:{self.label} owner={self.owner_id}>"

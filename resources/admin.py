@@ -7,7 +7,7 @@ from flask.views import MethodView
 from auth import auth_required, current_user
 from constants import Role
 from managers.account_data import AccountDataManager
-from managers.admin import AdminManager, AuditFilters
+from managers.admin import AdminManager, AuditFilters, UserFilters
 from managers.predictions import ImageKind, PredictionManager
 from resources.account_export import EXPORT_DOC, send_export
 from resources.api import Blueprint
@@ -61,14 +61,7 @@ class AdminUsers(MethodView):
     @blp.response(200, UserListSchema)
     def get(self, query):
         """Accounts, newest first; filter by role, is_active, part of the email."""
-        return AdminManager.list_users(
-            current_user(),
-            role=query.get("role"),
-            is_active=query.get("is_active"),
-            email=query.get("email"),
-            page=query["page"],
-            per_page=query["per_page"],
-        )
+        return AdminManager.list_users(current_user(), UserFilters.of(query), query["page"], query["per_page"])
 
 
 @blp.route("/users/<uuid:user_id>")
@@ -115,7 +108,5 @@ class AdminAudit(MethodView):
     @blp.response(200, AuditEventListSchema)
     def get(self, query):
         """The audit trail, newest first; filter by actor, action, target and time."""
-        filters = AuditFilters(
-            **{name: query.get(name) for name in ("actor_id", "action", "target_type", "target_id", "after", "before")}
-        )
+        filters = AuditFilters.of(query)
         return AdminManager.list_audit(current_user(), filters, query["page"], query["per_page"])

@@ -178,27 +178,10 @@ class PredictionSchema(Schema):
     def _from_row(self, row, **_kwargs):
         spec = get_spec(row.modality)
         return {
-            "id": row.id,
-            "modality": row.modality,
-            "modality_detected": row.modality_detected,
-            "label": row.label,
+            **row.facts(),
             "display_name": spec.class_spec(row.label).display_name,
-            "confidence": row.confidence,
-            "probabilities": row.probabilities,
-            "is_positive": row.is_positive,
-            "positive_probability": row.positive_probability,  # computed by PredictionManager
             spec.positive_flag: row.is_positive,
             "class_descriptions": {c.name: c.description for c in spec.classes},
-            "model": {"name": row.model_name, "version": row.model_version, "sha256": row.model_sha256},
-            "image": {
-                "content_type": row.image_content_type,
-                "width": row.image_width,
-                "height": row.image_height,
-                "sha256": row.image_sha256,
-            },
-            "note": row.note,
-            "job_id": row.job_id,
-            "created_at": row.created_at,
             "image_url": url_for(self.image_endpoint, prediction_id=row.id, kind="image"),
             "heatmap_url": url_for(self.image_endpoint, prediction_id=row.id, kind="heatmap")
             if row.heatmap_key

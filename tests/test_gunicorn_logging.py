@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
 from bench.harness import free_port, service
 from config import PROJECT_ROOT
+from tests.support.servers import wait_until_answering
 
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 30
@@ -28,20 +27,6 @@ APP_FIELDS = {"time", "level", "logger", "message", "request_id"}
 NATIVE_RUNTIME_LINES = {"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."}
 # Settings of the test runner's environment that would point the node elsewhere or change its logging.
 INHERITED_SETTINGS_DROPPED = ("S3_", "DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR", "GUNICORN_")
-
-
-def _wait_ready(process: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {process.log_path.read_text()[-3000:]}", pytrace=False)
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn not ready after {START_TIMEOUT_S} s: {process.log_path.read_text()[-3000:]}", pytrace=False)
 
 
 def test_every_line_gunicorn_writes_is_a_json_line(tmp_path):
@@ -60,7 +45,9 @@ def test_every_line_gunicorn_writes_is_a_json_line(tmp_path):
     command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
     request_id = "gunicorn-logging-test-request"
     with service("gunicorn", command, env=env, cwd=PROJECT_ROOT, log_dir=tmp_path) as process:
-        _wait_ready(process, url)
+        wait_until_answering(
+            process, f"{url}/health", process.log_path, name="gunicorn", timeout_s=START_TIMEOUT_S, interval_s=0.2
+        )
         answer = requests.get(f"{url}/health", headers={"X-Request-ID": request_id}, timeout=10)
         assert answer.status_code == 200
         os.killpg(process.pid, signal.SIGTERM)

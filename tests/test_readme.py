@@ -13,14 +13,13 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
-import requests
 
 from config import PROJECT_ROOT
+from tests.support.servers import wait_until_answering
 
 pytestmark = pytest.mark.slow
 
@@ -94,16 +93,7 @@ def dev_server(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {(tmp_path / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_answering(process, f"{base}/ready", tmp_path / "server.log", name="the development server")
         yield base
     finally:
         process.terminate()

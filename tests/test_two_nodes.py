@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import requests
 from config import PROJECT_ROOT
 from tests.conftest import make_database
 from tests.support.images import sample_image
+from tests.support.servers import wait_until_answering
 
 pytestmark = pytest.mark.slow
 
@@ -68,17 +68,9 @@ def _shared_redis() -> redis.Redis:
 
 
 def _wait_ready(node: Node) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if node.process.poll() is not None:
-            pytest.fail(f"node {node.name} exited: {node.log.read_text()[-3000:]}", pytrace=False)
-        try:
-            if requests.get(f"{node.url}/ready", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"node {node.name} not ready after {START_TIMEOUT_S} s: {node.log.read_text()[-3000:]}", pytrace=False)
+    wait_until_answering(
+        node.process, f"{node.url}/ready", node.log, name=f"node {node.name}", timeout_s=START_TIMEOUT_S
+    )
 
 
 def _stop(node: Node) -> None:

@@ -23,7 +23,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from utils.telemetry import note_error_code, request_id
+from utils.request_log import note_error_code, request_id
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from auth import current_user
 from cnn_model.modalities import MODALITIES, get_spec
 from constants import AuditAction, Role
 from managers.account_data import AccountDataManager
-from managers.admin import AdminManager, AuditFilters
+from managers.admin import AdminManager, AuditFilters, UserFilters
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
 from schemas.admin import AuditQuerySchema, UserQuerySchema, UserUpdateSchema
@@ -18,7 +18,7 @@ from schemas.pagination import CursorField
 from schemas.predictions import AdminPredictionQuerySchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.predictions import HISTORY_PAGE_SIZE, result_view
+from views.results import HISTORY_PAGE_SIZE, result_view
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_admin", __name__, url_prefix="/admin")
@@ -62,14 +62,7 @@ def users():
         values["is_active"] = given["status"] == "active"
     errors: dict = {}
     query = load_filters(UserQuerySchema(), values, PAGE_SIZE, errors)
-    page = AdminManager.list_users(
-        current_user(),
-        role=query.get("role"),
-        is_active=query.get("is_active"),
-        email=query.get("email"),
-        page=query["page"],
-        per_page=query["per_page"],
-    )
+    page = AdminManager.list_users(current_user(), UserFilters.of(query), query["page"], query["per_page"])
     return render_template(
         "admin/users.html",
         page=page,
@@ -185,9 +178,7 @@ def audit():
         values["actor_id"] = actor
     values.update(day_bounds(given, "after", "before", errors))
     query = load_filters(AuditQuerySchema(), values, PAGE_SIZE, errors)
-    filters = AuditFilters(
-        **{name: query.get(name) for name in ("actor_id", "action", "target_type", "target_id", "after", "before")}
-    )
+    filters = AuditFilters.of(query)
     page = AdminManager.list_audit(current_user(), filters, query["page"], query["per_page"])
     return render_template(
         "admin/audit.html",

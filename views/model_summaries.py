@@ -11,13 +11,6 @@ from cnn_model.card import ModelCard
 from cnn_model.modalities import MODALITIES, get_spec
 from managers.models import ModelManager
 
-# The datasets' terms of use, as their READMEs state them; the cards name the source but not its licence.
-DATASET_LICENCES = {
-    "skin_lesion": "CC BY-NC 4.0 (non-commercial use with attribution; HAM10000, Tschandl et al. 2018)",
-    "chest_xray": "CC BY 4.0 (attribution; Kermany, Zhang and Goldbaum 2018)",
-    "breast": "Published open access with its article (Al-Dhabyani et al. 2020); no formal licence found",
-    "cervical_cytology": "Free research benchmark (Herlev, Jantzen et al. 2005); no formal licence found",
-}
 SPLIT_NAMES = {"fit": "Training", "val": "Validation", "test_slice": "Test"}
 
 
@@ -322,7 +315,7 @@ def summarise(card: ModelCard) -> ModelSummary:
         test=_figures("test", test_metrics),
         threshold=card.decision.positive_threshold if card.decision else None,
         source=data.get("source", ""),
-        licence=DATASET_LICENCES.get(spec.name, "See the dataset's own terms"),
+        licence=spec.dataset_licence,
         counts=[(names.get(c, c), {s: counts[s].get(c, 0) for s in splits}) for c in spec.class_names],
         count_totals={s: sum(counts[s].values()) for s in splits},
         splits=[(s, SPLIT_NAMES[s]) for s in splits],

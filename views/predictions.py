@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from flask import Response, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError, validates_schema
@@ -13,18 +12,17 @@ from cnn_model.modalities import MODALITIES, get_spec
 from constants import AUTO_MODALITY, PREDICTION_NOTE_MAX_LENGTH, Role
 from managers.models import ModelManager
 from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
-from models import Prediction, User
+from models import User
 from schemas.pagination import CursorField
 from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.model_summaries import summaries
+from views.results import HISTORY_PAGE_SIZE, result_view
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_predictions", __name__)
 
 SEE_OTHER = 303
-HISTORY_PAGE_SIZE = 20
 
 # -- upload -----------------------------------------------------------------------------------
 
@@ -103,50 +101,6 @@ def upload():
 
 
 # -- one result -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClassRow:
-    name: str
-    display_name: str
-    description: str
-    probability: float
-    is_positive: bool
-
-    @property
-    def percent(self) -> str:
-        value = self.probability * 100
-        return "<1%" if 0 < value < 0.5 else f"{value:.0f}%"
-
-    @property
-    def bar_width(self) -> str:
-        """The bar's length in the SVG's 0-100 user units."""
-        return f"{max(self.probability, 0.0) * 100:.1f}"
-
-
-def result_view(prediction: Prediction) -> dict:
-    """What the result page shows about a prediction, worked out once for the template."""
-    spec = get_spec(prediction.modality)
-    finding = spec.class_spec(prediction.label)
-    rows = sorted(
-        (
-            ClassRow(c.name, c.display_name, c.description, prediction.probabilities.get(c.name, 0.0), c.is_positive)
-            for c in spec.classes
-        ),
-        key=lambda row: row.probability,
-        reverse=True,
-    )
-    model = summaries().get(prediction.modality)
-    return {
-        "prediction": prediction,
-        "spec": spec,
-        "finding": finding,
-        "rows": rows,
-        "positive_word": "malignant" if spec.positive_flag == "is_malignant" else "abnormal",
-        "positive_percent": round(sum(r.probability for r in rows if r.is_positive) * 100),
-        "model": model,
-        "same_version": model is not None and model.version == prediction.model_version,
-    }
 
 
 @bp.get("/predictions/<uuid:prediction_id>")

@@ -4,7 +4,7 @@ init_jobs(app) gives the app its job queue (app.extensions["job_queue"]). With C
 also binds a Celery app the way Flask's documentation shows (celery_init_app: every task runs in an
 app context), so the same create_app() serves web nodes, which only send chunks, and workers:
 
-    flask --app app jobs worker            # or: celery -A workers.celery_app worker
+    flask --app app jobs worker            # or: celery -A make_celery worker
 """
 
 from __future__ import annotations

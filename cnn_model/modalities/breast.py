@@ -1,6 +1,14 @@
 """Breast ultrasound: BUSI's benign, malignant and normal images."""
 
-from ..specs import ClassSpec, GroupRule, ModalitySpec, QualityTargets, TrainingRecipe, image_path_group
+from ..specs import (
+    ClassSpec,
+    CrossValidationPlan,
+    GroupRule,
+    ModalitySpec,
+    QualityTargets,
+    TrainingRecipe,
+    image_path_group,
+)
 
 NAME = "breast"
 
@@ -26,7 +34,11 @@ SPEC = ModalitySpec(
     input_size=160,
     color_mode="L",
     resize_mode="stretch",
-    group_rule=GroupRule("image path (BUSI has no patient ids)", from_file_name=image_path_group),
+    group_rule=GroupRule(
+        "image path (BUSI has no patient ids)",
+        from_file_name=image_path_group,
+        near_duplicates="BUSI's near-duplicate scans",
+    ),
     recipe=TrainingRecipe(
         version="1.1.0",
         head_epochs=3,
@@ -75,4 +87,16 @@ SPEC = ModalitySpec(
         "contrast": 0.2,
         "brightness": 0.1,
     },
+    dataset_licence="Published open access with its article (Al-Dhabyani et al. 2020); no formal licence found",
+    cross_validation=CrossValidationPlan(
+        sensitivity_floor=0.85,
+        candidates={
+            "baseline": {},
+            # The source images are 256 px squares; 160 px throws away fine margin texture.
+            "px224": {"input_size": 224},
+            # The baseline again with another seed: a second look at the recipe's spread, and the fold models'
+            # teacher files (written by every fold run since; the baseline's folds predate them) for the student.
+            "seed7": {"seed": 7},
+        },
+    ),
 )

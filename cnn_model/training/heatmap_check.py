@@ -11,7 +11,7 @@ mass in named boxes of that square. A CAM here is a 5x5 or 6x6 grid, so a box na
 (the mediastinum strip) can only be told apart from its neighbours coarsely; the report gives each
 box's area share too, the share a flat map would give.
 
-    python -m cnn_model.heatmap_check [--modality M ...] [--limit N] [--out DIR]
+    python -m cnn_model.training.heatmap_check [--modality M ...] [--limit N] [--out DIR]
 
 Writes report.json (summaries), images.csv (one row per image) and one contact sheet per modality
 (a palette PNG: 8 correct and 8 wrong cases, heatmap over the model's input, the boxes drawn; for a
@@ -24,6 +24,7 @@ import argparse
 import csv
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,53 +35,17 @@ from ..data import list_class_folder
 from ..modalities import SPECS
 from ..preprocessing import preprocess_for_model
 from ..runtime import ARTIFACTS_DIR, CARD_FILE, ActivationMap, ModelRunner
+from ..specs import HeatmapRegions, Region
 from .crossval.folds import CV_DIR
 
 DEFAULT_DATA_ROOT = Path("../shared/datasets")
 DEFAULT_OUT = CV_DIR / "heatmaps"
 
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the square input, top-left origin
-
-
-@dataclass(frozen=True)
-class Region:
-    """Union of boxes, or with frame > 0 the outer frame of that width (the border)."""
-
-    boxes: tuple[Box, ...] = ()
-    frame: float = 0.0
-    colour: str | None = None  # outline on the contact sheets; None: not drawn
-
-
-# Chest boxes on the model's square input (the film stretched to a square). Approximate for paediatric
-# frontal films, checked by eye on val images: the lungs lie within about x 0.10-0.90, y 0.10-0.80; the
-# spine, trachea and mediastinum within the middle sixth; above y 0.15 are the neck, shoulders and
-# collimation edge. The lung boxes stop where the mediastinum strip starts so the two never share mass;
-# the heart's left border falls partly in the right-hand lung box (the film is viewed as if facing).
-CHEST_REGIONS = {
-    "lung_fields": Region(boxes=((0.12, 0.15, 0.42, 0.80), (0.58, 0.15, 0.88, 0.80)), colour="lime"),
-    "mediastinum": Region(boxes=((0.42, 0.15, 0.58, 0.80),), colour="red"),
-    "neck_top": Region(boxes=((0.0, 0.0, 1.0, 0.15),), colour="yellow"),
-    "below_lungs": Region(boxes=((0.0, 0.80, 1.0, 1.0),)),  # diaphragm, abdomen, lower border
-    "border": Region(frame=0.08),
-    "centre": Region(boxes=((0.25, 0.25, 0.75, 0.75),)),  # as for the other modalities, to compare centre bias
-}
-# Other modalities have no anatomy to name: the lesion or cell is mostly centred, so compare the centre
-# with the frame, where borders, rulers, padding and vignetting sit.
-GENERIC_REGIONS = {
-    "centre": Region(boxes=((0.25, 0.25, 0.75, 0.75),), colour="lime"),
-    "border": Region(frame=0.10),
-}
-# The order in which a peak is named for chest: the first region holding the peak cell's centre.
-CHEST_PEAK_ORDER = ("neck_top", "mediastinum", "lung_fields", "below_lungs", "border")
 SHEET_CASES = 8  # correct and wrong cases per contact sheet, a 4x4 grid
 SHEET_COLUMNS = 4
 TILE_SIDE = 192
 CAPTION_HEIGHT = 26
 SHEET_COLOURS = 96  # enough for a heatmap over a grey or colour image at a glance
-
-
-def regions_for(modality: str) -> dict[str, Region]:
-    return CHEST_REGIONS if modality == "chest_xray" else GENERIC_REGIONS
 
 
 def region_mask(region: Region, side: int) -> np.ndarray:
@@ -102,7 +67,7 @@ def upsample(grid: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(cam.resize((side, side), Image.Resampling.BILINEAR), dtype=np.float64).clip(min=0)
 
 
-def region_shares(heat: np.ndarray, regions: dict[str, Region]) -> dict[str, float]:
+def region_shares(heat: np.ndarray, regions: Mapping[str, Region]) -> dict[str, float]:
     """Share of the map's total mass in each region (NaN for an all-zero map)."""
     total = float(heat.sum())
     side = heat.shape[0]
@@ -112,7 +77,7 @@ def region_shares(heat: np.ndarray, regions: dict[str, Region]) -> dict[str, flo
     }
 
 
-def area_shares(regions: dict[str, Region], side: int) -> dict[str, float]:
+def area_shares(regions: Mapping[str, Region], side: int) -> dict[str, float]:
     """Each region's share of the square: what a flat map would put there."""
     return {name: float(region_mask(region, side).mean()) for name, region in regions.items()}
 
@@ -131,16 +96,11 @@ def contains(region: Region, x: float, y: float) -> bool:
     return any(x0 <= x < x1 and y0 <= y < y1 for x0, y0, x1, y1 in region.boxes)
 
 
-def peak_region(cell: tuple[int, int], grid_shape: tuple[int, int], regions: dict[str, Region]) -> str:
-    """The first region of peak_order holding the peak cell's centre, else "other"."""
+def peak_region(cell: tuple[int, int], grid_shape: tuple[int, int], layout: HeatmapRegions) -> str:
+    """The first region of the layout's peak_order holding the peak cell's centre, else "other"."""
     rows, columns = grid_shape
     x, y = (cell[1] + 0.5) / columns, (cell[0] + 0.5) / rows
-    return next((name for name in peak_order(regions) if contains(regions[name], x, y)), "other")
-
-
-def peak_order(regions: dict[str, Region]) -> tuple[str, ...]:
-    """The regions a peak is named after, first match wins: chest's anatomy, else only the centre box."""
-    return CHEST_PEAK_ORDER if regions is CHEST_REGIONS else ("centre",)
+    return next((name for name in layout.peak_order if contains(layout.regions[name], x, y)), "other")
 
 
 def on_edge(cell: tuple[int, int], grid_shape: tuple[int, int]) -> bool:
@@ -164,7 +124,7 @@ class Case:
         return self.predicted == self.true_label
 
 
-def check_image(runner: ModelRunner, path: Path, true_label: str, regions: dict[str, Region]) -> Case:
+def check_image(runner: ModelRunner, path: Path, true_label: str, layout: HeatmapRegions) -> Case:
     prediction = runner.predict(path, heatmap=True)
     grid = prediction.activation_map.grid.astype(np.float32)
     heat = upsample(grid, runner.spec.input_size)
@@ -175,9 +135,9 @@ def check_image(runner: ModelRunner, path: Path, true_label: str, regions: dict[
         predicted=prediction.label,
         confidence=prediction.confidence,
         grid=grid,
-        shares=region_shares(heat, regions),
+        shares=region_shares(heat, layout.regions),
         peak=cell,
-        peak_region=peak_region(cell, grid.shape, regions),
+        peak_region=peak_region(cell, grid.shape, layout),
     )
 
 
@@ -200,7 +160,7 @@ def sample_images(data_root: Path, modality: str, limit: int | None) -> list:
     return chosen
 
 
-def summarise(cases: list[Case], regions: dict[str, Region]) -> dict:
+def summarise(cases: list[Case], layout: HeatmapRegions) -> dict:
     """Mean and median share per region, and where the peak cells lie (grid counts, edge ring, named region)."""
     if not cases:
         return {"n": 0}
@@ -208,7 +168,7 @@ def summarise(cases: list[Case], regions: dict[str, Region]) -> dict:
     peaks = np.zeros((rows, columns), dtype=int)
     for case in cases:
         peaks[case.peak] += 1
-    shares = {name: np.array([c.shares[name] for c in cases]) for name in regions}
+    shares = {name: np.array([c.shares[name] for c in cases]) for name in layout.regions}
     summary = {
         "n": len(cases),
         "mean": {name: round(float(np.nanmean(v)), 4) for name, v in shares.items()},
@@ -216,7 +176,7 @@ def summarise(cases: list[Case], regions: dict[str, Region]) -> dict:
         "peak_on_edge_cells": round(sum(on_edge(c.peak, (rows, columns)) for c in cases) / len(cases), 4),
         "peak_cells": peaks.tolist(),
     }
-    summary["peak_regions"] = {n: sum(c.peak_region == n for c in cases) for n in [*peak_order(regions), "other"]}
+    summary["peak_regions"] = {n: sum(c.peak_region == n for c in cases) for n in [*layout.peak_order, "other"]}
     return summary
 
 
@@ -234,8 +194,9 @@ def group_cases(cases: list[Case], class_names) -> dict[str, list[Case]]:
     return groups
 
 
-def modality_report(runner: ModelRunner, cases: list[Case], regions: dict[str, Region]) -> dict:
+def modality_report(runner: ModelRunner, cases: list[Case], layout: HeatmapRegions) -> dict:
     rows, columns = cases[0].grid.shape
+    regions = layout.regions
     return {
         "model_version": runner.version,
         "input_side": runner.spec.input_size,
@@ -245,7 +206,7 @@ def modality_report(runner: ModelRunner, cases: list[Case], regions: dict[str, R
         "area_share": {k: round(v, 4) for k, v in area_shares(regions, runner.spec.input_size).items()},
         "accuracy": round(sum(c.correct for c in cases) / len(cases), 4),
         "groups": {
-            name: summarise(group, regions) for name, group in group_cases(cases, runner.spec.class_names).items()
+            name: summarise(group, layout) for name, group in group_cases(cases, runner.spec.class_names).items()
         },
     }
 
@@ -360,12 +321,13 @@ def run(modalities: list[str], data_root: Path, out: Path, limit: int | None, ar
     report, rows = {"data": "val/ of each modality", "limit_per_class": limit, "modalities": {}}, []
     for modality in modalities:
         runner = ModelRunner(artifacts_dir / modality)
-        regions = regions_for(modality)
-        cases = [check_image(runner, s.path, s.label, regions) for s in sample_images(data_root, modality, limit)]
-        report["modalities"][modality] = modality_report(runner, cases, regions)
+        layout = SPECS[modality].heatmap_regions
+        regions = layout.regions
+        cases = [check_image(runner, s.path, s.label, layout) for s in sample_images(data_root, modality, limit)]
+        report["modalities"][modality] = modality_report(runner, cases, layout)
         rows += csv_rows(modality, cases, data_root)
         save_small_png(contact_sheet(runner, sheet_cases(cases), regions), out / f"{modality}.png")
-        if len(runner.spec.class_names) == 2:  # the chest question is normal against pneumonia: compare them too
+        if len(runner.spec.class_names) == 2:  # a two-class question (normal against pneumonia): compare both
             by_class = class_sheet_cases(cases, runner.spec.class_names)
             save_small_png(contact_sheet(runner, by_class, regions), out / f"{modality}_by_class.png")
         print(f"{modality}: {len(cases)} images, accuracy {report['modalities'][modality]['accuracy']:.3f}")

@@ -18,7 +18,7 @@ sensitivity and specificity at the card's decision rule, the CAM's mass shares (
 occluded input), and the predictions that flipped against no occlusion. Also the val films split by
 file-name series (IM-, NORMAL2-IM-, person..._bacteria, person..._virus).
 
-    python -m cnn_model.occlusion_check [--limit N] [--out DIR]
+    python -m cnn_model.training.occlusion_check [--limit N] [--out DIR]
 
 Writes occlusion.json and chest_occlusion.png (the conditions on a few films) under --out.
 """
@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..modalities import chest_xray
 from ..preprocessing import preprocess_for_model
 from ..runtime import ARTIFACTS_DIR, ActivationMap, ModelRunner
+from ..specs import Region
 from .heatmap_check import (
-    CHEST_REGIONS,
     DEFAULT_DATA_ROOT,
     DEFAULT_OUT,
-    Region,
     area_shares,
     region_mask,
     region_shares,
@@ -51,20 +51,12 @@ from .heatmap_check import (
     upsample,
 )
 
-MODALITY = "chest_xray"
-POSITIVE = "pneumonia"
-THORAX_BOX = (0.10, 0.12, 0.90, 0.85)  # kept by "outside_thorax"; checked by eye to hold both lungs
-_X0, _Y0, _X1, _Y1 = THORAX_BOX
+MODALITY = chest_xray.NAME
+(POSITIVE,) = chest_xray.SPEC.positive_classes
+CHEST_REGIONS = chest_xray.SPEC.heatmap_regions.regions
+THORAX_BOX = chest_xray.THORAX_BOX  # drawn on the unoccluded films
 # Occluded regions; "outside_thorax" is the complement of THORAX_BOX as four boxes.
-OCCLUSIONS: dict[str, Region | None] = {
-    "none": None,
-    "neck_top": CHEST_REGIONS["neck_top"],
-    "border": CHEST_REGIONS["border"],
-    "outside_thorax": Region(
-        boxes=((0.0, 0.0, 1.0, _Y0), (0.0, _Y1, 1.0, 1.0), (0.0, _Y0, _X0, _Y1), (_X1, _Y0, 1.0, _Y1))
-    ),
-    "lung_fields": CHEST_REGIONS["lung_fields"],
-}
+OCCLUSIONS = chest_xray.SPEC.heatmap_regions.occlusions
 SERIES_PATTERNS = (  # file-name series of the Kermany/Kaggle chest set, most specific first
     ("NORMAL2-IM", re.compile(r"^NORMAL2-IM-")),
     ("IM", re.compile(r"^IM-")),

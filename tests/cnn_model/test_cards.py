@@ -29,10 +29,8 @@ def test_the_card_takes_its_threshold_from_where_the_spec_says(modality):
     if spec.sensitivity_target is None:
         assert "positive_threshold" not in decision
     elif spec.threshold_source == "cv_oof":
-        from cnn_model.training.crossval.candidates import SENSITIVITY_FLOOR
-
         assert decision["threshold_source"] == "cv_oof"
-        assert spec.sensitivity_target == SENSITIVITY_FLOOR[modality]  # the floor `crossval summary` reports at
+        assert spec.sensitivity_target == spec.cross_validation.sensitivity_floor  # `crossval summary` reports at it
         assert decision["threshold_evidence"]["source"] == f"model_runs/{modality}/{spec.recipe.cv_candidate}"
     else:
         assert decision.get("threshold_source", "val") == "val" and "on val" in decision["positive_threshold_rule"]

@@ -13,6 +13,7 @@ from cnn_model.modalities import get_spec
 from cnn_model.training.crossval import candidates as cv_candidates
 from cnn_model.training.crossval import folds as cv_folds
 from cnn_model.training.crossval import summary as cv_summary
+from cnn_model.training.crossval.fold_run import FoldSplit, fit_and_val, fold_record
 
 
 def synthetic_samples(seed=0, n_groups=120) -> list[Sample]:
@@ -117,7 +118,7 @@ def test_summary_pools_the_folds_and_meets_the_sensitivity_floor(tmp_path, modal
     y = np.concatenate([y for y, _ in written])
     p = np.concatenate([p for _, p in written])
     assert pooled["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
-    assert pooled["threshold"]["sensitivity"] >= cv_candidates.SENSITIVITY_FLOOR[modality]
+    assert pooled["threshold"]["sensitivity"] >= get_spec(modality).cross_validation.sensitivity_floor
     assert 0 <= pooled["threshold_cross_fitted"]["sensitivity"] <= 1
     assert summary["epoch_curve"]["best"]["epoch"] == 3
     assert "mean ± sd" in cv_summary.format_summary(summary)
@@ -138,3 +139,37 @@ def test_a_candidate_trains_and_is_scored_with_its_own_input_mask():
     assert changed.augmentation["zoom"] == 0.3 and changed.augmentation["contrast"] == spec.augmentation["contrast"]
     assert changed.resize_mode == "letterbox" and changed.input_mask == spec.input_mask
     assert recipe == {"head_epochs": 1}  # what is left is TrainingConfig's
+
+
+def _split_of(samples: list[Sample], fold: int = 0) -> FoldSplit:
+    group_fold = cv_folds.assign_folds(samples)
+    sample_folds = [group_fold[s.group] for s in samples]
+    held = [s for s, f in zip(samples, sample_folds, strict=True) if f == fold]
+    rest = [s for s, f in zip(samples, sample_folds, strict=True) if f != fold]
+    return FoldSplit(samples, sample_folds, held, rest)
+
+
+def test_a_fixed_epoch_fold_trains_on_the_other_folds_and_only_logs_its_own():
+    split = _split_of(synthetic_samples())
+    recipe: dict = {}
+    fit, val = fit_and_val(split, "fixed", recipe)
+    assert (fit, val) == (split.rest, split.held)
+    assert recipe == {"select_on_val": False, "patience": 6}
+
+
+def test_an_inner_val_fold_chooses_its_epoch_on_groups_of_the_other_folds():
+    split = _split_of(synthetic_samples())
+    recipe = {"patience": 3}
+    fit, val = fit_and_val(split, "inner_val", recipe)
+    assert sorted(map(str, fit + val)) == sorted(map(str, split.rest))
+    assert not {s.group for s in fit} & {s.group for s in val} and not set(val) & set(split.held)
+    assert recipe == {"select_on_val": True, "patience": 3}  # the candidate's own patience is kept
+    with pytest.raises(ValueError, match="unknown epoch_rule"):
+        fit_and_val(split, "best_of_three", {})
+
+
+def test_a_fold_records_its_recipe_as_the_modality_lists_it(tmp_path):
+    result = {"config": {"seed": 7}, "best_epoch": 28, "class_weights": {"benign": 1.0}}
+    record = fold_record("breast", "seed7", 2, "fixed", result, 12.5, {"fit": {}}, tmp_path)
+    assert record["recipe"] == dict(get_spec("breast").cross_validation.candidates["seed7"]) == {"seed": 7}
+    assert list(record)[:3] == ["modality", "candidate", "fold"] and record["kept_epoch"] == 28

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 
+from cnn_model.modalities import SPECS
+from cnn_model.specs import CENTRE_AND_BORDER, Region
 from cnn_model.training.heatmap_check import (
-    CHEST_REGIONS,
-    GENERIC_REGIONS,
-    Region,
     area_shares,
     on_edge,
     peak_cell,
@@ -16,6 +15,9 @@ from cnn_model.training.heatmap_check import (
 )
 
 SIDE = 160
+CHEST = SPECS["chest_xray"].heatmap_regions
+CHEST_REGIONS = CHEST.regions
+GENERIC_REGIONS = CENTRE_AND_BORDER.regions
 
 
 def box_map(box, side=SIDE):
@@ -65,11 +67,11 @@ def test_peak_cells_are_named_by_their_centre():
     grid = np.zeros((5, 5))
     grid[0, 2] = 1
     assert peak_cell(grid) == (0, 2)
-    assert peak_region((0, 2), (5, 5), CHEST_REGIONS) == "neck_top"
-    assert peak_region((2, 2), (5, 5), CHEST_REGIONS) == "mediastinum"
-    assert peak_region((2, 1), (5, 5), CHEST_REGIONS) == "lung_fields"
-    assert peak_region((4, 1), (5, 5), CHEST_REGIONS) == "below_lungs"
-    assert peak_region((2, 0), (5, 5), CHEST_REGIONS) == "other"
+    assert peak_region((0, 2), (5, 5), CHEST) == "neck_top"
+    assert peak_region((2, 2), (5, 5), CHEST) == "mediastinum"
+    assert peak_region((2, 1), (5, 5), CHEST) == "lung_fields"
+    assert peak_region((4, 1), (5, 5), CHEST) == "below_lungs"
+    assert peak_region((2, 0), (5, 5), CHEST) == "other"
     assert on_edge((2, 0), (5, 5)) and not on_edge((2, 2), (5, 5))
 
 

@@ -9,6 +9,7 @@ import pytest
 from cnn_model import modalities
 from cnn_model.modalities import MODALITIES, SPECS, get_spec
 from cnn_model.runtime import ARTIFACTS_DIR, CARD_FILE
+from cnn_model.specs import ModalitySpec
 from cnn_model.training.scoring import limitations
 
 
@@ -85,3 +86,21 @@ def test_a_stand_in_spec_replaces_the_registered_one_in_place():
 def test_a_name_cannot_be_registered_twice():
     with pytest.raises(ValueError, match="already registered"):
         SPECS.register(SPECS["breast"])
+
+
+def test_only_the_skin_advice_speaks_of_a_dermatologist_and_a_spots_changes():
+    """What a patient reads after a result is the modality's own (its spec's advice), not the template's."""
+    for name, spec in SPECS.items():
+        about_skin = name == "skin_lesion"
+        assert ("dermatologist" in spec.advice.flagged) == about_skin
+        assert ("the spot's size, shape or colour" in spec.advice.not_flagged) == about_skin
+        assert "not a diagnosis" in spec.advice.flagged and "talk to a clinician" in spec.advice.not_flagged
+
+
+def test_every_modality_names_its_datasets_licence_and_sensitivity_floor():
+    for spec in SPECS.values():
+        assert spec.dataset_licence != ModalitySpec.dataset_licence  # its own, not the fallback
+        assert 0.5 < spec.cross_validation.sensitivity_floor < 1
+        assert "baseline" in spec.cross_validation.candidates
+        if spec.sensitivity_target is not None:
+            assert spec.sensitivity_target == spec.cross_validation.sensitivity_floor

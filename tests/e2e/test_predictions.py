@@ -13,7 +13,7 @@ from managers.predictions import PredictionManager
 from managers.users import UserManager
 from tests.e2e.helpers import DESKTOP, PHONE, RESULT_URL, User, image_loaded, register, sign_out, upload
 from tests.support.images import sample_image
-from views.predictions import HISTORY_PAGE_SIZE
+from views.results import HISTORY_PAGE_SIZE
 
 HEATMAP = re.compile("heatmap", re.IGNORECASE)
 

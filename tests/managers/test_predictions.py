@@ -273,3 +273,25 @@ def test_what_the_manager_hands_out_carries_the_positive_probability(owner, moda
     assert PredictionManager.get_for(owner, created.id).positive_probability == expected
     (listed,) = PredictionManager.list_for(owner, PredictionFilters(), page=1, per_page=5).items
     assert listed.positive_probability == expected
+
+
+def test_the_positive_probability_is_the_rows_own_sum_of_its_positive_classes():
+    """A property of the model, from the stored probabilities: any row has it, however it was loaded."""
+    spec = get_spec("breast")
+    row = Prediction(modality=spec.name, probabilities={"benign": 0.25, "malignant": 0.5, "normal": 0.25})
+    assert spec.positive_classes == ("malignant",) and row.positive_probability == 0.5
+    row.probabilities = {"benign": 0.9, "malignant": 0.1}
+    assert row.positive_probability == 0.1
+
+
+def test_a_predictions_facts_are_what_was_stored_with_its_positive_probability(owner, modality):
+    """The one mapping of a row that the API's answer and the account export both start from."""
+    created = PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
+    facts = created.facts()
+    assert facts["positive_probability"] == created.positive_probability
+    assert set(facts) >= {"id", "label", "probabilities", "is_positive", "model", "image", "note"}
+    assert facts["model"] == {
+        "name": created.model_name,
+        "version": created.model_version,
+        "sha256": created.model_sha256,
+    }

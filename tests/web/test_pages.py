@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from cnn_model.card import ModelCard
 from cnn_model.modalities import MODALITIES, get_spec
@@ -81,6 +82,7 @@ def test_model_page_shows_the_cards_figures(client, modality):
     text = page_text(response)
     assert get_spec(modality).display_name in text
     assert "of 100" in text and "Known limitations" in text and "Licence" in text
+    assert str(escape(get_spec(modality).dataset_licence)) in text  # from the modality's own module
     for plot in ("confusion_matrix", "roc"):
         image = client.get(f"/models/{modality}/{plot}.png")
         assert image.status_code == 200 and image.mimetype == "image/png"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from markupsafe import escape
 
 from cnn_model.modalities import get_spec
 from cnn_model.runtime import ARTIFACTS_DIR, ModelRunner
@@ -268,3 +269,16 @@ def test_delete_asks_first_then_deletes(app, patient_browser, uploaded):
     assert patient_browser.get(f"/predictions/{prediction_id}").status_code == 404
     with app.app_context():
         assert db.session.query(AuditEvent).filter_by(action="prediction.delete").count() == 1
+
+
+@pytest.mark.parametrize("modality", ["skin_lesion", "breast"])
+def test_the_result_gives_the_advice_its_modality_writes_for_the_flag(app, patient_browser, uploaded, modality):
+    prediction_id = uploaded(patient_browser, modality)
+    with app.app_context():
+        flagged = db.session.get(Prediction, uuid.UUID(prediction_id)).is_positive
+    advice = get_spec(modality).advice
+
+    text = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+
+    given, other = (advice.flagged, advice.not_flagged) if flagged else (advice.not_flagged, advice.flagged)
+    assert str(escape(given)) in text and str(escape(other)) not in text

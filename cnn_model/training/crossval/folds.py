@@ -13,8 +13,6 @@ import numpy as np
 from ...data import Sample, list_class_folder
 from ...modalities import get_spec
 
-BREAST, CERVICAL_CYTOLOGY, CHEST_XRAY, SKIN_LESION = "breast", "cervical_cytology", "chest_xray", "skin_lesion"
-
 # The run records (folds, OOF predictions, soft targets, logs) are data, kept at the repository's top level.
 CV_DIR = Path(__file__).resolve().parents[3] / "model_runs"
 DEFAULT_DATA_ROOT = Path("../shared/datasets")
@@ -39,7 +37,7 @@ def labelled_samples(modality: str, data_root: Path) -> list[Sample]:
     spec = get_spec(modality)
     dataset_dir = Path(data_root) / modality
     samples = list_class_folder(dataset_dir / "train", spec) + list_class_folder(dataset_dir / "val", spec)
-    if modality == BREAST:
+    if spec.group_rule.near_duplicates:
         samples = with_near_duplicate_groups(samples)
     return samples
 
@@ -148,8 +146,8 @@ def write_folds(modality: str, data_root: Path, cv_dir: Path = CV_DIR) -> dict:
         "group_rule": spec.group_rule.description
         + (
             f"; images whose {DHASH_SIZE}x{DHASH_SIZE} difference hashes differ in <= {DHASH_MAX_DISTANCE} "
-            "bits are one group (BUSI's near-duplicate scans)"
-            if modality == BREAST
+            f"bits are one group ({spec.group_rule.near_duplicates})"
+            if spec.group_rule.near_duplicates
             else ""
         ),
         "n_images": len(samples),
@@ -157,9 +155,9 @@ def write_folds(modality: str, data_root: Path, cv_dir: Path = CV_DIR) -> dict:
         "multi_image_groups": sum(1 for n in sizes.values() if n > 1),
         "class_counts_per_fold": table,
         "folds": {relative_path(s): group_fold[s.group] for s in sorted(samples, key=relative_path)},
-        # Only where grouping needed more than the spec's rule: BUSI's near-duplicate clusters.
+        # Only where grouping needed more than the spec's rule: the near-duplicate clusters.
         "groups": {relative_path(s): s.group for s in sorted(samples, key=relative_path) if sizes[s.group] > 1}
-        if modality == BREAST
+        if spec.group_rule.near_duplicates
         else None,
     }
     path = folds_path(modality, cv_dir)

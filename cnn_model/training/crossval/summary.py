@@ -14,7 +14,6 @@ from ...metrics import accuracy_at_prevalence, balanced_accuracy, macro_ovr_auc,
 from ...modalities import get_spec
 from ..calibration import oof_temperature
 from ..rules import sensitivity_threshold
-from .candidates import SENSITIVITY_FLOOR
 from .folds import CV_DIR, N_FOLDS, fold_stem, teacher_path
 
 
@@ -118,7 +117,7 @@ def summarise(
     top1 = np.isin(predicted, positive_idx)
     truth = np.isin(y, positive_idx)
     pooled["top1_flag"] = {"sensitivity": float(np.mean(top1[truth])), "specificity": float(np.mean(~top1[~truth]))}
-    floor = SENSITIVITY_FLOOR[modality]
+    floor = spec.cross_validation.sensitivity_floor
     threshold = math.floor(sensitivity_threshold(p, y, spec, floor) * 1e4) / 1e4
     pooled["threshold"] = {"floor": floor, "threshold": threshold, **_flag_figures(y, scores, threshold, positive_idx)}
     if len(folds) > 1:  # the threshold rule scored honestly: each fold flagged at the others' OOF threshold

@@ -1,11 +1,10 @@
-"""Request telemetry: a request id for every request, one JSON log line per request, and its metrics.
+"""The request id of every request, and the JSON log lines that carry it (services.telemetry writes the
+request's own line and metrics).
 
 Every request gets an id: the client's X-Request-ID when it is well-formed (so a proxy's or a
 client's id follows the request through), else a fresh one. It is sent back in X-Request-ID on every
 response, put in every error body (utils.errors), and carried by every log line written while the
-request runs. Logs go to stderr as JSON, one object a line; the request line holds the method, the
-route template (never the path with its ids, nor the query string), the status, the duration and
-the user's id: no emails, tokens, file names or image bytes.
+request runs. Logs go to stderr as JSON, one object a line.
 """
 
 from __future__ import annotations
@@ -14,20 +13,14 @@ import json
 import logging
 import re
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import Flask, Response, g, has_request_context, request
-from sqlalchemy import inspect as sa_inspect
-
-from services import metrics
+from flask import g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Ids a client may choose: short, and only characters that cannot forge a log line or a header.
 _WELL_FORMED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
-UNMATCHED_ROUTE = "<unmatched>"  # 404s: the path itself would let anyone mint new series and log lines
-request_log = logging.getLogger("medsight.request")
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")  # colours some libraries put in their messages (werkzeug's banner)
 
 
@@ -119,51 +112,3 @@ def configure_logging(level: int = logging.INFO) -> None:
     werkzeug_log = logging.getLogger("werkzeug")
     if not any(isinstance(f, _DropServerAccessLines) for f in werkzeug_log.filters):
         werkzeug_log.addFilter(_DropServerAccessLines())
-
-
-def _route() -> str:
-    return request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
-
-
-def _user_id() -> str | None:
-    user = g.get("medsight_user")
-    if user is None:
-        return None
-    # From the session's identity map: reading user.id would reload the row, gone if the account was
-    # deleted while this request ran.
-    identity = sa_inspect(user).identity
-    return str(identity[0]) if identity else None
-
-
-def init_request_telemetry(app: Flask) -> None:
-    """Bind the request id, the request log line and the request metrics to app.
-
-    Call first in create_app: a before_request hook registered earlier could refuse a request
-    before its clock starts.
-    """
-    configure_logging()
-
-    @app.before_request
-    def _start_request() -> None:
-        g.medsight_request_started = time.perf_counter()
-        request_id()
-
-    @app.after_request
-    def _finish_request(response: Response) -> Response:
-        rid = request_id()
-        response.headers[REQUEST_ID_HEADER] = rid
-        started = g.pop("medsight_request_started", None)
-        seconds = time.perf_counter() - started if started is not None else 0.0
-        route = _route()
-        metrics.observe_request(request.method, route, response.status_code, seconds, g.get("medsight_error_code"))
-        request_log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 2),
-                "user_id": _user_id(),
-            },
-        )
-        return response

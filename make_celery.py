@@ -1,4 +1,4 @@
-"""The Celery app for `celery -A workers.celery_app worker`: MedSight's app, built from the environment.
+"""The Celery app for `celery -A make_celery worker`: MedSight's app, built from the environment.
 
 CELERY_BROKER_URL must be set (with the same DATABASE_URL and storage settings as the web nodes).
 """
