@@ -150,6 +150,9 @@ class ModalitySpec:
     # (top, bottom, left, right): fractions of the square input filled with the rest's mean colour, so the
     # network cannot read what lies there (a film's neck, markers and frame); None: the whole image.
     input_mask: tuple[float, float, float, float] | None = None
+    # Coverage of the prediction sets (cnn_model.conformal): each class's images have their class in the set
+    # at least this often; the card's thresholds are fitted for it.
+    set_coverage: float = 0.9
 
     @property
     def class_names(self) -> tuple[str, ...]:
