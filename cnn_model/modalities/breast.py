@@ -28,7 +28,7 @@ SPEC = ModalitySpec(
     resize_mode="stretch",
     group_rule=GroupRule("image path (BUSI has no patient ids)", from_file_name=image_path_group),
     recipe=TrainingRecipe(
-        version="1.1.0",
+        version="1.1.1",
         head_epochs=3,
         finetune_epochs=25,
         refit_all_train=True,
