@@ -82,6 +82,9 @@ def _predict(args) -> int:
             prediction.positive_flag: prediction.is_positive,
             "positive_probability": round(prediction.positive_probability, 6),
             "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+            "prediction_set": list(prediction.prediction_set) if prediction.prediction_set is not None else None,
+            "set_coverage": prediction.set_coverage,
+            "certainty": prediction.certainty,
         }
 
     return _json_lines(args.files, describe)

@@ -255,6 +255,22 @@ class HeldOutCheck(CardSection):
 
 
 @dataclass(frozen=True)
+class CardConformal(CardSection):
+    """Prediction sets with a coverage guarantee (cnn_model.conformal): the thresholds and what they gave."""
+
+    method: str
+    score: str
+    coverage: float  # each class's images have their class in the set at least this often
+    thresholds: dict  # class -> the highest score (1 - served probability) that keeps the class in the set
+    calibration_source: str  # where the calibration predictions are (model_runs/...) and how they were served
+    calibration_n: int
+    calibration_counts: dict  # class -> calibration images
+    calibration_choice: str  # why these predictions stand for the served model
+    empty_set_rule: str
+    report: dict  # mean set size, single-label share, coverage per class: out of fold, cross-fitted, checks
+
+
+@dataclass(frozen=True)
 class ModelCard(CardFile):
     """A classifier's card. Export writes the first part; scoring adds metrics and the sections after it."""
 
@@ -281,6 +297,7 @@ class ModelCard(CardFile):
     cross_validation: CardCrossValidation | None = None
     distillation: dict | None = None
     held_out_checks: tuple[HeldOutCheck, ...] | None = None
+    conformal: CardConformal | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:

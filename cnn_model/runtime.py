@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .card import ARTIFACTS_DIR, CARD_FILE, MODEL_FILE, ArtifactError, ModelCard
+from .conformal import PredictionSets, certainty_of
 from .decision import DecisionPolicy, positive_indices
 from .gate import GATE_DIR_NAME, ModalityGate
 from .interpreter import InterpreterPool, LiteInterpreter
@@ -42,6 +43,11 @@ class Prediction:
     positive_flag: str  # "is_malignant" or "is_abnormal"
     positive_probability: float  # summed probability of the malignant/abnormal classes
     activation_map: ActivationMap | None = None  # where the model looked for its label, if asked for
+    # The findings the model cannot rule out at set_coverage (cnn_model.conformal), most probable first, and
+    # "clear" (one) or "uncertain" (more); None where the card has no prediction sets.
+    prediction_set: tuple[str, ...] | None = None
+    set_coverage: float | None = None
+    certainty: str | None = None
 
 
 class ModelRunner:
@@ -77,6 +83,7 @@ class ModelRunner:
             input_mask=tuple(card_input.mask) if card_input.mask else None,
         )
         self.decision = DecisionPolicy.from_card(self.card, self.spec)
+        self.sets = PredictionSets.from_card(self.card, self.spec)
         self.sha256 = actual
         self.num_threads = num_threads
         self._interpreters = InterpreterPool(lambda: LiteInterpreter(self._model_bytes, num_threads))
@@ -110,6 +117,7 @@ class ModelRunner:
         activation_map = None
         if heatmap and cams is not None:
             activation_map = ActivationMap.of(cams[0][:, :, top], self.spec.resize_mode)
+        prediction_set = tuple(self.sets.prediction_set(p, self.spec.class_names)) if self.sets else None
         return Prediction(
             modality=self.spec.name,
             label=class_spec.name,
@@ -120,6 +128,9 @@ class ModelRunner:
             positive_flag=self.spec.positive_flag,
             positive_probability=float(p[positive_indices(self.spec)].sum()),
             activation_map=activation_map,
+            prediction_set=prediction_set,
+            set_coverage=self.sets.coverage if self.sets else None,
+            certainty=certainty_of(prediction_set) if prediction_set else None,
         )
 
 

@@ -212,6 +212,9 @@ class ModalitySpec:
     advice: PatientAdvice = PatientAdvice()
     cross_validation: CrossValidationPlan = CrossValidationPlan()
     heatmap_regions: HeatmapRegions = CENTRE_AND_BORDER
+    # Coverage of the prediction sets (cnn_model.conformal): each class's images have their class in the set
+    # at least this often; the card's thresholds are fitted for it.
+    set_coverage: float = 0.9
 
     @property
     def class_names(self) -> tuple[str, ...]:

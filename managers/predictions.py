@@ -56,6 +56,7 @@ class PredictionFilters(ListFilters):
     modality: str | None = None
     label: str | None = None
     is_positive: bool | None = None
+    certainty: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
     owner_id: uuid.UUID | None = None
@@ -73,6 +74,8 @@ class PredictionFilters(ListFilters):
             conditions.append(Prediction.label == self.label)
         if self.is_positive is not None:
             conditions.append(Prediction.is_positive == self.is_positive)
+        if self.certainty is not None:
+            conditions.append(Prediction.certainty == self.certainty)
         if self.created_after is not None:
             conditions.append(Prediction.created_at >= self.created_after)
         if self.created_before is not None:
@@ -193,6 +196,9 @@ class PredictionManager:
             confidence=min(max(result.confidence, 0.0), 1.0),
             probabilities=result.probabilities,
             is_positive=result.is_positive,
+            prediction_set=list(result.prediction_set) if result.prediction_set is not None else None,
+            set_coverage=result.set_coverage,
+            certainty=result.certainty,
             model_name=runner.name,
             model_version=runner.version,
             model_sha256=runner.sha256,

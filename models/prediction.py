@@ -47,6 +47,8 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
             "created_at",
         ),
         Index("ix_predictions_created_at", "created_at"),
+        # The history's certainty filter (owner + certainty, newest first).
+        Index("ix_predictions_owner_id_certainty_created_at", "owner_id", "certainty", "created_at"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
         Index("uq_predictions_job_id_job_entry_sha256", "job_id", "job_entry_sha256", unique=True),
     )
@@ -60,6 +62,11 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON, nullable=False)
     # Malignant or abnormal, by the modality's spec (its positive_flag).
     is_positive: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # The findings the model could not rule out at set_coverage (cnn_model.conformal), most probable first,
+    # and "clear" (one) or "uncertain" (more). Empty for rows from before migration 0014.
+    prediction_set: Mapped[list[str] | None] = mapped_column(JSON)
+    set_coverage: Mapped[float | None] = mapped_column(Float)
+    certainty: Mapped[str | None] = mapped_column(String(16))
 
     model_name: Mapped[str] = mapped_column(String(100), nullable=False)
     model_version: Mapped[str] = mapped_column(String(32), nullable=False)
@@ -118,6 +125,9 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
             "probabilities": self.probabilities,
             "is_positive": self.is_positive,
             "positive_probability": self.positive_probability,
+            "prediction_set": list(self.prediction_set) if self.prediction_set is not None else None,
+            "set_coverage": self.set_coverage,
+            "certainty": self.certainty,
             "note": self.note,
             "job_id": self.job_id,
             "model": {"name": self.model_name, "version": self.model_version, "sha256": self.model_sha256},

@@ -40,6 +40,9 @@ class _Unstored:
     confidence: float
     probabilities: dict
     is_positive: bool
+    prediction_set: tuple[str, ...] | None
+    set_coverage: float | None
+    certainty: str | None
 
 
 @blp.route("/predict")
@@ -66,7 +69,15 @@ class LegacyPredict(MethodView):
         if user is None:
             result, detected = PredictionManager.classify(modality, form["upload"].stream)
             answer = _Unstored(
-                result.modality, detected, result.label, result.confidence, result.probabilities, result.is_positive
+                result.modality,
+                detected,
+                result.label,
+                result.confidence,
+                result.probabilities,
+                result.is_positive,
+                result.prediction_set,
+                result.set_coverage,
+                result.certainty,
             )
         else:
             answer = PredictionManager.create(user, modality, form["upload"].stream)

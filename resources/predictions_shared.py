@@ -12,7 +12,7 @@ IMAGE_KIND_DOC = (
 
 def filters_from(query: dict) -> PredictionFilters:
     """The history filters from a loaded PredictionQuerySchema (or its admin variant, which adds user_id)."""
-    names = ("modality", "label", "is_positive", "created_after", "created_before", "job_id")
+    names = ("modality", "label", "is_positive", "certainty", "created_after", "created_before", "job_id")
     return PredictionFilters(**{name: query.get(name) for name in names}, owner_id=query.get("user_id"))
 
 

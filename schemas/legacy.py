@@ -5,7 +5,16 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, pre_dump
 from cnn_model.modalities import get_spec
 from constants import AUTO_MODALITY, PREDICTION_DISCLAIMER
 from schemas.fields import Text
-from schemas.predictions import UPLOAD_MODALITY_CHOICE, UPLOAD_MODALITY_DOC, ImageUploadSchema, auto_to_none
+from schemas.predictions import (
+    CERTAINTY_FIELD,
+    PREDICTION_SET_FIELD,
+    SET_COVERAGE_FIELD,
+    UPLOAD_MODALITY_CHOICE,
+    UPLOAD_MODALITY_DOC,
+    ImageUploadSchema,
+    auto_to_none,
+    certainty_fields,
+)
 
 
 class LegacyUploadSchema(ImageUploadSchema):
@@ -56,6 +65,9 @@ class LegacyPredictionSchema(Schema):
     stored = fields.Boolean(dump_only=True, metadata={"description": "Kept in the caller's history"})
     modality = fields.String(dump_only=True)
     modality_detected = fields.Boolean(dump_only=True)
+    prediction_set = PREDICTION_SET_FIELD
+    set_coverage = SET_COVERAGE_FIELD
+    certainty = CERTAINTY_FIELD
     disclaimer = fields.String(dump_only=True)
 
     @pre_dump
@@ -77,5 +89,6 @@ class LegacyPredictionSchema(Schema):
             "stored": stored_id is not None,
             "modality": result.modality,
             "modality_detected": result.modality_detected,
+            **certainty_fields(result),
             "disclaimer": PREDICTION_DISCLAIMER,
         }

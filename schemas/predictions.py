@@ -5,6 +5,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, validate, validates_schema
 from werkzeug.datastructures import FileStorage
 
+from cnn_model.conformal import CERTAINTIES
 from cnn_model.modalities import get_spec
 from constants import AUTO_MODALITY, IDEMPOTENCY_KEY_MAX_LENGTH, PREDICTION_DISCLAIMER, PREDICTION_NOTE_MAX_LENGTH
 from schemas.fields import Text, UtcDateTime
@@ -92,6 +93,13 @@ class PredictionQuerySchema(CursorPageQuerySchema):
     is_positive = fields.Boolean(metadata={"description": "Only malignant/abnormal results (or only the others)"})
     is_malignant = fields.Boolean(metadata={"description": "Same as is_positive"})
     is_abnormal = fields.Boolean(metadata={"description": "Same as is_positive"})
+    certainty = Text(
+        validate=validate.OneOf(CERTAINTIES),
+        metadata={
+            "description": "Only clear results (one finding in the prediction set) or only uncertain ones; "
+            "predictions made before prediction sets have none and match neither"
+        },
+    )
     created_after = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
     created_before = UtcDateTime(metadata={"description": "ISO 8601; UTC if no offset"})
     job_id = fields.UUID(metadata={"description": "Only the predictions this batch job made"})
@@ -124,6 +132,41 @@ class ImageInfoSchema(Schema):
     width = fields.Integer(dump_only=True)
     height = fields.Integer(dump_only=True)
     sha256 = fields.String(dump_only=True)
+
+
+# How sure the model is, shared by every shape a prediction is shown in (cnn_model.conformal).
+PREDICTION_SET_FIELD = fields.List(
+    fields.String(),
+    dump_only=True,
+    allow_none=True,
+    metadata={
+        "description": "The findings (class names) the model cannot rule out, most probable first: the true one "
+        "is among them for set_coverage of images of each class. Null for predictions made before prediction sets"
+    },
+)
+SET_COVERAGE_FIELD = fields.Float(
+    dump_only=True,
+    allow_none=True,
+    metadata={"description": "How often the prediction set holds the true finding, e.g. 0.9; null where no set"},
+)
+CERTAINTY_FIELD = fields.String(
+    dump_only=True,
+    allow_none=True,
+    validate=validate.OneOf(CERTAINTIES),
+    metadata={
+        "description": "clear: the prediction set holds one finding; uncertain: more than one; null where no set"
+    },
+)
+
+
+def certainty_fields(result) -> dict:
+    """prediction_set, set_coverage and certainty of a stored row or a runner's prediction (None where it has none)."""
+    prediction_set = getattr(result, "prediction_set", None)
+    return {
+        "prediction_set": list(prediction_set) if prediction_set is not None else None,
+        "set_coverage": getattr(result, "set_coverage", None),
+        "certainty": getattr(result, "certainty", None),
+    }
 
 
 class PredictionSchema(Schema):
@@ -163,6 +206,9 @@ class PredictionSchema(Schema):
         dump_only=True,
         metadata={"description": "One plain-language sentence per class"},
     )
+    prediction_set = PREDICTION_SET_FIELD
+    set_coverage = SET_COVERAGE_FIELD
+    certainty = CERTAINTY_FIELD
     model = fields.Nested(ModelInfoSchema, dump_only=True)
     image = fields.Nested(ImageInfoSchema, dump_only=True)
     note = fields.String(dump_only=True, allow_none=True)

@@ -40,7 +40,7 @@ SPEC = ModalitySpec(
         near_duplicates="BUSI's near-duplicate scans",
     ),
     recipe=TrainingRecipe(
-        version="1.1.0",
+        version="1.1.1",
         head_epochs=3,
         finetune_epochs=25,
         refit_all_train=True,

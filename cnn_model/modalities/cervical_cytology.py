@@ -65,7 +65,7 @@ SPEC = ModalitySpec(
         from_file_name=file_name_prefix_group(r"([^-]*)"),
     ),
     recipe=TrainingRecipe(
-        version="2.0.0",
+        version="2.0.1",
         head_epochs=3,
         finetune_epochs=15,
         # Seven classes: int8 rounding of the whole backbone flipped up to 7% of val decisions against

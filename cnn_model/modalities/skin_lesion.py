@@ -50,7 +50,7 @@ SPEC = ModalitySpec(
         side_column="lesion_id",
     ),
     recipe=TrainingRecipe(
-        version="1.2.0",
+        version="1.2.1",
         head_epochs=2,
         finetune_epochs=12,
         # Seven classes: int8 rounding of the whole backbone flipped up to 7% of val decisions against

@@ -1,4 +1,7 @@
-"""Command line: python -m cnn_model.training {train,export,rescore,train-gate} ... (needs requirements-train.txt)"""
+"""Command line: python -m cnn_model.training {train,export,rescore,conformal,train-gate} ...
+
+Needs requirements-train.txt.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +49,13 @@ def main(argv=None) -> int:
     rescore.add_argument("--data-root", type=Path, default=None)
     rescore.add_argument("--artifacts-dir", type=Path, default=None)
     rescore.add_argument("--keep-latency", action="store_true", help="keep the card's latency figure")
+
+    conformal = commands.add_parser(
+        "conformal", help="refit only a shipped card's prediction sets (its `conformal` section) on the OOF predictions"
+    )
+    conformal.add_argument("--modality", required=True, choices=MODALITIES)
+    conformal.add_argument("--data-root", type=Path, default=None)
+    conformal.add_argument("--artifacts-dir", type=Path, default=None)
 
     train_gate = commands.add_parser("train-gate", help="build, fit and check the modality gate")
     train_gate.add_argument("--data-root", type=Path, default=None)
@@ -117,6 +127,15 @@ def _run(args) -> int:
                 indent=2,
             )
         )
+        return 0
+    if args.command == "conformal":
+        from .pipeline import DEFAULT_DATA_ROOT
+        from .scoring import add_conformal
+
+        card = add_conformal(
+            (args.artifacts_dir or ARTIFACTS_DIR) / args.modality, data_root=args.data_root or DEFAULT_DATA_ROOT
+        )
+        print(json.dumps({"modality": args.modality, "conformal": card.conformal.to_json()}, indent=2))
         return 0
     if args.command == "train":
         from .pipeline import DEFAULT_BACKBONE, DEFAULT_DATA_ROOT, train_modality

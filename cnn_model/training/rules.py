@@ -98,6 +98,33 @@ def sensitivity_threshold(probabilities: np.ndarray, y_true: np.ndarray, spec: M
     return float(positive_scores[allowed_misses])
 
 
+MARGIN_CONFIDENCE = 0.95  # one-sided: the floor must hold at the lower bound of this confidence
+MARGIN_STEP = 0.0025  # how finely the sensitivity aimed for is raised above the floor
+
+
+def wilson_lower_bound(successes: int, n: int, confidence: float = MARGIN_CONFIDENCE) -> float:
+    """One-sided lower confidence bound of a proportion (Wilson score interval)."""
+    if n == 0:
+        return 0.0
+    z = float(_normal_quantile(confidence))
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
+def _normal_quantile(q: float) -> float:
+    """The standard normal's q-quantile (bisection on erf; no SciPy where this runs)."""
+    low, high = -10.0, 10.0
+    for _ in range(100):
+        mid = (low + high) / 2
+        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < q:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
 def rounded_threshold(threshold: float) -> float:
     """Four decimals, rounded down: keeps every positive the exact threshold caught."""
     return math.floor(threshold * 1e4) / 1e4
@@ -112,44 +139,67 @@ def oof_threshold_decision(spec: ModalitySpec, folds: list[dict], source: str) -
     cross-fitted (each fold flagged at the threshold the other folds' OOF predictions give), the
     honest estimate of what choosing a threshold this way delivers.
     """
-    target = spec.sensitivity_target
-    if target is None:
+    floor = spec.sensitivity_target
+    if floor is None:
         raise ValueError(f"{spec.name}: no sensitivity_target to set a threshold for")
     if len(folds) < 2:
         raise ValueError(f"{spec.name}: a cross-validated threshold needs at least two folds, got {len(folds)}")
     positive_idx = positive_indices(spec)
     y = np.concatenate([f["y_true"] for f in folds])
     p = np.concatenate([f["served"] for f in folds])
-    threshold = rounded_threshold(sensitivity_threshold(p, y, spec, target))
+    truth = np.isin(y, positive_idx)
+    scores = p[:, positive_idx].sum(axis=1)
 
-    def flag_figures(y_true, flags) -> dict:
-        truth = np.isin(y_true, positive_idx)
+    def flag_figures(flags) -> dict:
         return {
             "sensitivity": round(float(np.mean(flags[truth])), 4),
             "specificity": round(float(np.mean(~flags[~truth])), 4),
         }
 
-    scores = p[:, positive_idx].sum(axis=1)
-    fold_thresholds, cross_flags = [], []
-    for k, fold in enumerate(folds):
-        others = [g for j, g in enumerate(folds) if j != k]
-        t = rounded_threshold(
-            sensitivity_threshold(
-                np.concatenate([g["served"] for g in others]),
-                np.concatenate([g["y_true"] for g in others]),
-                spec,
-                target,
+    def at(aim: float) -> dict:
+        """The pooled threshold for sensitivity >= aim, and the same rule cross-fitted."""
+        threshold = rounded_threshold(sensitivity_threshold(p, y, spec, aim))
+        fold_thresholds, cross_flags = [], []
+        for k, fold in enumerate(folds):
+            others = [g for j, g in enumerate(folds) if j != k]
+            t = rounded_threshold(
+                sensitivity_threshold(
+                    np.concatenate([g["served"] for g in others]),
+                    np.concatenate([g["y_true"] for g in others]),
+                    spec,
+                    aim,
+                )
             )
-        )
-        fold_thresholds.append(t)
-        cross_flags.append(fold["served"][:, positive_idx].sum(axis=1) >= t)
-    truth = np.isin(y, positive_idx)
+            fold_thresholds.append(t)
+            cross_flags.append(fold["served"][:, positive_idx].sum(axis=1) >= t)
+        cross_flags = np.concatenate(cross_flags)
+        caught = int(cross_flags[truth].sum())
+        return {
+            "threshold": threshold,
+            "oof": flag_figures(scores >= threshold),
+            "cross_fitted": {
+                **flag_figures(cross_flags),
+                "sensitivity_lower_bound": round(wilson_lower_bound(caught, int(truth.sum())), 4),
+                "fold_thresholds": fold_thresholds,
+                "rule": "each fold flagged at the threshold set the same way on the other folds' OOF predictions",
+            },
+        }
+
+    # The floor with a margin: aim for the lowest sensitivity, from the floor up, at which the one-sided lower
+    # confidence bound of the cross-fitted sensitivity reaches the floor.
+    at_floor = at(floor)
+    aim, chosen = floor, at_floor
+    while chosen["cross_fitted"]["sensitivity_lower_bound"] < floor and aim + MARGIN_STEP <= 1.0:
+        aim = round(aim + MARGIN_STEP, 4)
+        chosen = at(aim)
     return {
-        "positive_threshold": threshold,
+        "positive_threshold": chosen["threshold"],
         "positive_threshold_rule": (
-            f"highest threshold on the summed probability of positive_classes with sensitivity >= {target} "
+            f"highest threshold on the summed probability of positive_classes with sensitivity >= {aim} "
             f"on the pooled out-of-fold predictions of grouped {len(folds)}-fold cross-validation ({source}, "
-            f"{len(y)} images)"
+            f"{len(y)} images): the sensitivity floor {floor} with a margin, {aim} being the lowest aim (in steps "
+            f"of {MARGIN_STEP}) whose cross-fitted sensitivity has a one-sided {MARGIN_CONFIDENCE:.0%} Wilson lower "
+            f"bound at or above {floor}"
         ),
         "threshold_source": "cv_oof",
         "threshold_evidence": {
@@ -158,12 +208,17 @@ def oof_threshold_decision(spec: ModalitySpec, folds: list[dict], source: str) -
             "n": int(len(y)),
             "positives": int(truth.sum()),
             "negatives": int((~truth).sum()),
-            "sensitivity_target": target,
-            "oof": flag_figures(y, scores >= threshold),
-            "cross_fitted": {
-                **flag_figures(y, np.concatenate(cross_flags)),
-                "fold_thresholds": fold_thresholds,
-                "rule": "each fold flagged at the threshold set the same way on the other folds' OOF predictions",
+            "sensitivity_target": floor,
+            "sensitivity_aim": aim,
+            # False: even the aim of 1.0 leaves the bound under the floor (too few positives to show the margin).
+            "margin_met": chosen["cross_fitted"]["sensitivity_lower_bound"] >= floor,
+            "oof": chosen["oof"],
+            "cross_fitted": chosen["cross_fitted"],
+            "without_margin": {
+                "rule": f"the highest threshold with sensitivity >= {floor} on the pooled OOF predictions",
+                "threshold": at_floor["threshold"],
+                "oof": at_floor["oof"],
+                "cross_fitted": at_floor["cross_fitted"],
             },
         },
     }

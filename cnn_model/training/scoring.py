@@ -7,6 +7,7 @@ file (and its sha256) as it is.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..preprocessing import load_image, preprocess_for_model
 from ..runtime import ModelRunner
 from ..specs import ModalitySpec
 from .calibration import oof_temperature, val_temperature
+from .conformal import conformal_section
 from .crossval.folds import N_FOLDS
 from .crossval.summary import load_candidate, summarise
 from .rules import derive_decision, oof_threshold_decision, prevalence_power_choice
@@ -92,6 +94,11 @@ def score_artifact(
     if spec.held_out_checks:
         card["held_out_checks"] = held_out_checks(spec, card["version"])
     card["limitations"] = limitations(spec, card["metrics"])
+    card.pop("conformal", None)
+    if cv_folds:
+        card["conformal"] = conformal_figures(
+            spec, cv_folds, cv_source, oof_serving, val_samples, runner.decision.adjust(network_val), y_val
+        )
     scored = ModelCard.from_json(card, str(card_path))
     write_card(card_path, scored)
     return scored
@@ -115,6 +122,101 @@ def oof_decision_rules(spec: ModalitySpec, cv_folds, cv_source) -> tuple[dict | 
         )
         serving["prevalence_power"] = prevalence_power["alpha"]
     return calibration, prevalence_power, serving
+
+
+OWN_VAL_MIN_PER_CLASS = 100  # val/ images per class a student's own predictions need to carry its prediction sets
+VAL_FOLDS = 5
+
+
+def conformal_figures(
+    spec: ModalitySpec, cv_folds: list[dict], cv_source: str, oof_serving: dict, val_samples, served_val, y_val
+) -> dict:
+    """The card's `conformal`: prediction-set thresholds and what they give (cnn_model.training.conformal).
+
+    Calibrated on the recipe's OOF predictions served as the card serves them (oof_serving), with val/ as the
+    check. A distilled student has no OOF predictions of its own: its teachers' stand for it, unless val/ holds
+    OWN_VAL_MIN_PER_CLASS of every class, in which case the student's own val predictions (served_val, the exact
+    model that serves, never trained on them) are the calibration set, cross-fitted over grouped folds of val/,
+    and the teachers' OOF predictions are the check.
+    """
+    serving = ", ".join(
+        part
+        for part in (
+            f"calibrated with temperature {oof_serving['temperature']}" if "temperature" in oof_serving else None,
+            f"each fold's prevalence correction raised to the power {oof_serving['prevalence_power']}"
+            if "prevalence_power" in oof_serving
+            else None,
+        )
+        if part
+    )
+    oof_source = f"{cv_source}: the pooled out-of-fold predictions of its {len(cv_folds)} folds, " + (
+        f"served as this card's rules serve them ({serving})" if serving else "the networks' own probabilities"
+    )
+    n_oof = sum(len(f["y_true"]) for f in cv_folds)
+    teachers = (
+        np.concatenate([f["served"] for f in cv_folds]),
+        np.concatenate([f["y_true"] for f in cv_folds]),
+    )
+    counts = np.bincount(y_val, minlength=len(spec.class_names))
+    if not spec.recipe.distilled_from:
+        choice = (
+            "This model is its recipe trained once more on train/; the fold models are the same recipe, each "
+            f"predicting images it never trained on ({n_oof}), served by this card's rules. Val/ is the check "
+            "(report.val; in sample for a model whose epoch was chosen on val)."
+        )
+        return conformal_section(spec, cv_folds, oof_source, choice, checks={"val": (served_val, y_val)})
+    if counts.min() >= OWN_VAL_MIN_PER_CLASS:
+        folds = [
+            {"y_true": y_val[mask], "served": served_val[mask]}
+            for mask in (np.array([_val_fold(s.group) == k for s in val_samples]) for k in range(VAL_FOLDS))
+        ]
+        choice = (
+            "This model is a distilled student: its own val/ predictions (never trained on, and the exact model "
+            f"that serves; at least {counts.min()} images of every class) are the calibration set, cross-fitted over "
+            f"{VAL_FOLDS} folds of val/'s groups. Its teachers' OOF predictions ({cv_source}, {n_oof} images) are the "
+            "other choice and the check (report.teachers_oof): their probabilities are on another scale (the student "
+            "learnt calibrated, averaged soft targets), so thresholds fitted on them cover fewer of its val images."
+        )
+        source = (
+            f"val/: this model's own predictions on its {len(y_val)} images, served by this card; {VAL_FOLDS} folds "
+            "of val/'s groups (salted sha1) for the cross-fitted figures"
+        )
+        return conformal_section(spec, folds, source, choice, checks={"teachers_oof": teachers})
+    choice = (
+        f"This model is a distilled student with no out-of-fold predictions of its own, and val/ has as few as "
+        f"{counts.min()} images of a class, too few to fit a class's quantile. Its teachers' ({cv_source}) stand for "
+        f"it: each of {n_oof} images predicted by the fold model that never trained on it, served as its flag "
+        "threshold is set (the scale of the soft targets it learnt). Its own val/ predictions check the "
+        "thresholds (report.val_student)."
+    )
+    return conformal_section(spec, cv_folds, oof_source, choice, checks={"val_student": (served_val, y_val)})
+
+
+def _val_fold(group: str) -> int:
+    return int(hashlib.sha1(f"medsight-conformal:{group}".encode()).hexdigest(), 16) % VAL_FOLDS
+
+
+def add_conformal(artifact_dir: Path, *, data_root: Path) -> ModelCard:
+    """Write (or rewrite) only the card's `conformal` section, from the OOF predictions and the model's val/."""
+    artifact_dir = Path(artifact_dir)
+    card_path = artifact_dir / CARD_FILE
+    runner = ModelRunner(artifact_dir)
+    spec = runner.spec
+    cv_folds, cv_source = cross_validation_folds(spec)
+    if not cv_folds:
+        raise ValueError(f"{spec.name}: the recipe names no cross-validation to calibrate prediction sets on")
+    _, _, oof_serving = oof_decision_rules(spec, cv_folds, cv_source)
+    if oof_serving:
+        cv_folds, _ = cross_validation_folds(spec, **oof_serving)
+    val_samples = list_class_folder(Path(data_root) / spec.name / "val", spec)
+    served_val = np.concatenate([runner.run(preprocess_for_model(s.path, spec)[None])[0] for s in val_samples])
+    y_val = np.array([spec.class_names.index(s.label) for s in val_samples])
+    card = runner.card.to_json()
+    card.pop("conformal", None)
+    card["conformal"] = conformal_figures(spec, cv_folds, cv_source, oof_serving, val_samples, served_val, y_val)
+    scored = ModelCard.from_json(card, str(card_path))
+    write_card(card_path, scored)
+    return scored
 
 
 def cross_validation_folds(

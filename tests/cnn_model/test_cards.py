@@ -65,13 +65,16 @@ def test_a_cv_oof_threshold_is_what_the_committed_oof_predictions_give(modality)
         and truth.sum() == decision["threshold_evidence"]["positives"]
     )
 
+    # The threshold aims above the floor by the card's margin (sensitivity_aim; see the next test).
+    aim = decision["threshold_evidence"]["sensitivity_aim"]
+    assert aim >= spec.sensitivity_target
     caught = np.sort(scores[truth])
-    misses = math.floor((1 - spec.sensitivity_target) * len(caught) + 1e-9)
+    misses = math.floor((1 - aim) * len(caught) + 1e-9)
     expected = math.floor(caught[misses] * 1e4) / 1e4
     threshold = decision["positive_threshold"]
     assert threshold == expected
     sensitivity = np.mean(scores[truth] >= threshold)
-    assert sensitivity >= spec.sensitivity_target > np.mean(scores[truth] >= caught[misses] + 1e-6)
+    assert sensitivity >= aim > np.mean(scores[truth] >= caught[misses] + 1e-6)
     oof = decision["threshold_evidence"]["oof"]
     assert oof["sensitivity"] == pytest.approx(sensitivity, abs=1e-4)
     assert oof["specificity"] == pytest.approx(np.mean(scores[~truth] < threshold), abs=1e-4)
@@ -136,3 +139,34 @@ def test_a_student_card_sets_its_teachers_on_val_beside_itself(modality):
     truth, predicted = np.concatenate(truth), np.concatenate(predicted)
     assert teachers["n"] == len(truth) == student["n"]
     assert teachers["accuracy"] == pytest.approx(np.mean(truth == predicted), abs=1e-4)
+
+
+@pytest.mark.parametrize("modality", _cv_oof_modalities())
+def test_a_cv_oof_threshold_keeps_its_floor_with_a_margin(modality):
+    """The cross-fitted sensitivity's one-sided 95% lower bound reaches the floor; one step less aim does not."""
+    from cnn_model.training.rules import MARGIN_STEP, wilson_lower_bound
+
+    spec, evidence = SPECS[modality], _card(modality)["decision"]["threshold_evidence"]
+    floor, cross_fitted = spec.sensitivity_target, evidence["cross_fitted"]
+    caught = round(cross_fitted["sensitivity"] * evidence["positives"])
+    assert cross_fitted["sensitivity_lower_bound"] == pytest.approx(
+        wilson_lower_bound(caught, evidence["positives"]), abs=1e-4
+    )
+    assert cross_fitted["sensitivity_lower_bound"] >= floor
+    before = evidence["without_margin"]
+    assert before["threshold"] >= _card(modality)["decision"]["positive_threshold"]
+    if evidence["sensitivity_aim"] > floor:
+        assert before["cross_fitted"]["sensitivity_lower_bound"] < floor
+        assert evidence["sensitivity_aim"] == pytest.approx(
+            floor + MARGIN_STEP * round((evidence["sensitivity_aim"] - floor) / MARGIN_STEP)
+        )
+
+
+def test_the_wilson_bound_matches_a_worked_example():
+    """95 of 100 (one-sided 95%, z = 1.6449): (0.95 + z^2/200 - z * sqrt(0.0475/100 + z^2/40000)) / (1 + z^2/100)."""
+    from cnn_model.training.rules import wilson_lower_bound
+
+    z = 1.6448536269514722
+    expected = (0.95 + z * z / 200 - z * math.sqrt(0.95 * 0.05 / 100 + z * z / 40000)) / (1 + z * z / 100)
+    assert wilson_lower_bound(95, 100) == pytest.approx(expected, abs=1e-9)
+    assert wilson_lower_bound(95, 100) == pytest.approx(0.9008, abs=1e-4)

@@ -28,6 +28,17 @@ def test_predict_prints_one_json_object_per_file():
         assert abs(sum(line["probabilities"].values()) - 1) < 1e-4
 
 
+def test_predict_prints_the_prediction_set_its_coverage_and_certainty():
+    result = run_cli("predict", "--modality", "breast", sample_image("breast"), sample_image("breast", "malignant"))
+    assert result.returncode == 0, result.stderr
+    for line in map(json.loads, result.stdout.splitlines()):
+        assert {"label", "confidence", "is_malignant", "positive_probability", "probabilities"} <= set(line)
+        assert line["set_coverage"] == 0.9 and line["certainty"] in ("clear", "uncertain")
+        chance = [line["probabilities"][name] for name in line["prediction_set"]]
+        assert line["prediction_set"] and chance == sorted(chance, reverse=True)
+        assert (line["certainty"] == "clear") == (len(line["prediction_set"]) == 1)
+
+
 def test_predict_reports_unreadable_files_and_fails(tmp_path):
     text_file = tmp_path / "notes.jpg"
     text_file.write_text("not an image")

@@ -57,14 +57,20 @@ def test_a_cv_oof_threshold_is_set_on_the_pooled_folds_and_cross_fitted():
     decision = derive_decision(
         spec, {"data": {"counts": {"fit": {}}}, "class_weights": {}}, None, None, oof_folds=folds, oof_source="cv/x"
     )
-    # Pooled positives 0.2 0.3 0.4 0.6 ...: two of ten may be missed, so the third lowest sets it.
-    assert decision["positive_threshold"] == 0.4 and decision["threshold_source"] == "cv_oof"
+    # Without the margin: pooled positives 0.2 0.3 0.4 0.6 ...: two of ten may be missed, so the third lowest.
     evidence = decision["threshold_evidence"]
+    before = evidence["without_margin"]
+    assert before["threshold"] == 0.4
     assert (evidence["n"], evidence["positives"], evidence["folds"]) == (20, 10, 2)
-    assert evidence["oof"] == {"sensitivity": 0.8, "specificity": 0.9}  # 0.5 is the one benign flagged
+    assert before["oof"] == {"sensitivity": 0.8, "specificity": 0.9}  # 0.5 is the one benign flagged
     # Each fold at the other's threshold: fold 0 at 0.4 (fold 1 misses one of five), fold 1 at 0.6.
-    assert evidence["cross_fitted"]["fold_thresholds"] == [0.4, 0.6]
-    assert evidence["cross_fitted"]["sensitivity"] == 0.7 and evidence["cross_fitted"]["specificity"] == 0.9
+    assert before["cross_fitted"]["fold_thresholds"] == [0.4, 0.6]
+    assert before["cross_fitted"]["sensitivity"] == 0.7 and before["cross_fitted"]["specificity"] == 0.9
+    # With it: ten positives cannot show 0.8 at a 95% lower bound (10 of 10 gives 0.79), so the rule aims for
+    # every positive, the lowest positive sets the threshold, and the card says the margin is not met.
+    assert decision["positive_threshold"] == 0.2 and decision["threshold_source"] == "cv_oof"
+    assert evidence["sensitivity_aim"] == 1.0 and evidence["margin_met"] is False
+    assert evidence["oof"] == {"sensitivity": 1.0, "specificity": 0.7}
     with pytest.raises(ValueError, match="out-of-fold"):
         derive_decision(spec, {"data": {"counts": {"fit": {}}}, "class_weights": {}}, None, None)
 
