@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .card import ModelCard
+from .card import ArtifactError, ModelCard
 from .specs import ModalitySpec
 
 CLEAR = "clear"  # the set holds one finding
@@ -45,6 +45,9 @@ class PredictionSets:
         if card.conformal is None:
             return None
         thresholds = card.conformal.thresholds
+        missing = [name for name in spec.class_names if name not in thresholds]
+        if missing:
+            raise ArtifactError(f"the card's prediction sets name no threshold for {', '.join(missing)}")
         return cls(card.conformal.coverage, np.array([thresholds[name] for name in spec.class_names], dtype=float))
 
     def members(self, probabilities: np.ndarray) -> np.ndarray:
