@@ -116,7 +116,7 @@ def _account(client) -> dict[str, str]:
 
 def _start_worker(environment: dict, log_path) -> subprocess.Popen:
     command = [sys.executable, "-m", "celery", "-A", "make_celery", "worker", "--pool", "solo"]
-    command += ["--queues", environment["CELERY_QUEUE"], "--loglevel", "WARNING", "--without-heartbeat"]
+    command += ["--queues", environment["CELERY_QUEUE"], "--loglevel", "INFO", "--without-heartbeat"]
     return subprocess.Popen(
         command,
         cwd=PROJECT_ROOT,
