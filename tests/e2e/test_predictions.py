@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import expect
@@ -11,6 +12,7 @@ from cnn_model.modalities import MODALITIES, get_spec
 from db import db
 from managers.predictions import PredictionManager
 from managers.users import UserManager
+from models import Prediction
 from tests.e2e.helpers import DESKTOP, PHONE, RESULT_URL, User, image_loaded, register, sign_out, upload
 from tests.support.images import sample_image
 from views.results import HISTORY_PAGE_SIZE
@@ -40,6 +42,25 @@ def test_upload_shows_the_result_with_its_heatmap(page, new_user, check_page, mo
     expect(page.get_by_role("button", name="Delete")).to_be_visible()
     assert prediction_id in page.url
     check_page(f"result-{modality}")
+
+
+def test_an_uncertain_result_leads_with_the_flag_and_names_the_candidates(page, new_user, live_server, check_page):
+    register(page, new_user)
+    prediction_id = upload(page, "skin_lesion")
+    with live_server.app.app_context():
+        row = db.session.get(Prediction, uuid.UUID(prediction_id))
+        row.label, row.is_positive = "mel", True
+        row.prediction_set, row.set_coverage, row.certainty = ["mel", "nv"], 0.9, "uncertain"
+        db.session.commit()
+        db.session.remove()
+
+    page.reload()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Flagged as possibly malignant")
+    main = page.get_by_role("main")
+    expect(main).to_contain_text("It looks most like a melanoma or a mole; MedSight cannot tell these apart")
+    expect(main).to_contain_text("mostly fair skin")
+    check_page("result-uncertain")
 
 
 def test_on_s3_the_result_shows_the_photo_and_its_heatmap(s3_page, new_user, checker):
