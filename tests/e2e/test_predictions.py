@@ -89,6 +89,23 @@ def test_upload_can_leave_the_kind_of_image_to_medsight(page, new_user):
     expect(page.get_by_role("main")).to_contain_text(f"{get_spec('chest_xray').display_name} (recognised by MedSight)")
 
 
+def test_a_kind_mismatch_is_classified_as_the_detected_kind_in_one_click(page, new_user, check_page):
+    register(page, new_user)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Upload").click()
+    page.get_by_role("radio", name=get_spec("skin_lesion").display_name, exact=True).check()
+    page.get_by_label("Image file").set_input_files(sample_image("chest_xray"))
+    page.get_by_role("button", name="Upload").click()
+
+    offer = page.get_by_role("button", name=f"Classify it as {get_spec('chest_xray').display_name}")
+    expect(offer).to_be_visible()
+    expect(page.get_by_role("alert")).not_to_contain_text("choose the file again")
+    check_page("upload-mismatch")
+    offer.click()
+
+    page.wait_for_url(RESULT_URL)
+    expect(page.get_by_role("main")).to_contain_text(get_spec("chest_xray").display_name)
+
+
 def test_result_pages_are_not_cached(page, new_user):
     register(page, new_user)
     prediction_id = upload(page, "chest_xray")

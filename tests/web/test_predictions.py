@@ -14,6 +14,7 @@ from db import db
 from managers.users import UserManager
 from models import AuditEvent, Prediction
 from tests.support.images import sample_image, sample_images
+from tests.support.synthetic import foreign_png
 from tests.web.conftest import csrf_of, page_text, sign_in
 
 
@@ -150,6 +151,26 @@ def test_result_states_what_the_model_is_for_and_its_main_limitation(patient_bro
     assert "What it is for" in text and "not a diagnosis" in text.lower()
     assert str(escape(get_spec(modality).main_limitation)) in text
     assert {"skin_lesion": "mostly fair skin", "chest_xray": "children aged 1 to 5"}[modality] in text
+
+
+def test_a_picture_uploaded_as_a_skin_lesion_says_medsight_reads_dermatoscope_photos_only(patient_browser, upload_page):
+    response = upload_page(patient_browser, "skin_lesion", data=foreign_png("text page"))
+
+    assert response.status_code == 422
+    text = page_text(response)
+    assert "MedSight reads dermatoscope photos only" in text and "ordinary phone or camera photo" in text
+    assert 'id="reclassify"' not in text
+
+
+def test_a_kind_mismatch_offers_the_detected_kind_in_one_click(patient_browser, upload_page):
+    response = upload_page(patient_browser, "skin_lesion", path=sample_image("chest_xray"))
+
+    assert response.status_code == 422
+    text = page_text(response)
+    name = get_spec("chest_xray").display_name
+    assert f'id="reclassify" data-modality="chest_xray">Classify it as {name}</button>' in text
+    assert f"choose “{name}” below and choose the file again" in text  # without JavaScript
+    assert 'id="modality-skin_lesion" name="modality" value="skin_lesion"' in text.split("checked", 1)[0]
 
 
 def test_unflagged_advice_speaks_of_the_kind_of_image(app, patient_browser, uploaded):
