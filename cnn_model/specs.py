@@ -21,6 +21,13 @@ class ClassSpec:
     display_name: str
     description: str  # one plain sentence for the person who uploaded the image
     is_positive: bool  # malignant or abnormal, as the modality's positive_flag calls it
+    # The finding as it reads inside a sentence ("It looks most like a melanoma or a mole"); None: the
+    # display name in lower case.
+    in_a_sentence: str | None = None
+
+    @property
+    def phrase(self) -> str:
+        return self.in_a_sentence or self.display_name.lower()
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,12 @@ class PatientAdvice:
     not_flagged: str = (
         "This does not rule anything out. If you are worried, or your symptoms change, talk to a clinician."
     )
+    # Who should look when the prediction set holds more than one finding (ends the sentence "MedSight cannot
+    # tell these apart in this image — ...").
+    uncertain: str = "show it to a doctor"
+    # Said when the gate does not recognise an image declared as this kind (a photo that is not of the
+    # kind at all, a phone photo where a dermatoscope's is needed); None: the general refusal only.
+    not_recognised: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +196,8 @@ class ModalitySpec:
     targets: QualityTargets
     data_caveats: str  # what the training data cannot tell, appended to the card's limitations
     upload_hint: str  # what a suitable image looks like, for whoever is about to upload one
+    # The model's main limitation in one plain sentence, for the result page (the card has the full text).
+    main_limitation: str = ""
     augmentation: dict = field(default_factory=dict)
     # The class mix the service expects to see, where it is known and differs from training
     # (see cnn_model.decision); None: serve the network's probabilities as they are.

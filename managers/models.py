@@ -85,8 +85,12 @@ class ModelManager:
             return ModalityChoice(declared, detected=False)
         result = gate.detect(image)
         if result.modality is None:
+            # A kind with a narrow input (dermatoscope photos, not any photo of the skin) says what it reads.
+            told = get_spec(declared).advice.not_recognised if declared is not None else None
             raise NotAMedicalImage(
-                "The image does not look like any kind of medical image MedSight reads "
+                f"{told} This image was not recognised as one, so it was not classified."
+                if told
+                else "The image does not look like any kind of medical image MedSight reads "
                 f"({', '.join(get_spec(m).display_name for m in gate.modalities)}).",
                 details={"scores": result.scores},
             )

@@ -27,8 +27,16 @@ SEE_OTHER = 303
 # -- upload -----------------------------------------------------------------------------------
 
 
-def _upload_refusal(error: AppError) -> str:
+def _upload_refusal(error: AppError, declared: str | None) -> str:
     """A manager's refusal of an upload, in a plain sentence."""
+    told = get_spec(declared).advice.not_recognised if declared in MODALITIES else None
+    if error.code == "not_a_medical_image" and told:
+        return f"{told} This image was not recognised as one, so it was not classified."
+    detected = error.details.get("detected")
+    if error.code == "modality_mismatch" and detected in MODALITIES and declared in MODALITIES:
+        return (
+            f"This image looks like {get_spec(detected).display_name}, not {get_spec(declared).display_name} as chosen."
+        )
     limit_mb = current_app.config["MAX_UPLOAD_MB"]
     sentences = {
         "payload_too_large": f"The file is larger than {limit_mb} MB. Choose a smaller image.",
@@ -65,7 +73,9 @@ def _upload_form_errors(messages: dict) -> dict[str, list[str]]:
     return errors
 
 
-def _upload_page(status: int = 200, errors: dict | None = None, values: dict | None = None):
+def _upload_page(
+    status: int = 200, errors: dict | None = None, values: dict | None = None, detected: str | None = None
+):
     kinds = [(get_spec(m), get_spec(m).upload_hint) for m in MODALITIES]
     auto_modality = AUTO_MODALITY if ModelManager.gate_version() is not None else None
     page = render_template(
@@ -76,6 +86,8 @@ def _upload_page(status: int = 200, errors: dict | None = None, values: dict | N
         # A fresh form starts on "Detect automatically" where the gate is shipped.
         values=values if values is not None else {"modality": auto_modality},
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
+        # The kind the gate saw in a refused upload of another declared kind: offered in one click.
+        detected=get_spec(detected) if detected in MODALITIES else None,
         note_max=PREDICTION_NOTE_MAX_LENGTH,
     )
     return page, status
@@ -96,7 +108,9 @@ def upload():
     except FormErrors as errors:
         return _upload_page(errors.status, _upload_form_errors(errors.fields), values)
     except AppError as error:
-        return _upload_page(error.status, {"file": [_upload_refusal(error)]}, values)
+        detected = error.details.get("detected") if error.code == "modality_mismatch" else None
+        refusal = _upload_refusal(error, values.get("modality"))
+        return _upload_page(error.status, {"file": [refusal]}, values, detected)
     return redirect(url_for("web_predictions.result", prediction_id=prediction.id), code=SEE_OTHER)
 
 

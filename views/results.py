@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnn_model.modalities import get_spec
+from cnn_model.specs import ClassSpec, ModalitySpec
 from models import Prediction
 from views.model_summaries import summaries
 
@@ -31,6 +32,25 @@ class ClassRow:
         return f"{max(self.probability, 0.0) * 100:.1f}"
 
 
+def in_words(phrases: list[str]) -> str:
+    """["a melanoma", "a mole", "a vascular lesion"] -> "a melanoma, a mole or a vascular lesion"."""
+    return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} or {phrases[-1]}"
+
+
+def candidates_sentence(spec: ModalitySpec, candidates: list[ClassSpec]) -> str:
+    """What an uncertain result says: the findings the model could not tell apart, and who should look."""
+    return (
+        f"It looks most like {in_words([c.phrase for c in candidates])}; MedSight cannot tell these apart in "
+        f"this image — {spec.advice.uncertain}."
+    )
+
+
+def set_members(prediction: Prediction, spec: ModalitySpec) -> list[ClassSpec]:
+    """The prediction set's findings, most probable first; a row stored before sets existed has none."""
+    known = set(spec.class_names)
+    return [spec.class_spec(name) for name in prediction.prediction_set or () if name in known]
+
+
 def result_view(prediction: Prediction) -> dict:
     """What the result page shows about a prediction, worked out once for the template."""
     spec = get_spec(prediction.modality)
@@ -44,12 +64,23 @@ def result_view(prediction: Prediction) -> dict:
         reverse=True,
     )
     model = summaries().get(prediction.modality)
+    candidates = set_members(prediction, spec)
+    uncertain = len(candidates) > 1
+    positive_word = "malignant" if spec.positive_flag == "is_malignant" else "abnormal"
     return {
         "prediction": prediction,
         "spec": spec,
         "finding": finding,
         "rows": rows,
-        "positive_word": "malignant" if spec.positive_flag == "is_malignant" else "abnormal",
+        "positive_word": positive_word,
+        # The page's headline is the flag, never a finding: with several candidates no single one is the answer.
+        "headline": f"Flagged as possibly {positive_word}"
+        if prediction.is_positive
+        else f"Not flagged as {positive_word}",
+        # "clear": one finding; "uncertain": several, said in words; None: a row from before prediction sets.
+        "certainty": "uncertain" if uncertain else ("clear" if candidates else None),
+        "candidates": candidates,
+        "candidates_sentence": candidates_sentence(spec, candidates) if uncertain else None,
         "positive_percent": round(sum(r.probability for r in rows if r.is_positive) * 100),
         "model": model,
         "same_version": model is not None and model.version == prediction.model_version,

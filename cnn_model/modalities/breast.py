@@ -21,14 +21,22 @@ SPEC = ModalitySpec(
             "Benign lesion",
             "A lesion with features of a non-cancerous mass, such as a cyst or fibroadenoma.",
             False,
+            in_a_sentence="a benign lesion",
         ),
         ClassSpec(
             "malignant",
             "Malignant lesion",
             "A lesion with features that can indicate breast cancer and needs follow-up.",
             True,
+            in_a_sentence="a malignant lesion",
         ),
-        ClassSpec("normal", "No lesion seen", "No lesion is visible in this ultrasound image.", False),
+        ClassSpec(
+            "normal",
+            "No lesion seen",
+            "No lesion is visible in this ultrasound image.",
+            False,
+            in_a_sentence="an image without a lesion",
+        ),
     ),
     positive_flag="is_malignant",
     input_size=160,
@@ -78,6 +86,10 @@ SPEC = ModalitySpec(
         "splits and figures are optimistic; some near-identical scans carry opposite labels."
     ),
     upload_hint="A single breast ultrasound image (grey, B-mode), as saved from the scanner.",
+    main_limitation=(
+        "It learnt from 780 images from one hospital, with no patient records to keep one woman's scans "
+        "together, so its figures are likely better than it does on new patients."
+    ),
     # Horizontal flips only: depth runs top to bottom in an ultrasound image.
     augmentation={
         "flip": "horizontal",

@@ -21,37 +21,49 @@ SPEC = ModalitySpec(
             "Carcinoma in situ",
             "Cancer cells confined to the surface layer of the cervix (HSIL-like).",
             True,
+            in_a_sentence="a carcinoma in situ cell",
         ),
         ClassSpec(
             "light_dysplastic",
             "Mild dysplasia",
             "Mildly abnormal squamous cell (roughly LSIL); often clears on its own.",
             True,
+            in_a_sentence="a mildly dysplastic cell",
         ),
         ClassSpec(
             "moderate_dysplastic",
             "Moderate dysplasia",
             "Moderately abnormal squamous cell (roughly HSIL) that needs follow-up.",
             True,
+            in_a_sentence="a moderately dysplastic cell",
         ),
-        ClassSpec("normal_columnar", "Normal columnar cell", "A normal glandular cell from the cervical canal.", False),
+        ClassSpec(
+            "normal_columnar",
+            "Normal columnar cell",
+            "A normal glandular cell from the cervical canal.",
+            False,
+            in_a_sentence="a normal columnar cell",
+        ),
         ClassSpec(
             "normal_intermediate",
             "Normal intermediate cell",
             "A normal squamous cell from the middle layer of the epithelium.",
             False,
+            in_a_sentence="a normal intermediate cell",
         ),
         ClassSpec(
             "normal_superficial",
             "Normal superficial cell",
             "A normal squamous cell from the surface layer of the epithelium.",
             False,
+            in_a_sentence="a normal superficial cell",
         ),
         ClassSpec(
             "severe_dysplastic",
             "Severe dysplasia",
             "Severely abnormal squamous cell (HSIL) that needs prompt follow-up.",
             True,
+            in_a_sentence="a severely dysplastic cell",
         ),
     ),
     positive_flag="is_abnormal",
@@ -110,6 +122,10 @@ SPEC = ModalitySpec(
         "whole slides or liquid-based cytology."
     ),
     upload_hint="A microscope image of one cell from a Pap smear, cropped around the cell.",
+    main_limitation=(
+        "It learnt from 917 single cells cut from one laboratory's Pap smears; it does not read whole slides "
+        "or liquid-based cytology."
+    ),
     augmentation={
         "flip": "horizontal_and_vertical",
         "rotation": 0.5,

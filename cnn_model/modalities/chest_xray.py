@@ -37,12 +37,19 @@ SPEC = ModalitySpec(
     name=NAME,
     display_name="Chest X-ray (paediatric, frontal)",
     classes=(
-        ClassSpec("normal", "Normal", "No sign of pneumonia was found on this chest X-ray.", False),
+        ClassSpec(
+            "normal",
+            "Normal",
+            "No sign of pneumonia was found on this chest X-ray.",
+            False,
+            in_a_sentence="a normal chest X-ray",
+        ),
         ClassSpec(
             "pneumonia",
             "Pneumonia",
             "Patterns consistent with a lung infection (bacterial or viral pneumonia).",
             True,
+            in_a_sentence="pneumonia",
         ),
     ),
     positive_flag="is_abnormal",
@@ -100,6 +107,10 @@ SPEC = ModalitySpec(
         "normal calls partly on the top of the chest and the neck."
     ),
     upload_hint="A frontal chest X-ray of a young child (the model was trained on ages 1 to 5).",
+    main_limitation=(
+        "It learnt from frontal X-rays of children aged 1 to 5 from one hospital; it was not checked on adults "
+        "or on other hospitals' films."
+    ),
     # No flips: left/right anatomy (heart side, markers) is meaningful on a radiograph.
     augmentation={
         "flip": None,

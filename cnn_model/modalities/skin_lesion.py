@@ -22,22 +22,50 @@ SPEC = ModalitySpec(
             "Actinic keratosis / intraepithelial carcinoma",
             "A rough, scaly sun-damage lesion that can be an early, superficial skin cancer.",
             True,
+            in_a_sentence="an actinic keratosis",
         ),
         ClassSpec(
-            "bcc", "Basal cell carcinoma", "The most common skin cancer; it grows slowly and rarely spreads.", True
+            "bcc",
+            "Basal cell carcinoma",
+            "The most common skin cancer; it grows slowly and rarely spreads.",
+            True,
+            in_a_sentence="a basal cell carcinoma",
         ),
         ClassSpec(
             "bkl",
             "Benign keratosis-like lesion",
             "A harmless growth such as a seborrhoeic keratosis or solar lentigo.",
             False,
+            in_a_sentence="a benign keratosis",
         ),
-        ClassSpec("df", "Dermatofibroma", "A harmless firm bump in the skin, often after a small injury.", False),
         ClassSpec(
-            "mel", "Melanoma", "A cancer of pigment cells that needs prompt assessment by a dermatologist.", True
+            "df",
+            "Dermatofibroma",
+            "A harmless firm bump in the skin, often after a small injury.",
+            False,
+            in_a_sentence="a dermatofibroma",
         ),
-        ClassSpec("nv", "Melanocytic nevus (mole)", "A common mole made of pigment cells, usually harmless.", False),
-        ClassSpec("vasc", "Vascular lesion", "A blood-vessel lesion such as an angioma; usually harmless.", False),
+        ClassSpec(
+            "mel",
+            "Melanoma",
+            "A cancer of pigment cells that needs prompt assessment by a dermatologist.",
+            True,
+            in_a_sentence="a melanoma",
+        ),
+        ClassSpec(
+            "nv",
+            "Melanocytic nevus (mole)",
+            "A common mole made of pigment cells, usually harmless.",
+            False,
+            in_a_sentence="a mole",
+        ),
+        ClassSpec(
+            "vasc",
+            "Vascular lesion",
+            "A blood-vessel lesion such as an angioma; usually harmless.",
+            False,
+            in_a_sentence="a vascular lesion",
+        ),
     ),
     positive_flag="is_malignant",
     input_size=192,  # close to the 200x150 source width; 160 px scored lower (CHANGELOG, 1.0.0)
@@ -81,6 +109,10 @@ SPEC = ModalitySpec(
         "accuracy_at_prevalence re-weights the same per-class recalls to HAM10000's own mix."
     ),
     upload_hint="A close-up dermatoscopic photo of one mole or spot on the skin, the lesion in the middle.",
+    main_limitation=(
+        "It learnt from photos of mostly fair skin and of seven kinds of pigmented spot only: it may be less "
+        "reliable on darker skin, and any other skin condition is forced into one of the seven."
+    ),
     augmentation={
         "flip": "horizontal_and_vertical",
         "rotation": 0.5,
@@ -107,6 +139,12 @@ SPEC = ModalitySpec(
         not_flagged=(
             "This does not rule anything out. If you are worried, or the spot's size, shape or colour or your "
             "symptoms change, talk to a clinician."
+        ),
+        uncertain="show it to a dermatologist",
+        not_recognised=(
+            "MedSight reads dermatoscope photos only: close-ups taken through a dermatoscope (a magnifying lens "
+            "with its own light, held on or just over the skin) with one spot in the middle. It cannot read an "
+            "ordinary phone or camera photo of the skin, or a picture of anything else."
         ),
     ),
     cross_validation=CrossValidationPlan(

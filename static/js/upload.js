@@ -17,6 +17,37 @@
   var previewUrl = null;
 
   document.querySelectorAll(".js-only").forEach(function (el) { el.hidden = false; });
+  document.querySelectorAll(".no-js").forEach(function (el) { el.hidden = true; });
+
+  // "Classify it as ...": the same form again with the kind the gate saw; the browser still holds the file.
+  function reclassify(modality) {
+    var radio = document.getElementById("modality-" + modality);
+    if (!radio) return;
+    radio.checked = true;
+    if (input.files && input.files.length) {
+      if (form.requestSubmit) { form.requestSubmit(); } else { form.dispatchEvent(new Event("submit", { cancelable: true })); }
+    } else {
+      input.focus(); // a page the server sent back holds no file: choose it again
+    }
+  }
+
+  function offerReclassify(region, source) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button";
+    button.id = "reclassify";
+    button.textContent = source.textContent;
+    var modality = source.getAttribute("data-modality");
+    button.addEventListener("click", function () { reclassify(modality); });
+    var p = document.createElement("p");
+    p.appendChild(button);
+    region.appendChild(p);
+  }
+
+  var served = document.getElementById("reclassify");
+  if (served) {
+    served.addEventListener("click", function () { reclassify(served.getAttribute("data-modality")); });
+  }
 
   function showPreview() {
     var file = input.files && input.files[0];
@@ -54,7 +85,7 @@
     }
   });
 
-  function showError(message) {
+  function showError(message, offer) {
     var region = document.getElementById("upload-errors");
     if (!region) {
       region = document.createElement("div");
@@ -67,6 +98,8 @@
     var p = document.createElement("p");
     p.textContent = message;
     region.appendChild(p);
+    if (offer) offerReclassify(region, offer);
+    return region;
   }
 
   function finish() {
@@ -99,10 +132,14 @@
       // A refusal comes back as the upload page with its messages: show them here.
       var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
       var region = doc.getElementById("upload-errors");
+      var offer = doc.getElementById("reclassify");
+      if (region) {
+        region.querySelectorAll(".js-only, .no-js").forEach(function (el) { el.remove(); });
+      }
       var message = region ? region.textContent.replace(/\s+/g, " ").trim() : "";
       finish();
       if (message) {
-        showError(message);
+        showError(message, offer);
       } else {
         form.submit(); // anything unexpected: let the browser show the server's page
       }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import expect
@@ -11,6 +12,7 @@ from cnn_model.modalities import MODALITIES, get_spec
 from db import db
 from managers.predictions import PredictionManager
 from managers.users import UserManager
+from models import Prediction
 from tests.e2e.helpers import DESKTOP, PHONE, RESULT_URL, User, image_loaded, register, sign_out, upload
 from tests.support.images import sample_image
 from views.results import HISTORY_PAGE_SIZE
@@ -42,6 +44,25 @@ def test_upload_shows_the_result_with_its_heatmap(page, new_user, check_page, mo
     check_page(f"result-{modality}")
 
 
+def test_an_uncertain_result_leads_with_the_flag_and_names_the_candidates(page, new_user, live_server, check_page):
+    register(page, new_user)
+    prediction_id = upload(page, "skin_lesion")
+    with live_server.app.app_context():
+        row = db.session.get(Prediction, uuid.UUID(prediction_id))
+        row.label, row.is_positive = "mel", True
+        row.prediction_set, row.set_coverage, row.certainty = ["mel", "nv"], 0.9, "uncertain"
+        db.session.commit()
+        db.session.remove()
+
+    page.reload()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Flagged as possibly malignant")
+    main = page.get_by_role("main")
+    expect(main).to_contain_text("It looks most like a melanoma or a mole; MedSight cannot tell these apart")
+    expect(main).to_contain_text("mostly fair skin")
+    check_page("result-uncertain")
+
+
 def test_on_s3_the_result_shows_the_photo_and_its_heatmap(s3_page, new_user, checker):
     """Production keeps photos on S3: the page's images must load under its CSP (img-src 'self')."""
     register(s3_page, new_user)
@@ -66,6 +87,23 @@ def test_upload_can_leave_the_kind_of_image_to_medsight(page, new_user):
 
     page.wait_for_url(RESULT_URL)
     expect(page.get_by_role("main")).to_contain_text(f"{get_spec('chest_xray').display_name} (recognised by MedSight)")
+
+
+def test_a_kind_mismatch_is_classified_as_the_detected_kind_in_one_click(page, new_user, check_page):
+    register(page, new_user)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Upload").click()
+    page.get_by_role("radio", name=get_spec("skin_lesion").display_name, exact=True).check()
+    page.get_by_label("Image file").set_input_files(sample_image("chest_xray"))
+    page.get_by_role("button", name="Upload").click()
+
+    offer = page.get_by_role("button", name=f"Classify it as {get_spec('chest_xray').display_name}")
+    expect(offer).to_be_visible()
+    expect(page.get_by_role("alert")).not_to_contain_text("choose the file again")
+    check_page("upload-mismatch")
+    offer.click()
+
+    page.wait_for_url(RESULT_URL)
+    expect(page.get_by_role("main")).to_contain_text(get_spec("chest_xray").display_name)
 
 
 def test_result_pages_are_not_cached(page, new_user):

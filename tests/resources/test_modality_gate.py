@@ -49,6 +49,15 @@ def test_pictures_of_nothing_medical_are_422_and_nothing_is_kept(client, upload,
     assert count_rows(client, patient) == 0 and stored_files(storage_root) == []
 
 
+@pytest.mark.parametrize("declared", ["skin_lesion", None])
+def test_a_picture_named_a_skin_lesion_is_told_medsight_reads_dermatoscope_photos_only(upload, patient, declared):
+    response = upload(patient, declared, data=foreign_png("text page"), filename="photo.png")
+
+    error = assert_error(response, 422, "not_a_medical_image")
+    assert ("MedSight reads dermatoscope photos only" in error["message"]) == (declared == "skin_lesion")
+    assert set(error["details"]["scores"]) == set(MODALITIES)
+
+
 def test_history_and_detail_say_whether_the_kind_was_detected(client, upload, patient):
     made = upload(patient, None, sample_image("cervical_cytology")).get_json()
     detail = client.get(f"/api/v1/predictions/{made['id']}", headers=patient.headers).get_json()

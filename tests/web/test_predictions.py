@@ -14,6 +14,7 @@ from db import db
 from managers.users import UserManager
 from models import AuditEvent, Prediction
 from tests.support.images import sample_image, sample_images
+from tests.support.synthetic import foreign_png
 from tests.web.conftest import csrf_of, page_text, sign_in
 
 
@@ -66,6 +67,112 @@ def test_result_shows_the_finding_in_plain_words(app, patient_browser, uploaded)
     assert f'href="/models/{row.modality}"' in text
 
 
+def _stored_set(app, prediction_id: str, prediction_set: list[str] | None, **fields) -> Prediction:
+    """Give a stored row the prediction set a test needs (None: a row from before prediction sets)."""
+    with app.app_context():
+        row = db.session.get(Prediction, uuid.UUID(prediction_id))
+        row.prediction_set = prediction_set
+        row.set_coverage = 0.9 if prediction_set else None
+        row.certainty = None if prediction_set is None else ("clear" if len(prediction_set) == 1 else "uncertain")
+        for name, value in fields.items():
+            setattr(row, name, value)
+        db.session.commit()
+        db.session.refresh(row)
+        db.session.expunge(row)
+        return row
+
+
+def _headline(text: str) -> str:
+    return text.split("<h1>", 1)[1].split("</h1>", 1)[0]
+
+
+def test_uncertain_result_names_the_candidates_in_words_and_no_single_finding(app, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser, "skin_lesion")
+    _stored_set(app, prediction_id, ["mel", "nv"], label="mel", is_positive=True)
+
+    text = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+
+    assert (
+        "It looks most like a melanoma or a mole; MedSight cannot tell these apart in this image — show it to a "
+        "dermatologist." in text
+    )
+    title = text.split("<title>", 1)[1].split("</title>", 1)[0]
+    for heading in (_headline(text), title):
+        assert "Flagged as possibly malignant" in heading
+        assert not any(c.display_name in heading for c in get_spec("skin_lesion").classes)
+    assert '<p class="finding">' not in text
+    assert text.index(get_spec("skin_lesion").advice.flagged) < text.index("It looks most like")
+
+
+def test_three_candidates_read_as_a_list_in_words(app, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser, "skin_lesion")
+    _stored_set(app, prediction_id, ["nv", "bkl", "df"], label="nv", is_positive=False)
+
+    text = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+
+    assert "It looks most like a mole, a benign keratosis or a dermatofibroma;" in text
+    assert "Not flagged as malignant" in _headline(text)
+
+
+def test_clear_result_names_its_finding_after_the_flag_and_its_advice(app, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser, "chest_xray")
+    with app.app_context():
+        row = db.session.get(Prediction, uuid.UUID(prediction_id))
+        label, positive = row.label, row.is_positive
+    _stored_set(app, prediction_id, [label])
+    spec = get_spec("chest_xray")
+    advice = spec.advice.flagged if positive else spec.advice.not_flagged
+
+    text = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+
+    finding = f'<p class="finding">{spec.class_spec(label).display_name}</p>'
+    assert finding in text
+    assert text.index(str(escape(advice))) < text.index(finding)
+    assert spec.class_spec(label).display_name not in _headline(text)
+    assert "could rule out every other finding" in text and "at least 90 times in 100" in text
+
+
+def test_result_from_before_prediction_sets_shows_the_most_likely_finding_plainly(app, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser, "chest_xray")
+    row = _stored_set(app, prediction_id, None)
+
+    text = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+
+    assert f'<p class="finding">{get_spec("chest_xray").class_spec(row.label).display_name}</p>' in text
+    assert "before MedSight said how sure it is" in text and "It looks most like" not in text
+
+
+@pytest.mark.parametrize("modality", ["skin_lesion", "chest_xray"])
+def test_result_states_what_the_model_is_for_and_its_main_limitation(patient_browser, uploaded, modality):
+    prediction_id = uploaded(patient_browser, modality)
+
+    text = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+
+    assert "What it is for" in text and "not a diagnosis" in text.lower()
+    assert str(escape(get_spec(modality).main_limitation)) in text
+    assert {"skin_lesion": "mostly fair skin", "chest_xray": "children aged 1 to 5"}[modality] in text
+
+
+def test_a_picture_uploaded_as_a_skin_lesion_says_medsight_reads_dermatoscope_photos_only(patient_browser, upload_page):
+    response = upload_page(patient_browser, "skin_lesion", data=foreign_png("text page"))
+
+    assert response.status_code == 422
+    text = page_text(response)
+    assert "MedSight reads dermatoscope photos only" in text and "ordinary phone or camera photo" in text
+    assert 'id="reclassify"' not in text
+
+
+def test_a_kind_mismatch_offers_the_detected_kind_in_one_click(patient_browser, upload_page):
+    response = upload_page(patient_browser, "skin_lesion", path=sample_image("chest_xray"))
+
+    assert response.status_code == 422
+    text = page_text(response)
+    name = get_spec("chest_xray").display_name
+    assert f'id="reclassify" data-modality="chest_xray">Classify it as {name}</button>' in text
+    assert f"choose “{name}” below and choose the file again" in text  # without JavaScript
+    assert 'id="modality-skin_lesion" name="modality" value="skin_lesion"' in text.split("checked", 1)[0]
+
+
 def test_unflagged_advice_speaks_of_the_kind_of_image(app, patient_browser, uploaded):
     runner = ModelRunner(ARTIFACTS_DIR / "chest_xray")
     film = next(path for path in sample_images("chest_xray", "normal") if not runner.predict(path).is_positive)
@@ -75,7 +182,7 @@ def test_unflagged_advice_speaks_of_the_kind_of_image(app, patient_browser, uplo
 
     text = page_text(patient_browser.get(f"/predictions/{chest_id}"))
 
-    advice = text.split("Not flagged as abnormal", 1)[1].split("</div>", 1)[0]
+    advice = text.split('id="flag">', 1)[1].split("</div>", 1)[0]
     assert "talk to a clinician" in advice and "your symptoms" in advice
     assert "colour" not in advice and "size" not in advice  # a lesion's changes mean nothing on an X-ray
 
