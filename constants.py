@@ -82,6 +82,14 @@ HEATMAP_KEY_PREFIX = "heatmaps"
 # A DICOM upload's file, de-identified, kept beside its PNG preview (the photo).
 ORIGINAL_KEY_PREFIX = "originals"
 HEATMAP_CONTENT_TYPE = "image/png"
+# A photo's square thumbnail for the history, drawn on first view and kept beside it (at the photo's key under
+# this prefix): twice the list's 72 CSS pixels for sharp screens, a few KB of JPEG.
+THUMBNAIL_KEY_PREFIX = "thumbnails"
+THUMBNAIL_CONTENT_TYPE = "image/jpeg"
+THUMBNAIL_SIDE = 144
+THUMBNAIL_QUALITY = 72
+# How long a browser may keep a thumbnail in its private cache: the photo behind it never changes.
+THUMBNAIL_CACHE_SECONDS = 7 * 24 * 3600
 # The long side of a stored photo at most: room to look closely beside a heatmap of at most 512 pixels a side,
 # and what an upload is decoded at before anything else is made of it (utils.images).
 STORED_PHOTO_MAX_SIDE = 2048
