@@ -1,4 +1,4 @@
-"""Every table of the pages fits a phone: at 390 px no column and no button is off the screen, nothing scrolls sideways."""
+"""Every table fits a phone: at 390 px no column and no button is off the screen, and nothing scrolls sideways."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ OFF_SCREEN = """() => {
     for (const element of table.querySelectorAll('tbody th, tbody td, button, a')) {
       const box = element.getBoundingClientRect();
       if (box.width === 0 && box.height === 0) continue;
-      if (box.left < 0 || box.right > width + 0.5) out.push(`${element.tagName} "${element.textContent.trim().slice(0, 40)}" ${box.left}-${box.right}`);
+      const name = `${element.tagName} "${element.textContent.trim().slice(0, 40)}"`;
+      if (box.left < 0 || box.right > width + 0.5) out.push(`${name} ${box.left}-${box.right}`);
     }
     const scroller = table.parentElement;
-    if (scroller.scrollWidth > scroller.clientWidth + 1) out.push(`table scrolls: ${scroller.scrollWidth} > ${scroller.clientWidth}`);
+    if (scroller.scrollWidth > scroller.clientWidth + 1) out.push(`table scrolls: ${scroller.scrollWidth} px`);
   }
   return {tables: document.querySelectorAll('table').length, out, page: document.documentElement.scrollWidth};
 }"""
