@@ -73,6 +73,55 @@ def users():
     )
 
 
+# What each change does to the account, said on its confirmation page before it is made.
+CHANGES = {
+    ("role", "admin"): (
+        "Make {who} an administrator?",
+        "Yes, make them an administrator",
+        "They will see every account and everyone's results, photos and heatmaps, change and delete accounts, "
+        "and read the audit trail. Each of their reads of someone else's records is recorded.",
+    ),
+    ("role", "patient"): (
+        "Make {who} a patient?",
+        "Yes, make them a patient",
+        "They lose the administration pages at once: no other account, no one else's results and no audit trail. "
+        "Their own results stay in their history.",
+    ),
+    ("is_active", "false"): (
+        "Disable {who}?",
+        "Yes, disable the account",
+        "They are signed out, cannot sign in again, and their personal access tokens stop working. "
+        "Their results, photos and heatmaps are kept, and an administrator can enable the account again.",
+    ),
+    ("is_active", "true"): (
+        "Enable {who}?",
+        "Yes, enable the account",
+        "They can sign in again, and their personal access tokens that have not expired or been revoked work again.",
+    ),
+}
+
+
+@bp.get("/users/<uuid:user_id>/change")
+@admin_only
+def confirm_change(user_id: uuid.UUID):
+    """The confirmation step before an account's role or status changes: what will happen, and a way back."""
+    given = form_values(request.args, ("role", "is_active"))
+    change = next(((name, value) for name, value in given.items() if (name, value) in CHANGES), None)
+    if change is None:
+        return redirect(url_for("web_admin.users"), code=SEE_OTHER)
+    account = AdminManager.get_user(current_user(), user_id)
+    title, button, consequence = CHANGES[change]
+    return render_template(
+        "admin/change_user.html",
+        account=account,
+        field=change[0],
+        value=change[1],
+        title=title.format(who=account.email),
+        button=button,
+        consequence=consequence,
+    )
+
+
 @bp.post("/users/<uuid:user_id>")
 @admin_only
 def update_user(user_id: uuid.UUID):

@@ -68,7 +68,8 @@ def test_admin_disables_then_deletes_an_account(page, other_page, new_user, admi
     page.get_by_role("button", name="Filter").click()
     row = page.get_by_role("row").filter(has_text=new_user.email)
 
-    row.get_by_role("button", name=f"Disable {new_user.email}").click()
+    row.get_by_role("link", name=f"Disable {new_user.email}").click()
+    page.get_by_role("button", name="Yes, disable the account").click()
 
     expect(row).to_contain_text("Disabled")
     other_page.goto("/history")
@@ -103,13 +104,14 @@ def test_admin_users_fit_a_phone_one_card_per_account(page, admin_user, live_ser
         row = page.get_by_role("row").filter(has_text=patient.email)
         expect(row.get_by_role("cell", name="Active")).to_be_visible()
         for action in (
-            row.get_by_role("button", name=f"Disable {patient.email}"),
+            row.get_by_role("link", name=f"Disable {patient.email}"),
             row.get_by_role("link", name=f"Delete {patient.email}"),
         ):
             box = action.bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (patient.email, box)
     row = page.get_by_role("row").filter(has_text=patients[0].email)
-    row.get_by_role("button", name=f"Disable {patients[0].email}").click()
+    row.get_by_role("link", name=f"Disable {patients[0].email}").click()
+    page.get_by_role("button", name="Yes, disable the account").click()
     expect(row.get_by_role("cell", name="Disabled")).to_be_visible()
 
     # The admin's own card has no Disable or Delete, as the table row has none.
@@ -117,9 +119,28 @@ def test_admin_users_fit_a_phone_one_card_per_account(page, admin_user, live_ser
     page.get_by_role("button", name="Filter").click()
     own_row = page.get_by_role("row").filter(has_text=admin_user.email)
     expect(own_row.get_by_role("link", name=re.compile("^Predictions"))).to_be_visible()
-    expect(own_row.get_by_role("button", name=re.compile("^Disable"))).to_have_count(0)
+    expect(own_row.get_by_role("link", name=re.compile("^Disable"))).to_have_count(0)
     expect(own_row.get_by_role("link", name=re.compile("^Delete"))).to_have_count(0)
     page.set_viewport_size(DESKTOP)
+
+
+def test_making_an_admin_asks_first_and_says_what_it_means(page, other_page, new_user, admin_user, check_page):
+    register(other_page, new_user)
+    sign_in(page, admin_user)
+    open_admin_section(page, "Users")
+    row = page.get_by_role("row").filter(has_text=new_user.email)
+
+    row.get_by_role("link", name=f"Make admin ({new_user.email})").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Make {new_user.email} an administrator?")
+    expect(page.get_by_role("main")).to_contain_text("everyone's results")
+    check_page("admin-confirm-make-admin")
+    page.get_by_role("link", name="No, leave it as it is").click()
+    expect(row.get_by_role("cell", name="Patient")).to_be_visible()
+
+    row.get_by_role("link", name=f"Make admin ({new_user.email})").click()
+    page.get_by_role("button", name="Yes, make them an administrator").click()
+    expect(page.get_by_role("status")).to_have_text("Role changed.")
+    expect(row.get_by_role("cell", name="Admin")).to_be_visible()
 
 
 def _reads_of(live_server, prediction_id: str) -> int:

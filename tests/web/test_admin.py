@@ -70,6 +70,30 @@ def test_a_change_lands_on_its_banner(admin_browser, patient):
     assert "Role changed." in page_text(admin_browser.get(done.headers["Location"]))
 
 
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [("role=admin", "an administrator?"), ("role=patient", "a patient?"), ("is_active=false", "Disable")],
+)
+def test_each_account_change_is_confirmed_on_a_page_first(app, admin_browser, patient, query, said):
+    listing = page_text(admin_browser.get("/admin/users"))
+    assert f"/admin/users/{patient.id}/change?" in listing
+
+    confirm = admin_browser.get(f"/admin/users/{patient.id}/change?{query}")
+
+    text = page_text(confirm)
+    assert confirm.status_code == 200 and said in text and "audit trail" in text
+    name, value = query.split("=")
+    assert f'name="{name}" value="{value}"' in text
+    with app.app_context():
+        assert UserManager.get(patient.id).role == "patient" and UserManager.get(patient.id).is_active
+
+
+def test_an_unknown_change_goes_back_to_the_list(admin_browser, patient):
+    response = admin_browser.get(f"/admin/users/{patient.id}/change?role=emperor")
+
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/users"
+
+
 def test_admin_change_without_csrf_changes_nothing(app, admin_browser, patient):
     response = admin_browser.post(f"/admin/users/{patient.id}", data={"is_active": "false"})
 
