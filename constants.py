@@ -41,12 +41,17 @@ class AuditAction(StrEnum):
     ADMIN_LIST_USERS = "admin.users.list"
     ADMIN_READ_USER = "admin.users.read"
     ADMIN_READ_AUDIT = "admin.audit.read"
+    ADMIN_EXPORT_AUDIT = "admin.audit.export"
     # Batch jobs: submitted, cancelled (with or without their predictions), and admins' reads of others' jobs.
     JOB_CREATE = "job.create"
     JOB_CANCEL = "job.cancel"
     JOB_READ = "job.read"
     ADMIN_LIST_JOBS = "admin.jobs.list"
 
+
+# An admin's record page asks for the photo and heatmap right after it: within this long of the record's read
+# they are part of that read, not new ones, in the audit trail (the pages only; the API records each).
+PAGE_READ_WINDOW_SECONDS = 10 * 60
 
 # Accounts
 EMAIL_MAX_LENGTH = 254

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Literal
 
 from flask import current_app
@@ -42,7 +42,7 @@ from managers.ownership import get_owned
 from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import UnitOfWork, unit_of_work
 from managers.upload_quota import UploadQuota
-from models import Prediction, PredictionCount, User
+from models import Prediction, PredictionCount, User, utcnow
 from services.storage import ObjectNotFound, ObjectStream, Storage
 from utils.cursor import Cursor
 from utils.errors import NotAMedicalImage, NotFound
@@ -382,14 +382,23 @@ class PredictionManager:
         return result
 
     @staticmethod
-    def get_any(admin: User, prediction_id: uuid.UUID, *, what: str = "record") -> Prediction:
-        """Any user's prediction, for an admin; reading someone else's leaves an audit event."""
+    def get_any(
+        admin: User, prediction_id: uuid.UUID, *, what: str = "record", read_within: timedelta | None = None
+    ) -> Prediction:
+        """Any user's prediction, for an admin; reading someone else's leaves an audit event.
+
+        read_within: no new event where this admin's read of the record is in the trail from that long ago (the
+        photo and heatmap of a record page just opened are part of that one read).
+        """
         prediction = db.session.scalar(
             select(Prediction).options(joinedload(Prediction.owner)).where(Prediction.id == prediction_id)
         )
         if prediction is None:
             raise NotFound("No such prediction.")
-        if prediction.owner_id != admin.id:
+        already_read = read_within is not None and AuditManager.recorded_since(
+            AuditAction.PREDICTION_READ, actor=admin, target_id=prediction.id, since=utcnow() - read_within
+        )
+        if prediction.owner_id != admin.id and not already_read:
             with unit_of_work():
                 AuditManager.record(
                     AuditAction.PREDICTION_READ,
@@ -401,9 +410,17 @@ class PredictionManager:
         return prediction
 
     @staticmethod
-    def open_any_image(admin: User, prediction_id: uuid.UUID, kind: ImageKind, *, link: bool = True) -> ImageDownload:
+    def open_any_image(
+        admin: User,
+        prediction_id: uuid.UUID,
+        kind: ImageKind,
+        *,
+        link: bool = True,
+        read_within: timedelta | None = None,
+    ) -> ImageDownload:
         """Any user's photo or heatmap, for an admin (audited as get_any); link as in open_image."""
-        return PredictionManager._download(PredictionManager.get_any(admin, prediction_id, what=kind), kind, link)
+        prediction = PredictionManager.get_any(admin, prediction_id, what=kind, read_within=read_within)
+        return PredictionManager._download(prediction, kind, link)
 
     @staticmethod
     def _download(prediction: Prediction, kind: ImageKind, link: bool) -> ImageDownload:

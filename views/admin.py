@@ -11,6 +11,7 @@ from cnn_model.modalities import MODALITIES, get_spec
 from constants import AuditAction, Role
 from managers.account_data import AccountDataManager
 from managers.admin import AdminManager, AuditFilters, UserFilters
+from managers.audit_trail import AuditTrailManager, action_name
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
 from schemas.admin import AuditQuerySchema, UserQuerySchema, UserUpdateSchema
@@ -217,23 +218,39 @@ def prediction(prediction_id: uuid.UUID):
 # -- the audit trail --------------------------------------------------------------------------
 
 
-@bp.get("/audit")
-@admin_only
-def audit():
-    given = form_values(request.args, ("actor", "action", "after", "before", "page"))
+def _audit_query(args) -> tuple[dict, dict, dict]:
+    """The trail's filters as given, loaded through the API's schema: (query, the filters as given, errors)."""
+    given = form_values(args, ("actor", "action", "after", "before", "page"))
     errors: dict = {}
-    values = form_values(request.args, ("action", "page"))
+    values = form_values(args, ("action", "page"))
     if "actor" in given and (actor := _user_id(given["actor"], "actor", errors)):
         values["actor_id"] = actor
     values.update(day_bounds(given, "after", "before", errors))
     query = load_filters(AuditQuerySchema(), values, PAGE_SIZE, errors)
-    filters = AuditFilters.of(query)
-    page = AdminManager.list_audit(current_user(), filters, query["page"], query["per_page"])
+    return query, given, errors
+
+
+@bp.get("/audit")
+@admin_only
+def audit():
+    query, given, errors = _audit_query(request.args)
+    page = AdminManager.list_audit(current_user(), AuditFilters.of(query), query["page"], query["per_page"])
     return render_template(
         "admin/audit.html",
         page=page,
-        emails=UserManager.emails_by_id(event.actor_id for event in page.items),
-        given=given,
+        lines=AuditTrailManager.describe(page.items),
+        summary=AuditTrailManager.summary(),
+        given={name: value for name, value in given.items() if name != "page"},
         errors=errors,
-        actions=[a.value for a in AuditAction],
+        actions=[(a.value, action_name(a.value)) for a in AuditAction],
     )
+
+
+# POST with the form's CSRF value: the export is itself an audited act, never one a link can start.
+@bp.post("/audit/export")
+@admin_only
+def export_audit():
+    query, _given, _errors = _audit_query(request.form)
+    export = AuditTrailManager.export_csv(current_user(), AuditFilters.of(query))
+    disposition = f'attachment; filename="{export.filename}"'
+    return Response(export.data, mimetype="text/csv", headers={"Content-Disposition": disposition})

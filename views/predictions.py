@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import Response, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError, validates_schema
 
 from auth import current_user, upload_rate_limited
 from cnn_model.modalities import MODALITIES, get_spec
-from constants import AUTO_MODALITY, PREDICTION_NOTE_MAX_LENGTH, THUMBNAIL_CACHE_SECONDS, Role
+from constants import AUTO_MODALITY, PAGE_READ_WINDOW_SECONDS, PREDICTION_NOTE_MAX_LENGTH, THUMBNAIL_CACHE_SECONDS, Role
 from managers.models import ModelManager
 from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
 from models import User
@@ -138,7 +139,8 @@ def image(prediction_id: uuid.UUID, kind: str):
     """
     user: User = current_user()
     if user.role == Role.ADMIN.value:
-        download = PredictionManager.open_any_image(user, prediction_id, kind, link=False)
+        window = timedelta(seconds=PAGE_READ_WINDOW_SECONDS)
+        download = PredictionManager.open_any_image(user, prediction_id, kind, link=False, read_within=window)
     else:
         download = PredictionManager.open_image(user, prediction_id, kind, link=False)
     name = None
