@@ -105,6 +105,11 @@ PREDICTION_DISCLAIMER = (
     "consult a qualified clinician about any health concern."
 )
 # The same notice for pages that show no result (home, footer).
+# Who can see a person's results, said the same way wherever the pages say it.
+PRIVACY_NOTE = (
+    "Your results, photos and notes are private: you can see them, and so can MedSight's administrators, "
+    "who look only when needed; every time one of them opens a result it is recorded. No one else can see them."
+)
 SERVICE_DISCLAIMER = (
     "MedSight's results come from automated image classifiers and are not a diagnosis; "
     "consult a qualified clinician about any health concern."
