@@ -41,12 +41,17 @@ class AuditAction(StrEnum):
     ADMIN_LIST_USERS = "admin.users.list"
     ADMIN_READ_USER = "admin.users.read"
     ADMIN_READ_AUDIT = "admin.audit.read"
+    ADMIN_EXPORT_AUDIT = "admin.audit.export"
     # Batch jobs: submitted, cancelled (with or without their predictions), and admins' reads of others' jobs.
     JOB_CREATE = "job.create"
     JOB_CANCEL = "job.cancel"
     JOB_READ = "job.read"
     ADMIN_LIST_JOBS = "admin.jobs.list"
 
+
+# An admin's record page asks for the photo and heatmap right after it: within this long of the record's read
+# they are part of that read, not new ones, in the audit trail (the pages only; the API records each).
+PAGE_READ_WINDOW_SECONDS = 10 * 60
 
 # Accounts
 EMAIL_MAX_LENGTH = 254
@@ -82,6 +87,14 @@ HEATMAP_KEY_PREFIX = "heatmaps"
 # A DICOM upload's file, de-identified, kept beside its PNG preview (the photo).
 ORIGINAL_KEY_PREFIX = "originals"
 HEATMAP_CONTENT_TYPE = "image/png"
+# A photo's square thumbnail for the history, drawn on first view and kept beside it (at the photo's key under
+# this prefix): twice the list's 72 CSS pixels for sharp screens, a few KB of JPEG.
+THUMBNAIL_KEY_PREFIX = "thumbnails"
+THUMBNAIL_CONTENT_TYPE = "image/jpeg"
+THUMBNAIL_SIDE = 144
+THUMBNAIL_QUALITY = 72
+# How long a browser may keep a thumbnail in its private cache: the photo behind it never changes.
+THUMBNAIL_CACHE_SECONDS = 7 * 24 * 3600
 # The long side of a stored photo at most: room to look closely beside a heatmap of at most 512 pixels a side,
 # and what an upload is decoded at before anything else is made of it (utils.images).
 STORED_PHOTO_MAX_SIDE = 2048
@@ -92,6 +105,11 @@ PREDICTION_DISCLAIMER = (
     "consult a qualified clinician about any health concern."
 )
 # The same notice for pages that show no result (home, footer).
+# Who can see a person's results, said the same way wherever the pages say it.
+PRIVACY_NOTE = (
+    "Your results, photos and notes are private: you can see them, and so can MedSight's administrators, "
+    "who look only when needed; every time one of them opens a result it is recorded. No one else can see them."
+)
 SERVICE_DISCLAIMER = (
     "MedSight's results come from automated image classifiers and are not a diagnosis; "
     "consult a qualified clinician about any health concern."

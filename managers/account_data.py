@@ -34,7 +34,7 @@ from constants import AuditAction
 from db import db
 from managers.audit import AuditManager
 from managers.models import ModelManager
-from managers.predictions import PredictionManager
+from managers.predictions import PredictionManager, thumbnail_key
 from managers.sign_in_backoff import SignInBackoff
 from managers.transactions import unit_of_work
 from managers.users import UserManager
@@ -89,6 +89,7 @@ class _RemovedObjects:
 
     keys: list[str]
     pending_heatmaps: list[str]
+    thumbnails: list[str]  # drawn on first view, so possibly never stored
 
 
 def _delete_objects(storage: Storage, keys: list[str]) -> None:
@@ -239,6 +240,7 @@ class AccountDataManager:
             raise
         _delete_objects(storage, removed.keys)
         _delete_objects(storage, removed.pending_heatmaps)  # drawn by a view in flight after the first pass
+        _delete_objects(storage, removed.thumbnails)
 
     @staticmethod
     def _delete_rows(user: User, *, actor: User | None) -> _RemovedObjects:
@@ -263,6 +265,7 @@ class AccountDataManager:
             removed = _RemovedObjects(
                 keys=[k for p in predictions for k in (p.image_key, p.heatmap_key, p.original_key) if k],
                 pending_heatmaps=[p.heatmap_key for p in predictions if p.heatmap_key and p.heatmap_pending],
+                thumbnails=[thumbnail_key(p.image_key) for p in predictions],
             )
             traces = {str(user.id), user.id.hex, user.email}
             traces |= {str(p.id) for p in predictions}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar, Token
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import select
 
 from constants import AuditAction
 from db import db
@@ -44,3 +47,14 @@ class AuditManager:
         )
         db.session.add(event)
         return event
+
+    @staticmethod
+    def recorded_since(action: AuditAction | str, *, actor: User, target_id: uuid.UUID | str, since: datetime) -> bool:
+        """Whether actor already has this action on this target in the trail at or after since."""
+        found = select(AuditEvent.id).where(
+            AuditEvent.action == str(action),
+            AuditEvent.actor_id == actor.id,
+            AuditEvent.target_id == str(target_id),
+            AuditEvent.at >= since,
+        )
+        return db.session.scalar(found.limit(1)) is not None

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Literal
 
 from flask import current_app
@@ -29,6 +29,10 @@ from constants import (
     IMAGE_URL_TTL_SECONDS,
     ORIGINAL_KEY_PREFIX,
     PHOTO_KEY_PREFIX,
+    THUMBNAIL_CONTENT_TYPE,
+    THUMBNAIL_KEY_PREFIX,
+    THUMBNAIL_QUALITY,
+    THUMBNAIL_SIDE,
     AuditAction,
 )
 from db import db
@@ -38,11 +42,11 @@ from managers.ownership import get_owned
 from managers.pagination import ListFilters, Page, list_page
 from managers.transactions import UnitOfWork, unit_of_work
 from managers.upload_quota import UploadQuota
-from models import Prediction, PredictionCount, User
-from services.storage import ObjectStream, Storage
+from models import Prediction, PredictionCount, User, utcnow
+from services.storage import ObjectNotFound, ObjectStream, Storage
 from utils.cursor import Cursor
 from utils.errors import NotAMedicalImage, NotFound
-from utils.images import ValidatedImage, validate_image_upload
+from utils.images import ValidatedImage, thumbnail_jpeg, validate_image_upload
 
 ImageKind = Literal["image", "heatmap"]
 KEYSET = (Prediction.created_at, Prediction.id)  # a cursor's position in the history
@@ -89,6 +93,11 @@ class ImageDownload:
 
     url: str | None = None
     stream: ObjectStream | None = None
+
+
+def thumbnail_key(image_key: str) -> str:
+    """Where the thumbnail of the photo at image_key is kept: the photo's own key, under THUMBNAIL_KEY_PREFIX."""
+    return f"{THUMBNAIL_KEY_PREFIX}/{image_key.split('/', 1)[-1]}"
 
 
 def _storage() -> Storage:
@@ -283,6 +292,32 @@ class PredictionManager:
         return PredictionManager._download(PredictionManager.get_for(owner, prediction_id), kind, link)
 
     @staticmethod
+    def open_thumbnail(owner: User, prediction_id: uuid.UUID) -> ObjectStream:
+        """The small square of one of owner's photos that the history lists, drawn and kept on its first view.
+
+        Two first views at once draw the same bytes to the same key; a prediction deleted meanwhile may leave its
+        thumbnail behind, which the storage sweep removes with its photo gone.
+        """
+        prediction = PredictionManager.get_for(owner, prediction_id)
+        storage = _storage()
+        key = thumbnail_key(prediction.image_key)
+        try:
+            return replace(storage.open_object(key), content_type=THUMBNAIL_CONTENT_TYPE)
+        except ObjectNotFound:
+            pass
+        stored = storage.get_object(prediction.image_key).data
+        photo = validate_image_upload(
+            stored,
+            max_bytes=len(stored),
+            max_pixels=prediction.image_width * prediction.image_height,
+            decode_size=THUMBNAIL_SIDE,
+            keep=False,
+        )
+        data = thumbnail_jpeg(photo.image, THUMBNAIL_SIDE, THUMBNAIL_QUALITY)
+        storage.put_object(key, data, THUMBNAIL_CONTENT_TYPE)
+        return ObjectStream(iter((data,)), THUMBNAIL_CONTENT_TYPE, len(data))
+
+    @staticmethod
     def delete(owner: User, prediction_id: uuid.UUID) -> None:
         """Remove one of owner's predictions: its stored photo and heatmap, then the row (audited).
 
@@ -293,7 +328,8 @@ class PredictionManager:
         prediction = PredictionManager.get_for(owner, prediction_id)
         storage = _storage()
         with unit_of_work():
-            for key in (prediction.image_key, prediction.heatmap_key, prediction.original_key):
+            thumbnail = thumbnail_key(prediction.image_key)
+            for key in (prediction.image_key, prediction.heatmap_key, prediction.original_key, thumbnail):
                 if key:
                     storage.delete_object(key)
             db.session.delete(prediction)
@@ -346,14 +382,23 @@ class PredictionManager:
         return result
 
     @staticmethod
-    def get_any(admin: User, prediction_id: uuid.UUID, *, what: str = "record") -> Prediction:
-        """Any user's prediction, for an admin; reading someone else's leaves an audit event."""
+    def get_any(
+        admin: User, prediction_id: uuid.UUID, *, what: str = "record", read_within: timedelta | None = None
+    ) -> Prediction:
+        """Any user's prediction, for an admin; reading someone else's leaves an audit event.
+
+        read_within: no new event where this admin's read of the record is in the trail from that long ago (the
+        photo and heatmap of a record page just opened are part of that one read).
+        """
         prediction = db.session.scalar(
             select(Prediction).options(joinedload(Prediction.owner)).where(Prediction.id == prediction_id)
         )
         if prediction is None:
             raise NotFound("No such prediction.")
-        if prediction.owner_id != admin.id:
+        already_read = read_within is not None and AuditManager.recorded_since(
+            AuditAction.PREDICTION_READ, actor=admin, target_id=prediction.id, since=utcnow() - read_within
+        )
+        if prediction.owner_id != admin.id and not already_read:
             with unit_of_work():
                 AuditManager.record(
                     AuditAction.PREDICTION_READ,
@@ -365,9 +410,17 @@ class PredictionManager:
         return prediction
 
     @staticmethod
-    def open_any_image(admin: User, prediction_id: uuid.UUID, kind: ImageKind, *, link: bool = True) -> ImageDownload:
+    def open_any_image(
+        admin: User,
+        prediction_id: uuid.UUID,
+        kind: ImageKind,
+        *,
+        link: bool = True,
+        read_within: timedelta | None = None,
+    ) -> ImageDownload:
         """Any user's photo or heatmap, for an admin (audited as get_any); link as in open_image."""
-        return PredictionManager._download(PredictionManager.get_any(admin, prediction_id, what=kind), kind, link)
+        prediction = PredictionManager.get_any(admin, prediction_id, what=kind, read_within=read_within)
+        return PredictionManager._download(prediction, kind, link)
 
     @staticmethod
     def _download(prediction: Prediction, kind: ImageKind, link: bool) -> ImageDownload:

@@ -18,12 +18,21 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from constants import HEATMAP_KEY_PREFIX, JOB_CHUNK_KEY_PREFIX, ORIGINAL_KEY_PREFIX, PHOTO_KEY_PREFIX, JobStatus
+from constants import (
+    HEATMAP_KEY_PREFIX,
+    JOB_CHUNK_KEY_PREFIX,
+    ORIGINAL_KEY_PREFIX,
+    PHOTO_KEY_PREFIX,
+    THUMBNAIL_KEY_PREFIX,
+    JobStatus,
+)
 from db import db
 from models import Job, JobItem, Prediction, utcnow
 from services.storage import ListedObject, Storage
 
-SWEPT_PREFIXES = frozenset({PHOTO_KEY_PREFIX, HEATMAP_KEY_PREFIX, ORIGINAL_KEY_PREFIX, JOB_CHUNK_KEY_PREFIX})
+SWEPT_PREFIXES = frozenset(
+    {PHOTO_KEY_PREFIX, HEATMAP_KEY_PREFIX, ORIGINAL_KEY_PREFIX, THUMBNAIL_KEY_PREFIX, JOB_CHUNK_KEY_PREFIX}
+)
 # A batch job's stored chunk is wanted while the job may still score it.
 _JOB_WAITING = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 DEFAULT_GRACE = timedelta(minutes=60)
@@ -41,11 +50,21 @@ class SweepReport:
 
 
 def _referenced(keys: list[str]) -> set[str]:
-    """Which of these keys a prediction refers to (as its photo, heatmap or original), or a job still to score
-    (as a chunk of its images)."""
+    """Which of these keys a prediction refers to (as its photo, heatmap or original, or its photo's thumbnail), or
+    a job still to score (as a chunk of its images)."""
     found: set[str] = set()
     for column in (Prediction.image_key, Prediction.heatmap_key, Prediction.original_key):
         found.update(db.session.scalars(select(column).where(column.in_(keys))))
+    # A thumbnail is kept while its photo is (managers.predictions.thumbnail_key: the photo's key, another prefix).
+    thumbnail_prefix = f"{THUMBNAIL_KEY_PREFIX}/"
+    thumbnails = {
+        f"{PHOTO_KEY_PREFIX}/{key.removeprefix(thumbnail_prefix)}": key
+        for key in keys
+        if key.startswith(thumbnail_prefix)
+    }
+    if thumbnails:
+        photos = db.session.scalars(select(Prediction.image_key).where(Prediction.image_key.in_(thumbnails)))
+        found.update(thumbnails[photo] for photo in photos)
     waiting = select(JobItem.chunk_key).join(Job, Job.id == JobItem.job_id).where(Job.status.in_(_JOB_WAITING))
     found.update(db.session.scalars(waiting.where(JobItem.chunk_key.in_(keys)).distinct()))
     return found

@@ -101,16 +101,28 @@ def dev_server(tmp_path):
         log.close()
 
 
+def _checkout_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--ignored=no"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_the_walkthroughs_run_as_written(dev_server, tmp_path):
     blocks = [block for title in WALKTHROUGH_SECTIONS for block in shell_blocks(title)]
     script = "\n".join(blocks)
-    assert README_ADDRESS in script and "$ID" in script
+    # The address is set once (BASE=...) and every command uses $BASE.
+    assert script.count(README_ADDRESS) == 1 and f"BASE={README_ADDRESS}" in script and "$ID" in script
+    assert "127.0.0.1" not in script.replace(f"BASE={README_ADDRESS}", "")
     workdir = tmp_path / "clone"
     workdir.mkdir()
     (workdir / "tests").symlink_to(PROJECT_ROOT / "tests")  # the upload names tests/fixtures/images/...
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    checkout_before = _checkout_status()
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script.replace(README_ADDRESS, dev_server)],
         cwd=workdir,
+        env={**os.environ, "TMPDIR": str(temporary)},
         capture_output=True,
         text=True,
         timeout=300,
@@ -122,8 +134,12 @@ def test_the_walkthroughs_run_as_written(dev_server, tmp_path):
     assert '"code":"token_revoked"' in out.replace(" ", "")  # the logged-out access token
     assert '"total":1' in out.replace(" ", "")  # the history holds the upload
     assert '"class_name":"Pneumonia"' in out.replace(" ", "")  # POST /predict, the old apps' shape
-    assert (workdir / "heatmap.png").read_bytes().startswith(b"\x89PNG")
-    names = zipfile.ZipFile(workdir / "medsight-export.zip").namelist()
+    # Downloads land in the walkthrough's temporary folder; the folder it runs in and the checkout stay as they were.
+    assert [path.name for path in workdir.iterdir()] == ["tests"]
+    assert _checkout_status() == checkout_before
+    (downloads,) = temporary.iterdir()
+    assert (downloads / "heatmap.png").read_bytes().startswith(b"\x89PNG")
+    names = zipfile.ZipFile(downloads / "medsight-export.zip").namelist()
     assert "account.json" in names and any(n.startswith("photos/") for n in names)
     assert out.rstrip().endswith("}") and '"code":"token_invalid"' in out.replace(" ", "").splitlines()[-1]
 

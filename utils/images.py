@@ -295,3 +295,16 @@ def _validated_dicom(data: bytes, max_pixels: int) -> ValidatedImage:
         data=preview.getvalue(),
         original=decoded.deidentified,
     )
+
+
+def thumbnail_jpeg(image: Image.Image, side: int, quality: int) -> bytes:
+    """A small JPEG of image for lists: its centre, square, side pixels a side (smaller images are not enlarged)."""
+    width, height = image.size
+    crop = min(width, height)
+    left, top = (width - crop) // 2, (height - crop) // 2
+    square = image.crop((left, top, left + crop, top + crop))
+    if crop > side:
+        square = square.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    square.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
+    return buffer.getvalue()

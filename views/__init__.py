@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, render_template
 
-from constants import PREDICTION_DISCLAIMER, SERVICE_DISCLAIMER, Role
+from constants import PREDICTION_DISCLAIMER, PRIVACY_NOTE, SERVICE_DISCLAIMER, Role
 from utils.errors import HTML_ERROR_PAGE, WEB_BLUEPRINTS
 from views import account, admin, models, pages, predictions
 from views.session import csrf_token, visitor
@@ -60,4 +60,5 @@ def register_views(app: Flask) -> None:
             "is_admin": lambda user: user is not None and user.role == Role.ADMIN.value,
             "disclaimer": SERVICE_DISCLAIMER,
             "result_disclaimer": PREDICTION_DISCLAIMER,
+            "privacy_note": PRIVACY_NOTE,
         }

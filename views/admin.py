@@ -11,6 +11,7 @@ from cnn_model.modalities import MODALITIES, get_spec
 from constants import AuditAction, Role
 from managers.account_data import AccountDataManager
 from managers.admin import AdminManager, AuditFilters, UserFilters
+from managers.audit_trail import AuditTrailManager, action_name
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
 from schemas.admin import AuditQuerySchema, UserQuerySchema, UserUpdateSchema
@@ -70,6 +71,55 @@ def users():
         errors=errors,
         roles=[r.value for r in Role],
         message=UPDATE_MESSAGES.get(request.args.get("message", "")),
+    )
+
+
+# What each change does to the account, said on its confirmation page before it is made.
+CHANGES = {
+    ("role", "admin"): (
+        "Make {who} an administrator?",
+        "Yes, make them an administrator",
+        "They will see every account and everyone's results, photos and heatmaps, change and delete accounts, "
+        "and read the audit trail. Each of their reads of someone else's records is recorded.",
+    ),
+    ("role", "patient"): (
+        "Make {who} a patient?",
+        "Yes, make them a patient",
+        "They lose the administration pages at once: no other account, no one else's results and no audit trail. "
+        "Their own results stay in their history.",
+    ),
+    ("is_active", "false"): (
+        "Disable {who}?",
+        "Yes, disable the account",
+        "They are signed out, cannot sign in again, and their personal access tokens stop working. "
+        "Their results, photos and heatmaps are kept, and an administrator can enable the account again.",
+    ),
+    ("is_active", "true"): (
+        "Enable {who}?",
+        "Yes, enable the account",
+        "They can sign in again, and their personal access tokens that have not expired or been revoked work again.",
+    ),
+}
+
+
+@bp.get("/users/<uuid:user_id>/change")
+@admin_only
+def confirm_change(user_id: uuid.UUID):
+    """The confirmation step before an account's role or status changes: what will happen, and a way back."""
+    given = form_values(request.args, ("role", "is_active"))
+    change = next(((name, value) for name, value in given.items() if (name, value) in CHANGES), None)
+    if change is None:
+        return redirect(url_for("web_admin.users"), code=SEE_OTHER)
+    account = AdminManager.get_user(current_user(), user_id)
+    title, button, consequence = CHANGES[change]
+    return render_template(
+        "admin/change_user.html",
+        account=account,
+        field=change[0],
+        value=change[1],
+        title=title.format(who=account.email),
+        button=button,
+        consequence=consequence,
     )
 
 
@@ -168,23 +218,39 @@ def prediction(prediction_id: uuid.UUID):
 # -- the audit trail --------------------------------------------------------------------------
 
 
-@bp.get("/audit")
-@admin_only
-def audit():
-    given = form_values(request.args, ("actor", "action", "after", "before", "page"))
+def _audit_query(args) -> tuple[dict, dict, dict]:
+    """The trail's filters as given, loaded through the API's schema: (query, the filters as given, errors)."""
+    given = form_values(args, ("actor", "action", "after", "before", "page"))
     errors: dict = {}
-    values = form_values(request.args, ("action", "page"))
+    values = form_values(args, ("action", "page"))
     if "actor" in given and (actor := _user_id(given["actor"], "actor", errors)):
         values["actor_id"] = actor
     values.update(day_bounds(given, "after", "before", errors))
     query = load_filters(AuditQuerySchema(), values, PAGE_SIZE, errors)
-    filters = AuditFilters.of(query)
-    page = AdminManager.list_audit(current_user(), filters, query["page"], query["per_page"])
+    return query, given, errors
+
+
+@bp.get("/audit")
+@admin_only
+def audit():
+    query, given, errors = _audit_query(request.args)
+    page = AdminManager.list_audit(current_user(), AuditFilters.of(query), query["page"], query["per_page"])
     return render_template(
         "admin/audit.html",
         page=page,
-        emails=UserManager.emails_by_id(event.actor_id for event in page.items),
-        given=given,
+        lines=AuditTrailManager.describe(page.items),
+        summary=AuditTrailManager.summary(),
+        given={name: value for name, value in given.items() if name != "page"},
         errors=errors,
-        actions=[a.value for a in AuditAction],
+        actions=[(a.value, action_name(a.value)) for a in AuditAction],
     )
+
+
+# POST with the form's CSRF value: the export is itself an audited act, never one a link can start.
+@bp.post("/audit/export")
+@admin_only
+def export_audit():
+    query, _given, _errors = _audit_query(request.form)
+    export = AuditTrailManager.export_csv(current_user(), AuditFilters.of(query))
+    disposition = f'attachment; filename="{export.filename}"'
+    return Response(export.data, mimetype="text/csv", headers={"Content-Disposition": disposition})

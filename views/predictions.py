@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import Response, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError, validates_schema
 
 from auth import current_user, upload_rate_limited
 from cnn_model.modalities import MODALITIES, get_spec
-from constants import AUTO_MODALITY, PREDICTION_NOTE_MAX_LENGTH, Role
+from constants import AUTO_MODALITY, PAGE_READ_WINDOW_SECONDS, PREDICTION_NOTE_MAX_LENGTH, THUMBNAIL_CACHE_SECONDS, Role
 from managers.models import ModelManager
 from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
 from models import User
@@ -152,13 +153,30 @@ def image(prediction_id: uuid.UUID, kind: str):
     """
     user: User = current_user()
     if user.role == Role.ADMIN.value:
-        download = PredictionManager.open_any_image(user, prediction_id, kind, link=False)
+        window = timedelta(seconds=PAGE_READ_WINDOW_SECONDS)
+        download = PredictionManager.open_any_image(user, prediction_id, kind, link=False, read_within=window)
     else:
         download = PredictionManager.open_image(user, prediction_id, kind, link=False)
     name = None
     if request.args.get("download") == "1" and kind == "image":
         name = f"medsight-{prediction_id}.{_extension(download.stream.content_type)}"
     return send_download(download, attachment_name=name)
+
+
+@bp.get("/predictions/<uuid:prediction_id>/thumbnail")
+@signed_in()
+def thumbnail(prediction_id: uuid.UUID):
+    """The history's small square of one of the reader's own photos.
+
+    It never changes while the result exists, so this browser alone (private, per session cookie) may keep it for a
+    while; the photo and the heatmap themselves stay no-store.
+    """
+    stream = PredictionManager.open_thumbnail(current_user(), prediction_id)
+    response = Response(stream.chunks, mimetype=stream.content_type)
+    response.content_length = stream.length
+    response.headers["Cache-Control"] = f"private, max-age={THUMBNAIL_CACHE_SECONDS}, immutable"
+    response.headers["Vary"] = "Cookie"
+    return response
 
 
 @bp.get("/predictions/<uuid:prediction_id>/delete")

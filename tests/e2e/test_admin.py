@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -44,11 +45,24 @@ def test_admin_opens_a_patients_upload_and_the_audit_log_records_it(page, other_
     check_page("admin-prediction")
 
     open_admin_section(page, "Audit trail")
-    read_entry = page.get_by_role("row").filter(has_text=admin_user.email).filter(has_text=prediction_id)
-    expect(read_entry.first).to_be_visible()
-    expect(read_entry.first.get_by_role("rowheader")).to_have_text("prediction.read")
+    page.get_by_label("Action").select_option(label="Opened someone's result")
+    page.get_by_role("button", name="Filter").click()
+    read_entry = page.get_by_role("row").filter(has_text=prediction_id)
+    # One event for the record, its photo and heatmap included, in words.
+    expect(read_entry).to_have_count(1)
+    expect(read_entry.get_by_role("rowheader")).to_contain_text(
+        f"{admin_user.full_name} opened {new_user.full_name}'s chest X-ray result"
+    )
     expect(page.get_by_role("columnheader", name="IP address")).to_be_visible()
+    expect(page.get_by_role("table", name="Events per day")).to_be_visible()
+    expect(page.get_by_role("table", name="Results of other people opened, per administrator")).to_contain_text(
+        admin_user.full_name
+    )
     check_page("admin-audit")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download these events as CSV").click()
+    csv_text = Path(download.value.path()).read_text("utf-8")
+    assert csv_text.startswith("time_utc,action,description") and prediction_id in csv_text
 
 
 def test_patient_has_no_admin_pages(page, new_user):
@@ -68,7 +82,8 @@ def test_admin_disables_then_deletes_an_account(page, other_page, new_user, admi
     page.get_by_role("button", name="Filter").click()
     row = page.get_by_role("row").filter(has_text=new_user.email)
 
-    row.get_by_role("button", name=f"Disable {new_user.email}").click()
+    row.get_by_role("link", name=f"Disable {new_user.email}").click()
+    page.get_by_role("button", name="Yes, disable the account").click()
 
     expect(row).to_contain_text("Disabled")
     other_page.goto("/history")
@@ -103,13 +118,14 @@ def test_admin_users_fit_a_phone_one_card_per_account(page, admin_user, live_ser
         row = page.get_by_role("row").filter(has_text=patient.email)
         expect(row.get_by_role("cell", name="Active")).to_be_visible()
         for action in (
-            row.get_by_role("button", name=f"Disable {patient.email}"),
+            row.get_by_role("link", name=f"Disable {patient.email}"),
             row.get_by_role("link", name=f"Delete {patient.email}"),
         ):
             box = action.bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (patient.email, box)
     row = page.get_by_role("row").filter(has_text=patients[0].email)
-    row.get_by_role("button", name=f"Disable {patients[0].email}").click()
+    row.get_by_role("link", name=f"Disable {patients[0].email}").click()
+    page.get_by_role("button", name="Yes, disable the account").click()
     expect(row.get_by_role("cell", name="Disabled")).to_be_visible()
 
     # The admin's own card has no Disable or Delete, as the table row has none.
@@ -117,9 +133,28 @@ def test_admin_users_fit_a_phone_one_card_per_account(page, admin_user, live_ser
     page.get_by_role("button", name="Filter").click()
     own_row = page.get_by_role("row").filter(has_text=admin_user.email)
     expect(own_row.get_by_role("link", name=re.compile("^Predictions"))).to_be_visible()
-    expect(own_row.get_by_role("button", name=re.compile("^Disable"))).to_have_count(0)
+    expect(own_row.get_by_role("link", name=re.compile("^Disable"))).to_have_count(0)
     expect(own_row.get_by_role("link", name=re.compile("^Delete"))).to_have_count(0)
     page.set_viewport_size(DESKTOP)
+
+
+def test_making_an_admin_asks_first_and_says_what_it_means(page, other_page, new_user, admin_user, check_page):
+    register(other_page, new_user)
+    sign_in(page, admin_user)
+    open_admin_section(page, "Users")
+    row = page.get_by_role("row").filter(has_text=new_user.email)
+
+    row.get_by_role("link", name=f"Make admin ({new_user.email})").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Make {new_user.email} an administrator?")
+    expect(page.get_by_role("main")).to_contain_text("everyone's results")
+    check_page("admin-confirm-make-admin")
+    page.get_by_role("link", name="No, leave it as it is").click()
+    expect(row.get_by_role("cell", name="Patient")).to_be_visible()
+
+    row.get_by_role("link", name=f"Make admin ({new_user.email})").click()
+    page.get_by_role("button", name="Yes, make them an administrator").click()
+    expect(page.get_by_role("status")).to_have_text("Role changed.")
+    expect(row.get_by_role("cell", name="Admin")).to_be_visible()
 
 
 def _reads_of(live_server, prediction_id: str) -> int:
@@ -150,7 +185,7 @@ def test_a_link_on_another_site_reads_nothing_under_an_admins_session(
     assert _reads_of(live_server, prediction_id) == 0
     page.goto(record)  # typed or bookmarked: the session is there
     expect(page.get_by_role("main")).to_contain_text(new_user.email)
-    assert _reads_of(live_server, prediction_id) == 3  # the record, its photo and its heatmap
+    assert _reads_of(live_server, prediction_id) == 1  # the record: its photo and heatmap are part of that read
 
 
 def test_admin_exports_an_account_with_the_button(page, other_page, new_user, admin_user):

@@ -12,7 +12,8 @@ import boto3
 import pytest
 
 from db import db
-from models import Prediction, utcnow
+from managers.predictions import PredictionManager
+from models import Prediction, User, utcnow
 from tests.support.images import sample_image
 
 OLD = time.time() - 3 * 3600  # written three hours ago
@@ -33,7 +34,16 @@ def _upload(client, email="sweep@example.org"):
     response = client.post("/api/v1/predictions", data=data, headers=headers, content_type="multipart/form-data")
     assert response.status_code == 201, response.get_json()
     client.get(response.get_json()["heatmap_url"], headers=headers)  # the heatmap is drawn on first view
+    _draw_thumbnail(client.application, response.get_json()["id"])
     return response.get_json()
+
+
+def _draw_thumbnail(app, prediction_id: str) -> None:
+    """The history's thumbnail, drawn on its first view (as the history page asks for it)."""
+    with app.app_context():
+        prediction = db.session.get(Prediction, uuid.UUID(prediction_id))
+        PredictionManager.open_thumbnail(db.session.get(User, prediction.owner_id), prediction.id)
+        db.session.remove()
 
 
 def _age(app, key: str) -> None:
@@ -61,6 +71,26 @@ def _orphan(app) -> str:
         storage.put_object(key, b"\xff\xd8\xff medical photo", "image/jpeg")
     _age(app, key)
     return key
+
+
+def test_a_thumbnail_is_kept_with_its_photo_and_removed_without_it(swept_app, monkeypatch):
+    kept = _upload(swept_app.test_client())
+    with swept_app.app_context():
+        storage = swept_app.extensions["storage"]
+        kept_thumbnail = "thumbnails/" + db.session.get(Prediction, uuid.UUID(kept["id"])).image_key.split("/", 1)[1]
+        orphan = storage.new_key("thumbnails")
+        storage.put_object(orphan, b"\xff\xd8\xff thumbnail", "image/jpeg")
+    if swept_app.config.get("S3_BUCKET"):
+        monkeypatch.setattr("managers.storage_sweep.utcnow", lambda: utcnow() + timedelta(hours=3))
+    else:
+        for key in _keys(swept_app):
+            _age(swept_app, key)
+
+    result = _sweep(swept_app, "--older-than", "60")
+
+    assert result.exit_code == 0, result.output
+    after = _keys(swept_app)
+    assert kept_thumbnail in after and orphan not in after
 
 
 def test_an_orphaned_photo_is_removed_and_recorded_ones_are_kept(swept_app, monkeypatch):

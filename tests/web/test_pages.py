@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from markupsafe import escape
 
 from cnn_model.card import ModelCard
 from cnn_model.modalities import MODALITIES, get_spec
+from constants import PRIVACY_NOTE
 from managers.models import ModelManager
 from tests.resources.helpers import assert_error
 from tests.web.conftest import page_text
@@ -247,3 +249,34 @@ def test_unknown_url_is_a_page_for_browsers_and_json_for_api_clients(client):
 
     assert_error(client.get("/no/such/page"), 404, "not_found")
     assert_error(client.get("/api/v1/nothing", headers={"Accept": "text/html"}), 404, "not_found")
+
+
+def test_who_can_see_results_is_said_once_the_same_way(client):
+    privacy = str(escape(PRIVACY_NOTE))
+
+    for path in ("/", "/register"):
+        text = page_text(client.get(path))
+        assert text.count(privacy) == 1, path
+        assert "only you can see" not in text
+
+
+# Words from the model pages that mean nothing to a patient.
+JARGON = re.compile(r"\b(AUC|OOF|CAM|Grad-CAM|out-of-fold|macro)\b", re.IGNORECASE)
+
+
+def test_patient_pages_speak_plainly(client, patient_browser, uploaded):
+    prediction_id = uploaded(patient_browser, "skin_lesion")
+    pages = {"/": client, "/register": client, "/login": client}
+    for path in ("/upload", "/history", "/account", f"/predictions/{prediction_id}"):
+        pages[path] = patient_browser
+
+    for path, browser in pages.items():
+        found = JARGON.findall(re.sub(r"<[^>]+>", " ", page_text(browser.get(path))))
+        assert not found, (path, found)
+
+
+def test_upload_page_shows_how_to_take_a_good_skin_photo(patient_browser):
+    text = page_text(patient_browser.get("/upload"))
+
+    assert "How to take a good dermatoscope photo" in text
+    assert "/static/examples/skin_lesion.jpg" in text and "CC BY-NC 4.0" in text

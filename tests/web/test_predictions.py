@@ -204,6 +204,30 @@ def test_photo_and_heatmap_are_served_to_the_owner_only_and_never_cached(
     assert browser().get(f"/predictions/{prediction_id}/image").status_code == 302
 
 
+def test_thumbnail_is_small_kept_in_storage_cached_privately_and_owner_only(
+    app, patient_browser, browser, make_account, uploaded
+):
+    prediction_id = uploaded(patient_browser)
+
+    response = patient_browser.get(f"/predictions/{prediction_id}/thumbnail")
+
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert len(response.data) <= 20 * 1024
+    assert response.headers["Cache-Control"].startswith("private, max-age=")
+    assert "Cookie" in response.headers["Vary"]
+    with app.app_context():
+        image_key = db.session.get(Prediction, uuid.UUID(prediction_id)).image_key
+        thumbnail_key = "thumbnails/" + image_key.split("/", 1)[1]
+        assert app.extensions["storage"].get_object(thumbnail_key).data == response.data
+    assert patient_browser.get(f"/predictions/{prediction_id}/thumbnail").data == response.data
+    assert browser(make_account()).get(f"/predictions/{prediction_id}/thumbnail").status_code == 404
+
+    confirm = patient_browser.get(f"/predictions/{prediction_id}/delete")
+    patient_browser.post(f"/predictions/{prediction_id}/delete", data={"csrf_token": csrf_of(confirm)})
+    with app.app_context():
+        assert thumbnail_key not in {listed.key for listed in app.extensions["storage"].list_objects()}
+
+
 # The date picker offers any day from 0001-01-01 to 9999-12-31; each must give a page, never a 500.
 @pytest.mark.parametrize("day", ["9999-12-31", "9999-12-30", "0001-01-01"])
 @pytest.mark.parametrize("field", ["created_after", "created_before"])
@@ -315,7 +339,7 @@ def test_history_lists_filters_and_links_each_result(patient_browser, uploaded):
     only_breast = page_text(patient_browser.get("/history?modality=breast&flagged=&created_after=2000-01-01"))
 
     assert f"/predictions/{chest}" in everything and f"/predictions/{breast}" in everything
-    assert f"/predictions/{chest}/image" in everything  # thumbnails through the signed-in image route
+    assert f"/predictions/{chest}/thumbnail" in everything  # small thumbnails through a signed-in route
     assert f"/predictions/{breast}" in only_breast and f"/predictions/{chest}" not in only_breast
 
 
