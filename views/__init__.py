@@ -12,10 +12,11 @@ from flask import Flask, current_app, render_template
 
 from constants import PREDICTION_DISCLAIMER, SERVICE_DISCLAIMER, Role
 from utils.errors import HTML_ERROR_PAGE, WEB_BLUEPRINTS
-from views import account, admin, models, pages, predictions
+from views import account, admin, care, models, pages, predictions
 from views.session import csrf_token, visitor
 
 BLUEPRINTS = (pages.bp, account.bp, predictions.bp, models.bp, admin.bp)
+BLUEPRINTS += (care.bp,)
 
 ERROR_TITLES = {
     400: "This request could not be handled",
@@ -60,4 +61,6 @@ def register_views(app: Flask) -> None:
             "is_admin": lambda user: user is not None and user.role == Role.ADMIN.value,
             "disclaimer": SERVICE_DISCLAIMER,
             "result_disclaimer": PREDICTION_DISCLAIMER,
+            "care_of": care.care_of,
+            "care_agreement": care.agreement_for_admin,
         }
