@@ -57,6 +57,7 @@ class AuditAction(StrEnum):
     SHARE_LINK_CREATE = "share_link.create"
     SHARE_LINK_REVOKE = "share_link.revoke"
     SHARE_LINK_OPEN = "share_link.open"
+    SHARE_LINK_IMAGE = "share_link.image"
 
 
 # Accounts

@@ -49,7 +49,8 @@ def finding_words(modality: str, finding: str | None) -> str | None:
 
 def review_sentence(review: PredictionReview, zone: ZoneInfo | None = None) -> str:
     """ "Reviewed by a clinician on <date>: agrees - <finding>, <comment>"."""
-    day = f"{review.created_at.astimezone(zone) if zone else review.created_at:%d %B %Y}"
+    moment = review.created_at.astimezone(zone) if zone else review.created_at
+    day = f"{moment.day} {moment:%B %Y}"
     parts = [part for part in (finding_words(review.modality, review.finding), review.comment) if part]
     said = f" \u2014 {', '.join(parts)}" if parts else ""
     return f"Reviewed by a clinician on {day}: {VERDICT_WORDS[review.verdict]}{said}"

@@ -107,7 +107,7 @@ class ShareLinkManager:
         return [ActiveShareLink(link, prediction, *opened[str(link.id)]) for link, prediction in rows]
 
     @staticmethod
-    def open(token: str, what: str = "record") -> Prediction:
+    def open(token: str, what: str = "record", action: AuditAction = AuditAction.SHARE_LINK_OPEN) -> Prediction:
         """The result a link opens, for anyone holding it (audited: the time, never the address); LinkGone for an
         expired, revoked or unknown link alike, so an answer tells nothing about which links existed."""
         link = db.session.scalar(select(ShareLink).where(ShareLink.token_hash == token_hash(token)))
@@ -116,7 +116,7 @@ class ShareLinkManager:
         prediction = db.session.get(Prediction, link.prediction_id)
         with unit_of_work():
             AuditManager.record(
-                AuditAction.SHARE_LINK_OPEN,
+                action,
                 target_type="share_link",
                 target_id=link.id,
                 details={"prediction_id": str(link.prediction_id), "what": what},
@@ -127,4 +127,6 @@ class ShareLinkManager:
     @staticmethod
     def open_image(token: str, kind: ImageKind) -> ImageDownload:
         """The photo or heatmap of a linked result, as bytes (the page's images come from MedSight only)."""
-        return PredictionManager.download(ShareLinkManager.open(token, kind), kind, link=False)
+        # Audited apart from opens: a page and its two images are one open to the patient, who sees the count.
+        prediction = ShareLinkManager.open(token, kind, AuditAction.SHARE_LINK_IMAGE)
+        return PredictionManager.download(prediction, kind, link=False)

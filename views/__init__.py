@@ -63,4 +63,5 @@ def register_views(app: Flask) -> None:
             "result_disclaimer": PREDICTION_DISCLAIMER,
             "care_of": care.care_of,
             "care_agreement": care.agreement_for_admin,
+            "care_finding": care.finding_name,
         }
