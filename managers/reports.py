@@ -26,6 +26,16 @@ VERDICT_WORDS = {
     ReviewVerdict.AMEND.value: "amends the finding",
 }
 LIMITATION_MAX_CHARS = 420
+# The longest note and review the page prints in full; longer ones are cut (the result page has them whole), so
+# that the report stays one page.
+NOTE_MAX_CHARS = 300
+REVIEW_MAX_CHARS = 360
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "..."
 
 
 def _per_100(value: float | None) -> int | None:
@@ -81,9 +91,7 @@ def _card_text(prediction: Prediction) -> tuple[str, str | None]:
     if card is None:
         return "Research and education; not a diagnosis.", None
     limitation = (card.limitations or "").strip() or None
-    if limitation and len(limitation) > LIMITATION_MAX_CHARS:
-        limitation = limitation[:LIMITATION_MAX_CHARS].rsplit(" ", 1)[0] + "..."
-    return card.intended_use, limitation
+    return card.intended_use, _clip(limitation, LIMITATION_MAX_CHARS)
 
 
 def report_content(prediction: Prediction, zone: ZoneInfo | None) -> ReportContent:
@@ -128,8 +136,8 @@ def report_content(prediction: Prediction, zone: ZoneInfo | None) -> ReportConte
         held_out=_held_out(prediction),
         intended_use=intended_use,
         limitation=limitation,
-        review=review_sentence(review, zone) if review else None,
-        note=prediction.note,
+        review=_clip(review_sentence(review, zone), REVIEW_MAX_CHARS) if review else None,
+        note=_clip(prediction.note, NOTE_MAX_CHARS),
         disclaimer=PREDICTION_DISCLAIMER,
     )
 

@@ -13,7 +13,7 @@ from fpdf import FPDF
 from PIL import Image
 
 PAGE_MARGIN_MM = 14
-IMAGE_BOX_MM = (86, 62)  # each of the two images fits in this box, side by side
+IMAGE_BOX_MM = (86, 56)  # each of the two images fits in this box, side by side
 _FOLDS = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
