@@ -9,6 +9,8 @@ from enum import StrEnum
 class Role(StrEnum):
     PATIENT = "patient"
     ADMIN = "admin"
+    # Reviews results that patients share with them; sees nothing else of anyone.
+    CLINICIAN = "clinician"
 
 
 class TokenScope(StrEnum):
@@ -47,6 +49,16 @@ class AuditAction(StrEnum):
     JOB_CANCEL = "job.cancel"
     JOB_READ = "job.read"
     ADMIN_LIST_JOBS = "admin.jobs.list"
+    # The care loop: a result shared with a clinician, opened and reviewed by them; links for a doctor
+    # without an account, made, revoked and opened (an open records no address: the patient sees it).
+    SHARE_CREATE = "share.create"
+    SHARE_REVOKE = "share.revoke"
+    REVIEW_OPEN = "review.open"
+    REVIEW_CREATE = "review.create"
+    SHARE_LINK_CREATE = "share_link.create"
+    SHARE_LINK_REVOKE = "share_link.revoke"
+    SHARE_LINK_OPEN = "share_link.open"
+    SHARE_LINK_IMAGE = "share_link.image"
 
 
 # An admin's record page asks for the photo and heatmap right after it: within this long of the record's read
@@ -142,3 +154,20 @@ JOB_ITEM_NAME_MAX_LENGTH = 512
 JOB_NOTE_MAX_LENGTH = PREDICTION_NOTE_MAX_LENGTH
 # The name Celery knows the chunk task by; web nodes send it by name without importing the worker code.
 SCORE_CHUNK_TASK = "medsight.jobs.score_chunk"
+
+
+# The care loop: a clinician's verdict on a shared result (IHE AI Result Assessment: accept, reject, amend).
+class ReviewVerdict(StrEnum):
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    AMEND = "amend"
+
+
+REVIEW_FINDING_MAX_LENGTH = 120
+REVIEW_COMMENT_MAX_LENGTH = 1000
+# Links to one result for a doctor without an account: random tokens, of which only a hash is kept.
+SHARE_LINK_TOKEN_BYTES = 32
+SHARE_LINK_DAYS_DEFAULT = 7
+SHARE_LINK_DAYS_MAX = 30
+# Opening links, per client address: a person reads a page and its images, a guesser is slowed to nothing.
+SHARE_LINK_RATE_LIMIT = "60 per minute"

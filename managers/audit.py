@@ -35,14 +35,18 @@ class AuditManager:
         target_type: str | None = None,
         target_id: uuid.UUID | str | None = None,
         details: dict[str, Any] | None = None,
+        record_ip: bool = True,
     ) -> AuditEvent:
-        """Add an audit event to the current session; the caller's unit of work commits it."""
+        """Add an audit event to the current session; the caller's unit of work commits it.
+
+        record_ip=False: an event the person it is about will read (an opened share link), where the
+        address would tell them who opened it."""
         event = AuditEvent(
             actor_id=actor.id if actor is not None else None,
             action=str(action),
             target_type=target_type,
             target_id=str(target_id) if target_id is not None else None,
-            ip=_client_ip.get(),
+            ip=_client_ip.get() if record_ip else None,
             details=dict(details or {}),
         )
         db.session.add(event)

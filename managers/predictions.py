@@ -423,6 +423,11 @@ class PredictionManager:
         return PredictionManager._download(prediction, kind, link)
 
     @staticmethod
+    def download(prediction: Prediction, kind: ImageKind, *, link: bool = True) -> ImageDownload:
+        """The photo or heatmap of a prediction its caller already may see (a shared one, a linked one)."""
+        return PredictionManager._download(prediction, kind, link)
+
+    @staticmethod
     def _download(prediction: Prediction, kind: ImageKind, link: bool) -> ImageDownload:
         key = prediction.image_key if kind == "image" else prediction.heatmap_key
         if not key:

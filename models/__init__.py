@@ -11,7 +11,10 @@ from models.idempotency_key import IdempotencyKey
 from models.job import Job, JobItem
 from models.prediction import Prediction
 from models.prediction_count import PredictionCount
+from models.prediction_review import PredictionReview
+from models.prediction_share import PredictionShare
 from models.revoked_token import RevokedToken
+from models.share_link import ShareLink
 from models.user import User
 
 __all__ = [
@@ -23,7 +26,10 @@ __all__ = [
     "JobItem",
     "Prediction",
     "PredictionCount",
+    "PredictionReview",
+    "PredictionShare",
     "RevokedToken",
+    "ShareLink",
     "TimestampMixin",
     "UTCDateTime",
     "UUIDPrimaryKeyMixin",

@@ -27,6 +27,7 @@ from db import db
 from models.base import CreatedAtMixin, UUIDPrimaryKeyMixin
 
 if TYPE_CHECKING:
+    from models.prediction_review import PredictionReview
     from models.user import User
 
 STORAGE_KEY_LENGTH = 255
@@ -98,6 +99,13 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
 
     # lazy="raise": lists must say how they load owners (one JOIN), never one query per row.
     owner: Mapped[User] = relationship(lazy="raise")
+    # Clinicians' verdicts, newest first; selectin: a list of predictions loads them all in one query.
+    reviews: Mapped[list[PredictionReview]] = relationship(
+        lazy="selectin",
+        order_by="PredictionReview.created_at.desc()",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
     @validates("modality")
     def _known_modality(self, _key: str, modality: str) -> str:
@@ -111,6 +119,11 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
         """Summed probability of the modality's malignant/abnormal classes: derived from probabilities, not stored."""
         positives = get_spec(self.modality).positive_classes
         return sum(self.probabilities.get(name, 0.0) for name in positives)
+
+    @property
+    def review(self) -> PredictionReview | None:
+        """The latest clinician's verdict on this result, if any."""
+        return self.reviews[0] if self.reviews else None
 
     def facts(self) -> dict[str, Any]:
         """What was found, by which model, in which image: the part of a prediction that the API's answer and the

@@ -91,7 +91,7 @@ def create_admin(email: str, full_name: str | None) -> None:
 @click.argument("email")
 @click.argument("role", type=click.Choice([r.value for r in Role]))
 def set_role(email: str, role: str) -> None:
-    """Give an existing account the role patient or admin."""
+    """Give an existing account the role patient, admin or clinician."""
     with _reported_on_the_command_line():
         user = UserManager.set_role(UserManager.get_by_email(email), role)
     click.echo(f"{user.email} is now {user.role}.")

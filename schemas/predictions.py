@@ -11,6 +11,7 @@ from constants import AUTO_MODALITY, IDEMPOTENCY_KEY_MAX_LENGTH, PREDICTION_DISC
 from schemas.fields import Text, UtcDateTime
 from schemas.modalities import KnownModality
 from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
+from schemas.reviews import ReviewSchema
 
 MODALITY_CHOICE = KnownModality()  # also gives the OpenAPI enum
 MODALITY_DOC = {"description": "What kind of image this is"}
@@ -219,6 +220,12 @@ class PredictionSchema(Schema):
         dump_only=True, allow_none=True, metadata={"description": "Where the model looked, as a PNG overlay"}
     )
     disclaimer = fields.String(dump_only=True)
+    review = fields.Nested(
+        ReviewSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The latest clinician's verdict on this result, once one is shared and reviewed"},
+    )
 
     @pre_dump
     def _from_row(self, row, **_kwargs):
@@ -233,6 +240,7 @@ class PredictionSchema(Schema):
             if row.heatmap_key
             else None,
             "disclaimer": PREDICTION_DISCLAIMER,
+            "review": row.review,
             **self._extra(row),
         }
 

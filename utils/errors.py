@@ -146,6 +146,18 @@ class QueueUnavailable(ServiceUnavailable):
     code, message = "queue_unavailable", "The job queue is not available right now."
 
 
+class NotAClinician(ValidationFailed):
+    # The same answer for an address with no account and one of a patient or admin: nothing tells which.
+    code, message = (
+        "not_a_clinician",
+        ("Results can be shared only with a clinician's MedSight account. Check the address with your clinician."),
+    )
+
+
+class LinkGone(AppError):
+    status, code, message = 410, "link_gone", "This link is no longer valid."
+
+
 # Codes for werkzeug's HTTP errors; anything not listed gets its name in snake_case.
 _HTTP_CODES = {
     400: "bad_request",

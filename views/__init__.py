@@ -12,10 +12,10 @@ from flask import Flask, current_app, render_template
 
 from constants import PREDICTION_DISCLAIMER, PRIVACY_NOTE, SERVICE_DISCLAIMER, Role
 from utils.errors import HTML_ERROR_PAGE, WEB_BLUEPRINTS
-from views import account, admin, models, pages, predictions
+from views import account, admin, care, models, pages, predictions
 from views.session import csrf_token, visitor
 
-BLUEPRINTS = (pages.bp, account.bp, predictions.bp, models.bp, admin.bp)
+BLUEPRINTS = (pages.bp, account.bp, predictions.bp, models.bp, admin.bp, care.bp)
 
 ERROR_TITLES = {
     400: "This request could not be handled",
@@ -61,4 +61,7 @@ def register_views(app: Flask) -> None:
             "disclaimer": SERVICE_DISCLAIMER,
             "result_disclaimer": PREDICTION_DISCLAIMER,
             "privacy_note": PRIVACY_NOTE,
+            "care_of": care.care_of,
+            "care_agreement": care.agreement_for_admin,
+            "care_finding": care.finding_name,
         }

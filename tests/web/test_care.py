@@ -1,0 +1,74 @@
+"""The care loop's pages: sharing from the result page, the clinician's queue and verdict, links, the model table."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from constants import Role
+from tests.web.conftest import csrf_of, page_text
+
+
+@pytest.fixture
+def clinician(make_account):
+    return make_account(role=Role.CLINICIAN)
+
+
+def test_share_from_the_result_page_and_the_clinician_reviews_it(browser, patient, clinician, uploaded):
+    patient_browser = browser(patient)
+    prediction_id = uploaded(patient_browser, "skin_lesion")
+    result = patient_browser.get(f"/predictions/{prediction_id}")
+    assert "Report (PDF)" in page_text(result) and "No clinician has reviewed this result yet." in page_text(result)
+    token = csrf_of(result)
+    refused = patient_browser.post(
+        f"/predictions/{prediction_id}/shares", data={"csrf_token": token, "clinician_email": "nobody@example.org"}
+    )
+    assert refused.status_code == 422 and "only with a clinician" in page_text(refused)
+    no_csrf = patient_browser.post(f"/predictions/{prediction_id}/shares", data={"clinician_email": clinician.email})
+    assert no_csrf.status_code == 400
+    shared = patient_browser.post(
+        f"/predictions/{prediction_id}/shares", data={"csrf_token": token, "clinician_email": clinician.email}
+    )
+    assert shared.status_code == 303
+
+    clinician_browser = browser(clinician)
+    queue = clinician_browser.get("/reviews")
+    assert queue.status_code == 200 and f"/reviews/{prediction_id}" in page_text(queue)
+    page = clinician_browser.get(f"/reviews/{prediction_id}")
+    assert page.status_code == 200
+    assert clinician_browser.get(f"/reviews/{prediction_id}/heatmap").status_code == 200
+    missing = clinician_browser.post(
+        f"/reviews/{prediction_id}", data={"csrf_token": csrf_of(page), "verdict": "amend", "finding": ""}
+    )
+    assert missing.status_code == 422 and "Say what the finding is instead." in page_text(missing)
+    recorded = clinician_browser.post(
+        f"/reviews/{prediction_id}",
+        data={"csrf_token": csrf_of(page), "verdict": "disagree", "comment": "Benign on dermoscopy"},
+    )
+    assert recorded.status_code == 303
+    after = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+    assert re.search(r"Reviewed by a clinician on \d+ \w+ \d{4}: disagrees — Benign on dermoscopy", after)
+    assert browser(patient).get("/reviews").status_code == 403
+    assert clinician_browser.get(f"/predictions/{prediction_id}").status_code == 404
+
+
+def test_a_link_made_on_the_page_opens_without_an_account(app, browser, patient, admin, uploaded):
+    patient_browser = browser(patient)
+    prediction_id = uploaded(patient_browser, "skin_lesion")
+    token = csrf_of(patient_browser.get(f"/predictions/{prediction_id}"))
+    made = patient_browser.post(
+        f"/predictions/{prediction_id}/links", data={"csrf_token": token, "expires_in_days": "2"}
+    )
+    assert made.status_code == 200
+    url = re.search(r'id="link-url"[^>]*>([^<]+)<', page_text(made)).group(1)
+    path = url.replace("http://localhost", "")
+    opened = app.test_client().get(path)
+    assert opened.status_code == 200 and opened.headers["X-Robots-Tag"].startswith("noindex")
+    assert opened.headers["Referrer-Policy"] == "no-referrer"
+    listed = page_text(patient_browser.get("/links"))
+    assert "1 time" in listed
+    assert "No clinician has reviewed a result of this model yet." in page_text(
+        browser(admin).get("/models/skin_lesion")
+    )
+    assert "No clinician has reviewed a result" not in page_text(patient_browser.get("/models/skin_lesion"))
