@@ -164,6 +164,15 @@ CENTRE_AND_BORDER = HeatmapRegions(
 
 
 @dataclass(frozen=True)
+class CaptureGuide:
+    """One screen on the upload page on how to take a picture of this kind that the model can read."""
+
+    title: str
+    steps: tuple[tuple[str, str], ...]  # (what to do, in bold; why or how)
+    example_caption: str  # under the kind's example picture (static/examples/<modality>.jpg), with its source
+
+
+@dataclass(frozen=True)
 class PatientAdvice:
     """What the result page tells the person who uploaded the image, flagged or not."""
 
@@ -225,6 +234,7 @@ class ModalitySpec:
     input_mask: tuple[float, float, float, float] | None = None
     dataset_licence: str = "See the dataset's own terms"  # its terms of use, as the dataset's README states them
     advice: PatientAdvice = PatientAdvice()
+    capture_guide: CaptureGuide | None = None
     cross_validation: CrossValidationPlan = CrossValidationPlan()
     heatmap_regions: HeatmapRegions = CENTRE_AND_BORDER
     # Coverage of the prediction sets (cnn_model.conformal): each class's images have their class in the set

@@ -18,7 +18,7 @@ from schemas.pagination import CursorField
 from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.results import HISTORY_PAGE_SIZE, result_view
+from views.results import HISTORY_PAGE_SIZE, capture_guides, result_view
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_predictions", __name__)
@@ -90,6 +90,7 @@ def _upload_page(
         # The kind the gate saw in a refused upload of another declared kind: offered in one click.
         detected=get_spec(detected) if detected in MODALITIES else None,
         note_max=PREDICTION_NOTE_MAX_LENGTH,
+        guides=capture_guides(),
     )
     return page, status
 

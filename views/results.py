@@ -4,9 +4,12 @@ that show predictions (a user's own, an admin's view of anyone's); not a bluepri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from cnn_model.modalities import get_spec
-from cnn_model.specs import ClassSpec, ModalitySpec
+from flask import current_app
+
+from cnn_model.modalities import MODALITIES, get_spec
+from cnn_model.specs import CaptureGuide, ClassSpec, ModalitySpec
 from models import Prediction
 from views.model_summaries import summaries
 
@@ -85,3 +88,14 @@ def result_view(prediction: Prediction) -> dict:
         "model": model,
         "same_version": model is not None and model.version == prediction.model_version,
     }
+
+
+def example_image(modality: str) -> str | None:
+    """static/examples/<modality>.jpg, if there is one (see static/examples/README.md)."""
+    name = f"examples/{modality}.jpg"
+    return name if (Path(current_app.static_folder) / name).is_file() else None
+
+
+def capture_guides() -> list[tuple[CaptureGuide, str | None]]:
+    """The upload page's how-to screens: each kind's that has one, with its example picture."""
+    return [(get_spec(m).capture_guide, example_image(m)) for m in MODALITIES if get_spec(m).capture_guide]

@@ -1,6 +1,7 @@
 """Skin lesions: dermatoscopic photos, HAM10000's seven classes."""
 
 from ..specs import (
+    CaptureGuide,
     ClassSpec,
     CrossValidationPlan,
     GroupRule,
@@ -131,6 +132,21 @@ SPEC = ModalitySpec(
     threshold_source="cv_oof",
     calibration_source="cv_oof",
     dataset_licence="CC BY-NC 4.0 (non-commercial use with attribution; HAM10000, Tschandl et al. 2018)",
+    capture_guide=CaptureGuide(
+        title="How to take a good dermatoscope photo",
+        steps=(
+            ("One spot at a time,", "in the middle of the picture, filling most of it."),
+            (
+                "Touch the skin with the dermatoscope",
+                "(a drop of the gel or alcohol it came with helps) so there is no glare or shine.",
+            ),
+            ("Hold still and let it focus:", "the edge of the spot should look sharp, not soft."),
+            ("Even light, no shadow:", "the dermatoscope's own light is best; no flash, no filters."),
+            ("Keep hair out of the way", "where you can, and do not mark the skin with pen."),
+            ("Send the photo as the camera saved it,", "not a screenshot or a cropped copy of a copy."),
+        ),
+        example_caption="A good example: one mole, in focus and centred. (HAM10000, CC BY-NC 4.0.)",
+    ),
     advice=PatientAdvice(
         flagged=(
             "Please show this image to a doctor or dermatologist soon. A flag is not a diagnosis: many flagged "
