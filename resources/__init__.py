@@ -9,13 +9,28 @@ from __future__ import annotations
 
 from flask import Flask
 
-from resources import admin, admin_jobs, auth, health, jobs, legacy, me, metrics, models, predictions, tokens
+from resources import (
+    admin,
+    admin_jobs,
+    auth,
+    health,
+    hospital_formats,
+    jobs,
+    legacy,
+    me,
+    metrics,
+    models,
+    predictions,
+    tokens,
+)
 from resources.api import Api
 from resources.cli import auth_cli, storage_cli, users_cli
 
 BLUEPRINTS = (health.blp, auth.blp, tokens.blp, predictions.blp, admin.blp, models.blp, legacy.blp, metrics.blp, me.blp)
 # Batch jobs, kept apart so the lines above stay as they are.
 BLUEPRINTS += (jobs.blp, admin_jobs.blp)
+# A prediction as DICOM SR and FHIR, for a hospital's systems.
+BLUEPRINTS += (hospital_formats.blp, hospital_formats.admin_blp)
 CLI_GROUPS = (users_cli, auth_cli, storage_cli)
 
 

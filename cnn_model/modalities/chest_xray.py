@@ -37,12 +37,19 @@ SPEC = ModalitySpec(
     name=NAME,
     display_name="Chest X-ray (paediatric, frontal)",
     classes=(
-        ClassSpec("normal", "Normal", "No sign of pneumonia was found on this chest X-ray.", False),
+        ClassSpec(
+            "normal",
+            "Normal",
+            "No sign of pneumonia was found on this chest X-ray.",
+            False,
+            snomed_ct=("17621005", "Normal"),
+        ),
         ClassSpec(
             "pneumonia",
             "Pneumonia",
             "Patterns consistent with a lung infection (bacterial or viral pneumonia).",
             True,
+            snomed_ct=("233604007", "Pneumonia"),
         ),
     ),
     positive_flag="is_abnormal",

@@ -24,7 +24,11 @@ SPEC = ModalitySpec(
             True,
         ),
         ClassSpec(
-            "bcc", "Basal cell carcinoma", "The most common skin cancer; it grows slowly and rarely spreads.", True
+            "bcc",
+            "Basal cell carcinoma",
+            "The most common skin cancer; it grows slowly and rarely spreads.",
+            True,
+            snomed_ct=("254701007", "Basal cell carcinoma of skin"),
         ),
         ClassSpec(
             "bkl",
@@ -34,7 +38,11 @@ SPEC = ModalitySpec(
         ),
         ClassSpec("df", "Dermatofibroma", "A harmless firm bump in the skin, often after a small injury.", False),
         ClassSpec(
-            "mel", "Melanoma", "A cancer of pigment cells that needs prompt assessment by a dermatologist.", True
+            "mel",
+            "Melanoma",
+            "A cancer of pigment cells that needs prompt assessment by a dermatologist.",
+            True,
+            snomed_ct=("372244006", "Malignant melanoma"),
         ),
         ClassSpec("nv", "Melanocytic nevus (mole)", "A common mole made of pigment cells, usually harmless.", False),
         ClassSpec("vasc", "Vascular lesion", "A blood-vessel lesion such as an angioma; usually harmless.", False),
