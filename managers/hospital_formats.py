@@ -32,6 +32,8 @@ from services.storage import Storage
 from utils.dicom import CONTENT_TYPE as DICOM_CONTENT_TYPE
 
 FormatKind = Literal["dicom-sr", "dicom-source", "fhir"]
+# Where the model cards are, for a Bundle made outside a request (the account export): the API's own path.
+MODEL_CARDS_PATH = "/api/v1/models"
 PROBABILITY_DIGITS = 6  # as the SR and the Bundle both give them
 _FLAG_MEANINGS = {"is_malignant": "Flagged as malignant", "is_abnormal": "Flagged as abnormal"}
 

@@ -4,6 +4,8 @@ dsrdump; a FHIR R4 Bundle parsed back by fhir.resources; both saying the same th
 from __future__ import annotations
 
 import io
+import json
+import zipfile
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -155,3 +157,16 @@ def test_a_read_only_token_downloads_the_sr(client, upload, patient):
     token = create_token(client, patient, scopes=["read"])["token"]
     response = client.get(f"/api/v1/predictions/{made['id']}/dicom-sr", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200 and response.mimetype == "application/dicom"
+
+
+def test_the_account_export_holds_each_predictions_fhir_bundle(client, upload, patient):
+    made = [predicted(upload, patient, modality) for modality in ("skin_lesion", "chest_xray")]
+    export = client.get("/api/v1/me/export", headers=patient.headers)
+    assert export.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(export.data))
+    entries = {entry["id"]: entry for entry in json.loads(archive.read("account.json"))["predictions"]}
+    for prediction in made:
+        name = entries[prediction["id"]]["files"]["fhir"]
+        bundle = Bundle.model_validate_json(archive.read(name))
+        report = next(e.resource for e in bundle.entry if e.resource.get_resource_type() == "DiagnosticReport")
+        assert report.identifier[0].value == prediction["id"]
