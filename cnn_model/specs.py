@@ -21,6 +21,9 @@ class ClassSpec:
     display_name: str
     description: str  # one plain sentence for the person who uploaded the image
     is_positive: bool  # malignant or abnormal, as the modality's positive_flag calls it
+    # The SNOMED CT concept (id, preferred term) a hospital's systems know the class by, where one fits the
+    # class as a whole; None: the class travels under MedSight's own coding scheme (services.interop.codes).
+    snomed_ct: tuple[str, str] | None = None
     # The finding as it reads inside a sentence ("It looks most like a melanoma or a mole"); None: the
     # display name in lower case.
     in_a_sentence: str | None = None

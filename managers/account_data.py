@@ -33,6 +33,7 @@ from sqlalchemy import String, cast, delete, or_, select, update
 from constants import AuditAction
 from db import db
 from managers.audit import AuditManager
+from managers.hospital_formats import MODEL_CARDS_PATH, HospitalFormats
 from managers.models import ModelManager
 from managers.predictions import PredictionManager, thumbnail_key
 from managers.sign_in_backoff import SignInBackoff
@@ -185,6 +186,11 @@ class AccountDataManager:
             # Images are compressed already; deflating them again costs time for nothing.
             archive.writestr(zipfile.ZipInfo(name, date_time=prediction.created_at.timetuple()[:6]), stored.data)
             files[kind] = name
+        # The same result for a hospital's systems: a FHIR R4 Bundle (managers.hospital_formats).
+        name = f"fhir/{prediction.id}.json"
+        bundle = HospitalFormats.fhir_bundle(prediction, MODEL_CARDS_PATH)
+        archive.writestr(name, json.dumps(bundle, indent=2, ensure_ascii=False))
+        files["fhir"] = name
         record = prediction.facts()
         card = AccountDataManager._card_figures(prediction.modality, prediction.model_version)
         return {

@@ -9,7 +9,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from resources import admin, admin_jobs, auth, care, health, jobs, legacy, me, metrics, models, predictions, tokens
+from resources import (
+    admin,
+    admin_jobs,
+    auth,
+    care,
+    health,
+    hospital_formats,
+    jobs,
+    legacy,
+    me,
+    metrics,
+    models,
+    predictions,
+    tokens,
+)
 from resources.api import Api
 from resources.cli import auth_cli, storage_cli, users_cli
 
@@ -18,6 +32,8 @@ BLUEPRINTS = (health.blp, auth.blp, tokens.blp, predictions.blp, admin.blp, mode
 BLUEPRINTS += (jobs.blp, admin_jobs.blp)
 # The care loop: shares, reviews, links and the report.
 BLUEPRINTS += (care.blp,)
+# A prediction as DICOM SR and FHIR, for a hospital's systems.
+BLUEPRINTS += (hospital_formats.blp, hospital_formats.admin_blp)
 CLI_GROUPS = (users_cli, auth_cli, storage_cli)
 
 

@@ -36,6 +36,7 @@ SPEC = ModalitySpec(
             "No lesion is visible in this ultrasound image.",
             False,
             in_a_sentence="an image without a lesion",
+            snomed_ct=("169254007", "Ultrasound scan normal"),
         ),
     ),
     positive_flag="is_malignant",

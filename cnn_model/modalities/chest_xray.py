@@ -43,6 +43,7 @@ SPEC = ModalitySpec(
             "No sign of pneumonia was found on this chest X-ray.",
             False,
             in_a_sentence="a normal chest X-ray",
+            snomed_ct=("17621005", "Normal"),
         ),
         ClassSpec(
             "pneumonia",
@@ -50,6 +51,7 @@ SPEC = ModalitySpec(
             "Patterns consistent with a lung infection (bacterial or viral pneumonia).",
             True,
             in_a_sentence="pneumonia",
+            snomed_ct=("233604007", "Pneumonia"),
         ),
     ),
     positive_flag="is_abnormal",

@@ -31,6 +31,7 @@ SPEC = ModalitySpec(
             "The most common skin cancer; it grows slowly and rarely spreads.",
             True,
             in_a_sentence="a basal cell carcinoma",
+            snomed_ct=("254701007", "Basal cell carcinoma of skin"),
         ),
         ClassSpec(
             "bkl",
@@ -52,6 +53,7 @@ SPEC = ModalitySpec(
             "A cancer of pigment cells that needs prompt assessment by a dermatologist.",
             True,
             in_a_sentence="a melanoma",
+            snomed_ct=("372244006", "Malignant melanoma"),
         ),
         ClassSpec(
             "nv",
