@@ -156,12 +156,21 @@ def start_worker(app, environ: dict[str, str], processes: int, log_path: Path) -
     worker = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
+    try:
+        _wait_ready(app, worker, processes, log_path)
+    except BaseException:
+        os.killpg(worker.pid, 9)
+        worker.wait()
+        raise
+    return worker
+
+
+def _wait_ready(app, worker: subprocess.Popen, processes: int, log_path: Path) -> None:
+    """Ready once it answers a ping: it consumes from the queue by then."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    # Ready once it answers a ping: it consumes from the queue by then.
     while not app.extensions["celery"].control.ping(destination=[f"bench{processes}@{os.uname().nodename}"], timeout=1):
         if worker.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-3000:]}")
-    return worker
 
 
 def _wait_for(app, job_id: uuid.UUID) -> None:
