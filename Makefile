@@ -47,11 +47,13 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 
 # Serving throughput beside the original apps' pattern (needs wrk, PostgreSQL; see README), then
-# inference latency per model and the history list at 1M rows on PostgreSQL.
+# inference latency per model, the history list at 1M rows on PostgreSQL, and batch jobs on Celery workers
+# beside single uploads (needs RabbitMQ; bench/jobs.py --images N).
 bench: install-dev
 	$(PY) bench/serving.py
 	$(PY) bench/inference.py --seed-baseline
 	$(PY) bench/history.py
+	$(PY) bench/jobs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

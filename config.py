@@ -265,6 +265,8 @@ class BaseConfig:
         self.JOB_MAX_ENTRIES = _int_setting(env, "JOB_MAX_ENTRIES", 20_000, 1, 1_000_000)
         self.JOB_MAX_UNCOMPRESSED_MB = _int_setting(env, "JOB_MAX_UNCOMPRESSED_MB", 2048, 1, 102_400)
         self.JOB_MAX_COMPRESSION_RATIO = _int_setting(env, "JOB_MAX_COMPRESSION_RATIO", 100, 2, 10_000)
+        # Jobs one account may have queued or running at once; more are refused (429 too_many_jobs).
+        self.JOB_MAX_ACTIVE_PER_ACCOUNT = _int_setting(env, "JOB_MAX_ACTIVE_PER_ACCOUNT", 3, 1, 1000)
 
     def default_database_url(self) -> str:
         self.instance_path.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ from managers.predictions import PredictionManager, thumbnail_key
 from managers.sign_in_backoff import SignInBackoff
 from managers.transactions import unit_of_work
 from managers.users import UserManager
-from models import ApiToken, AuditEvent, Prediction, RevokedToken, User, utcnow
+from models import ApiToken, AuditEvent, Job, JobItem, Prediction, RevokedToken, User, utcnow
 from services.storage import ObjectNotFound, Storage
 from utils.errors import Conflict, StorageUnavailable
 
@@ -268,13 +268,14 @@ class AccountDataManager:
                 )
                 .execution_options(synchronize_session=False)
             ).all()
+            jobs, chunk_keys = AccountDataManager._delete_jobs(user)
             removed = _RemovedObjects(
-                keys=[k for p in predictions for k in (p.image_key, p.heatmap_key, p.original_key) if k],
+                keys=[k for p in predictions for k in (p.image_key, p.heatmap_key, p.original_key) if k] + chunk_keys,
                 pending_heatmaps=[p.heatmap_key for p in predictions if p.heatmap_key and p.heatmap_pending],
                 thumbnails=[thumbnail_key(p.image_key) for p in predictions],
             )
             traces = {str(user.id), user.id.hex, user.email}
-            traces |= {str(p.id) for p in predictions}
+            traces |= {str(p.id) for p in predictions} | {str(job_id) for job_id in jobs}
             tokens = list(db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
             traces |= {str(token_id) for token_id in tokens}
             AccountDataManager._forget_in_audit_trail(user, traces)
@@ -295,6 +296,20 @@ class AccountDataManager:
             if actor is None:
                 event.ip = None  # the person's own address: personal data too
         return removed
+
+    @staticmethod
+    def _delete_jobs(user: User) -> tuple[list, list[str]]:
+        """The account's jobs and their items (a worker on one of them finds it gone and stops); the jobs' ids and
+        the chunks they still kept in storage."""
+        jobs = list(db.session.scalars(select(Job.id).where(Job.owner_id == user.id)))
+        if not jobs:
+            return [], []
+        chunk_keys = db.session.scalars(
+            select(JobItem.chunk_key).where(JobItem.job_id.in_(jobs), JobItem.chunk_key.is_not(None)).distinct()
+        ).all()
+        db.session.execute(delete(JobItem).where(JobItem.job_id.in_(jobs)).execution_options(synchronize_session=False))
+        db.session.execute(delete(Job).where(Job.id.in_(jobs)).execution_options(synchronize_session=False))
+        return jobs, list(chunk_keys)
 
     @staticmethod
     def _forget_in_audit_trail(user: User, traces: set[str]) -> None:

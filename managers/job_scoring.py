@@ -138,6 +138,8 @@ class JobScoring:
                 )
         except _ItemsGone:
             return
+        except ServiceUnavailable:
+            raise  # storage or the database away while storing: the chunk is retried, the item stays pending
         except AppError as error:  # the account was disabled or filled up since the job was sent
             with unit_of_work():
                 _settle(job.id, sha256, status=JobItemStatus.FAILED.value, error=error.code)

@@ -37,7 +37,7 @@ from models import Job, JobItem, Prediction, User, utcnow
 from services.job_queue import JobQueue
 from services.storage import Storage
 from utils.archives import ArchiveEntry, ArchiveLimits, looks_like_zip, read_files, read_zip
-from utils.errors import InvalidArchive, NotFound, QueueUnavailable
+from utils.errors import InvalidArchive, NotFound, QueueUnavailable, TooManyJobs
 from utils.images import DICOM_FORMAT, sniff_format
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,7 @@ class JobManager:
         owner: User, modality: str | None, files: list[tuple[str | None, BinaryIO]], note: str | None = None
     ) -> Job:
         """Check an archive (or several images), keep its entries as chunks, and queue them for scoring."""
+        JobManager._check_active_quota(owner)  # before the archive is read: a refusal costs nothing
         entries = _entries(files)
         job = Job(id=uuid.uuid4(), owner_id=owner.id, status=JobStatus.QUEUED.value, modality=modality)
         job.note = (note or "").strip() or None
@@ -190,6 +191,9 @@ class JobManager:
             writer = _ChunkWriter(uow, _storage(), current_app.config["JOB_CHUNK_SIZE"])
             items = JobManager._itemise(job.id, entries, writer)
             writer.flush()
+            # Again under the account's row lock: two submissions at once cannot both take the last place.
+            db.session.execute(select(User.id).where(User.id == owner.id).with_for_update())
+            JobManager._check_active_quota(owner)
             db.session.add(job)
             db.session.flush()
             db.session.execute(insert(JobItem), items)
@@ -203,6 +207,20 @@ class JobManager:
         JobManager._queue_chunks(job, writer.keys)
         with_counts(job)
         return job
+
+    @staticmethod
+    def _check_active_quota(owner: User) -> None:
+        """Refuse a job beyond JOB_MAX_ACTIVE_PER_ACCOUNT queued or running ones of this account (429)."""
+        limit = current_app.config["JOB_MAX_ACTIVE_PER_ACCOUNT"]
+        active = db.session.scalar(
+            select(func.count()).select_from(Job).where(Job.owner_id == owner.id, Job.status.in_(ACTIVE_STATUSES))
+        )
+        if active >= limit:
+            raise TooManyJobs(
+                f"At most {limit} jobs of one account may be queued or running at once; wait for one to end, "
+                "or cancel one.",
+                details={"limit": limit, "active": active},
+            )
 
     @staticmethod
     def _itemise(job_id: uuid.UUID, entries: Iterable[ArchiveEntry], writer: _ChunkWriter) -> list[dict]:

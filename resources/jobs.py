@@ -54,6 +54,7 @@ class Jobs(MethodView):
     @blp.arguments(JobUploadSchema, location="form_and_files")
     @blp.response(202, JobSchema, headers={"Location": {"description": "The job", "schema": {"type": "string"}}})
     @blp.alt_response(413, description="Archive over JOB_MAX_ARCHIVE_MB, or too many files (archive_too_large)")
+    @blp.alt_response(429, description="JOB_MAX_ACTIVE_PER_ACCOUNT jobs already queued or running (too_many_jobs)")
     @blp.alt_response(503, description="Storage, database or job queue unavailable")
     def post(self, form):
         """Submit a zip of images (or several images) to be scored; answers at once, the job runs on."""

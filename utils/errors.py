@@ -142,6 +142,10 @@ class ArchiveTooLarge(AppError):
     status, code, message = 413, "archive_too_large", "The archive is larger than a job may be."
 
 
+class TooManyJobs(AppError):
+    status, code, message = 429, "too_many_jobs", "This account has as many jobs running as it may."
+
+
 class QueueUnavailable(ServiceUnavailable):
     code, message = "queue_unavailable", "The job queue is not available right now."
 

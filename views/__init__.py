@@ -1,7 +1,7 @@
 """Browser pages: server-rendered HTML over the same managers as the API (templates/, static/).
 
 One blueprint per area, each a module here: pages (home), account (sign-in, registration, the
-account and its tokens), predictions (upload, result, history, images), models (the model cards),
+account and its tokens), predictions (upload, result, history, images), jobs (batch jobs), models (the model cards),
 admin. register_views binds them with the browser session's hooks, the template helpers and the
 HTML error pages.
 """
@@ -12,10 +12,10 @@ from flask import Flask, current_app, render_template
 
 from constants import PREDICTION_DISCLAIMER, PRIVACY_NOTE, SERVICE_DISCLAIMER, Role
 from utils.errors import HTML_ERROR_PAGE, WEB_BLUEPRINTS
-from views import account, admin, care, models, pages, predictions
+from views import account, admin, care, jobs, models, pages, predictions
 from views.session import csrf_token, visitor
 
-BLUEPRINTS = (pages.bp, account.bp, predictions.bp, models.bp, admin.bp, care.bp)
+BLUEPRINTS = (pages.bp, account.bp, predictions.bp, jobs.bp, models.bp, admin.bp, care.bp)
 
 ERROR_TITLES = {
     400: "This request could not be handled",
@@ -39,7 +39,7 @@ def render_error_page(status: int, code: str, message: str, details: dict):
         message = "There is nothing at this address, or it is not yours to see."
     elif status == 403 and code == "forbidden":
         message = "This page is for administrators only."
-    elif status == 413:
+    elif status == 413 and code != "archive_too_large":  # an archive's refusal names its own limit
         message = f"The file is larger than {current_app.config['MAX_UPLOAD_MB']} MB. Choose a smaller image."
     elif status >= 500 and code == "internal_error":
         message = "The problem has been logged. Please try again in a few minutes."

@@ -254,3 +254,16 @@ def test_entries_are_held_to_the_single_upload_rules_capture_and_storage_quota(a
     )
     items = client.get(job["links"]["items"], headers=patient.headers).get_json()["items"]
     assert [(item["status"], item["error"]) for item in items] == [("failed", "storage_quota_exceeded")]
+
+
+def test_more_concurrent_jobs_than_the_quota_is_429_too_many_jobs(
+    app, client, patient, images, recording_queue, monkeypatch
+):
+    monkeypatch.setitem(app.config, "JOB_MAX_ACTIVE_PER_ACCOUNT", 2)
+    first = submit(client, patient.headers, zip_of(images)).get_json()
+    assert submit(client, patient.headers, zip_of(images)).status_code == 202
+    error = assert_error(submit(client, patient.headers, zip_of(images)), 429, "too_many_jobs")
+    assert error["details"] == {"limit": 2, "active": 2}
+    # A job that ends frees its place.
+    assert client.delete(first["links"]["self"], headers=patient.headers).status_code == 200
+    assert submit(client, patient.headers, zip_of(images)).status_code == 202

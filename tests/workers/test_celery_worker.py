@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 
-import kombu
 import pytest
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
@@ -23,33 +22,16 @@ from sqlalchemy import func, select
 from config import PROJECT_ROOT
 from db import db
 from models import JobItem, Prediction
+from tests.support.broker import BROKER_URL, account_headers
 from tests.support.jobs import fixture_images, submit, variants, wait_for_job, zip_of
 
-BROKER_URL = os.environ.get("MEDSIGHT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def broker_queue():
-    """A fresh queue name on a reachable broker; the queue is deleted afterwards."""
-    try:
-        with kombu.Connection(BROKER_URL, connect_timeout=3) as connection:
-            connection.ensure_connection(max_retries=1)
-    except Exception as exc:
-        if os.environ.get("MEDSIGHT_REQUIRE_RABBITMQ", "").strip() not in ("", "0"):
-            pytest.fail(f"RabbitMQ is not reachable at {BROKER_URL}: {exc}")
-        pytest.skip(f"RabbitMQ is not reachable at {BROKER_URL}")
-    name = f"medsight-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    with kombu.Connection(BROKER_URL) as connection:
-        connection.default_channel.queue_delete(name)
 
 
 def test_a_celery_worker_on_rabbitmq_scores_a_job(build_app, broker_queue, make_account, installed_modalities):
     app = build_app(CELERY_BROKER_URL=BROKER_URL, CELERY_QUEUE=broker_queue, JOB_CHUNK_SIZE="2")
     client = app.test_client()
-    headers = _account(client)
+    headers = account_headers(client)
     images = fixture_images(["breast", "skin_lesion"])[:5]
     # A generous shutdown: on a busy machine the solo pool may still be scoring when the block ends.
     worker = start_worker(
@@ -71,7 +53,7 @@ def test_a_chunk_of_a_killed_worker_is_finished_by_another_exactly_once(build_ap
     settings = {"CELERY_BROKER_URL": BROKER_URL, "CELERY_QUEUE": broker_queue, "JOB_CHUNK_SIZE": "1000"}
     app = build_app(**settings)
     client = app.test_client()
-    headers = _account(client)
+    headers = account_headers(client)
     environment = {
         **os.environ,
         **settings,
@@ -105,13 +87,6 @@ def test_a_chunk_of_a_killed_worker_is_finished_by_another_exactly_once(build_ap
         distinct = db.session.scalar(select(func.count(func.distinct(Prediction.job_entry_sha256))))
         linked = db.session.scalar(select(func.count(func.distinct(JobItem.prediction_id))))
     assert predictions == distinct == linked == 150
-
-
-def _account(client) -> dict[str, str]:
-    credentials = {"email": f"batch-{uuid.uuid4().hex[:8]}@example.org", "password": "correct-horse-42"}
-    assert client.post("/api/v1/auth/register", json=credentials).status_code == 201
-    token = client.post("/api/v1/auth/login", json=credentials).get_json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _start_worker(environment: dict, log_path) -> subprocess.Popen:
