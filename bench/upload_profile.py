@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import secrets
@@ -129,14 +130,33 @@ def profile_uploads(database_url: str, image: bytes, uploads: int, lines: int = 
 
 
 def _timed(post, uploads: int) -> str:
-    """Wall and CPU milliseconds per upload over `uploads` calls of post, no profiler running."""
+    """Wall and CPU milliseconds per upload over `uploads` calls of post, no profiler running, and the
+    garbage collector's pauses meanwhile (the heap loaded before is frozen, as gunicorn.conf.py does)."""
+    pauses: list[float] = []
+    began: list[float] = []
+
+    def clock(phase: str, _info: dict) -> None:
+        if phase == "start":
+            began.append(time.perf_counter())
+        elif began:
+            pauses.append(time.perf_counter() - began.pop())
+
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(clock)
     started_cpu, started = time.process_time(), time.perf_counter()
-    for _ in range(uploads):
-        post()
+    try:
+        for _ in range(uploads):
+            post()
+    finally:
+        gc.callbacks.remove(clock)
+        gc.unfreeze()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     return (
         f"{uploads} uploads in process: {elapsed / uploads * 1000:.2f} ms wall, {cpu / uploads * 1000:.2f} ms CPU "
-        f"per upload ({load_average()})"
+        f"per upload; garbage collector: {len(pauses) / uploads:.1f} pauses per upload, "
+        f"{sum(pauses) / uploads * 1000:.3f} ms per upload, longest {max(pauses, default=0) * 1000:.2f} ms "
+        f"(gc thresholds {gc.get_threshold()}; {load_average()})"
     )
 
 
