@@ -74,7 +74,11 @@ def _attached(model: type, values: dict[str, Any]) -> Any:
     for key, value in values.items():
         setattr(row, key, list(value) if isinstance(value, list) else value)
     make_transient_to_detached(row)
-    return db.session.merge(row, load=False)
+    loaded = db.session.identity_map.get(inspect(row).key)
+    if loaded is not None:  # already read by this request: that copy is the one the session knows
+        return loaded
+    db.session.add(row)  # a detached row joins the session as persistent, with no query (unlike merge)
+    return row
 
 
 class TokenManager:
