@@ -65,6 +65,26 @@ class SpotTimeline:
     def count(self) -> int:
         return len(self.predictions)
 
+    def changes(self) -> list[tuple[str, ...]]:
+        """Per photo, what changed since the one before: "finding", "set" (the findings not ruled out), "flag"."""
+        changed: list[tuple[str, ...]] = []
+        for before, after in zip([None, *self.predictions], self.predictions, strict=False):
+            if before is None:
+                changed.append(())
+                continue
+            changed.append(
+                tuple(
+                    name
+                    for name, differs in (
+                        ("finding", before.label != after.label),
+                        ("set", set(before.prediction_set or ()) != set(after.prediction_set or ())),
+                        ("flag", before.is_positive != after.is_positive),
+                    )
+                    if differs
+                )
+            )
+        return changed
+
     def __getattr__(self, name: str):
         return getattr(self.spot, name)
 
