@@ -1,4 +1,4 @@
-"""Fit and check the same-lesion distance: `python -m cnn_model.training.lesion_match`.
+"""Fit and check the same-lesion distance: `python -m cnn_model.training.lesion_match skin_lesion`.
 
 1. Every skin photo of train/ and val/ is described by the shipped gate's feature network (the same
    function and runtime that serve it).
@@ -28,7 +28,6 @@ from ..card import ARTIFACTS_DIR
 from ..gate import GATE_DIR_NAME, ModalityGate, preprocess_for_gate
 from ..lesion_match import LESION_MATCH_FILE, LesionMatcher
 
-MODALITY = "skin_lesion"
 SAME_LESION_SHARE = 0.95
 SHRINKAGES = (0.2, 0.5, 0.8)
 DIRECTIONS = (8, 16, 32)
@@ -57,10 +56,10 @@ class Pairs:
     hard: np.ndarray  # different lesions, same diagnosis and body site
 
 
-def describe(data_root: Path, gate: ModalityGate) -> Photos:
-    with open(data_root / MODALITY / "metadata.csv", newline="") as handle:
+def describe(data_root: Path, modality: str, gate: ModalityGate) -> Photos:
+    with open(data_root / modality / "metadata.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    paths = [data_root / MODALITY / r["path"] for r in rows]
+    paths = [data_root / modality / r["path"] for r in rows]
     features = np.stack([gate.network.features(preprocess_for_gate(path)[None])[0] for path in paths])
 
     def column(name: str) -> np.ndarray:
@@ -136,9 +135,9 @@ def cross_fitted(photos: Photos, train: np.ndarray, pairs: Pairs, rng, shrinkage
     return threshold, float(np.mean(np.concatenate(held_different) > threshold))
 
 
-def calibrate(data_root: Path, artifacts_dir: Path) -> dict:
+def calibrate(modality: str, data_root: Path, artifacts_dir: Path) -> dict:
     gate = ModalityGate(artifacts_dir / GATE_DIR_NAME)
-    photos = describe(data_root, gate)
+    photos = describe(data_root, modality, gate)
     rng = np.random.default_rng(SEED)
     train, val = np.flatnonzero(photos.split == "train"), np.flatnonzero(photos.split == "val")
     train_pairs, val_pairs = pairs_of(photos, train, rng), pairs_of(photos, val, rng)
@@ -151,7 +150,7 @@ def calibrate(data_root: Path, artifacts_dir: Path) -> dict:
     }
     (shrinkage, directions), (threshold, _) = max(candidates.items(), key=lambda item: item[1][1])
     mean, scale, projection = fit(photos.features, train_pairs.same, train, shrinkage, directions)
-    matcher = LesionMatcher(MODALITY, mean, scale, projection, threshold, SAME_LESION_SHARE)
+    matcher = LesionMatcher(modality, mean, scale, projection, threshold, SAME_LESION_SHARE)
     matcher.save(artifacts_dir / GATE_DIR_NAME / LESION_MATCH_FILE)
     embeddings = ((photos.features - mean) / scale) @ projection
     report = {
@@ -175,10 +174,11 @@ def calibrate(data_root: Path, artifacts_dir: Path) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modality", help="a modality whose metadata.csv names each photo's lesion_id")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     parser.add_argument("--artifacts-dir", type=Path, default=ARTIFACTS_DIR)
     args = parser.parse_args(argv)
-    print(json.dumps(calibrate(args.data_root, args.artifacts_dir), indent=1))
+    print(json.dumps(calibrate(args.modality, args.data_root, args.artifacts_dir), indent=1))
     return 0
 
 
