@@ -240,6 +240,7 @@ class PredictionManager:
             heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,
             activation_map=activation_map.to_bytes() if activation_map is not None else None,
             note=note,
+            reviews=[],  # a new record has none: answering it need not ask the database
             **links,
         )
 
