@@ -57,6 +57,14 @@
     zoomAt(factor, size.w / 2, size.h / 2);
   }
 
+  // As tall as the image needs at the stage's width, within the CSS's least and most (no wide black bands).
+  function sizeStage() {
+    var style = getComputedStyle(stage);
+    var least = parseFloat(style.minHeight) || 0;
+    var most = Math.min(window.innerHeight * 0.7, parseFloat(style.maxHeight) || Infinity);
+    stage.style.height = Math.round(Math.max(least, Math.min(most, (stage.clientWidth * height) / width))) + "px";
+  }
+
   function fitToStage() {
     var size = stageSize();
     fit = Math.min(size.w / width, size.h / height) || 1;
@@ -74,6 +82,7 @@
     stage.tabIndex = 0;
     document.getElementById("viewer-controls").hidden = false;
     document.getElementById("viewer-keys").hidden = false;
+    sizeStage();
     fitToStage();
     wire();
   }
@@ -126,7 +135,11 @@
       return { distance: Math.hypot(a.x - b.x, a.y - b.y), x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
     }
     stage.addEventListener("pointerdown", function (event) {
-      stage.setPointerCapture(event.pointerId);
+      try {
+        stage.setPointerCapture(event.pointerId);
+      } catch (error) {
+        // A pointer the browser no longer counts as down: moves outside the stage are simply not followed.
+      }
       pointers[event.pointerId] = { x: event.clientX, y: event.clientY };
       stage.classList.add("is-dragging");
     });
@@ -158,6 +171,7 @@
     stage.addEventListener("pointerup", release);
     stage.addEventListener("pointercancel", release);
 
+    window.addEventListener("resize", sizeStage);
     // A new stage size keeps the zoom relative to the fitted size; the pan is kept within bounds.
     if (window.ResizeObserver) {
       var last = stageSize();
