@@ -1,4 +1,5 @@
-"""Upload an image, read its result, page through the history, open the photo and heatmap, delete a result."""
+"""Upload an image, read its result, page through the history, open the photo and heatmap (also larger, to zoom),
+delete a result."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from schemas.pagination import CursorField
 from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.results import HISTORY_PAGE_SIZE, capture_guides, result_view
+from views.results import HISTORY_PAGE_SIZE, capture_guides, result_view, viewer_view
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_predictions", __name__)
@@ -145,6 +146,14 @@ def upload():
 def result(prediction_id: uuid.UUID):
     prediction = PredictionManager.get_for(current_user(), prediction_id)
     return render_template("predictions/result.html", **result_view(prediction), admin_view=False)
+
+
+@bp.get("/predictions/<uuid:prediction_id>/view")
+@signed_in()
+def view(prediction_id: uuid.UUID):
+    """The photo and its heatmap, larger, to zoom and pan; the owner's only, as the result page is."""
+    prediction = PredictionManager.get_for(current_user(), prediction_id)
+    return render_template("predictions/view.html", **viewer_view(prediction), admin_view=False)
 
 
 def send_download(download: ImageDownload, *, attachment_name: str | None = None) -> Response:

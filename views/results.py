@@ -90,6 +90,14 @@ def result_view(prediction: Prediction) -> dict:
     }
 
 
+def viewer_view(prediction: Prediction) -> dict:
+    """What the larger view of a result's image shows: the result page's view, and whether brightness and contrast
+    (window and level) are offered, as they are for the grey-scale kinds (X-rays, ultrasound)."""
+    view = result_view(prediction)
+    view["window_level"] = view["spec"].color_mode == "L"
+    return view
+
+
 def example_image(modality: str) -> str | None:
     """static/examples/<modality>.jpg, if there is one (see static/examples/README.md)."""
     name = f"examples/{modality}.jpg"
