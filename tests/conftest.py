@@ -30,7 +30,12 @@ from db import db
 from managers.users import UserManager
 from tests.resources.helpers import bearer
 
-pytest_plugins = ["tests.support.moto_server", "tests.support.images", "tests.support.predictions"]
+pytest_plugins = [
+    "tests.support.moto_server",
+    "tests.support.images",
+    "tests.support.predictions",
+    "tests.support.orthanc",
+]
 
 DEFAULT_PASSWORD = "correct-horse-42"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -43,7 +48,7 @@ SELECTED_BACKENDS = tuple(
     if name.strip() in ALL_BACKENDS
 )
 # Fixtures whose setup means an outside system really ran; reported at the end of the session.
-_BACKEND_FIXTURES = {"moto_endpoint_url": "s3(moto server)"}
+_BACKEND_FIXTURES = {"moto_endpoint_url": "s3(moto server)", "orthanc": "pacs(orthanc)"}
 
 
 # -- reporting which backends ran ------------------------------------------------------------
