@@ -6,7 +6,7 @@ An item's sha256 names its bytes within the job: entries with the same bytes are
 A job whose source is the PACS keeps, with each item, the UIDs the PACS files the instance under: the
 de-identified copy MedSight keeps has new UIDs, and the SR sent back must point at the original. These
 three UIDs are the one thing read from a DICOM file that is kept beside it (never in it), and only for
-such a job; they leave with the job (its owner's deletion or the job's) and are never shown in full.
+such a job; they go with the job when its owner's account is deleted.
 """
 
 from __future__ import annotations

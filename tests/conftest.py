@@ -5,8 +5,9 @@ The ``app`` fixture runs every test that uses it once on SQLite and once on Post
 at the end). The schema is built by running the migrations, as in production; each test leaves
 the tables empty for the next. Set MEDSIGHT_TEST_BACKENDS=sqlite to run without PostgreSQL.
 Those tests carry the ``postgres`` marker. The moto S3 server plugin (tests/support/moto_server.py)
-and the image plugin (tests/support/images.py: committed sample images, and the datasets where a
-test needs them) are loaded here for the whole suite.
+the image plugin (tests/support/images.py: committed sample images, and the datasets where a
+test needs them) and the PACS plugin (tests/support/orthanc.py: Orthanc with DICOMweb, started
+when a test asks for it) are loaded here for the whole suite.
 """
 
 from __future__ import annotations
