@@ -242,6 +242,7 @@ class BaseConfig:
         self.CORS_ORIGINS = _origins_setting(env, "CORS_ORIGINS")
 
         self._read_job_settings(env)
+        self._read_pacs_settings(env)
 
         self.S3_BUCKET = env.get("S3_BUCKET", "").strip() or None
         self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL", "").strip() or None
@@ -272,6 +273,19 @@ class BaseConfig:
         self.JOB_MAX_COMPRESSION_RATIO = _int_setting(env, "JOB_MAX_COMPRESSION_RATIO", 100, 2, 10_000)
         # Jobs one account may have queued or running at once; more are refused (429 too_many_jobs).
         self.JOB_MAX_ACTIVE_PER_ACCOUNT = _int_setting(env, "JOB_MAX_ACTIVE_PER_ACCOUNT", 3, 1, 1000)
+
+    def _read_pacs_settings(self, env: Mapping[str, str]) -> None:
+        """The clinic's PACS, over DICOMweb: where studies come from (POST /api/v1/jobs with a StudyInstanceUID)
+        and where each result's SR goes back to; unset, jobs take archives only."""
+        self.DICOMWEB_URL = env.get("DICOMWEB_URL", "").strip().rstrip("/") or None
+        if self.DICOMWEB_URL and urlsplit(self.DICOMWEB_URL).scheme not in ("http", "https"):
+            raise ConfigError(f"DICOMWEB_URL must be an http(s) URL, got {self.DICOMWEB_URL!r}")
+        self.DICOMWEB_USERNAME = env.get("DICOMWEB_USERNAME", "").strip() or None
+        self.DICOMWEB_PASSWORD = env.get("DICOMWEB_PASSWORD", "") or None
+        self.DICOMWEB_TIMEOUT_S = _int_setting(env, "DICOMWEB_TIMEOUT_S", 30, 1, 600)
+        # A report the PACS did not take is sent again after this many seconds, doubling up to the maximum.
+        self.DICOMWEB_RETRY_S = _int_setting(env, "DICOMWEB_RETRY_S", 30, 1, 86_400)
+        self.DICOMWEB_RETRY_MAX_S = _int_setting(env, "DICOMWEB_RETRY_MAX_S", 3600, 1, 86_400)
 
     def default_database_url(self) -> str:
         self.instance_path.mkdir(parents=True, exist_ok=True)

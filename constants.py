@@ -149,6 +149,20 @@ class JobItemStatus(StrEnum):
     FAILED = "failed"
 
 
+class JobSource(StrEnum):
+    UPLOAD = "upload"  # an archive or images sent with the request
+    PACS = "pacs"  # studies fetched from the configured PACS by DICOMweb
+
+
+class ReportDelivery(StrEnum):
+    """A PACS job item's SR on its way back to the PACS: not sent yet, taken by the PACS, or refused last time
+    (tried again later)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 # Where the chunks of a job wait for a worker: small stored zips of the entries to score.
 JOB_CHUNK_KEY_PREFIX = "jobs"
 JOB_CHUNK_CONTENT_TYPE = "application/zip"
@@ -157,6 +171,7 @@ JOB_ITEM_NAME_MAX_LENGTH = 512
 JOB_NOTE_MAX_LENGTH = PREDICTION_NOTE_MAX_LENGTH
 # The name Celery knows the chunk task by; web nodes send it by name without importing the worker code.
 SCORE_CHUNK_TASK = "medsight.jobs.score_chunk"
+DELIVER_REPORTS_TASK = "medsight.jobs.deliver_reports"
 
 
 # The care loop: a clinician's verdict on a shared result (IHE AI Result Assessment: accept, reject, amend).

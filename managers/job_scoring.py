@@ -23,11 +23,12 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from constants import AuditAction, JobItemStatus, JobStatus
+from constants import AuditAction, JobItemStatus, JobSource, JobStatus
 from db import db
 from managers.audit import AuditManager
 from managers.jobs import ACTIVE_STATUSES, JobManager
 from managers.models import ModelManager
+from managers.pacs import PacsReports
 from managers.predictions import PredictionManager
 from managers.transactions import unit_of_work
 from managers.upload_quota import UploadQuota
@@ -84,6 +85,8 @@ class JobScoring:
                     JobScoring._score_entry(job, owner, sha256, chunk.read(str(position)))
         storage.delete_object(chunk_key)
         JobManager.finish_if_complete(job_id)
+        if job.source == JobSource.PACS:
+            PacsReports.deliver_and_schedule(job_id)  # each scored item's SR back into its study
 
     @staticmethod
     def _pending_by_entry(job_id: uuid.UUID, chunk_key: str) -> dict[str, int]:

@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from auth import auth_required, current_user
 from managers.jobs import ItemFilters, JobManager
+from managers.pacs import PacsJobs
 from resources.api import Blueprint
 from schemas.jobs import (
     JobCancelQuerySchema,
@@ -14,10 +15,11 @@ from schemas.jobs import (
     JobItemQuerySchema,
     JobListSchema,
     JobSchema,
+    JobStudySchema,
     JobUploadSchema,
 )
 from schemas.pagination import PageQuerySchema
-from utils.errors import ArchiveTooLarge
+from utils.errors import ArchiveTooLarge, ValidationFailed
 from utils.result_files import RESULT_COLUMNS, csv_lines, jsonl_lines
 
 blp = Blueprint(
@@ -54,11 +56,29 @@ class Jobs(MethodView):
     @blp.arguments(JobUploadSchema, location="form_and_files")
     @blp.response(202, JobSchema, headers={"Location": {"description": "The job", "schema": {"type": "string"}}})
     @blp.alt_response(413, description="Archive over JOB_MAX_ARCHIVE_MB, or too many files (archive_too_large)")
+    @blp.alt_response(409, description="study_instance_uid given, but no PACS is configured (pacs_not_configured)")
+    @blp.alt_response(422, description="A study with no chest X-ray instance in the PACS (study_not_found)")
     @blp.alt_response(429, description="JOB_MAX_ACTIVE_PER_ACCOUNT jobs already queued or running (too_many_jobs)")
-    @blp.alt_response(503, description="Storage, database or job queue unavailable")
+    @blp.alt_response(503, description="Storage, database, job queue or PACS unavailable")
     def post(self, form):
-        """Submit a zip of images (or several images) to be scored; answers at once, the job runs on."""
-        job = JobManager.submit(current_user(), form["modality"], form["files"], form["note"])
+        """Submit a zip of images (or several images) to be scored, or studies from the PACS by StudyInstanceUID.
+
+        Studies may also come as JSON: `{"study_instance_uid": "1.2.…" or ["1.2.…", …], "note": "…"}`. The job
+        answers once the instances are fetched; it is scored on, and each result's DICOM SR is stored back into
+        its study (each item's `pacs.report_status`)."""
+        owner = current_user()
+        if request.is_json:
+            studies = JobStudySchema().load(request.get_json(silent=True) or {})
+            job = PacsJobs.submit(owner, studies["study_instance_uid"], studies["note"])
+        elif bool(form["files"]) == bool(form["study_instance_uid"]):
+            raise ValidationFailed(
+                "Send a zip or images (field 'file'), or study_instance_uid: one of them.",
+                details={"fields": ["file", "study_instance_uid"]},
+            )
+        elif form["study_instance_uid"]:
+            job = PacsJobs.submit(owner, form["study_instance_uid"], form["note"])
+        else:
+            job = JobManager.submit(owner, form["modality"], form["files"], form["note"])
         return job, 202, {"Location": url_for("jobs.Job", job_id=job.id)}
 
     @auth_required()

@@ -5,8 +5,9 @@ The ``app`` fixture runs every test that uses it once on SQLite and once on Post
 at the end). The schema is built by running the migrations, as in production; each test leaves
 the tables empty for the next. Set MEDSIGHT_TEST_BACKENDS=sqlite to run without PostgreSQL.
 Those tests carry the ``postgres`` marker. The moto S3 server plugin (tests/support/moto_server.py)
-and the image plugin (tests/support/images.py: committed sample images, and the datasets where a
-test needs them) are loaded here for the whole suite.
+the image plugin (tests/support/images.py: committed sample images, and the datasets where a
+test needs them) and the PACS plugin (tests/support/orthanc.py: Orthanc with DICOMweb, started
+when a test asks for it) are loaded here for the whole suite.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from db import db
 from managers.users import UserManager
 from tests.resources.helpers import bearer
 
-pytest_plugins = ["tests.support.moto_server", "tests.support.images", "tests.support.predictions"]
+pytest_plugins = [
+    "tests.support.moto_server",
+    "tests.support.images",
+    "tests.support.predictions",
+    "tests.support.orthanc",
+]
 
 DEFAULT_PASSWORD = "correct-horse-42"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -43,7 +49,7 @@ SELECTED_BACKENDS = tuple(
     if name.strip() in ALL_BACKENDS
 )
 # Fixtures whose setup means an outside system really ran; reported at the end of the session.
-_BACKEND_FIXTURES = {"moto_endpoint_url": "s3(moto server)"}
+_BACKEND_FIXTURES = {"moto_endpoint_url": "s3(moto server)", "orthanc": "pacs(orthanc)"}
 
 
 # -- reporting which backends ran ------------------------------------------------------------

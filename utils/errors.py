@@ -150,6 +150,18 @@ class QueueUnavailable(ServiceUnavailable):
     code, message = "queue_unavailable", "The job queue is not available right now."
 
 
+class PacsUnavailable(ServiceUnavailable):
+    code, message = "pacs_unavailable", "The PACS (DICOMweb) is not available right now."
+
+
+class PacsNotConfigured(Conflict):
+    code, message = "pacs_not_configured", "No PACS is configured here (DICOMWEB_URL is not set)."
+
+
+class StudyNotFound(ValidationFailed):
+    code, message = "study_not_found", "The PACS has no chest X-ray instances in this study."
+
+
 class NotAClinician(ValidationFailed):
     # The same answer for an address with no account and one of a patient or admin: nothing tells which.
     code, message = (

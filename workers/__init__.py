@@ -13,9 +13,10 @@ from celery import Celery, Task
 from celery.signals import worker_process_init
 from flask import Flask
 
-from constants import SCORE_CHUNK_TASK
+from constants import DELIVER_REPORTS_TASK, SCORE_CHUNK_TASK
 from db import db
 from managers.job_scoring import JobScoring
+from managers.pacs import PacsReports
 from services.job_queue import CeleryJobQueue, EmbeddedJobQueue
 from workers import tasks  # noqa: F401  (its shared tasks join every Celery app made below)
 from workers.cli import jobs_cli
@@ -69,6 +70,10 @@ def init_jobs(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     if app.config["CELERY_BROKER_URL"]:
         celery_app = celery_init_app(app)
-        app.extensions["job_queue"] = CeleryJobQueue(celery_app, SCORE_CHUNK_TASK, app.config["CELERY_QUEUE"])
+        app.extensions["job_queue"] = CeleryJobQueue(
+            celery_app, SCORE_CHUNK_TASK, app.config["CELERY_QUEUE"], DELIVER_REPORTS_TASK
+        )
         return
-    app.extensions["job_queue"] = EmbeddedJobQueue(app, JobScoring.score_chunk, app.config["JOB_WORKER_THREADS"])
+    app.extensions["job_queue"] = EmbeddedJobQueue(
+        app, JobScoring.score_chunk, app.config["JOB_WORKER_THREADS"], PacsReports.deliver_and_schedule
+    )

@@ -1,4 +1,5 @@
-"""`flask --app app jobs ...`: run a Celery worker for batch jobs, or submit a job from the command line."""
+"""`flask --app app jobs ...`: run a Celery worker for batch jobs, submit a job from the command line, or send
+the reports a PACS has not taken yet."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from flask.cli import AppGroup
 from cnn_model.modalities import MODALITIES
 from constants import AUTO_MODALITY
 from managers.jobs import JobManager
+from managers.pacs import PacsReports
 from managers.users import UserManager
 from utils.errors import AppError
 
-jobs_cli = AppGroup("jobs", help="Batch jobs: run a worker, submit an archive.")
+jobs_cli = AppGroup("jobs", help="Batch jobs: run a worker, submit an archive, send reports to the PACS.")
 
 
 @jobs_cli.command(
@@ -53,3 +55,14 @@ def submit(archive: Path, email: str, modality: str, note: str | None) -> None:
     except AppError as error:
         raise click.ClickException(f"{error.code}: {error.message}") from error
     click.echo(f"Job {job.id}: {job.status}, {job.counts.total} items.")
+
+
+@jobs_cli.command("deliver")
+def deliver() -> None:
+    """Send every PACS job's reports that the PACS has not taken yet (safe to run from cron: a sent one is not
+    sent again)."""
+    waiting = 0
+    jobs = PacsReports.waiting_jobs()
+    for job_id in jobs:
+        waiting += PacsReports.deliver_and_schedule(job_id)
+    click.echo(f"{len(jobs)} jobs with reports to send; {waiting} still waiting for the PACS.")

@@ -109,8 +109,12 @@ def _described(image: Dataset) -> Dataset:
     return described
 
 
-def structured_report(report: FindingReport, source: Dataset) -> Dataset:
-    """The prediction as a TID 1500 Measurement Report about source (an image with Study/Series/SOP UIDs)."""
+def structured_report(report: FindingReport, source: Dataset, *, copy: str = "") -> Dataset:
+    """The prediction as a TID 1500 Measurement Report about source (an image with Study/Series/SOP UIDs).
+
+    copy names a second SR of the same prediction about another copy of the image (the PACS's original,
+    in its own study): its series and instance UIDs differ from the download's, as two objects' must.
+    """
     from highdicom.sr import (
         AlgorithmIdentification,
         Comprehensive3DSR,
@@ -173,9 +177,9 @@ def structured_report(report: FindingReport, source: Dataset) -> Dataset:
     sr = Comprehensive3DSR(
         evidence=[source],
         content=content[0],
-        series_instance_uid=report.uid("sr series"),
+        series_instance_uid=report.uid(f"{copy}sr series"),
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=report.uid("sr"),
+        sop_instance_uid=report.uid(f"{copy}sr"),
         instance_number=1,
         manufacturer=MANUFACTURER,
         is_complete=True,
