@@ -1,7 +1,7 @@
 """Jobs from the PACS: a job's source, and with each PACS item its original UIDs and its SR's delivery.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-20
 
 Written by hand. Plain ADD COLUMN / DROP COLUMN on both databases (not batch mode, as in 0013): the
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
