@@ -24,6 +24,7 @@ from resources.api import Api, UploadRequest
 from services.counters import create_counters
 from services.storage import create_storage
 from services.telemetry import init_request_telemetry
+from services.token_cache import create_token_cache
 from utils.errors import PayloadTooLarge, register_error_handlers
 from views import register_views
 from workers import init_jobs
@@ -82,6 +83,7 @@ def create_app(
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
     app.extensions["counters"] = create_counters(app.config)
+    app.extensions["token_cache"] = create_token_cache(app.config, app.instance_path)
     init_jobs(app)
     ModelManager.init_app(app)
     _track_client_ip(app)

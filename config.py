@@ -210,7 +210,12 @@ class BaseConfig:
         self.REDIS_URL = env.get("REDIS_URL", "").strip() or None
         if self.REDIS_URL and urlsplit(self.REDIS_URL).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(f"REDIS_URL must be a redis:// URL, got {self.REDIS_URL!r}")
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        # Without Redis: limits' in-process store, less the thread it starts per count (services.memory_limits).
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "medsight-memory://"
+        # How long a worker reuses a personal access token's lookup (0: every request reads the database). Any
+        # revocation, disabled account or password change empties every worker's copy at once
+        # (services.token_cache: through Redis when REDIS_URL is set, a file in the instance folder otherwise).
+        self.PAT_CACHE_SECONDS = _int_setting(env, "PAT_CACHE_SECONDS", 30, 0, 3600)
         self.RATELIMIT_HEADERS_ENABLED = True
         # Log in, register, refresh, create a token, change the password, delete the account (API and pages
         # alike): per client address, and per account (the email a body names, or the caller).

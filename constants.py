@@ -59,6 +59,9 @@ class AuditAction(StrEnum):
     SHARE_LINK_REVOKE = "share_link.revoke"
     SHARE_LINK_OPEN = "share_link.open"
     SHARE_LINK_IMAGE = "share_link.image"
+    # Spots: renamed, or deleted (their photos stay, unlinked).
+    SPOT_RENAME = "spot.rename"
+    SPOT_DELETE = "spot.delete"
 
 
 # An admin's record page asks for the photo and heatmap right after it: within this long of the record's read
@@ -171,3 +174,22 @@ SHARE_LINK_DAYS_DEFAULT = 7
 SHARE_LINK_DAYS_MAX = 30
 # Opening links, per client address: a person reads a page and its images, a guesser is slowed to nothing.
 SHARE_LINK_RATE_LIMIT = "60 per minute"
+
+# Spots: one lesion (or one body part) an account follows over time, named by its owner.
+SPOT_NAME_MAX_LENGTH = 80
+# Where on the body a spot is: HAM10000's localisations, the sites the skin model's photos were taken at.
+BODY_SITES = (
+    "scalp",
+    "face",
+    "ear",
+    "neck",
+    "chest",
+    "abdomen",
+    "back",
+    "trunk",
+    "upper extremity",
+    "hand",
+    "lower extremity",
+    "foot",
+    "genital",
+)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 
+import services.memory_limits  # noqa: F401  (registers RATELIMIT_STORAGE_URI's "medsight-memory://" with limits)
+
 
 def client_address() -> str:
     """The caller's address as the app sees it (ProxyFix applies TRUSTED_PROXIES before this)."""

@@ -228,6 +228,17 @@ def _kib(path: Path, field: str) -> int:
     return 0
 
 
+def server_cpu_seconds(master_pid: int) -> float:
+    """CPU seconds (user + system) a pre-forking server's master and live workers have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in (master_pid, *_children(master_pid)):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 @dataclass(frozen=True)
 class WorkerMemory:
     rss_mb: float  # the largest worker's resident set (shared pages counted in full)

@@ -11,9 +11,11 @@ Starts on loopback ports:
   dropped here, the local photo folder) and s3 (that PostgreSQL database, photos in a moto S3 server).
 Each MedSight run gets a patient account and a personal access token made through the managers.
 For each server: the cold start (process start to the first answered upload), 20 warm-up uploads,
-wrk with the seed pattern's multipart.lua (the 600x450 JPEG, -t2 -c<connections>), and the workers'
-memory afterwards. The old pattern's server stays up, idle, and is measured right before each
-MedSight run, so that each ratio compares neighbouring measurements on a machine whose load varies.
+wrk with the seed pattern's multipart.lua (the 600x450 JPEG, -t2 -c<connections>), the CPU the
+server's processes used during it (per upload, and as a share of what the machine's cores allow; the
+database server's own CPU is not counted), and the workers' memory afterwards. The old pattern's
+server stays up, idle, and is measured right before each MedSight run, so that each ratio compares
+neighbouring measurements on a machine whose load varies.
 Prints one table (figure | old pattern | MedSight | ratio), then the top of a profile of in-process
 uploads (bench/upload_profile.py). Everything started is stopped again, also on Ctrl-C or an error.
 Without ../shared (the seed pattern, its wrk script and photo) only the profile runs.
@@ -51,6 +53,7 @@ from bench.harness import (  # noqa: E402
     moto_s3,
     postgres_database,
     run_wrk,
+    server_cpu_seconds,
     service,
     stop_on_sigterm,
     warm_up,
@@ -64,20 +67,43 @@ WARM_UP_UPLOADS = 20
 _APP_SETTINGS = ("DATABASE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "STORAGE_LOCAL_ROOT", "MODEL_DIR")
 
 
+CORES = len(os.sched_getaffinity(0)) or 1
+
+
 @dataclass(frozen=True)
 class ServerRun:
     cold_start_s: float
     wrk: WrkResult
     memory: WorkerMemory
     load: str
+    cpu_ms: float  # CPU of the server's processes per answered upload
+
+    @property
+    def cores_share(self) -> float:
+        """The share of the machine's cores the server kept busy: uploads/s x CPU per upload / cores."""
+        return self.wrk.rps * self.cpu_ms / (CORES * 1000)
+
+    @property
+    def cores_limit(self) -> float:
+        """Uploads/s all the cores would allow at this CPU cost per upload."""
+        return CORES * 1000 / self.cpu_ms if self.cpu_ms else float("nan")
+
+
+def timed_wrk(process, port: int, path: str, upload: Upload, args) -> tuple[WrkResult, float]:
+    """wrk against the server, and the CPU milliseconds its processes spent per answered upload meanwhile."""
+    cpu_before = server_cpu_seconds(process.pid)
+    result = run_wrk(port, path, upload, SAMPLE_IMAGE, seconds=args.seconds, connections=args.connections)
+    answered = result.rps * args.seconds
+    cpu_ms = (server_cpu_seconds(process.pid) - cpu_before) * 1000 / answered if answered else float("nan")
+    return result, cpu_ms
 
 
 def measure(process, started: float, port: int, path: str, upload: Upload, args) -> ServerRun:
     cold = first_answer(process, port, path, upload, started)
     warm_up(port, path, upload, WARM_UP_UPLOADS)
     load = load_average()
-    result = run_wrk(port, path, upload, SAMPLE_IMAGE, seconds=args.seconds, connections=args.connections)
-    return ServerRun(cold, result, worker_memory(process.pid), load)
+    result, cpu_ms = timed_wrk(process, port, path, upload, args)
+    return ServerRun(cold, result, worker_memory(process.pid), load, cpu_ms)
 
 
 class OldPattern:
@@ -110,15 +136,8 @@ class OldPattern:
 
     def measure(self) -> ServerRun:
         load = load_average()
-        result = run_wrk(
-            self.port,
-            self.PATH,
-            self.upload,
-            SAMPLE_IMAGE,
-            seconds=self.args.seconds,
-            connections=self.args.connections,
-        )
-        return ServerRun(self.cold_start_s, result, worker_memory(self.process.pid), load)
+        result, cpu_ms = timed_wrk(self.process, self.port, self.PATH, self.upload, self.args)
+        return ServerRun(self.cold_start_s, result, worker_memory(self.process.pid), load, cpu_ms)
 
 
 def run_medsight(args, log_dir: Path, database_url: str, storage: dict[str, str]) -> ServerRun:
@@ -172,6 +191,9 @@ def print_table(old_runs: dict[str, ServerRun], runs: dict[str, ServerRun], args
         ("p95 ms", lambda r: r.wrk.p95_ms, 1),
         ("p99 ms", lambda r: r.wrk.p99_ms, 1),
         ("errors", lambda r: r.wrk.errors, 0),
+        ("CPU ms per upload", lambda r: r.cpu_ms, 2),
+        (f"share of {CORES} cores used", lambda r: r.cores_share, 2),
+        (f"uploads/s {CORES} cores allow", lambda r: r.cores_limit, 0),
         ("worker RSS MB (largest)", lambda r: r.memory.rss_mb, 0),
         ("worker PSS MB (mean)", lambda r: r.memory.pss_mb, 0),
         ("cold start s", lambda r: r.cold_start_s, 2),

@@ -1,18 +1,25 @@
 """Where one upload's time goes: cProfile over N uploads through the whole app, in one process.
 
 Usage: python bench/upload_profile.py [--uploads 200] [--postgres URL | --sqlite] [--image PATH] [--lines 25]
+       [--bare]
 
 The app runs with the production settings on a scratch database (a fresh PostgreSQL database,
 dropped at the end, or a temporary SQLite file) and a temporary photo folder; a user with a
 personal access token posts the image as `POST /api/v1/predictions` through Flask's test client
 (the multipart body built once, so the client's own encoding is not profiled). Prints the mean
 milliseconds per upload, MedSight's own functions by cumulative time and every function by own time.
+With --bare no profiler runs: it prints the wall and CPU milliseconds per upload, for a sampling profiler
+outside the process, which costs the uploads next to nothing (py-spy, requirements-dev.txt; the flame
+graphs in bench/profiles/ were made so):
+
+    py-spy record --rate 250 -o bench/profiles/upload.svg -- .venv/bin/python bench/upload_profile.py --bare
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import secrets
@@ -49,6 +56,9 @@ def production_app(database_url: str, folder: Path, extra: dict[str, str] | None
         "DATABASE_URL": database_url,
         "JWT_SECRET_KEY": secrets.token_hex(32),
         "STORAGE_LOCAL_ROOT": str(folder / "photos"),
+        # One account uploads as fast as it can: the per-account limits would measure themselves.
+        "UPLOAD_RATE_LIMIT": "100000000 per minute",
+        "STORAGE_QUOTA_MB": "0",
         **(extra or {}),
     }
     app = create_app(ProductionConfig(environ, folder), instance_path=folder)
@@ -76,8 +86,8 @@ def release(app) -> None:
         db.engine.dispose()
 
 
-def profile_uploads(database_url: str, image: bytes, uploads: int, lines: int = 25) -> str:
-    """Profile `uploads` uploads on a fresh app over database_url; returns the report."""
+def profile_uploads(database_url: str, image: bytes, uploads: int, lines: int = 25, bare: bool = False) -> str:
+    """Profile `uploads` uploads on a fresh app over database_url; returns the report (bare: only their time)."""
     with tempfile.TemporaryDirectory(prefix="medsight-profile-") as tmp, app_log_in(Path(tmp) / "app.log"):
         app = production_app(database_url, Path(tmp))
         try:
@@ -92,6 +102,8 @@ def profile_uploads(database_url: str, image: bytes, uploads: int, lines: int = 
 
             for _ in range(10):
                 post()  # warm-up: models loaded, connections open, caches filled
+            if bare:
+                return _timed(post, uploads)
             profiler = cProfile.Profile()
             started = time.perf_counter()
             profiler.enable()
@@ -114,6 +126,37 @@ def profile_uploads(database_url: str, image: bytes, uploads: int, lines: int = 
             "-- every function by own time --",
             *top_functions(stats, uploads, lines, cumulative=False, project_only=False),
         ]
+    )
+
+
+def _timed(post, uploads: int) -> str:
+    """Wall and CPU milliseconds per upload over `uploads` calls of post, no profiler running, and the
+    garbage collector's pauses meanwhile (the heap loaded before is frozen, as gunicorn.conf.py does)."""
+    pauses: list[float] = []
+    began: list[float] = []
+
+    def clock(phase: str, _info: dict) -> None:
+        if phase == "start":
+            began.append(time.perf_counter())
+        elif began:
+            pauses.append(time.perf_counter() - began.pop())
+
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(clock)
+    started_cpu, started = time.process_time(), time.perf_counter()
+    try:
+        for _ in range(uploads):
+            post()
+    finally:
+        gc.callbacks.remove(clock)
+        gc.unfreeze()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    return (
+        f"{uploads} uploads in process: {elapsed / uploads * 1000:.2f} ms wall, {cpu / uploads * 1000:.2f} ms CPU "
+        f"per upload; garbage collector: {len(pauses) / uploads:.1f} pauses per upload, "
+        f"{sum(pauses) / uploads * 1000:.3f} ms per upload, longest {max(pauses, default=0) * 1000:.2f} ms "
+        f"(gc thresholds {gc.get_threshold()}; {load_average()})"
     )
 
 
@@ -145,14 +188,15 @@ def main() -> int:
         default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
     parser.add_argument("--sqlite", action="store_true", help="profile on a temporary SQLite file instead")
+    parser.add_argument("--bare", action="store_true", help="no profiler: time the uploads (for py-spy)")
     args = parser.parse_args()
     image = (args.image or sample_image()).read_bytes()
     if args.sqlite:
         with tempfile.TemporaryDirectory(prefix="medsight-profile-db-") as tmp:
-            print(profile_uploads(f"sqlite:///{tmp}/bench.sqlite3", image, args.uploads, args.lines))
+            print(profile_uploads(f"sqlite:///{tmp}/bench.sqlite3", image, args.uploads, args.lines, args.bare))
     else:
         with postgres_database(args.postgres) as url:
-            print(profile_uploads(url, image, args.uploads, args.lines))
+            print(profile_uploads(url, image, args.uploads, args.lines, args.bare))
     return 0
 
 

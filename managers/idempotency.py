@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import db
 from managers.predictions import PredictionManager
+from managers.spots import SpotChoice
 from managers.transactions import unit_of_work
 from models import IdempotencyKey, Prediction, User, utcnow
 
@@ -40,18 +41,23 @@ def _earlier(owner: User, key: str) -> Prediction | None:
 class IdempotentUploads:
     @staticmethod
     def create(
-        owner: User, modality: str | None, upload: BinaryIO | bytes, note: str | None, key: str | None
+        owner: User,
+        modality: str | None,
+        upload: BinaryIO | bytes,
+        note: str | None,
+        key: str | None,
+        spot: SpotChoice | None = None,
     ) -> tuple[Prediction, bool]:
         """PredictionManager.create, once per key: the prediction, and whether it is an earlier one replayed."""
         if key is None:
-            return PredictionManager.create(owner, modality, upload, note), False
+            return PredictionManager.create(owner, modality, upload, note, spot), False
         earlier = _earlier(owner, key)
         if earlier is not None:
             return earlier, True
         try:
             # One transaction: the record, its stored objects and the key land together or not at all.
             with unit_of_work():
-                prediction = PredictionManager.create(owner, modality, upload, note)
+                prediction = PredictionManager.create(owner, modality, upload, note, spot)
                 db.session.flush()  # the prediction's row first: the key refers to it
                 db.session.add(IdempotencyKey(user_id=owner.id, key=key, prediction_id=prediction.id))
         except IntegrityError:

@@ -10,7 +10,8 @@ from flask import Flask, current_app
 from PIL import Image
 
 from cnn_model.card import ModelCard
-from cnn_model.gate import GateResult
+from cnn_model.gate import GATE_DIR_NAME, FeatureNetwork, GateResult
+from cnn_model.lesion_match import LESION_MATCH_FILE, LesionMatcher
 from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.quality import measure, read_limits
 from cnn_model.runtime import ArtifactError, ModelRegistry, ModelRunner
@@ -186,6 +187,22 @@ class ModelManager:
         for result in results:
             metrics.observe_inference(result.modality, runner.version, result.label, share)
         return results
+
+    @staticmethod
+    def lesion_matcher(modality: str) -> LesionMatcher | None:
+        """The same-lesion distance for photos of this modality, where one is shipped with the gate; else None."""
+        matchers = current_app.extensions.setdefault("lesion_matchers", {})
+        if "loaded" not in matchers:
+            gate = ModelManager._gate()
+            path = ModelManager._registry().artifacts_dir / GATE_DIR_NAME / LESION_MATCH_FILE
+            matcher = LesionMatcher.load(path) if gate is not None and path.is_file() else None
+            matchers["loaded"] = {matcher.modality: matcher} if matcher is not None else {}
+        return matchers["loaded"].get(modality)
+
+    @staticmethod
+    def gate_network() -> FeatureNetwork:
+        """The gate's feature network, which the same-lesion distance reads (only asked where a gate is shipped)."""
+        return ModelManager._gate().network
 
     @staticmethod
     def gate_version() -> str | None:

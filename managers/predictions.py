@@ -41,6 +41,7 @@ from managers.audit import AuditManager
 from managers.models import ModalityChoice, ModelManager
 from managers.ownership import get_owned
 from managers.pagination import ListFilters, Page, list_page
+from managers.spots import SpotChoice, SpotManager
 from managers.transactions import UnitOfWork, unit_of_work
 from managers.upload_quota import UploadQuota
 from models import Prediction, PredictionCount, User, utcnow
@@ -141,18 +142,34 @@ def _tally(filters: PredictionFilters) -> Select | None:
 
 class PredictionManager:
     @staticmethod
-    def create(owner: User, modality: str | None, upload: BinaryIO | bytes, note: str | None = None) -> Prediction:
-        """Classify an uploaded image and keep it in owner's history.
+    def create(
+        owner: User,
+        modality: str | None,
+        upload: BinaryIO | bytes,
+        note: str | None = None,
+        spot: SpotChoice | None = None,
+    ) -> Prediction:
+        """Classify an uploaded image and keep it in owner's history, as a photo of spot if one is named.
 
         modality None: the modality gate says what kind of image it is. Named: the gate must agree.
         """
         image, choice = PredictionManager.read_upload(modality, upload)
         UploadQuota.check(owner, _stored_size(image))  # before the model and storage spend anything on it
         runner = ModelManager.runner(choice.modality)
+        followed = SpotManager.choose(owner, spot or SpotChoice(), choice.modality)
         result = ModelManager.run(runner, image.image, heatmap=True)
+        lesion = SpotManager.lesion_fields(followed, choice.modality, image.image)
         with _loaded_after_commit(), unit_of_work() as uow:
             prediction = PredictionManager.stored_prediction(
-                uow, owner, image, choice, runner, result, note=(note or "").strip() or None
+                uow,
+                owner,
+                image,
+                choice,
+                runner,
+                result,
+                note=(note or "").strip() or None,
+                spot_id=followed.id if followed is not None else None,
+                **lesion,
             )
             db.session.add(prediction)
             AuditManager.record(
@@ -184,7 +201,8 @@ class PredictionManager:
         **links: Any,
     ) -> Prediction:
         """The record of a classified upload, its photo (and DICOM original) stored in uow; links: a batch job's
-        job_id and job_entry_sha256. Holds owner's row until uow commits (UploadQuota.admit)."""
+        job_id and job_entry_sha256, or a spot's spot_id and lesion fields. Holds owner's row until uow commits
+        (UploadQuota.admit)."""
         storage = _storage()
         stored_bytes = _stored_size(image)
         image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
@@ -223,6 +241,7 @@ class PredictionManager:
             heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,
             activation_map=activation_map.to_bytes() if activation_map is not None else None,
             note=note,
+            reviews=[],  # a new record has none: answering it need not ask the database
             **links,
         )
 

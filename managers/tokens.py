@@ -1,4 +1,10 @@
-"""Personal access tokens: made once and shown once, stored as a hash, listed, revoked, checked."""
+"""Personal access tokens: made once and shown once, stored as a hash, listed, revoked, checked.
+
+A token's lookup (its row and its account's) is kept for a few seconds per worker (services.token_cache):
+the session events at the end of this module empty every worker's copy after any commit that changed
+an account or a token, so a revocation, a disabled or deleted account or a password change counts on
+the next request wherever it lands.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from flask import current_app, has_app_context
+from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from constants import (
     PAT_LAST_USED_RESOLUTION_SECONDS,
@@ -23,6 +34,7 @@ from managers.audit import AuditManager
 from managers.ownership import get_owned
 from managers.transactions import unit_of_work
 from models import ApiToken, User, utcnow
+from services.token_cache import TokenCache
 from utils.errors import Unauthorized
 
 
@@ -40,6 +52,33 @@ def looks_like_personal_token(bearer: str) -> bool:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _cache() -> TokenCache:
+    return current_app.extensions["token_cache"]
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    values = {attr.key: getattr(row, attr.key) for attr in inspect(type(row)).column_attrs}
+    return {key: list(value) if isinstance(value, list) else value for key, value in values.items()}
+
+
+def _snapshot(token: ApiToken) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a cache entry keeps of a token's lookup: its row's and its account's column values."""
+    return _columns(token), _columns(token.user)
+
+
+def _attached(model: type, values: dict[str, Any]) -> Any:
+    """A row rebuilt from cached column values, in the session as if just loaded (no query)."""
+    row = model()
+    for key, value in values.items():
+        setattr(row, key, list(value) if isinstance(value, list) else value)
+    make_transient_to_detached(row)
+    loaded = db.session.identity_map.get(inspect(row).key)
+    if loaded is not None:  # already read by this request: that copy is the one the session knows
+        return loaded
+    db.session.add(row)  # a detached row joins the session as persistent, with no query (unlike merge)
+    return row
 
 
 class TokenManager:
@@ -95,7 +134,16 @@ class TokenManager:
     @staticmethod
     def authenticate(secret: str) -> tuple[User, ApiToken]:
         """The active user a token secret belongs to; Unauthorized if it is unknown, revoked or expired."""
-        token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+        digest, cache = _digest(secret), _cache()
+        epoch = cache.epoch()  # before the database is read: a change committed meanwhile outdates what is read
+        cached = cache.get(digest, epoch)
+        if cached is not None:
+            token_values, user_values = cached
+            token = _attached(ApiToken, token_values)
+            set_committed_value(token, "user", _attached(User, user_values))
+        else:
+            query = select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == digest)
+            token = db.session.scalar(query)
         now = utcnow()
         if token is None:
             raise Unauthorized("The token is not valid.", code="token_invalid")
@@ -105,21 +153,73 @@ class TokenManager:
             raise Unauthorized("The token has expired.", code="token_expired")
         if not token.user.is_active:
             raise Unauthorized("This account is disabled or no longer exists.", code="account_disabled")
-        TokenManager._touch(token, now)
-        return token.user, token
+        if cached is None:
+            cached = _snapshot(token)
+            cache.put(digest, cached, epoch)
+        user = token.user
+        if TokenManager._touch(token, now):
+            cached[0]["last_used_at"] = now  # this worker's copy: touched again only after the resolution window
+        return user, token
 
     @staticmethod
-    def _touch(token: ApiToken, now: datetime) -> None:
-        """Record use, at most once per resolution window: one conditional UPDATE, no read-modify-write."""
+    def _touch(token: ApiToken, now: datetime) -> bool:
+        """Record use, at most once per resolution window: one conditional UPDATE, no read-modify-write.
+        Whether it was due (and so the row's last use is now within the window)."""
         stale_before = now - timedelta(seconds=PAT_LAST_USED_RESOLUTION_SECONDS)
         if token.last_used_at is not None and token.last_used_at > stale_before:
-            return
+            return False
+        token_id = token.id
         with unit_of_work():
             db.session.execute(
                 update(ApiToken)
-                .where(ApiToken.id == token.id)
+                .where(ApiToken.id == token_id)
                 .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < stale_before))
                 .values(last_used_at=now)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False, **{_TOUCH: True})
             )
-        token.last_used_at = now
+        set_committed_value(token, "last_used_at", now)
+        return True
+
+
+# -- the token cache's invalidation ------------------------------------------------------------------
+# A commit that changed an account (any column: a cache entry holds the whole row) or a token (other than
+# its last use) empties the cache everywhere: noted in the session as it flushes or runs a bulk UPDATE or
+# DELETE, acted on once the commit has happened, forgotten on a rollback.
+
+_STALE = "medsight_token_cache_stale"
+_TOUCH = "medsight_token_touch"
+_CACHED_TABLES = frozenset({User.__tablename__, ApiToken.__tablename__})
+
+
+def _changed(row: Any) -> bool:
+    state = inspect(row)
+    return any(attr.history.has_changes() for attr in state.attrs if attr.key != "last_used_at")
+
+
+@event.listens_for(Session, "before_flush")
+def _note_changed_rows(session: Session, _context, _instances) -> None:
+    for row in chain(session.dirty, session.deleted):
+        if isinstance(row, User | ApiToken) and (row in session.deleted or _changed(row)):
+            session.info[_STALE] = True
+            return
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_changes(state) -> None:
+    if (state.is_update or state.is_delete) and not state.execution_options.get(_TOUCH):
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) in _CACHED_TABLES:
+            state.session.info[_STALE] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _empty_token_cache(session: Session) -> None:
+    if session.info.pop(_STALE, False) and has_app_context():
+        cache = current_app.extensions.get("token_cache")
+        if cache is not None:
+            cache.invalidate()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_changes(session: Session) -> None:
+    session.info.pop(_STALE, None)

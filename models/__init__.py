@@ -15,6 +15,7 @@ from models.prediction_review import PredictionReview
 from models.prediction_share import PredictionShare
 from models.revoked_token import RevokedToken
 from models.share_link import ShareLink
+from models.spot import Spot
 from models.user import User
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "PredictionShare",
     "RevokedToken",
     "ShareLink",
+    "Spot",
     "TimestampMixin",
     "UTCDateTime",
     "UUIDPrimaryKeyMixin",

@@ -28,6 +28,7 @@ from models.base import CreatedAtMixin, UUIDPrimaryKeyMixin
 
 if TYPE_CHECKING:
     from models.prediction_review import PredictionReview
+    from models.spot import Spot
     from models.user import User
 
 STORAGE_KEY_LENGTH = 255
@@ -52,6 +53,8 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
         Index("ix_predictions_owner_id_certainty_created_at", "owner_id", "certainty", "created_at"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
         Index("uq_predictions_job_id_job_entry_sha256", "job_id", "job_entry_sha256", unique=True),
+        # A spot's photos in time order.
+        Index("ix_predictions_spot_id_created_at", "spot_id", "created_at"),
     )
 
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
@@ -97,8 +100,22 @@ class Prediction(UUIDPrimaryKeyMixin, CreatedAtMixin, db.Model):
     job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     job_entry_sha256: Mapped[str | None] = mapped_column(String(64))
 
+    # The spot this photo is of, if its owner named one; a spot deleted leaves its photos, unlinked
+    # (SpotManager.delete). No foreign key, as job_id: SQLite cannot drop a column that has one.
+    spot_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # A skin photo of a spot: its lesion embedding (cnn_model.lesion_match, half-precision numbers); its
+    # distance then to the nearest of the spot's earlier photos, and whether that was beyond the threshold of
+    # one lesion's photos (None for the first photo, or where there is no embedding to compare).
+    lesion_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    lesion_distance: Mapped[float | None] = mapped_column(Float)
+    looks_like_other_lesion: Mapped[bool | None] = mapped_column(Boolean)
+
     # lazy="raise": lists must say how they load owners (one JOIN), never one query per row.
     owner: Mapped[User] = relationship(lazy="raise")
+    # joined: a prediction is shown with its spot's name, in lists too, without a query per row.
+    spot: Mapped[Spot | None] = relationship(
+        lazy="joined", primaryjoin="foreign(Prediction.spot_id) == Spot.id", viewonly=True
+    )
     # Clinicians' verdicts, newest first; selectin: a list of predictions loads them all in one query.
     reviews: Mapped[list[PredictionReview]] = relationship(
         lazy="selectin",

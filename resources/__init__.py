@@ -22,6 +22,7 @@ from resources import (
     metrics,
     models,
     predictions,
+    spots,
     tokens,
 )
 from resources.api import Api
@@ -34,6 +35,8 @@ BLUEPRINTS += (jobs.blp, admin_jobs.blp)
 BLUEPRINTS += (care.blp,)
 # A prediction as DICOM SR and FHIR, for a hospital's systems.
 BLUEPRINTS += (hospital_formats.blp, hospital_formats.admin_blp)
+# Spots followed over time.
+BLUEPRINTS += (spots.blp,)
 CLI_GROUPS = (users_cli, auth_cli, storage_cli)
 
 

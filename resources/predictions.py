@@ -7,6 +7,7 @@ from flask.views import MethodView
 from auth import auth_required, current_user, upload_rate_limited
 from managers.idempotency import IdempotentUploads
 from managers.predictions import ImageKind, PredictionManager
+from managers.spots import SpotChoice
 from resources.api import Blueprint
 from resources.predictions_shared import IMAGE_KIND_DOC, filters_from, send_image
 from schemas.predictions import (
@@ -40,13 +41,15 @@ class Predictions(MethodView):
     )
     @blp.alt_response(413, description="The file is larger than MAX_UPLOAD_MB")
     @blp.alt_response(413, description="The account's storage quota is full (code storage_quota_exceeded)")
+    @blp.alt_response(404, description="spot_id is not one of the caller's spots")
     @blp.alt_response(415, description="Not an accepted image format (judged by its bytes)")
     @blp.alt_response(429, description="Too many uploads from this account (UPLOAD_RATE_LIMIT): see Retry-After")
     @blp.alt_response(503, description="Storage, database or model unavailable; nothing was kept")
     def post(self, headers, form):
         """Classify an uploaded image and keep it in the caller's history (once per Idempotency-Key)."""
+        spot = SpotChoice(form["spot"], form["spot_id"], form["body_site"])
         prediction, replayed = IdempotentUploads.create(
-            current_user(), form["modality"], form["upload"].stream, form["note"], headers["idempotency_key"]
+            current_user(), form["modality"], form["upload"].stream, form["note"], headers["idempotency_key"], spot
         )
         return (prediction, 200, {IDEMPOTENT_REPLAYED: "true"}) if replayed else prediction
 

@@ -12,6 +12,7 @@ from schemas.fields import Text, UtcDateTime
 from schemas.modalities import KnownModality
 from schemas.pagination import CursorPageQuerySchema, CursorPageSchema
 from schemas.reviews import ReviewSchema
+from schemas.spots import SpotRefSchema, SpotSchema, SpotUploadFields
 
 MODALITY_CHOICE = KnownModality()  # also gives the OpenAPI enum
 MODALITY_DOC = {"description": "What kind of image this is"}
@@ -65,7 +66,7 @@ class ImageUploadSchema(Schema):
         return data
 
 
-class PredictionUploadSchema(ImageUploadSchema):
+class PredictionUploadSchema(SpotUploadFields, ImageUploadSchema):
     modality = Text(load_default=AUTO_MODALITY, validate=UPLOAD_MODALITY_CHOICE, metadata=UPLOAD_MODALITY_DOC)
     note = Text(
         load_default=None,
@@ -220,6 +221,21 @@ class PredictionSchema(Schema):
         dump_only=True, allow_none=True, metadata={"description": "Where the model looked, as a PNG overlay"}
     )
     disclaimer = fields.String(dump_only=True)
+    spot = fields.Nested(
+        SpotRefSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The spot this photo is of, where the upload named one"},
+    )
+    looks_like_other_lesion = fields.Boolean(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "A skin photo of a spot: true where it lies farther from every earlier photo of the "
+            "spot than 95% of pairs of photos of one lesion do, so it may show another lesion; null for a spot's "
+            "first photo and where no comparison is made"
+        },
+    )
     review = fields.Nested(
         ReviewSchema,
         dump_only=True,
@@ -241,6 +257,8 @@ class PredictionSchema(Schema):
             else None,
             "disclaimer": PREDICTION_DISCLAIMER,
             "review": row.review,
+            "spot": row.spot,
+            "looks_like_other_lesion": row.looks_like_other_lesion,
             **self._extra(row),
         }
 
@@ -250,6 +268,14 @@ class PredictionSchema(Schema):
 
 class PredictionListSchema(CursorPageSchema):
     items = fields.List(fields.Nested(PredictionSchema), dump_only=True)
+
+
+class SpotTimelineSchema(SpotSchema):
+    """One spot with its photos' results: dumps a managers.spots.SpotTimeline."""
+
+    predictions = fields.List(
+        fields.Nested(PredictionSchema), dump_only=True, metadata={"description": "Its photos' results, oldest first"}
+    )
 
 
 class OwnerSchema(Schema):

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 from limits.storage import Storage, storage_from_string
 
+from services.memory_limits import SCHEME as MEMORY_SCHEME
+
 log = logging.getLogger(__name__)
 KEY_PREFIX = "medsight"
 
@@ -64,4 +66,4 @@ class Counters:
 
 
 def create_counters(config: Mapping) -> Counters:
-    return Counters(config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    return Counters(config.get("RATELIMIT_STORAGE_URI") or f"{MEMORY_SCHEME}://")

@@ -177,6 +177,17 @@ def test_a_logout_on_one_node_is_refused_on_the_other(nodes):
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "token_revoked"
 
 
+def test_a_personal_token_revoked_on_one_node_is_refused_at_once_on_the_other(nodes):
+    a, b = nodes
+    access = _account(a, "revoked-everywhere@example.org")["access_token"]
+    pat = requests.post(a.api("/tokens"), json={"name": "script"}, headers=_bearer(access)).json()
+    for _ in range(2):  # read, then answered from node b's token cache
+        assert requests.get(b.api("/auth/me"), headers=_bearer(pat["token"])).status_code == 200
+    assert requests.delete(a.api(f"/tokens/{pat['id']}"), headers=_bearer(access)).status_code == 204
+    refused = requests.get(b.api("/auth/me"), headers=_bearer(pat["token"]))
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "token_revoked"
+
+
 def test_anonymous_predictions_are_limited_across_both_nodes(nodes):
     a, b = nodes
     image = sample_image("chest_xray").read_bytes()

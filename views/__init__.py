@@ -12,10 +12,11 @@ from flask import Flask, current_app, render_template
 
 from constants import PREDICTION_DISCLAIMER, PRIVACY_NOTE, SERVICE_DISCLAIMER, Role
 from utils.errors import HTML_ERROR_PAGE, WEB_BLUEPRINTS
-from views import account, admin, care, jobs, models, pages, predictions
+from views import account, admin, care, jobs, models, pages, predictions, spots
+from views.results import percent_text
 from views.session import csrf_token, visitor
 
-BLUEPRINTS = (pages.bp, account.bp, predictions.bp, jobs.bp, models.bp, admin.bp, care.bp)
+BLUEPRINTS = (pages.bp, account.bp, predictions.bp, jobs.bp, models.bp, admin.bp, care.bp, spots.bp)
 
 ERROR_TITLES = {
     400: "This request could not be handled",
@@ -51,6 +52,7 @@ def register_views(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.extensions[WEB_BLUEPRINTS] = frozenset(blueprint.name for blueprint in BLUEPRINTS)
     app.extensions[HTML_ERROR_PAGE] = render_error_page
+    app.add_template_filter(percent_text, "percent")
 
     @app.context_processor
     def _page_helpers() -> dict:

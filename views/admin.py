@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import Response, redirect, render_template, request, url_for
 
 from auth import current_user
 from cnn_model.modalities import MODALITIES, get_spec
-from constants import AuditAction, Role
+from constants import PAGE_READ_WINDOW_SECONDS, AuditAction, Role
 from managers.account_data import AccountDataManager
 from managers.admin import AdminManager, AuditFilters, UserFilters
 from managers.audit_trail import AuditTrailManager, action_name
@@ -19,7 +20,7 @@ from schemas.pagination import CursorField
 from schemas.predictions import AdminPredictionQuerySchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.results import HISTORY_PAGE_SIZE, result_view
+from views.results import HISTORY_PAGE_SIZE, result_view, viewer_view
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_admin", __name__, url_prefix="/admin")
@@ -213,6 +214,16 @@ def prediction(prediction_id: uuid.UUID):
     """Any user's prediction; reading someone else's is audited, as the API's admin read is."""
     record = PredictionManager.get_any(current_user(), prediction_id)
     return render_template("predictions/result.html", **result_view(record), admin_view=True)
+
+
+@bp.get("/predictions/<uuid:prediction_id>/view")
+@admin_only
+def view(prediction_id: uuid.UUID):
+    """The larger view of any user's image, audited as the record page is: opened from that page just before, it is
+    part of the same read, as the record's photo and heatmap are."""
+    window = timedelta(seconds=PAGE_READ_WINDOW_SECONDS)
+    record = PredictionManager.get_any(current_user(), prediction_id, read_within=window)
+    return render_template("predictions/view.html", **viewer_view(record), admin_view=True)
 
 
 # -- the audit trail --------------------------------------------------------------------------

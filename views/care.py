@@ -4,6 +4,7 @@ report PDF, the patient's active links, and the read-only page a link opens for 
 from __future__ import annotations
 
 import uuid
+from zoneinfo import ZoneInfo
 
 from flask import Response, redirect, render_template, request, url_for
 
@@ -104,11 +105,22 @@ def unshare(prediction_id: uuid.UUID, share_id: uuid.UUID):
     return _back_to_result(prediction_id, "unshared")
 
 
+def reader_zone() -> ZoneInfo | None:
+    """The report's ?tz= (the browser's own zone, which the page's script adds); None for UTC.
+
+    A zone this server does not know (a browser's tz database newer than ours) gives the report in UTC, which the
+    report names, rather than an error page the reader can do nothing about.
+    """
+    try:
+        return load(ReportQuerySchema(), form_values(request.args, ("tz",)))["zone"]
+    except FormErrors:
+        return None
+
+
 @bp.get("/predictions/<uuid:prediction_id>/report.pdf")
 @signed_in()
 def report(prediction_id: uuid.UUID):
-    query = load(ReportQuerySchema(), form_values(request.args, ("tz",)))
-    return pdf_response(ReportManager.for_owner(current_user(), prediction_id, query["zone"]), prediction_id)
+    return pdf_response(ReportManager.for_owner(current_user(), prediction_id, reader_zone()), prediction_id)
 
 
 @bp.post("/predictions/<uuid:prediction_id>/links")
@@ -226,9 +238,8 @@ def shared_image(token: str, kind: str):
 @bp.get("/s/<token>/report.pdf")
 @link_rate_limited
 def shared_report(token: str):
-    query = load(ReportQuerySchema(), form_values(request.args, ("tz",)))
     try:
-        data = ReportManager.for_link(token, query["zone"])
+        data = ReportManager.for_link(token, reader_zone())
     except LinkGone:
         return _link_gone()
     return _link_page(pdf_response(data))

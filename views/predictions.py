@@ -1,4 +1,5 @@
-"""Upload an image, read its result, page through the history, open the photo and heatmap, delete a result."""
+"""Upload an image, read its result, page through the history, open the photo and heatmap (also larger, to zoom),
+delete a result."""
 
 from __future__ import annotations
 
@@ -10,15 +11,24 @@ from marshmallow import ValidationError, validates_schema
 
 from auth import current_user, upload_rate_limited
 from cnn_model.modalities import MODALITIES, get_spec
-from constants import AUTO_MODALITY, PAGE_READ_WINDOW_SECONDS, PREDICTION_NOTE_MAX_LENGTH, THUMBNAIL_CACHE_SECONDS, Role
+from constants import (
+    AUTO_MODALITY,
+    BODY_SITES,
+    PAGE_READ_WINDOW_SECONDS,
+    PREDICTION_NOTE_MAX_LENGTH,
+    SPOT_NAME_MAX_LENGTH,
+    THUMBNAIL_CACHE_SECONDS,
+    Role,
+)
 from managers.models import ModelManager
 from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
+from managers.spots import SpotChoice, SpotManager
 from models import User
 from schemas.pagination import CursorField
 from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
 from utils.errors import AppError
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
-from views.results import HISTORY_PAGE_SIZE, capture_guides, result_view
+from views.results import HISTORY_PAGE_SIZE, capture_guides, result_view, viewer_view
 from views.session import page_blueprint, signed_in
 
 bp = page_blueprint("web_predictions", __name__)
@@ -69,6 +79,10 @@ def _upload_form_errors(messages: dict) -> dict[str, list[str]]:
             errors["file"] = ["Choose an image file to upload."]
         elif name == "note":
             errors[name] = [f"Keep the note to {PREDICTION_NOTE_MAX_LENGTH} characters or fewer."]
+        elif name == "spot":
+            errors[name] = [f"Give the spot a name of at most {SPOT_NAME_MAX_LENGTH} characters, or leave it empty."]
+        elif name == "body_site":
+            errors[name] = ["Choose where on the body the spot is from the list."]
         else:
             errors[name] = field_messages
     return errors
@@ -91,6 +105,9 @@ def _upload_page(
         detected=get_spec(detected) if detected in MODALITIES else None,
         note_max=PREDICTION_NOTE_MAX_LENGTH,
         guides=capture_guides(),
+        spots=SpotManager.list_for(current_user()),
+        spot_max=SPOT_NAME_MAX_LENGTH,
+        body_sites=BODY_SITES,
     )
     return page, status
 
@@ -101,15 +118,20 @@ def _upload_page(
 def upload():
     if request.method == "GET":
         return _upload_page()
-    values = form_values(request.form, ("modality", "note"))
+    values = form_values(request.form, ("modality", "note", "spot", "body_site"))
     if "file" in request.files:
         values["file"] = request.files["file"]
     try:
         form = load(PredictionUploadSchema(), values)
-        prediction = PredictionManager.create(current_user(), form["modality"], form["upload"].stream, form["note"])
+        spot = SpotChoice(form["spot"], None, form["body_site"] if form["spot"] else None)
+        prediction = PredictionManager.create(
+            current_user(), form["modality"], form["upload"].stream, form["note"], spot
+        )
     except FormErrors as errors:
         return _upload_page(errors.status, _upload_form_errors(errors.fields), values)
     except AppError as error:
+        if error.code == "spot_modality_mismatch":
+            return _upload_page(error.status, {"spot": [error.message]}, values)
         detected = error.details.get("detected") if error.code == "modality_mismatch" else None
         refusal = _upload_refusal(error, values.get("modality"))
         return _upload_page(error.status, {"file": [refusal]}, values, detected)
@@ -124,6 +146,14 @@ def upload():
 def result(prediction_id: uuid.UUID):
     prediction = PredictionManager.get_for(current_user(), prediction_id)
     return render_template("predictions/result.html", **result_view(prediction), admin_view=False)
+
+
+@bp.get("/predictions/<uuid:prediction_id>/view")
+@signed_in()
+def view(prediction_id: uuid.UUID):
+    """The photo and its heatmap, larger, to zoom and pan; the owner's only, as the result page is."""
+    prediction = PredictionManager.get_for(current_user(), prediction_id)
+    return render_template("predictions/view.html", **viewer_view(prediction), admin_view=False)
 
 
 def send_download(download: ImageDownload, *, attachment_name: str | None = None) -> Response:

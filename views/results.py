@@ -16,6 +16,17 @@ from views.model_summaries import summaries
 HISTORY_PAGE_SIZE = 20
 
 
+def percent_text(probability: float) -> str:
+    """A probability as a person reads it: never "0%" for a chance that is there, never "100%" for one that is
+    not certain."""
+    value = probability * 100
+    if 0 < value < 0.5:
+        return "<1%"
+    if 99.5 <= value < 100:
+        return ">99%"
+    return f"{value:.0f}%"
+
+
 @dataclass(frozen=True)
 class ClassRow:
     name: str
@@ -26,8 +37,7 @@ class ClassRow:
 
     @property
     def percent(self) -> str:
-        value = self.probability * 100
-        return "<1%" if 0 < value < 0.5 else f"{value:.0f}%"
+        return percent_text(self.probability)
 
     @property
     def bar_width(self) -> str:
@@ -84,10 +94,18 @@ def result_view(prediction: Prediction) -> dict:
         "certainty": "uncertain" if uncertain else ("clear" if candidates else None),
         "candidates": candidates,
         "candidates_sentence": candidates_sentence(spec, candidates) if uncertain else None,
-        "positive_percent": round(sum(r.probability for r in rows if r.is_positive) * 100),
+        "positive_percent": percent_text(sum(r.probability for r in rows if r.is_positive)),
         "model": model,
         "same_version": model is not None and model.version == prediction.model_version,
     }
+
+
+def viewer_view(prediction: Prediction) -> dict:
+    """What the larger view of a result's image shows: the result page's view, and whether brightness and contrast
+    (window and level) are offered, as they are for the grey-scale kinds (X-rays, ultrasound)."""
+    view = result_view(prediction)
+    view["window_level"] = view["spec"].color_mode == "L"
+    return view
 
 
 def example_image(modality: str) -> str | None:

@@ -224,6 +224,107 @@ def oof_threshold_decision(spec: ModalitySpec, folds: list[dict], source: str) -
     }
 
 
+BOUND_QUANTILE = 0.05  # a figure's lower confidence bound: this quantile of its bootstrap over groups
+BOUND_ROUNDS = 2000
+
+
+def grouped_bootstrap_recalls(
+    y_true: np.ndarray,
+    predicted: np.ndarray,
+    groups: np.ndarray,
+    n_classes: int,
+    rounds: int = BOUND_ROUNDS,
+    seed: int = 0,
+) -> np.ndarray:
+    """Per-class recall in each bootstrap round (rounds x classes), resampling whole groups.
+
+    Several images of one lesion (patient, smear) are drawn or left out together, so the spread is
+    that of new groups, not of new photos of the same ones. The same seed gives the same draws for
+    any `predicted`, so rules compared on one set of labels differ by their predictions only.
+    """
+    _, group_index = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = group_index.max() + 1
+    per_group = np.zeros((n_groups, n_classes))  # images of each class in each group
+    right = np.zeros((n_groups, n_classes))  # of those, predicted right
+    np.add.at(per_group, (group_index, y_true), 1.0)
+    np.add.at(right, (group_index, y_true), (predicted == y_true).astype(float))
+    draws = np.random.default_rng(seed).integers(0, n_groups, (rounds, n_groups))
+    offsets = (np.arange(rounds)[:, None] * n_groups + draws).ravel()
+    multiplicity = np.bincount(offsets, minlength=rounds * n_groups).reshape(rounds, n_groups).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (multiplicity @ right) / (multiplicity @ per_group)
+
+
+def prevalence_power_margin(
+    spec: ModalitySpec,
+    folds: list[dict],
+    accuracy_target: float,
+    balanced_target: float,
+    source: str,
+    quantile: float = BOUND_QUANTILE,
+    rounds: int = BOUND_ROUNDS,
+) -> dict:
+    """The prevalence power whose accuracy at the deployment mix keeps its target at a lower confidence bound.
+
+    For every alpha of PREVALENCE_POWERS on the pooled out-of-fold predictions: accuracy at the mix and
+    balanced accuracy, each with its lower bound (the `quantile` of a bootstrap over groups, the same draws
+    for every alpha), and the flag's threshold set again under that correction by oof_threshold_decision
+    (the floor with its Wilson margin), with its cross-fitted sensitivity and specificity. The choice is
+    the smallest alpha (the most recall of the rare classes) whose accuracy bound reaches accuracy_target
+    while balanced accuracy stays at balanced_target out of fold and the flag keeps its floor with the
+    margin; None where no alpha does: meeting one target by missing the other is no gain. folds: as for
+    prevalence_power_choice, each with its "groups".
+    """
+    mix = np.array([spec.prevalence[name] for name in spec.class_names], dtype=np.float64)
+    mix /= mix.sum()
+    n_classes = len(mix)
+    y = np.concatenate([f["y_true"] for f in folds])
+    groups = np.concatenate([f["groups"] for f in folds])
+    table = []
+    for alpha in PREVALENCE_POWERS:
+        served = [DecisionPolicy(f["prevalence_weights"] ** alpha).adjust(f["probabilities"]) for f in folds]
+        predicted = np.concatenate(served).argmax(axis=1)
+        recalls = grouped_bootstrap_recalls(y, predicted, groups, n_classes, rounds)
+        flag = oof_threshold_decision(spec, [{**f, "served": p} for f, p in zip(folds, served, strict=True)], source)
+        evidence = flag["threshold_evidence"]
+        table.append(
+            {
+                "alpha": alpha,
+                "accuracy_at_prevalence": round(accuracy_at_prevalence(y, predicted, mix), 4),
+                "accuracy_at_prevalence_bound": round(float(np.nanquantile(recalls @ mix, quantile)), 4),
+                "balanced_accuracy": round(balanced_accuracy(y, predicted, n_classes), 4),
+                "balanced_accuracy_bound": round(float(np.nanquantile(recalls.mean(axis=1), quantile)), 4),
+                "recall": {
+                    name: round(float(np.mean(predicted[y == k] == k)), 4) for k, name in enumerate(spec.class_names)
+                },
+                "positive_threshold": flag["positive_threshold"],
+                "flag_cross_fitted": {
+                    key: evidence["cross_fitted"][key]
+                    for key in ("sensitivity", "specificity", "sensitivity_lower_bound")
+                },
+                "flag_margin_met": evidence["margin_met"],
+            }
+        )
+    qualifying = [
+        row
+        for row in table
+        if row["accuracy_at_prevalence_bound"] >= accuracy_target
+        and row["balanced_accuracy"] >= balanced_target
+        and row["flag_margin_met"]
+    ]
+    return {
+        "alpha": qualifying[0]["alpha"] if qualifying else None,
+        "rule": (
+            f"the smallest alpha whose accuracy at the deployment mix has a lower bound (the {quantile:.0%} "
+            f"quantile of {rounds} bootstrap rounds over groups) of at least {accuracy_target}, with balanced "
+            f"accuracy >= {balanced_target} and the flag's floor kept with its margin, on the pooled out-of-fold "
+            f"predictions of grouped {len(folds)}-fold cross-validation ({source}, {len(y)} images, "
+            f"{len(np.unique(groups))} groups)"
+        ),
+        "table": table,
+    }
+
+
 def derive_decision(
     spec: ModalitySpec,
     provenance: dict,

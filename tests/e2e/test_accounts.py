@@ -175,6 +175,12 @@ def test_deleting_my_account_signs_me_out_for_good(page, new_user, check_page):
     prediction_id = upload(page, "breast", note="gone with the account")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
 
+    # A wrong password keeps the account and says why, on the page that asks again.
+    page.get_by_label("Your password, to confirm").fill("not-my-password-1")
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_label("Your password, to confirm")).to_have_attribute("aria-invalid", "true")
+    check_page("account-delete-refused")
+
     page.get_by_label("Your password, to confirm").fill(new_user.password)
     page.get_by_role("button", name="Delete my account").click()
 

@@ -81,8 +81,10 @@ def test_admin_disables_then_deletes_an_account(page, other_page, new_user, admi
     page.get_by_label("Email contains").fill(new_user.email)
     page.get_by_role("button", name="Filter").click()
     row = page.get_by_role("row").filter(has_text=new_user.email)
+    check_page("admin-users-filtered")
 
     row.get_by_role("link", name=f"Disable {new_user.email}").click()
+    check_page("admin-confirm-disable")
     page.get_by_role("button", name="Yes, disable the account").click()
 
     expect(row).to_contain_text("Disabled")
@@ -136,6 +138,12 @@ def test_admin_users_fit_a_phone_one_card_per_account(page, admin_user, live_ser
     expect(own_row.get_by_role("link", name=re.compile("^Disable"))).to_have_count(0)
     expect(own_row.get_by_role("link", name=re.compile("^Delete"))).to_have_count(0)
     page.set_viewport_size(DESKTOP)
+
+    # A filter that finds nobody: the page says so, at both sizes.
+    page.get_by_label("Email contains").fill("nobody-here@example.org")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("row").filter(has_text=admin_user.email)).to_have_count(0)
+    check_page("admin-users-none-found")
 
 
 def test_making_an_admin_asks_first_and_says_what_it_means(page, other_page, new_user, admin_user, check_page):

@@ -75,7 +75,7 @@ def test_a_share_link_opens_in_a_fresh_browser_until_revoked(page, browser, live
     assert re.search(r"/s/[A-Za-z0-9_-]{40,}$", url), url
     check_page("care-link-created")
 
-    doctor = new_context(browser, live_server.url)
+    doctor = new_context(browser, live_server.url, timezone_id="Europe/Paris")
     try:
         doctor_page = doctor.new_page()
         checker.watch(doctor_page)
@@ -86,6 +86,8 @@ def test_a_share_link_opens_in_a_fresh_browser_until_revoked(page, browser, live
         assert image_loaded(doctor_page.get_by_role("img", name=re.compile("Heatmap")))
         expect(doctor_page.get_by_role("main")).not_to_contain_text("private note")
         expect(doctor_page.get_by_role("link", name="History")).to_have_count(0)
+        report = doctor_page.get_by_role("link", name="Report (PDF)")  # in the doctor's time zone
+        expect(report).to_have_attribute("href", re.compile(r"/report\.pdf\?tz=Europe%2FParis$"))
         checker.check(doctor_page, "care-shared-link")
 
         page.goto("/links")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from pypdf import PdfReader
 
 from constants import Role
 from tests.web.conftest import csrf_of, page_text
@@ -72,3 +74,28 @@ def test_a_link_made_on_the_page_opens_without_an_account(app, browser, patient,
         browser(admin).get("/models/skin_lesion")
     )
     assert "No clinician has reviewed a result" not in page_text(patient_browser.get("/models/skin_lesion"))
+
+
+def test_the_report_pages_take_the_readers_time_zone_and_say_utc_without_one(app, browser, patient, uploaded):
+    def text_of(response) -> str:
+        assert response.status_code == 200 and response.mimetype == "application/pdf", response.status_code
+        return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(response.data)).pages)
+
+    patient_browser = browser(patient)
+    prediction_id = uploaded(patient_browser, "skin_lesion")
+    result = page_text(patient_browser.get(f"/predictions/{prediction_id}"))
+    assert "The report gives times in UTC." in result and 'data-report-zone="report-zone"' in result
+
+    assert "(Asia/Kolkata)" in text_of(patient_browser.get(f"/predictions/{prediction_id}/report.pdf?tz=Asia/Kolkata"))
+    assert "UTC" in text_of(patient_browser.get(f"/predictions/{prediction_id}/report.pdf"))
+    # A zone the server does not know (a browser's newer tz database): the report in UTC, not an error page.
+    assert "UTC" in text_of(patient_browser.get(f"/predictions/{prediction_id}/report.pdf?tz=Mars/Olympus"))
+
+    made = patient_browser.post(
+        f"/predictions/{prediction_id}/links",
+        data={"csrf_token": csrf_of(patient_browser.get(f"/predictions/{prediction_id}")), "expires_in_days": "2"},
+    )
+    path = re.search(r"/s/[A-Za-z0-9_-]{40,}", page_text(made)).group(0)
+    doctor = browser()
+    assert "The report gives times in UTC." in page_text(doctor.get(path))
+    assert "(America/Sao_Paulo)" in text_of(doctor.get(f"{path}/report.pdf?tz=America/Sao_Paulo"))

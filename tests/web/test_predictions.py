@@ -413,3 +413,12 @@ def test_the_result_gives_the_advice_its_modality_writes_for_the_flag(app, patie
 
     given, other = (advice.flagged, advice.not_flagged) if flagged else (advice.not_flagged, advice.flagged)
     assert str(escape(given)) in text and str(escape(other)) not in text
+
+
+@pytest.mark.parametrize(
+    ("probability", "shown"), [(0.997, ">99%"), (1.0, "100%"), (0.004, "<1%"), (0.0, "0%"), (0.4649, "46%")]
+)
+def test_a_probability_is_never_shown_as_certain_or_as_none_when_it_is_not(probability, shown):
+    from views.results import percent_text
+
+    assert percent_text(probability) == shown

@@ -25,7 +25,7 @@ def load_candidate(
     temperature: float | None = None,
     prevalence_power: float = 1.0,
 ) -> list[dict]:
-    """Finished folds of a candidate: [{'fold', 'json', 'paths', 'y_true', 'probabilities', 'served'}].
+    """Finished folds of a candidate: [{'fold', 'json', 'paths', 'groups', 'y_true', 'probabilities', 'served'}].
 
     served: what the service would decide on: the fold's prevalence correction where the spec has one,
     after calibration with `temperature` where given, with the weights raised to `prevalence_power`.
@@ -49,6 +49,7 @@ def load_candidate(
                     "fold": fold,
                     "json": meta,
                     "paths": data["paths"].tolist(),
+                    "groups": data["groups"].tolist() if "groups" in data.files else None,
                     "y_true": data["y_true"].astype(np.int64),
                     "probabilities": probabilities,
                     "served": policy.adjust(probabilities),
