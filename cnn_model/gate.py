@@ -12,6 +12,7 @@ so no foreign image was needed to set them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,9 +153,20 @@ class ModalityGate:
 
     def detect(self, source: ImageSource) -> GateResult:
         """Which of our modalities the image is, or None; with a score per modality."""
-        distances = self.statistics.distances(self.network.features(preprocess_for_gate(source)[None]))
-        scores = self.statistics.typicality(distances)[0]
-        return GateResult(
-            modality=self.statistics.decide(distances)[0],
-            scores={m: round(float(s), 4) for m, s in zip(self.modalities, scores, strict=True)},
+        return self.detect_batch([source])[0]
+
+    def detect_batch(self, sources: Sequence[ImageSource]) -> list[GateResult]:
+        """detect() for several images at once, with the same answers (one interpreter borrowed for all)."""
+        if not sources:
+            return []
+        distances = self.statistics.distances(
+            self.network.features(np.stack([preprocess_for_gate(s) for s in sources]))
         )
+        scores = self.statistics.typicality(distances)
+        return [
+            GateResult(
+                modality=modality,
+                scores={m: round(float(s), 4) for m, s in zip(self.modalities, row, strict=True)},
+            )
+            for modality, row in zip(self.statistics.decide(distances), scores, strict=True)
+        ]

@@ -12,6 +12,7 @@ import io
 import logging
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -108,15 +109,30 @@ class ModelRunner:
             return interpreter.run(batch, with_cams=with_cams)
 
     def predict(self, source: ImageSource, *, heatmap: bool = False) -> Prediction:
-        image = load_image(source)
-        x = preprocess_for_model(image, self.spec)
-        probabilities, cams = self.run(x[None], with_cams=heatmap)
-        p = probabilities[0]
+        return self.predict_batch([source], heatmap=heatmap)[0]
+
+    def predict_batch(self, sources: Sequence[ImageSource], *, heatmap: bool = False) -> list[Prediction]:
+        """predict() for several images at once, with the same answers: one interpreter borrowed for all of them
+        and the decision rule applied to all rows together (batch scoring)."""
+        if not sources:
+            return []
+        x = np.stack([preprocess_for_model(load_image(source), self.spec) for source in sources])
+        probabilities, cams = self.run(x, with_cams=heatmap)
+        positive = self.decision.positive(probabilities, self.spec)
+        positive_probability = probabilities[:, positive_indices(self.spec)].sum(axis=-1)
+        return [
+            self._prediction(
+                p, bool(positive[i]), float(positive_probability[i]), cams[i] if heatmap and cams is not None else None
+            )
+            for i, p in enumerate(probabilities)
+        ]
+
+    def _prediction(
+        self, p: np.ndarray, is_positive: bool, positive_probability: float, cam: np.ndarray | None
+    ) -> Prediction:
         top = int(p.argmax())
         class_spec = self.spec.classes[top]
-        activation_map = None
-        if heatmap and cams is not None:
-            activation_map = ActivationMap.of(cams[0][:, :, top], self.spec.resize_mode)
+        activation_map = ActivationMap.of(cam[:, :, top], self.spec.resize_mode) if cam is not None else None
         prediction_set = tuple(self.sets.prediction_set(p, self.spec.class_names)) if self.sets else None
         return Prediction(
             modality=self.spec.name,
@@ -124,9 +140,9 @@ class ModelRunner:
             display_name=class_spec.display_name,
             confidence=float(p[top]),
             probabilities={c: float(v) for c, v in zip(self.spec.class_names, p, strict=True)},
-            is_positive=bool(self.decision.positive(p, self.spec)),
+            is_positive=is_positive,
             positive_flag=self.spec.positive_flag,
-            positive_probability=float(p[positive_indices(self.spec)].sum()),
+            positive_probability=positive_probability,
             activation_map=activation_map,
             prediction_set=prediction_set,
             set_coverage=self.sets.coverage if self.sets else None,

@@ -8,6 +8,14 @@ broker handing the chunk to another) from writing anything twice: items already 
 scored again, and the unique (job_id, job_entry_sha256) index refuses a second prediction for an
 entry. Items a cancellation dropped meanwhile make the unit of work undo its prediction.
 
+Entries are read in batches of BATCH_SIZE: each decoded, the gate asked about all of them at once,
+the capture check applied, and the ones left run through their modality's model together
+(ModelRunner.predict_batch, the same answers as one by one). While the entries of one batch are
+written, a thread reads the next batch through the models (the interpreters let go of the GIL), so
+that the models' time overlaps the waits for storage and the database. Before a batch is written,
+the account's quota is looked at once for all of it. An entry refused on the way fails alone, with
+its error code.
+
 The heatmap is not drawn here: as for a single upload, the activation map is kept with the row and
 the PNG made on first view.
 """
@@ -18,29 +26,60 @@ import io
 import logging
 import uuid
 import zipfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from cnn_model.runtime import ModelRunner
+from cnn_model.runtime import Prediction as RunnerPrediction
 from constants import AuditAction, JobItemStatus, JobSource, JobStatus
 from db import db
 from managers.audit import AuditManager
 from managers.jobs import ACTIVE_STATUSES, JobManager
-from managers.models import ModelManager
+from managers.models import ModalityChoice, ModelManager
 from managers.pacs import PacsReports
 from managers.predictions import PredictionManager
 from managers.transactions import unit_of_work
 from managers.upload_quota import UploadQuota
 from models import Job, JobItem, Prediction, User
 from services.storage import Storage
-from utils.errors import AppError, ServiceUnavailable
+from utils.errors import AppError, ServiceUnavailable, StorageQuotaExceeded
+from utils.images import ValidatedImage
 
 log = logging.getLogger(__name__)
 
 
+BATCH_SIZE = 16  # entries decoded, gated and run through the models together
+
+
 class _ItemsGone(Exception):
     """The items this prediction was for were settled or dropped meanwhile: undo it."""
+
+
+class _Scored(NamedTuple):
+    image: ValidatedImage
+    choice: ModalityChoice
+    runner: ModelRunner
+    result: RunnerPrediction
+
+
+_Outcome = _Scored | AppError
+
+
+@contextmanager
+def _refusal_of(outcomes: dict[str, _Outcome], sha256: str) -> Iterator[None]:
+    """Keep an AppError raised inside as the entry's outcome (it fails alone); ServiceUnavailable propagates."""
+    try:
+        yield
+    except ServiceUnavailable:
+        raise
+    except AppError as error:
+        outcomes[sha256] = error
 
 
 def _storage() -> Storage:
@@ -79,10 +118,13 @@ class JobScoring:
         groups = JobScoring._pending_by_entry(job_id, chunk_key)
         if groups:
             with zipfile.ZipFile(io.BytesIO(storage.get_object(chunk_key).data)) as chunk:
-                for sha256, position in groups.items():
-                    if not _is_active(job_id):
-                        return
-                    JobScoring._score_entry(job, owner, sha256, chunk.read(str(position)))
+                scored_batches = JobScoring._scored_ahead(job.modality, chunk, list(groups.items()))
+                with closing(scored_batches):
+                    for outcomes in scored_batches:
+                        if not _is_active(job_id):
+                            return
+                        for sha256, outcome in JobScoring._within_quota(owner, outcomes):
+                            JobScoring._write_entry(job, owner, sha256, outcome)
         storage.delete_object(chunk_key)
         JobManager.finish_if_complete(job_id)
         if job.source == JobSource.PACS:
@@ -106,18 +148,89 @@ class JobScoring:
         return dict(first)
 
     @staticmethod
-    def _score_entry(job: Job, owner: User, sha256: str, data: bytes) -> None:
+    def _scored_ahead(
+        modality: str | None, chunk: zipfile.ZipFile, entries: list[tuple[str, int]]
+    ) -> Iterator[list[tuple[str, _Outcome]]]:
+        """The outcomes of the entries (sha256, position in chunk), BATCH_SIZE at a time and in order, each batch
+        scored in a thread while the one before is written (at most one batch ahead)."""
+        app = current_app._get_current_object()
+
+        def score(batch: list[tuple[str, int]]) -> list[tuple[str, _Outcome]]:
+            with app.app_context():
+                return JobScoring._score_batch(modality, batch_bytes(batch))
+
+        def batch_bytes(batch: list[tuple[str, int]]) -> list[tuple[str, bytes]]:
+            return [(sha256, chunk.read(str(position))) for sha256, position in batch]
+
+        batches = [entries[start : start + BATCH_SIZE] for start in range(0, len(entries), BATCH_SIZE)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medsight-job-batch") as pool:
+            ahead: Future | None = None
+            try:
+                for index, batch in enumerate(batches):
+                    current = ahead if ahead is not None else pool.submit(score, batch)
+                    following = batches[index + 1] if index + 1 < len(batches) else None
+                    ahead = pool.submit(score, following) if following is not None else None
+                    yield current.result()
+            finally:
+                if ahead is not None:
+                    ahead.cancel()
+
+    @staticmethod
+    def _score_batch(modality: str | None, entries: list[tuple[str, bytes]]) -> list[tuple[str, _Outcome]]:
+        """Each entry (sha256, bytes) scored, or the AppError that refused it, in the entries' order; no database.
+
+        ServiceUnavailable (a model that cannot load) propagates: the chunk is tried again later, by this worker or
+        another, and the entries written before stay written.
+        """
+        outcomes: dict[str, _Outcome] = {}
+        images: dict[str, ValidatedImage] = {}
+        for sha256, data in entries:
+            with _refusal_of(outcomes, sha256):
+                images[sha256] = PredictionManager.decode_upload(modality, data)
+        detected = ModelManager.detect_modalities(modality, [image.image for image in images.values()])
+        choices: dict[str, ModalityChoice] = {}
+        for (sha256, image), result in zip(images.items(), detected, strict=True):
+            with _refusal_of(outcomes, sha256):
+                choices[sha256] = PredictionManager.choose_for(modality, image, result)
+        by_modality: dict[str, list[str]] = {}
+        for sha256, choice in choices.items():
+            by_modality.setdefault(choice.modality, []).append(sha256)
+        for chosen, hashes in by_modality.items():
+            runner = ModelManager.runner(chosen)
+            results = ModelManager.run_batch(runner, [images[sha256].image for sha256 in hashes], heatmap=True)
+            for sha256, result in zip(hashes, results, strict=True):
+                outcomes[sha256] = _Scored(images[sha256], choices[sha256], runner, result)
+        return [(sha256, outcomes[sha256]) for sha256, _data in entries]
+
+    @staticmethod
+    def _within_quota(owner: User, outcomes: list[tuple[str, _Outcome]]) -> list[tuple[str, _Outcome]]:
+        """outcomes with the scored entries that would take the account past its storage quota refused: one look at
+        the account where all of them fit together, each entry's own where they do not (writing checks again)."""
+        sizes = {
+            sha256: len(outcome.image.data) + len(outcome.image.original or b"")
+            for sha256, outcome in outcomes
+            if isinstance(outcome, _Scored)
+        }
         try:
-            image, choice = PredictionManager.read_upload(job.modality, data)
-            UploadQuota.check(owner, len(image.data) + len(image.original or b""))
-            runner = ModelManager.runner(choice.modality)
-            result = ModelManager.run(runner, image.image, heatmap=True)
-        except ServiceUnavailable:
-            raise  # the chunk is tried again later, by this worker or another
-        except AppError as error:
+            if sizes:
+                UploadQuota.check(owner, sum(sizes.values()))
+            return outcomes
+        except StorageQuotaExceeded:
+            pass
+        checked: dict[str, _Outcome] = dict(outcomes)
+        for sha256, size in sizes.items():
+            with _refusal_of(checked, sha256):
+                UploadQuota.check(owner, size)
+        return list(checked.items())
+
+    @staticmethod
+    def _write_entry(job: Job, owner: User, sha256: str, outcome: _Outcome) -> None:
+        """Keep a scored entry as a prediction of the job and settle its items, or settle them failed."""
+        if isinstance(outcome, AppError):
             with unit_of_work():
-                _settle(job.id, sha256, status=JobItemStatus.FAILED.value, error=error.code)
+                _settle(job.id, sha256, status=JobItemStatus.FAILED.value, error=outcome.code)
             return
+        image, choice, runner, result = outcome
         try:
             with unit_of_work() as uow:
                 prediction = PredictionManager.stored_prediction(

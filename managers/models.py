@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import Flask, current_app
 from PIL import Image
 
 from cnn_model.card import ModelCard
-from cnn_model.gate import GATE_DIR_NAME, FeatureNetwork
+from cnn_model.gate import GATE_DIR_NAME, FeatureNetwork, GateResult
 from cnn_model.lesion_match import LESION_MATCH_FILE, LesionMatcher
 from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.quality import measure, read_limits
@@ -69,13 +70,23 @@ class ModelManager:
             return None
 
     @staticmethod
-    def choose_modality(declared: str | None, image: Image.Image) -> ModalityChoice:
+    def detect_modalities(declared: str | None, images: Sequence[Image.Image]) -> list[GateResult | None]:
+        """The gate's answers for several images at once, to hand to choose_modality one by one (batch scoring);
+        None for each where choose_modality would not ask the gate."""
+        gate = ModelManager._gate()
+        if gate is None or (declared is not None and declared not in gate.modalities):
+            return [None] * len(images)
+        return gate.detect_batch(images)
+
+    @staticmethod
+    def choose_modality(declared: str | None, image: Image.Image, detected: GateResult | None = None) -> ModalityChoice:
         """The modality an upload is read as: the gate's answer where none is declared, else the declared one
         once the gate agrees. An image of none of our kinds is refused either way.
 
         A declared modality the gate was not fitted on (one registered after it) is taken as declared: the
         gate cannot judge it. Without a shipped gate, declared modalities are taken as they are and
-        detection is unavailable (503).
+        detection is unavailable (503). detected: the gate's answer for image where it was already asked
+        (detect_modalities).
         """
         gate = ModelManager._gate()
         if gate is None or (declared is not None and declared not in gate.modalities):
@@ -85,7 +96,7 @@ class ModelManager:
                     details={"modalities": list(MODALITIES)},
                 )
             return ModalityChoice(declared, detected=False)
-        result = gate.detect(image)
+        result = detected if detected is not None else gate.detect(image)
         if result.modality is None:
             # A kind with a narrow input (dermatoscope photos, not any photo of the skin) says what it reads.
             told = get_spec(declared).advice.not_recognised if declared is not None else None
@@ -163,6 +174,19 @@ class ModelManager:
         result = runner.predict(image, heatmap=heatmap)
         metrics.observe_inference(result.modality, runner.version, result.label, time.perf_counter() - started)
         return result
+
+    @staticmethod
+    def run_batch(
+        runner: ModelRunner, images: Sequence[Image.Image], *, heatmap: bool = False
+    ) -> list[RunnerPrediction]:
+        """run() for several images of runner's modality at once (batch scoring); each counted with its share of
+        the time."""
+        started = time.perf_counter()
+        results = runner.predict_batch(images, heatmap=heatmap)
+        share = (time.perf_counter() - started) / max(len(results), 1)
+        for result in results:
+            metrics.observe_inference(result.modality, runner.version, result.label, share)
+        return results
 
     @staticmethod
     def lesion_matcher(modality: str) -> LesionMatcher | None:

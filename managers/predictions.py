@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select, update
 from sqlalchemy.orm import joinedload
 
+from cnn_model.gate import GateResult
 from cnn_model.runtime import HEATMAP_MAX_SIDE, ActivationMap, ModelRunner
 from cnn_model.runtime import Prediction as RunnerPrediction
 from constants import (
@@ -250,8 +251,14 @@ class PredictionManager:
     ) -> tuple[ValidatedImage, ModalityChoice]:
         """The validated, decoded upload and the modality it is to be read as (checked by the gate); keep: make
         the photo to store too."""
+        image = PredictionManager.decode_upload(modality, upload, keep=keep)
+        return image, PredictionManager.choose_for(modality, image)
+
+    @staticmethod
+    def decode_upload(modality: str | None, upload: BinaryIO | bytes, *, keep: bool = True) -> ValidatedImage:
+        """read_upload's first half: the validated, decoded upload, before the gate has seen it."""
         config = current_app.config
-        image = validate_image_upload(
+        return validate_image_upload(
             upload,
             max_bytes=config["MAX_UPLOAD_BYTES"],
             max_pixels=config["MAX_IMAGE_PIXELS"],
@@ -260,9 +267,14 @@ class PredictionManager:
             decode_size=ModelManager.input_size(modality),
             keep=keep,
         )
+
+    @staticmethod
+    def choose_for(modality: str | None, image: ValidatedImage, detected: GateResult | None = None) -> ModalityChoice:
+        """read_upload's second half: the modality a decoded upload is read as, once the gate (or its answer
+        detected, asked for several uploads at once) and the capture check let it through."""
         short_side = min(image.width, image.height)
         try:
-            choice = ModelManager.choose_modality(modality, image.image)
+            choice = ModelManager.choose_modality(modality, image.image, detected)
         except NotAMedicalImage as refusal:
             # The gate may not know a dark or blurred photo of the named kind: say what to fix as well.
             reason = ModelManager.capture_problem(modality, image.image, short_side) if modality else None
@@ -274,7 +286,7 @@ class PredictionManager:
             ) from None
         # After the gate: a picture of another kind is told so, not judged by this kind's limits.
         ModelManager.check_capture(choice.modality, image.image, short_side)
-        return image, choice
+        return choice
 
     @staticmethod
     def list_for(

@@ -58,6 +58,12 @@ def test_foreign_pictures_are_refused(gate, name):
     assert max(result.scores.values()) < 0.01
 
 
+def test_a_batch_gives_each_image_the_answer_it_gets_alone(gate):
+    images = [*(path for modality in MODALITIES for path in sample_images(modality)), *_foreign_pictures().values()]
+    assert gate.detect_batch(images) == [gate.detect(image) for image in images]
+    assert gate.detect_batch([]) == []
+
+
 def test_a_re_encoded_and_resized_xray_is_still_an_xray(gate):
     xray = Image.open(sample_images("chest_xray")[0]).convert("L")
     smaller = xray.resize((xray.width // 2, xray.height // 2))

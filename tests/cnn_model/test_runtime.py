@@ -143,6 +143,30 @@ def test_prediction_carries_label_probabilities_flag_and_heatmap(modality, regis
         assert heatmap.format == "PNG" and heatmap.mode == "RGB" and heatmap.size == photo.size
 
 
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_a_batch_gives_each_image_the_answer_it_gets_alone(modality, registry):
+    runner = registry.get(modality)
+    paths = sample_images(modality)
+    batch = runner.predict_batch([*paths, *reversed(paths)], heatmap=True)
+    alone = [runner.predict(path, heatmap=True) for path in paths]
+    assert len(batch) == 2 * len(paths) > 2
+    for batched, single in zip(batch, [*alone, *reversed(alone)], strict=True):
+        assert batched.probabilities == single.probabilities  # bit for bit, not approximately
+        assert (batched.label, batched.confidence, batched.is_positive) == (
+            single.label,
+            single.confidence,
+            single.is_positive,
+        )
+        assert batched.positive_probability == single.positive_probability
+        assert (batched.prediction_set, batched.set_coverage, batched.certainty) == (
+            single.prediction_set,
+            single.set_coverage,
+            single.certainty,
+        )
+        assert batched.activation_map.to_bytes() == single.activation_map.to_bytes()
+    assert runner.predict_batch([]) == []
+
+
 def test_heatmap_is_warm_where_the_map_peaks_and_fits_a_letterboxed_image():
     grid = np.zeros((5, 5), dtype=np.float32)
     grid[2, 2] = 1.0  # the middle of the square input
