@@ -238,6 +238,10 @@ class ModalitySpec:
     dataset_licence: str = "See the dataset's own terms"  # its terms of use, as the dataset's README states them
     advice: PatientAdvice = PatientAdvice()
     capture_guide: CaptureGuide | None = None
+    # Which instances of a PACS study this kind reads: their DICOM Modality values, and the BodyPartExamined
+    # they must have where the PACS gives one. Empty: a PACS study is never read as this kind.
+    dicom_modalities: frozenset[str] = frozenset()
+    dicom_body_part: str | None = None
     cross_validation: CrossValidationPlan = CrossValidationPlan()
     heatmap_regions: HeatmapRegions = CENTRE_AND_BORDER
     # Coverage of the prediction sets (cnn_model.conformal): each class's images have their class in the set

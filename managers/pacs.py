@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from flask import current_app
 from sqlalchemy import insert, select, update
 
+from cnn_model.modalities import MODALITIES, get_spec
+from cnn_model.specs import ModalitySpec
 from constants import AuditAction, JobItemStatus, JobSource, JobStatus, ReportDelivery
 from db import db
 from managers.audit import AuditManager
@@ -40,12 +42,16 @@ from utils.errors import AppError, InvalidArchive, StudyNotFound
 
 log = logging.getLogger(__name__)
 
-CHEST_XRAY = "chest_xray"
 WAITING = (ReportDelivery.PENDING.value, ReportDelivery.FAILED.value)
 # The SR sent to the PACS is a second object of the prediction (see dicom_sr.structured_report's copy).
 PACS_COPY = "pacs "
 # The doubling of the retry delay stops here (2**7 times DICOMWEB_RETRY_S), before DICOMWEB_RETRY_MAX_S caps it.
 _MAX_DOUBLINGS = 7
+
+
+def _pacs_kind() -> ModalitySpec:
+    """The kind a PACS study is read as: the modality whose spec names the DICOM modalities it reads."""
+    return next(get_spec(m) for m in MODALITIES if get_spec(m).dicom_modalities)
 
 
 def _storage() -> Storage:
@@ -70,12 +76,13 @@ def _entries(refs: list[dicomweb.InstanceRef]) -> Iterable[tuple[dicomweb.Instan
 class PacsJobs:
     @staticmethod
     def submit(owner: User, study_uids: list[str], note: str | None = None) -> Job:
-        """Fetch the chest radiographs of these studies from the PACS and queue them as one job."""
+        """Fetch the instances of these studies the PACS kind reads (chest radiographs) and queue them as one job."""
         JobManager._check_active_quota(owner)
+        spec = _pacs_kind()
         limit = current_app.config["JOB_MAX_ENTRIES"]
         refs: list[dicomweb.InstanceRef] = []
         for study_uid in dict.fromkeys(study_uids):  # each study once, in the order given
-            found = dicomweb.chest_xray_instances(study_uid, limit - len(refs))
+            found = dicomweb.instances_of(study_uid, spec.dicom_modalities, spec.dicom_body_part, limit - len(refs))
             if not found:
                 raise StudyNotFound(details={"study_instance_uid": study_uid})
             refs.extend(found)
@@ -88,7 +95,7 @@ class PacsJobs:
             id=uuid.uuid4(),
             owner_id=owner.id,
             status=JobStatus.QUEUED.value,
-            modality=CHEST_XRAY,
+            modality=spec.name,
             source=JobSource.PACS.value,
         )
         job.note = (note or "").strip() or None
@@ -118,7 +125,7 @@ class PacsJobs:
                 details={
                     "items": len(items),
                     "chunks": len(writer.keys),
-                    "modality": CHEST_XRAY,
+                    "modality": spec.name,
                     "source": JobSource.PACS.value,
                     "studies": len(dict.fromkeys(study_uids)),
                 },

@@ -1,7 +1,6 @@
 """A prediction for a hospital's systems: GET …/predictions/<id>/dicom-sr, …/dicom-source and …/fhir
 (the owner's), and the same under /api/v1/admin (anyone's, audited)."""
 
-import json
 import uuid
 
 from flask import Response, url_for
@@ -11,6 +10,7 @@ from auth import auth_required, current_user
 from constants import Role
 from managers.hospital_formats import ClinicalDocument, FormatKind, HospitalFormats
 from resources.api import Blueprint
+from utils.responses import document_response
 
 blp = Blueprint(
     "prediction_formats",
@@ -39,14 +39,7 @@ def _card_url() -> str:
 
 
 def send_document(document: ClinicalDocument) -> Response:
-    """The document as a download, never kept by shared caches."""
-    data = document.data
-    body = json.dumps(data, ensure_ascii=False) if isinstance(data, dict) else data
-    response = Response(body, mimetype=document.content_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return document_response(document.data, document.content_type, document.filename)
 
 
 @blp.route(f"/<uuid:prediction_id>/{KINDS}")

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The modalities a chest radiograph is stored as: computed and digital radiography.
-CHEST_XRAY_MODALITIES = frozenset({"CR", "DX"})
 STUDY_UID, SERIES_UID, INSTANCE_UID = "0020000D", "0020000E", "00080018"
 MODALITY, BODY_PART = "00080060", "00180015"
 
@@ -67,8 +66,8 @@ def _unavailable(action: str, error: Exception) -> PacsUnavailable:
     return PacsUnavailable(details={"action": action, **({"pacs_status": status} if status else {})})
 
 
-def chest_xray_instances(study_uid: str, limit: int) -> list[InstanceRef]:
-    """The study's radiographs (CR or DX, and of the chest where the PACS says which part), at most limit."""
+def instances_of(study_uid: str, modalities: frozenset[str], body_part: str | None, limit: int) -> list[InstanceRef]:
+    """The study's instances of these DICOM modalities (and of body_part where the PACS says which), at most limit."""
     try:
         found = _client().search_for_instances(
             study_instance_uid=study_uid, fields=["Modality", "BodyPartExamined"], get_remaining=True
@@ -81,9 +80,9 @@ def chest_xray_instances(study_uid: str, limit: int) -> list[InstanceRef]:
         raise _unavailable("search", error) from None
     instances = []
     for attributes in found:
-        if _value(attributes, MODALITY) not in CHEST_XRAY_MODALITIES:
+        if _value(attributes, MODALITY) not in modalities:
             continue
-        if (_value(attributes, BODY_PART) or "CHEST").upper() != "CHEST":
+        if body_part and (_value(attributes, BODY_PART) or body_part).upper() != body_part:
             continue
         series, instance = _value(attributes, SERIES_UID), _value(attributes, INSTANCE_UID)
         if series and instance:

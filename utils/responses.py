@@ -1,7 +1,9 @@
-"""Responses both HTTP layers send for the care loop: a report PDF, a stored image's bytes, a share link's URL."""
+"""Responses both HTTP layers send: a report PDF, a stored image's bytes, a document for a hospital's systems, a
+share link's URL."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -25,6 +27,16 @@ def stream_response(stream: Any) -> Response:
     response.content_length = stream.length
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def document_response(data: bytes | dict, content_type: str, filename: str) -> Response:
+    """A document for a hospital's systems (DICOM SR, its image, a FHIR Bundle) as a download, never cached."""
+    body = json.dumps(data, ensure_ascii=False) if isinstance(data, dict) else data
+    response = Response(body, mimetype=content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

@@ -20,6 +20,7 @@ from constants import (
     THUMBNAIL_CACHE_SECONDS,
     Role,
 )
+from managers.hospital_formats import FormatKind, HospitalFormats
 from managers.models import ModelManager
 from managers.predictions import ImageDownload, PredictionFilters, PredictionManager
 from managers.spots import SpotChoice, SpotManager
@@ -27,6 +28,7 @@ from models import User
 from schemas.pagination import CursorField
 from schemas.predictions import PredictionQuerySchema, PredictionUploadSchema
 from utils.errors import AppError
+from utils.responses import document_response
 from views.forms import FormErrors, day_bounds, form_values, load, load_filters
 from views.results import HISTORY_PAGE_SIZE, capture_guides, result_view, viewer_view
 from views.session import page_blueprint, signed_in
@@ -172,6 +174,14 @@ def _extension(content_type: str) -> str:
     return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp"}.get(
         content_type, content_type.rsplit("/", 1)[-1] or "img"
     )
+
+
+@bp.get('/predictions/<uuid:prediction_id>/<any("dicom-sr", "dicom-source", fhir):kind>')
+@signed_in()
+def hospital_document(prediction_id: uuid.UUID, kind: FormatKind):
+    """The result as a DICOM SR, the image it is about as DICOM, or a FHIR Bundle, for a hospital's systems."""
+    document = HospitalFormats.for_owner(current_user(), prediction_id, kind, url_for("models.Models", _external=True))
+    return document_response(document.data, document.content_type, document.filename)
 
 
 @bp.get("/predictions/<uuid:prediction_id>/<any(image, heatmap):kind>")

@@ -35,6 +35,8 @@ _X0, _Y0, _X1, _Y1 = THORAX_BOX
 
 SPEC = ModalitySpec(
     name=NAME,
+    dicom_modalities=frozenset({"CR", "DX"}),  # computed and digital radiography
+    dicom_body_part="CHEST",
     display_name="Chest X-ray (paediatric, frontal)",
     classes=(
         ClassSpec(

@@ -422,3 +422,21 @@ def test_a_probability_is_never_shown_as_certain_or_as_none_when_it_is_not(proba
     from views.results import percent_text
 
     assert percent_text(probability) == shown
+
+
+def test_the_result_page_offers_the_files_for_a_hospital_system(patient_browser, upload_page, browser, admin):
+    import io
+
+    from pydicom import dcmread
+
+    response = upload_page(patient_browser, "chest_xray")
+    result = patient_browser.get(response.headers["Location"])
+    assert "Download for a hospital system" in page_text(result)
+    prediction_id = response.headers["Location"].rsplit("/", 1)[-1]
+    sr = patient_browser.get(f"/predictions/{prediction_id}/dicom-sr")
+    assert sr.status_code == 200 and sr.mimetype == "application/dicom"
+    assert sr.headers["Cache-Control"] == "private, no-store"
+    assert dcmread(io.BytesIO(sr.get_data())).SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"
+    bundle = patient_browser.get(f"/predictions/{prediction_id}/fhir")
+    assert bundle.status_code == 200 and bundle.get_json()["resourceType"] == "Bundle"
+    assert browser(admin).get(f"/predictions/{prediction_id}/fhir").status_code == 404  # the owner's only
