@@ -60,6 +60,7 @@ def finding_report(prediction: Prediction, card_url: str) -> FindingReport:
 
     classes = tuple(coded(name) for name in spec.class_names)
     flag = spec.positive_flag
+    review = prediction.review
     return FindingReport(
         prediction_id=prediction.id,
         created_at=prediction.created_at,
@@ -74,7 +75,14 @@ def finding_report(prediction: Prediction, card_url: str) -> FindingReport:
         set_coverage=prediction.set_coverage,
         certainty=prediction.certainty,
         model=ModelIdentity(prediction.model_name, prediction.model_version, prediction.model_sha256, card_url),
+        review_verdict=review.verdict if review is not None else None,
+        review_finding=_reviewed_finding(spec, review.finding or prediction.label) if review is not None else None,
     )
+
+
+def _reviewed_finding(spec, finding: str) -> str:
+    """A clinician's finding in words: a class's display name, or the free text they wrote."""
+    return spec.class_spec(finding).display_name if finding in spec.class_names else finding
 
 
 def _source_image(prediction: Prediction, report: FindingReport):

@@ -68,13 +68,34 @@ def _components(report: FindingReport) -> list[dict[str, Any]]:
     return components
 
 
+# The report stays preliminary until a clinician has looked: final when they agree with the model, amended
+# when they disagree or give another finding. The AI's own Observation stays what the model asserted.
+_REVIEWED_STATUS = {"agree": "final", "disagree": "amended", "amend": "amended"}
+
+
+def _report_status(report: FindingReport) -> str:
+    return _REVIEWED_STATUS.get(report.review_verdict or "", "preliminary")
+
+
+def _percent(probability: float) -> str:
+    """Never "100%" for what is not certain, never "0%" for a chance that is there."""
+    if 0 < probability < 0.005:
+        return "<1%"
+    if 0.995 <= probability < 1:
+        return ">99%"
+    return f"{probability:.0%}"
+
+
 def _conclusion(report: FindingReport) -> str:
-    text = f"Most probable: {report.finding.concept.meaning} ({report.finding.probability:.0%})."
+    text = f"Most probable: {report.finding.concept.meaning} ({_percent(report.finding.probability)})."
     text += f" {report.flag.meaning}: {'yes' if report.flagged else 'no'}."
     if report.prediction_set and report.set_coverage is not None:
         names = ", ".join(c.concept.meaning for c in report.prediction_set)
         text += f" Not ruled out at {report.set_coverage:.0%} coverage: {names}."
-    return text + " Preliminary: made by a model, not reviewed by a clinician."
+    if report.review_verdict is None:
+        return text + " Preliminary: made by a model, not reviewed by a clinician."
+    verdict = {"agree": "agrees", "disagree": "disagrees", "amend": "amends it"}[report.review_verdict]
+    return text + f" Reviewed by a clinician, who {verdict}: {report.review_finding}."
 
 
 def bundle(report: FindingReport) -> dict[str, Any]:
@@ -120,7 +141,7 @@ def bundle(report: FindingReport) -> dict[str, Any]:
         "resourceType": "DiagnosticReport",
         "meta": {"security": [AIAST]},
         "identifier": [prediction],
-        "status": "preliminary",
+        "status": _report_status(report),
         "code": _concept(IMAGING_PROCEDURE),
         "subject": subject,
         "effectiveDateTime": at,

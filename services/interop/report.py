@@ -64,6 +64,9 @@ class FindingReport:
     set_coverage: float | None
     certainty: str | None
     model: ModelIdentity
+    # A clinician's verdict on it, if any: "agree", "disagree" or "amend", and the finding they gave.
+    review_verdict: str | None = None
+    review_finding: str | None = None
 
     def uid(self, purpose: str) -> str:
         """The UID of this prediction's object named purpose: the same on every call."""

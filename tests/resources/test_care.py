@@ -273,3 +273,24 @@ def test_an_expired_link_is_gone_and_lifetimes_are_checked(app, client, predict,
         )
         db.session.commit()
     assert app.test_client().get(link["url"].replace("http://localhost", "")).status_code == 410
+
+
+def test_the_fhir_report_turns_final_when_a_clinician_agrees_and_amended_when_not(client, predict, patient, clinician):
+    agreed, amended = predict(patient, "skin_lesion"), predict(patient, "skin_lesion")
+    for made, verdict in (
+        (agreed, {"verdict": "agree"}),
+        (amended, {"verdict": "amend", "finding": "Seborrhoeic wart"}),
+    ):
+        status = _report(client, patient, made["id"])["status"]
+        assert status == "preliminary"
+        assert share(client, patient, made["id"], clinician.email).status_code == 201
+        response = client.post(f"/api/v1/predictions/{made['id']}/reviews", json=verdict, headers=clinician.headers)
+        assert response.status_code == 201, response.get_json()
+    assert _report(client, patient, agreed["id"])["status"] == "final"
+    report = _report(client, patient, amended["id"])
+    assert report["status"] == "amended" and "amends it: Seborrhoeic wart" in report["conclusion"]
+
+
+def _report(client, owner, prediction_id) -> dict:
+    bundle = client.get(f"/api/v1/predictions/{prediction_id}/fhir", headers=owner.headers).get_json()
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
