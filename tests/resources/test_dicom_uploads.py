@@ -83,3 +83,44 @@ def test_a_dicom_that_is_no_image_is_422_and_nothing_is_kept(upload, patient, st
     )
     assert "no image" in error["message"]
     assert stored_files(storage_root) == []
+
+
+ULTRASOUND_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
+
+
+def ultrasound_dicom(path, frames: int = 3, colour: bool = False) -> bytes:
+    """A multi-frame ultrasound DICOM of the breast image at path (its first frame the image, the others black)."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.support.dicom import encoded, file_dataset
+
+    picture = Image.open(path).convert("RGB" if colour else "L")
+    pixels = np.asarray(picture, dtype=np.uint8)
+    ds = file_dataset(ULTRASOUND_MULTIFRAME_STORAGE)
+    ds.Modality = "US"
+    stack = np.stack([pixels] + [np.zeros_like(pixels)] * (frames - 1))
+    ds.Rows, ds.Columns = pixels.shape[:2]
+    ds.SamplesPerPixel = 3 if colour else 1
+    ds.PhotometricInterpretation = "RGB" if colour else "MONOCHROME2"
+    if colour:
+        ds.PlanarConfiguration = 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.NumberOfFrames = frames
+    ds.PixelData = stack.tobytes()
+    return encoded(ds)
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["grey", "colour"])
+def test_a_multi_frame_breast_ultrasound_dicom_is_read_by_its_first_frame(upload, patient, storage_root, colour):
+    breast = sample_images("breast", "malignant")[0]
+    jpeg = upload(patient, "breast", breast).get_json()
+    response = upload(patient, "breast", data=ultrasound_dicom(breast, colour=colour), filename="us.dcm")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["label"] == jpeg["label"]
+    assert body["probabilities"] == pytest.approx(jpeg["probabilities"], abs=0.02)
+    originals = [p for p in stored_files(storage_root) if p.relative_to(storage_root).parts[0] == "originals"]
+    kept = dcmread(io.BytesIO(originals[0].read_bytes()))
+    assert kept.Modality == "US" and "NumberOfFrames" not in kept and kept.PatientIdentityRemoved == "YES"
+    assert_nothing_identifying(originals[0].read_bytes())
