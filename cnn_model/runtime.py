@@ -180,6 +180,19 @@ class ActivationMap:
         grid = np.frombuffer(data, dtype="<f2", offset=cls._HEADER.size, count=rows * columns)
         return cls(grid.reshape(rows, columns).astype(np.float16), cls._MODES[mode])
 
+    def on_grid(self, width: int, height: int) -> np.ndarray:
+        """The map upsampled (bilinear) onto an image of width x height pixels: (height, width) float32 in 0..1.
+
+        Laid out as the model saw the image: a padded input's map is cut back to the image's box first.
+        """
+        cam = Image.fromarray(self.grid.astype(np.float32), mode="F")
+        if self.resize_mode == "pad":
+            side = max(width, height)
+            cam = cam.resize((side, side), Image.Resampling.BILINEAR)
+            left, top = (side - width) // 2, (side - height) // 2
+            cam = cam.crop((left, top, left + width, top + height))
+        return np.clip(np.asarray(cam.resize((width, height), Image.Resampling.BILINEAR)), 0.0, 1.0)
+
     def render(self, source: ImageSource) -> bytes:
         """The map laid over the image (at most HEATMAP_MAX_SIDE pixels a side), warm where the model looked, as PNG."""
         image = load_image(source)

@@ -1,4 +1,5 @@
-"""A prediction for a hospital's systems: its DICOM SR, the image the SR is about, and its FHIR Bundle.
+"""A prediction for a hospital's systems: its DICOM SR, the image the SR is about, the model's attention on
+that image as a DICOM Parametric Map, and its FHIR Bundle.
 
 The same reading rules as the photo and heatmap: the owner's own (someone else's is NotFound), or an
 admin's read of anyone's, audited. The report is filled once from the prediction and its modality's
@@ -17,6 +18,7 @@ from flask import current_app
 from PIL import Image
 
 from cnn_model.modalities import get_spec
+from cnn_model.runtime import ActivationMap
 from managers.predictions import PredictionManager
 from models import Prediction, User
 from services.interop import dicom_sr, fhir
@@ -30,8 +32,9 @@ from services.interop.report import (
 )
 from services.storage import Storage
 from utils.dicom import CONTENT_TYPE as DICOM_CONTENT_TYPE
+from utils.errors import NotFound
 
-FormatKind = Literal["dicom-sr", "dicom-source", "fhir"]
+FormatKind = Literal["dicom-sr", "dicom-source", "dicom-heatmap", "fhir"]
 # Where the model cards are, for a Bundle made outside a request (the account export): the API's own path.
 MODEL_CARDS_PATH = "/api/v1/models"
 PROBABILITY_DIGITS = 6  # as the SR and the Bundle both give them
@@ -97,6 +100,17 @@ def _source_image(prediction: Prediction, report: FindingReport):
     return dicom_sr.secondary_capture(report, np.asarray(photo))
 
 
+def _require_activation_map(prediction: Prediction) -> None:
+    """NotFound unless the row keeps the model's activation map. Rows from before it was kept once the heatmap
+    was drawn have only the coloured PNG, which is no measurement; the map is not recomputed, as the model that
+    made it may no longer be the one that runs."""
+    if prediction.activation_map is not None:
+        return
+    if prediction.heatmap_key is None:
+        raise NotFound("This prediction has no heatmap.")
+    raise NotFound("This prediction's heatmap data is no longer kept: only its picture remains.")
+
+
 class HospitalFormats:
     @staticmethod
     def for_owner(owner: User, prediction_id: uuid.UUID, kind: FormatKind, card_url: str) -> ClinicalDocument:
@@ -115,6 +129,8 @@ class HospitalFormats:
 
     @staticmethod
     def _build(prediction: Prediction, kind: FormatKind, card_url: str) -> ClinicalDocument:
+        if kind == "dicom-heatmap":
+            _require_activation_map(prediction)
         report = finding_report(prediction, card_url)
         name = f"medsight-{prediction.id}"
         if kind == "fhir":
@@ -122,5 +138,9 @@ class HospitalFormats:
         source = _source_image(prediction, report)
         if kind == "dicom-source":
             return ClinicalDocument(dicom_sr.encoded(source), DICOM_CONTENT_TYPE, f"{name}-image.dcm")
+        if kind == "dicom-heatmap":
+            attention = ActivationMap.from_bytes(prediction.activation_map).on_grid(source.Columns, source.Rows)
+            pmap = dicom_sr.parametric_map(report, source, attention)
+            return ClinicalDocument(dicom_sr.encoded(pmap), DICOM_CONTENT_TYPE, f"{name}-heatmap.dcm")
         sr = dicom_sr.structured_report(report, source)
         return ClinicalDocument(dicom_sr.encoded(sr), DICOM_CONTENT_TYPE, f"{name}-sr.dcm")

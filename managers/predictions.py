@@ -4,8 +4,9 @@ The flow of one prediction and its transaction rule live in create(): validate t
 modality's model, store the photo, then write the row and its audit event in one unit of work.
 Whatever fails, nothing half-done remains: the stored photo is deleted again if the row cannot be
 written, and no row is written if storage fails. The heatmap is not drawn then: the row keeps the
-model's activation map (a few dozen bytes) and the heatmap's storage key, and the first request for
-the heatmap renders it into storage there (_render_heatmap).
+model's activation map (a few hundred bytes at most) and the heatmap's storage key, and the first request
+for the heatmap renders it into storage there (_render_heatmap). The map stays with the row after that:
+it is the measurement the DICOM Parametric Map is made from, the PNG only a picture of it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Literal
 
 from flask import current_app
-from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select
 from sqlalchemy.orm import joinedload
 
 from cnn_model.gate import GateResult
@@ -464,8 +465,8 @@ class PredictionManager:
         if not key:
             raise NotFound(f"This prediction has no {kind}.")
         storage = _storage()
-        if kind == "heatmap" and prediction.activation_map is not None:
-            PredictionManager._render_heatmap(prediction)
+        if kind == "heatmap":
+            PredictionManager.render_pending_heatmap(prediction)
         url = storage.url_for(key, expires_in=IMAGE_URL_TTL_SECONDS) if link else None
         if url is not None:
             return ImageDownload(url=url)
@@ -475,17 +476,25 @@ class PredictionManager:
 
     @staticmethod
     def render_pending_heatmap(prediction: Prediction) -> None:
-        """Draw the prediction's heatmap into storage now if it is still pending, for a reader of stored objects."""
-        if prediction.heatmap_key and prediction.activation_map is not None:
+        """Draw the prediction's heatmap into storage now if it is still pending, for a reader of stored objects.
+
+        Pending: the row keeps its activation map and storage has no PNG under its heatmap key yet. A row
+        without the map had its heatmap stored at upload or drawn before the map was kept.
+        """
+        if not prediction.heatmap_key or prediction.activation_map is None:
+            return
+        try:
+            _storage().get_object(prediction.heatmap_key)
+        except ObjectNotFound:
             PredictionManager._render_heatmap(prediction)
 
     @staticmethod
     def _render_heatmap(prediction: Prediction) -> None:
         """Draw a prediction's heatmap from its activation map over its photo, into storage at its heatmap_key.
 
-        Storage first, then the row forgets the map: if the row cannot be updated, the next view renders the
-        same PNG to the same key again. Two first views at once write the same bytes to the same key. A
-        prediction deleted meanwhile leaves no heatmap behind: the update finds no row and the PNG goes again.
+        The row keeps its map afterwards (a few hundred bytes at most): the DICOM Parametric Map is made from
+        it. Two first views at once write the same bytes to the same key. A prediction deleted meanwhile leaves
+        no heatmap behind: when its row is gone after the write, the PNG goes again.
         """
         storage = _storage()
         prediction_id, image_key, heatmap_key = prediction.id, prediction.image_key, prediction.heatmap_key
@@ -500,12 +509,5 @@ class PredictionManager:
         )
         png = ActivationMap.from_bytes(prediction.activation_map).render(photo.image)
         storage.put_object(heatmap_key, png, HEATMAP_CONTENT_TYPE)
-        with unit_of_work():
-            cleared = db.session.execute(
-                update(Prediction)
-                .where(Prediction.id == prediction_id)
-                .values(activation_map=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-        if not cleared:
+        if db.session.execute(select(Prediction.id).where(Prediction.id == prediction_id)).first() is None:
             storage.delete_object(heatmap_key)

@@ -1,5 +1,5 @@
-"""A prediction for a hospital's systems: GET …/predictions/<id>/dicom-sr, …/dicom-source and …/fhir
-(the owner's), and the same under /api/v1/admin (anyone's, audited)."""
+"""A prediction for a hospital's systems: GET …/predictions/<id>/dicom-sr, …/dicom-source, …/dicom-heatmap
+and …/fhir (the owner's), and the same under /api/v1/admin (anyone's, audited)."""
 
 import uuid
 
@@ -25,11 +25,13 @@ admin_blp = Blueprint(
     description="Any user's prediction as DICOM SR and FHIR (role admin; audited)",
 )
 
-KINDS = '<any("dicom-sr", "dicom-source", fhir):kind>'
+KINDS = '<any("dicom-sr", "dicom-source", "dicom-heatmap", fhir):kind>'
 FORMAT_DOC = (
     "kind dicom-sr: a Comprehensive 3D SR (TID 1500) with the finding, flag, probabilities and prediction set, "
     "application/dicom; kind dicom-source: the image that SR is about (the de-identified DICOM upload, or a "
-    "Secondary Capture made from the photo), application/dicom; kind fhir: a FHIR R4 transaction Bundle "
+    "Secondary Capture made from the photo), application/dicom; kind dicom-heatmap: the model's attention for "
+    "the predicted class as a Parametric Map on that image's pixel grid, in its study, application/dicom; "
+    "kind fhir: a FHIR R4 transaction Bundle "
     "(DiagnosticReport, Observation, Device, Provenance), application/fhir+json"
 )
 
@@ -46,7 +48,11 @@ def send_document(document: ClinicalDocument) -> Response:
 class PredictionDocument(MethodView):
     @auth_required()
     @blp.response(200, content_type="application/octet-stream", description=FORMAT_DOC)
-    @blp.alt_response(404, description="No such prediction among the caller's (someone else's is 404 too)")
+    @blp.alt_response(
+        404,
+        description="No such prediction among the caller's (someone else's is 404 too), or, for dicom-heatmap, "
+        "none kept: a prediction without a heatmap, or one whose heatmap data is no longer kept",
+    )
     def get(self, prediction_id: uuid.UUID, kind: FormatKind):
         """One of the caller's predictions as DICOM SR, its source image as DICOM, or a FHIR Bundle."""
         return send_document(HospitalFormats.for_owner(current_user(), prediction_id, kind, _card_url()))

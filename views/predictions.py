@@ -176,10 +176,10 @@ def _extension(content_type: str) -> str:
     )
 
 
-@bp.get('/predictions/<uuid:prediction_id>/<any("dicom-sr", "dicom-source", fhir):kind>')
+@bp.get('/predictions/<uuid:prediction_id>/<any("dicom-sr", "dicom-source", "dicom-heatmap", fhir):kind>')
 @signed_in()
 def hospital_document(prediction_id: uuid.UUID, kind: FormatKind):
-    """The result as a DICOM SR, the image it is about as DICOM, or a FHIR Bundle, for a hospital's systems."""
+    """The result as a DICOM SR, the image it is about or the heatmap as DICOM, or a FHIR Bundle, for a hospital."""
     document = HospitalFormats.for_owner(current_user(), prediction_id, kind, url_for("models.Models", _external=True))
     return document_response(document.data, document.content_type, document.filename)
 

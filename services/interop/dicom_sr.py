@@ -191,3 +191,75 @@ def structured_report(report: FindingReport, source: Dataset, *, copy: str = "")
     _stamp(sr, report.created_at)
     _declare(sr)
     return sr
+
+
+# The map's quantity: how strongly the model's class activation map points at a pixel for the predicted class,
+# scaled so that its peak is 1. MedSight's own concept (99MEDSIGHT), as no public code names it.
+ATTENTION = Concept("attention", LOCAL_SCHEME, "Model attention (class activation map)")
+MAP_LEVELS = 65535  # stored as 16-bit integers; the real-world value mapping takes them to 0..1
+
+
+def _placed(report: FindingReport, source: Dataset) -> Dataset:
+    """source as the map is laid on it: its own frame of reference, or, for an image without one (a photo's
+    Secondary Capture, a radiograph), a plane of the map's own (derived from the prediction's id) with the
+    source's pixel spacing where it gives one, 1 mm otherwise. highdicom cannot yet write a map of an image
+    without a frame of reference; the map still names source as the image it derives from."""
+    if "FrameOfReferenceUID" in source:
+        return source
+    placed = Dataset(source)
+    placed.FrameOfReferenceUID = report.uid("map frame of reference")
+    placed.PositionReferenceIndicator = ""
+    placed.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    placed.ImagePositionPatient = [0, 0, 0]
+    placed.PixelSpacing = source.get("PixelSpacing") or source.get("ImagerPixelSpacing") or [1, 1]
+    placed.SliceThickness = 1
+    return placed
+
+
+def parametric_map(report: FindingReport, source: Dataset, attention: np.ndarray) -> Dataset:
+    """The model's attention for the predicted class as a Parametric Map on source's pixel grid, in its study.
+
+    attention is (Rows, Columns) in 0..1, already laid onto source (ActivationMap.on_grid); the map derives
+    from source and shares its frame of reference where it has one.
+    """
+    from highdicom import VOILUTTransformation
+    from highdicom.pm import ParametricMap, RealWorldValueMapping
+
+    if attention.shape != (source.Rows, source.Columns):
+        raise ValueError(f"attention is {attention.shape}, the source image {(source.Rows, source.Columns)}")
+    stored = np.rint(np.clip(attention, 0.0, 1.0) * MAP_LEVELS).astype(np.uint16)
+    mapping = RealWorldValueMapping(
+        lut_label="ATTENTION",
+        lut_explanation=f"Attention for {report.finding.concept.meaning}"[:64],
+        unit=codes.UCUM.NoUnits,
+        value_range=(0, MAP_LEVELS),
+        slope=1 / MAP_LEVELS,
+        intercept=0,
+        quantity_definition=_coded(ATTENTION),
+    )
+    pmap = ParametricMap(
+        source_images=[_placed(report, source)],
+        pixel_array=stored,
+        series_instance_uid=report.uid("map series"),
+        series_number=MAP_SERIES_NUMBER,
+        sop_instance_uid=report.uid("map"),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=report.model.name[:64],
+        software_versions=f"{report.model.name} {report.model.version}"[:64],
+        device_serial_number=report.model.sha256[:16] or report.model.version[:64],
+        contains_recognizable_visual_features=False,
+        real_world_value_mappings=[mapping],
+        voi_lut_transformations=[VOILUTTransformation(window_center=MAP_LEVELS / 2, window_width=MAP_LEVELS)],
+        content_label="ATTENTION",
+        content_description=f"Where {report.model.name} looked for {report.finding.concept.meaning}"[:64],
+    )
+    pmap.SeriesDescription = f"MedSight {report.modality_display} attention"[:64]
+    # The same object on every download: highdicom draws a fresh dimension organization UID otherwise.
+    dimensions = report.uid("map dimensions")
+    for item in [*pmap.get("DimensionOrganizationSequence", []), *pmap.get("DimensionIndexSequence", [])]:
+        item.DimensionOrganizationUID = dimensions
+    pmap.Laterality = source.get("Laterality", "")  # Type 2C: as the image's, empty where the side is not known
+    _stamp(pmap, report.created_at)
+    _declare(pmap)
+    return pmap

@@ -72,7 +72,8 @@ def test_heatmap_is_rendered_on_first_view_then_served_from_storage(owner, modal
         assert heatmap.format == "PNG" and heatmap.size == photo.size
     storage = LocalFolderStorage(storage_root)
     assert storage.get_object(made.heatmap_key).data == first_png
-    assert db.session.get(Prediction, made.id).activation_map is None
+    # The map stays with the row (the DICOM Parametric Map is made from it); the PNG is not drawn again.
+    assert db.session.get(Prediction, made.id).activation_map is not None
     # From now on the stored object is what is served: nothing is drawn again.
     storage.put_object(made.heatmap_key, b"\x89PNG stored", "image/png")
     assert _served(PredictionManager.open_image(owner, made.id, "heatmap")) == b"\x89PNG stored"

@@ -1,18 +1,24 @@
-"""A prediction for a hospital's systems: DICOM SR (TID 1500) and its source image, checked by dciodvfy and
-dsrdump; a FHIR R4 Bundle parsed back by fhir.resources; both saying the same thing; the usual reading rules."""
+"""A prediction for a hospital's systems: DICOM SR (TID 1500), its source image and the heatmap as a Parametric
+Map, checked by dciodvfy and dsrdump; a FHIR R4 Bundle parsed back by fhir.resources; both saying the same thing;
+the usual reading rules."""
 
 from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 
+import numpy as np
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from pydicom import dcmread
 
 from cnn_model.modalities import MODALITIES, get_spec
 from constants import AuditAction
+from db import db
+from models import Prediction
+from tests.resources.helpers import assert_error
 from tests.resources.test_admin import audit
 from tests.resources.test_dicom_uploads import XRAYS, assert_nothing_identifying
 from tests.resources.test_tokens import create_token
@@ -22,6 +28,7 @@ from tests.support.images import sample_image
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+PARAMETRIC_MAP = "1.2.840.10008.5.1.4.1.1.30"
 AIAST = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "AIAST")
 
 
@@ -144,19 +151,20 @@ def test_sr_and_fhir_bundle_of_one_prediction_say_the_same_thing(client, upload,
 def test_other_users_prediction_is_404_and_an_admins_read_is_audited(client, upload, patient, admin, make_account):
     made = predicted(upload, patient, "chest_xray")
     stranger = make_account(full_name="Stran Ger")
-    for kind in ("dicom-sr", "dicom-source", "fhir"):
+    for kind in ("dicom-sr", "dicom-source", "dicom-heatmap", "fhir"):
         assert document(client, stranger, made["id"], kind).status_code == 404
         assert document(client, admin, made["id"], kind, admin=True).status_code == 200
     assert document(client, patient, made["id"], "dicom-sr", admin=True).status_code == 403
     events = audit(client, admin, action=AuditAction.PREDICTION_READ, target_id=made["id"])
-    assert {event["details"]["what"] for event in events} == {"dicom-sr", "dicom-source", "fhir"}
+    assert {event["details"]["what"] for event in events} == {"dicom-sr", "dicom-source", "dicom-heatmap", "fhir"}
 
 
-def test_a_read_only_token_downloads_the_sr(client, upload, patient):
+def test_a_read_only_token_downloads_the_sr_and_the_map(client, upload, patient):
     made = predicted(upload, patient, "breast")
     token = create_token(client, patient, scopes=["read"])["token"]
-    response = client.get(f"/api/v1/predictions/{made['id']}/dicom-sr", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200 and response.mimetype == "application/dicom"
+    for kind in ("dicom-sr", "dicom-heatmap"):
+        response = client.get(f"/api/v1/predictions/{made['id']}/{kind}", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200 and response.mimetype == "application/dicom", kind
 
 
 def test_the_account_export_holds_each_predictions_fhir_bundle(client, upload, patient):
@@ -170,3 +178,74 @@ def test_the_account_export_holds_each_predictions_fhir_bundle(client, upload, p
         bundle = Bundle.model_validate_json(archive.read(name))
         report = next(e.resource for e in bundle.entry if e.resource.get_resource_type() == "DiagnosticReport")
         assert report.identifier[0].value == prediction["id"]
+
+
+def attention_values(pmap) -> np.ndarray:
+    """The map's pixels as its real-world value mapping reads them."""
+    mapping = pmap.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    rwv = pmap.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
+    assert float(mapping.RescaleSlope) == 1 and float(mapping.RescaleIntercept) == 0
+    return pmap.pixel_array.astype(np.float64) * float(rwv.RealWorldValueSlope) + float(rwv.RealWorldValueIntercept)
+
+
+def assert_map_of(pmap, source, sr, tmp_path) -> None:
+    assert pmap.SOPClassUID == PARAMETRIC_MAP
+    assert pmap.StudyInstanceUID == sr.StudyInstanceUID == source.StudyInstanceUID
+    assert pmap.SeriesInstanceUID not in (sr.SeriesInstanceUID, source.SeriesInstanceUID)
+    assert (pmap.Rows, pmap.Columns) == (source.Rows, source.Columns)
+    assert pmap.FrameOfReferenceUID == source.get("FrameOfReferenceUID", pmap.FrameOfReferenceUID)
+    derived = pmap.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence[0]
+    assert derived.ReferencedSOPInstanceUID == source.SOPInstanceUID
+    rwv = pmap.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
+    quantity = rwv.QuantityDefinitionSequence[0].ConceptCodeSequence[0]
+    assert (quantity.CodingSchemeDesignator, quantity.CodeValue) == ("99MEDSIGHT", "attention")
+    values = attention_values(pmap)
+    assert values.min() >= 0 and values.max() <= 1 and values.max() > 0.9  # the map's peak is 1
+    (tmp_path / "map.dcm").write_bytes(encoded := pmap_bytes(pmap))
+    assert dciodvfy_errors(tmp_path / "map.dcm") == []
+    assert_nothing_identifying(encoded)
+
+
+def pmap_bytes(pmap) -> bytes:
+    out = io.BytesIO()
+    pmap.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("modality", list(MODALITIES))
+def test_heatmap_of_every_modality_is_a_parametric_map_in_the_srs_study_passing_dciodvfy(
+    client, upload, patient, modality, tmp_path
+):
+    made = predicted(upload, patient, modality)
+    response = document(client, patient, made["id"], "dicom-heatmap")
+    assert response.status_code == 200 and response.mimetype == "application/dicom", response.data[:200]
+    pmap = dcmread(io.BytesIO(response.data))
+    sr = dcmread(io.BytesIO(document(client, patient, made["id"], "dicom-sr").data))
+    source = dcmread(io.BytesIO(document(client, patient, made["id"], "dicom-source").data))
+    assert_map_of(pmap, source, sr, tmp_path)
+    (tmp_path / "served.dcm").write_bytes(response.data)
+    assert dciodvfy_errors(tmp_path / "served.dcm") == []
+    # The same object on every download, and after the heatmap PNG is drawn (the map is kept with the row).
+    assert client.get(f"/api/v1/predictions/{made['id']}/heatmap", headers=patient.headers).status_code == 200
+    assert document(client, patient, made["id"], "dicom-heatmap").data == response.data
+
+
+def test_heatmap_of_a_dicom_upload_lies_on_its_pixel_grid(client, upload, patient, tmp_path):
+    made = predicted(upload, patient, "chest_xray", data=xray_dicom(XRAYS[1], bits=12), filename="scan.dcm")
+    response = document(client, patient, made["id"], "dicom-heatmap")
+    assert response.status_code == 200, response.get_json()
+    original = dcmread(io.BytesIO(document(client, patient, made["id"], "dicom-source").data))
+    sr = dcmread(io.BytesIO(document(client, patient, made["id"], "dicom-sr").data))
+    assert original.SOPClassUID != SECONDARY_CAPTURE
+    assert_map_of(dcmread(io.BytesIO(response.data)), original, sr, tmp_path)
+    (tmp_path / "served.dcm").write_bytes(response.data)
+    assert dciodvfy_errors(tmp_path / "served.dcm") == []
+
+
+def test_heatmap_whose_data_is_no_longer_kept_is_404(client, upload, patient, app):
+    made = predicted(upload, patient, "skin_lesion")
+    with app.app_context():
+        db.session.get(Prediction, uuid.UUID(made["id"])).activation_map = None
+        db.session.commit()
+    error = assert_error(document(client, patient, made["id"], "dicom-heatmap"), 404, "not_found")
+    assert "no longer kept" in error["message"]
