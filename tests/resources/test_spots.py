@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from constants import AuditAction
 from db import db
-from models import AuditEvent
+from models import AuditEvent, Spot
 from tests.resources.helpers import assert_error
 from tests.support.images import FIXTURE_IMAGES_DIR
+from tests.support.synthetic import foreign_png
 
 SKIN = "skin_lesion"
 ONE_LESION = FIXTURE_IMAGES_DIR / SKIN / "akiec" / "ISIC_0024913.jpg"
@@ -53,6 +54,24 @@ def test_a_spot_follows_one_kind_of_image(upload, predict, patient):
     predict(patient, SKIN, ONE_LESION, spot="arm")
     refused = upload(patient, "chest_xray", spot="arm")
     assert_error(refused, 422, "spot_modality_mismatch")
+
+
+def spot_names(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(Spot.name)))
+
+
+def test_a_refused_upload_leaves_no_spot(app, client, upload, patient):
+    refused = upload(patient, SKIN, data=foreign_png("text page"), filename="photo.png", spot="new mole")
+    assert_error(refused, 422, "not_a_medical_image")
+    assert spot_names(app) == []
+    assert client.get("/api/v1/spots", headers=patient.headers).get_json()["items"] == []
+
+
+def test_an_upload_whose_record_cannot_be_written_leaves_no_spot(app, upload, patient, failing_prediction_commit):
+    assert_error(upload(patient, SKIN, ONE_LESION, spot="new mole", body_site="back"), 503, "database_unavailable")
+    assert failing_prediction_commit == [True]
+    assert spot_names(app) == []
 
 
 def test_spot_form_fields_are_checked(upload, patient):
