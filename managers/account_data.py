@@ -1,20 +1,22 @@
 """A person's own data: all of it in one zip, or all of it gone.
 
 Export: a zip with account.json (the account, its tokens without secrets, every prediction with its
-model's name, version and figures, and what the account did, from which address; failed sign-ins to
-it only by their time, since anyone may have made them) and every stored file of the account's
-predictions: photos, heatmaps, and the de-identified DICOM files.
+model's name, version and figures, the spots it follows with their predictions' ids in time order, and
+what the account did, from which address; failed sign-ins to it only by their time, since anyone may
+have made them) and every stored file of the account's predictions: photos, heatmaps, and the
+de-identified DICOM files.
 
 Deletion: first the account is disabled, committed, so that no new request of it (an upload among
 them) is let in; then, in one transaction that holds the account's row (an upload still in flight
 cannot add a record to it: it fails cleanly and removes its own stored photo), every row of the
-account and every trace of it in the audit trail: events it did or that were about it keep their
-action and time but lose who, from where and which record; ids and emails named in other events'
-details are blanked. One audit event remains that says an account was deleted, by whom (the admin,
-or nobody for the person themselves), with counts only. The stored objects of exactly the rows
-deleted go after the commit, so none committed meanwhile is missed; a second pass takes heatmaps
-that a view in flight may have drawn meanwhile. Storage is checked before anything changes (an
-outage is a 503); an object that cannot be removed after the commit is left to the storage sweep.
+account (its spots among them) and every trace of it in the audit trail: events it did or that were
+about it keep their action and time but lose who, from where and which record; ids and emails named in
+other events' details are blanked, and so are the spot names its spots' events kept. One audit event
+remains that says an account was deleted, by whom (the admin, or nobody for the person themselves),
+with counts only. The stored objects of exactly the rows deleted go after the commit, so none
+committed meanwhile is missed; a second pass takes heatmaps that a view in flight may have drawn
+meanwhile. Storage is checked before anything changes (an outage is a 503); an object that cannot be
+removed after the commit is left to the storage sweep.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from managers.predictions import PredictionManager, thumbnail_key
 from managers.sign_in_backoff import SignInBackoff
 from managers.transactions import unit_of_work
 from managers.users import UserManager
-from models import ApiToken, AuditEvent, Job, JobItem, Prediction, RevokedToken, User, utcnow
+from models import ApiToken, AuditEvent, Job, JobItem, Prediction, RevokedToken, Spot, User, utcnow
 from services.storage import ObjectNotFound, Storage
 from utils.errors import Conflict, StorageUnavailable
 
@@ -105,6 +107,22 @@ def _delete_objects(storage: Storage, keys: list[str]) -> None:
         log.error("%d stored objects of a deleted account could not be removed; the storage sweep will", failed)
 
 
+def _spots_of(user: User, predictions: list[Prediction]) -> list[dict[str, Any]]:
+    """user's spots, first made first, each with the ids of its predictions in time order."""
+    spots = db.session.scalars(select(Spot).where(Spot.owner_id == user.id).order_by(Spot.created_at, Spot.id))
+    return [
+        {
+            "id": str(spot.id),
+            "name": spot.name,
+            "body_site": spot.body_site,
+            "modality": spot.modality,
+            "created_at": _iso(spot.created_at),
+            "prediction_ids": [str(p.id) for p in predictions if p.spot_id == spot.id],  # predictions are in time order
+        }
+        for spot in spots
+    ]
+
+
 def _predictions_of(user: User) -> list[Prediction]:
     query = select(Prediction).where(Prediction.owner_id == user.id).order_by(Prediction.created_at, Prediction.id)
     return list(db.session.scalars(query))
@@ -144,6 +162,7 @@ class AccountDataManager:
                     for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id))
                 ],
                 "predictions": entries,
+                "spots": _spots_of(user, predictions),
                 "activity": [
                     _activity_entry(event)
                     for event in db.session.scalars(
@@ -269,6 +288,7 @@ class AccountDataManager:
                 .execution_options(synchronize_session=False)
             ).all()
             jobs, chunk_keys = AccountDataManager._delete_jobs(user)
+            spots = AccountDataManager._delete_spots(user)
             removed = _RemovedObjects(
                 keys=[k for p in predictions for k in (p.image_key, p.heatmap_key, p.original_key) if k] + chunk_keys,
                 pending_heatmaps=[p.heatmap_key for p in predictions if p.heatmap_key and p.heatmap_pending],
@@ -276,6 +296,7 @@ class AccountDataManager:
             )
             traces = {str(user.id), user.id.hex, user.email}
             traces |= {str(p.id) for p in predictions} | {str(job_id) for job_id in jobs}
+            traces |= set(spots)
             tokens = list(db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
             traces |= {str(token_id) for token_id in tokens}
             AccountDataManager._forget_in_audit_trail(user, traces)
@@ -289,6 +310,7 @@ class AccountDataManager:
                 details={
                     "by": "admin" if actor is not None else "self",
                     "predictions": len(predictions),
+                    "spots": len(spots),
                     "stored_objects": len(removed.keys),
                     "tokens": len(tokens),
                 },
@@ -310,6 +332,23 @@ class AccountDataManager:
         db.session.execute(delete(JobItem).where(JobItem.job_id.in_(jobs)).execution_options(synchronize_session=False))
         db.session.execute(delete(Job).where(Job.id.in_(jobs)).execution_options(synchronize_session=False))
         return jobs, list(chunk_keys)
+
+    @staticmethod
+    def _delete_spots(user: User) -> list[str]:
+        """The account's spots (their rows would go with the account's anyway); the ids of all it ever had.
+
+        A spot's name says where on the body a lesion is, so the names its events kept (a rename, a deletion)
+        go too."""
+        spots = db.session.scalars(
+            delete(Spot).where(Spot.owner_id == user.id).returning(Spot.id).execution_options(synchronize_session=False)
+        ).all()
+        events = select(AuditEvent).where(AuditEvent.actor_id == user.id, AuditEvent.target_type == "spot")
+        ids = {str(spot_id) for spot_id in spots}
+        for event in db.session.scalars(events):
+            if event.target_id is not None:
+                ids.add(event.target_id)
+            event.details = {key: REDACTED for key in event.details or {}}
+        return sorted(ids)
 
     @staticmethod
     def _forget_in_audit_trail(user: User, traces: set[str]) -> None:

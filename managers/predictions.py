@@ -172,6 +172,8 @@ class PredictionManager:
                 spot_id=followed.id if followed is not None else None,
                 **lesion,
             )
+            if followed is not None:
+                prediction.spot_id = SpotManager.keep(owner, followed, spot.body_site).id
             db.session.add(prediction)
             AuditManager.record(
                 AuditAction.PREDICTION_CREATE,

@@ -1,6 +1,8 @@
 """Spots: one lesion (or body part) an account follows over time, its photos in time order.
 
-An upload names a spot by name (the account's spot of that name, made on first use) or by id. A spot
+An upload names a spot by name (the account's spot of that name, made on first use) or by id. A new
+spot is written in the unit of work that records its first photo, so an upload refused or failed on the
+way leaves no empty spot behind. A spot
 follows one kind of image: a photo of another kind is refused for it. For skin photos, each photo's
 lesion embedding is kept, and its distance to the nearest of the spot's earlier photos says whether it
 may show another lesion (cnn_model.lesion_match). Deleting a spot leaves its photos in the history,
@@ -14,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from PIL import Image
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, inspect, select, update
 
 from cnn_model.lesion_match import LesionMatcher, embedding_from_bytes, embedding_to_bytes
 from cnn_model.modalities import get_spec
@@ -92,13 +93,14 @@ class SpotTimeline:
 class SpotManager:
     @staticmethod
     def choose(owner: User, choice: SpotChoice, modality: str) -> Spot | None:
-        """The spot an upload of this modality goes to, made now if it is named for the first time."""
+        """The spot an upload of this modality goes to; one named for the first time is new and not yet written
+        (SpotManager.keep writes it with the photo)."""
         if not choice:
             return None
         if choice.spot_id is not None:
             spot = SpotManager.get_for(owner, choice.spot_id)
         else:
-            spot = SpotManager._by_name(owner, choice.name) or SpotManager._made(owner, choice, modality)
+            spot = SpotManager._by_name(owner, choice.name) or SpotManager._new(owner, choice, modality)
         if spot.modality != modality:
             raise ValidationFailed(
                 f"The spot “{spot.name}” follows {get_spec(spot.modality).display_name} images; this image is "
@@ -106,8 +108,21 @@ class SpotManager:
                 code="spot_modality_mismatch",
                 details={"spot": [f"This spot follows {spot.modality} images."]},
             )
-        if choice.body_site is not None and choice.body_site != spot.body_site:
-            spot.body_site = choice.body_site  # written with the prediction
+        return spot
+
+    @staticmethod
+    def keep(owner: User, spot: Spot, body_site: str | None) -> Spot:
+        """The spot a photo is recorded in, written in the photo's unit of work once owner's row is held
+        (UploadQuota.admit): a new one is added there, so it is kept only if the photo is. Another upload of
+        owner's that made a spot of the same name meanwhile has committed by then, and its spot is used."""
+        if inspect(spot).transient:
+            existing = SpotManager._by_name(owner, spot.name)
+            if existing is None:
+                db.session.add(spot)
+                return spot
+            spot = existing
+        if body_site is not None and body_site != spot.body_site:
+            spot.body_site = body_site
         return spot
 
     @staticmethod
@@ -115,19 +130,10 @@ class SpotManager:
         return db.session.scalar(select(Spot).where(Spot.owner_id == owner.id, Spot.name_key == spot_name_key(name)))
 
     @staticmethod
-    def _made(owner: User, choice: SpotChoice, modality: str) -> Spot:
-        """A new spot, committed at once; an upload naming it at the same moment makes it first, and that one
-        is used."""
+    def _new(owner: User, choice: SpotChoice, modality: str) -> Spot:
+        """A new spot of owner's, not yet in the session."""
         spot = Spot(id=uuid.uuid4(), owner_id=owner.id, body_site=choice.body_site, modality=modality)
         spot.rename(choice.name)
-        try:
-            with unit_of_work():
-                db.session.add(spot)
-        except IntegrityError:
-            existing = SpotManager._by_name(owner, choice.name)
-            if existing is None:
-                raise
-            return existing
         return spot
 
     @staticmethod

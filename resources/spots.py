@@ -1,12 +1,14 @@
-"""/api/v1/spots: the caller's spots, one spot with its photos in time order, rename, delete."""
+"""/api/v1/spots: the caller's spots, one spot with its photos in time order, rename, delete, share with a clinician."""
 
 import uuid
 
 from flask.views import MethodView
 
 from auth import auth_required, current_user
+from managers.shares import ShareManager
 from managers.spots import SpotManager
 from resources.api import Blueprint
+from schemas.care import ShareCreateSchema, SpotShareSchema
 from schemas.predictions import SpotTimelineSchema
 from schemas.spots import SpotChangeSchema, SpotListSchema, SpotSchema
 
@@ -54,3 +56,20 @@ class Spot(MethodView):
     def delete(self, spot_id: uuid.UUID):
         """Delete one of the caller's spots; its photos and results stay in the history, no longer linked to it."""
         SpotManager.delete(current_user(), spot_id)
+
+
+@blp.route("/<uuid:spot_id>/shares")
+class SpotShares(MethodView):
+    @auth_required()
+    @blp.arguments(ShareCreateSchema)
+    @blp.response(201, SpotShareSchema)
+    @blp.alt_response(404, description=_NOT_YOURS)
+    @blp.alt_response(
+        422,
+        description="The email is not a clinician's account (code not_a_clinician): the same answer whether or not "
+        "an account of that email exists",
+    )
+    def post(self, body, spot_id: uuid.UUID):
+        """Share every result the spot has now with a clinician, one share each (revoked one by one); photos added
+        to the spot later are not shared until it is shared again. A result already shared keeps its share."""
+        return ShareManager.share_spot(current_user(), spot_id, body["clinician_email"])

@@ -40,6 +40,20 @@ class ShareSchema(Schema):
         }
 
 
+class SpotShareSchema(Schema):
+    spot_id = fields.UUID(dump_only=True)
+    clinician_email = fields.String(dump_only=True)
+    shares = fields.List(
+        fields.Nested(ShareSchema),
+        dump_only=True,
+        metadata={"description": "One share per result the spot has now, oldest first; later photos are not shared"},
+    )
+
+    @pre_dump
+    def _from_spot_share(self, shared, **_kwargs):
+        return {"spot_id": shared.spot.id, "clinician_email": shared.clinician.email, "shares": shared.shares}
+
+
 class ReviewCreateSchema(Schema):
     verdict = Text(required=True, validate=validate.OneOf(VERDICTS), metadata={"enum": VERDICTS})
     finding = Text(

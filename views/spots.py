@@ -1,4 +1,5 @@
-"""The spots pages: the account's spots, and one spot's photos side by side in time order with a chart."""
+"""The spots pages: the account's spots, and one spot's photos side by side in time order with a chart; sharing
+them all with a clinician."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from flask import redirect, render_template, request, url_for
 from auth import current_user
 from cnn_model.modalities import get_spec
 from constants import BODY_SITES
+from managers.shares import ShareManager
 from managers.spots import SpotManager
 from models import Prediction
+from schemas.care import ShareCreateSchema
 from schemas.spots import SpotChangeSchema
 from utils.errors import AppError
 from views.forms import FormErrors, form_values, load
@@ -86,7 +89,13 @@ def index():
     )
 
 
-def _spot_page(spot_id: uuid.UUID, status: int = 200, errors: dict | None = None, values: dict | None = None):
+def _spot_page(
+    spot_id: uuid.UUID,
+    status: int = 200,
+    errors: dict | None = None,
+    values: dict | None = None,
+    share_errors: dict | None = None,
+):
     timeline = SpotManager.timeline(current_user(), spot_id)
     entries = [
         Entry(p, result_view(p), changed_words(changes))
@@ -113,6 +122,8 @@ def _spot_page(spot_id: uuid.UUID, status: int = 200, errors: dict | None = None
         errors=errors or {},
         values=values or {"name": timeline.spot.name, "body_site": timeline.spot.body_site},
         renamed=request.args.get("renamed") == "1",
+        share_errors=share_errors or {},
+        shared=request.args.get("shared", type=int),
     )
     return page, status
 
@@ -144,3 +155,21 @@ def change(spot_id: uuid.UUID):
 def delete(spot_id: uuid.UUID):
     SpotManager.delete(current_user(), spot_id)
     return redirect(url_for("web_spots.index", deleted=1), code=SEE_OTHER)
+
+
+@bp.post("/spots/<uuid:spot_id>/shares")
+@signed_in()
+def share(spot_id: uuid.UUID):
+    try:
+        body = load(ShareCreateSchema(), form_values(request.form, ("clinician_email",)))
+        shared = ShareManager.share_spot(current_user(), spot_id, body["clinician_email"])
+    except FormErrors:
+        refused = {"clinician_email": ["Enter the email of your clinician's MedSight account."]}
+        return _spot_page(spot_id, 422, share_errors=refused)
+    except AppError as error:
+        if error.status == 404:
+            raise
+        return _spot_page(spot_id, error.status, share_errors={"clinician_email": [error.message]})
+    return redirect(
+        url_for("web_spots.detail", spot_id=spot_id, shared=len(shared.shares), _anchor="share-title"), code=SEE_OTHER
+    )

@@ -116,7 +116,7 @@ def test_deleting_your_account_leaves_nothing_of_you(app, client, upload, patien
     actor_id, target_id, ip, details = events[0]
     assert actor_id is None and target_id is None and ip is None
     details = details if isinstance(details, dict) else json.loads(details)
-    assert details == {"by": "self", "predictions": 2, "stored_objects": 5, "tokens": 1}
+    assert details == {"by": "self", "predictions": 2, "spots": 0, "stored_objects": 5, "tokens": 1}
 
 
 def test_deleting_takes_a_login_and_the_password(client, patient):
@@ -217,3 +217,28 @@ def test_the_openapi_document_describes_both(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert "delete" in paths["/api/v1/me"] and "get" in paths["/api/v1/me/export"]
     assert "delete" in paths["/api/v1/admin/users/{user_id}"] and "get" in paths["/api/v1/admin/users/{user_id}/export"]
+
+
+def test_the_export_holds_the_spots_and_deleting_the_account_removes_them(app, client, upload, patient):
+    photo = sample_image("skin_lesion").read_bytes()
+    ids = []
+    for spot in ("Mole, left groin", "mole, LEFT groin", "Freckle"):
+        response = upload(patient, "skin_lesion", data=photo, filename="a.jpg", spot=spot, body_site="genital")
+        assert response.status_code == 201, response.get_json()
+        ids.append(response.get_json())
+    groin, freckle = ids[0]["spot"]["id"], ids[2]["spot"]["id"]
+    renamed = client.patch(f"/api/v1/spots/{groin}", json={"name": "Mole, right groin"}, headers=patient.headers)
+    assert renamed.status_code == 200
+
+    with zipfile.ZipFile(io.BytesIO(client.get(EXPORT, headers=patient.headers).get_data())) as archive:
+        spots = json.loads(archive.read("account.json"))["spots"]
+    assert [(s["id"], s["name"], s["body_site"], s["modality"], s["prediction_ids"]) for s in spots] == [
+        (groin, "Mole, right groin", "genital", "skin_lesion", [ids[0]["id"], ids[1]["id"]]),
+        (freckle, "Freckle", "genital", "skin_lesion", [ids[2]["id"]]),
+    ]
+    assert all(s["created_at"] for s in spots)
+
+    assert client.delete(ME, json={"password": patient.password}, headers=patient.headers).status_code == 204
+    with app.app_context():
+        assert db.session.execute(sa.text("SELECT count(*) FROM spots")).scalar() == 0
+    assert traces_in_database(app, groin, freckle, "groin", "Freckle") == []

@@ -7,11 +7,12 @@ import uuid
 
 from sqlalchemy import select
 
-from constants import AuditAction
+from constants import AuditAction, Role
 from db import db
-from models import AuditEvent
+from models import AuditEvent, Spot
 from tests.resources.helpers import assert_error
 from tests.support.images import FIXTURE_IMAGES_DIR
+from tests.support.synthetic import foreign_png
 
 SKIN = "skin_lesion"
 ONE_LESION = FIXTURE_IMAGES_DIR / SKIN / "akiec" / "ISIC_0024913.jpg"
@@ -53,6 +54,24 @@ def test_a_spot_follows_one_kind_of_image(upload, predict, patient):
     predict(patient, SKIN, ONE_LESION, spot="arm")
     refused = upload(patient, "chest_xray", spot="arm")
     assert_error(refused, 422, "spot_modality_mismatch")
+
+
+def spot_names(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(Spot.name)))
+
+
+def test_a_refused_upload_leaves_no_spot(app, client, upload, patient):
+    refused = upload(patient, SKIN, data=foreign_png("text page"), filename="photo.png", spot="new mole")
+    assert_error(refused, 422, "not_a_medical_image")
+    assert spot_names(app) == []
+    assert client.get("/api/v1/spots", headers=patient.headers).get_json()["items"] == []
+
+
+def test_an_upload_whose_record_cannot_be_written_leaves_no_spot(app, upload, patient, failing_prediction_commit):
+    assert_error(upload(patient, SKIN, ONE_LESION, spot="new mole", body_site="back"), 503, "database_unavailable")
+    assert failing_prediction_commit == [True]
+    assert spot_names(app) == []
 
 
 def test_spot_form_fields_are_checked(upload, patient):
@@ -100,3 +119,59 @@ def test_deleting_a_spot_keeps_its_photos_unlinked(client, predict, patient):
     assert kept.status_code == 200 and kept.get_json()["spot"] is None
     # The name is free again: a new spot.
     assert predict(patient, SKIN, ONE_LESION, spot="shin")["spot"]["id"] != spot_id
+
+
+def share_spot(client, owner, spot_id, email):
+    return client.post(f"/api/v1/spots/{spot_id}/shares", json={"clinician_email": email}, headers=owner.headers)
+
+
+def test_sharing_a_spot_shares_the_results_it_has_now(app, client, predict, patient, make_account):
+    clinician = make_account(role=Role.CLINICIAN)
+    first = predict(patient, SKIN, ONE_LESION, spot="mole")
+    second = predict(patient, SKIN, ONE_LESION, spot="mole")
+    predict(patient, SKIN, ONE_LESION, spot="other")
+    single = client.post(
+        f"/api/v1/predictions/{second['id']}/shares", json={"clinician_email": clinician.email}, headers=patient.headers
+    ).get_json()
+
+    response = share_spot(client, patient, first["spot"]["id"], clinician.email.upper())
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["spot_id"] == first["spot"]["id"] and body["clinician_email"] == clinician.email
+    assert [s["prediction_id"] for s in body["shares"]] == [first["id"], second["id"]]  # oldest first
+    assert body["shares"][1]["id"] == single["id"]  # one already shared keeps its share
+    again = share_spot(client, patient, first["spot"]["id"], clinician.email).get_json()
+    assert [s["id"] for s in again["shares"]] == [s["id"] for s in body["shares"]]
+    queue = client.get("/api/v1/reviews/queue", headers=clinician.headers).get_json()["items"]
+    assert sorted(item["prediction"]["id"] for item in queue) == sorted([first["id"], second["id"]])
+    with app.app_context():
+        created = db.session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == AuditAction.SHARE_CREATE.value, AuditEvent.target_id == first["id"]
+            )
+        ).all()
+    assert [event.details["spot_id"] for event in created] == [first["spot"]["id"]]
+
+    # A photo added later is not shared until the spot is shared again.
+    later = predict(patient, SKIN, ONE_LESION, spot="mole")
+    assert_error(client.get(f"/api/v1/reviews/{later['id']}", headers=clinician.headers), 404)
+    # Each share is revoked on its own.
+    revoke = f"/api/v1/predictions/{first['id']}/shares/{body['shares'][0]['id']}"
+    assert client.delete(revoke, headers=patient.headers).status_code == 204
+    assert_error(client.get(f"/api/v1/reviews/{first['id']}", headers=clinician.headers), 404)
+    assert client.get(f"/api/v1/reviews/{second['id']}", headers=clinician.headers).status_code == 200
+
+
+def test_sharing_a_spot_is_refused_like_a_single_share(client, predict, patient, make_account):
+    spot_id = predict(patient, SKIN, ONE_LESION, spot="mole")["spot"]["id"]
+    other_patient = make_account()
+    errors = [
+        assert_error(share_spot(client, patient, spot_id, email), 422, "not_a_clinician")
+        for email in (other_patient.email, "nobody-at-all@example.org")
+    ]
+    assert errors[0]["message"] == errors[1]["message"] and errors[0]["details"] == errors[1]["details"] == {}
+    assert_error(share_spot(client, patient, spot_id, ""), 422)
+    clinician = make_account(role=Role.CLINICIAN)
+    assert_error(share_spot(client, other_patient, spot_id, clinician.email), 404)
+    assert_error(share_spot(client, patient, uuid.uuid4(), clinician.email), 404)
+    assert client.get("/api/v1/reviews/queue", headers=clinician.headers).get_json()["items"] == []

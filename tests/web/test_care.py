@@ -99,3 +99,24 @@ def test_the_report_pages_take_the_readers_time_zone_and_say_utc_without_one(app
     doctor = browser()
     assert "The report gives times in UTC." in page_text(doctor.get(path))
     assert "(America/Sao_Paulo)" in text_of(doctor.get(f"{path}/report.pdf?tz=America/Sao_Paulo"))
+
+
+def test_share_a_spot_from_its_page(browser, patient, clinician, uploaded):
+    patient_browser = browser(patient)
+    first = uploaded(patient_browser, "skin_lesion", spot="mole")
+    second = uploaded(patient_browser, "skin_lesion", spot="mole")
+    spot_id = re.search(r"/spots/([0-9a-f-]{36})", patient_browser.get("/spots").get_data(as_text=True)).group(1)
+    page = patient_browser.get(f"/spots/{spot_id}")
+    assert "Share this spot's results" in page_text(page)
+    token = csrf_of(page)
+    refused = patient_browser.post(
+        f"/spots/{spot_id}/shares", data={"csrf_token": token, "clinician_email": "nobody@example.org"}
+    )
+    assert refused.status_code == 422 and "only with a clinician" in page_text(refused)
+    shared = patient_browser.post(
+        f"/spots/{spot_id}/shares", data={"csrf_token": token, "clinician_email": clinician.email}
+    )
+    assert shared.status_code == 303
+    assert "Shared 2 results." in page_text(patient_browser.get(shared.headers["Location"]))
+    queue = page_text(browser(clinician).get("/reviews"))
+    assert f"/reviews/{first}" in queue and f"/reviews/{second}" in queue
