@@ -57,7 +57,6 @@ def test_the_viewer_zooms_and_pans_by_keys_and_keeps_a_cells_pixels_sharp(page, 
     page.keyboard.press("-")
     page.keyboard.press("0")
     assert scale(page) == fitted
-    page.screenshot(path="/tmp/medsight-view/viewer-cervical-keys.png")
 
 
 def test_the_viewer_zooms_by_wheel_and_pinch_and_pans_by_drag(page, new_user):
@@ -114,7 +113,6 @@ def test_on_an_x_ray_brightness_and_contrast_change_the_image(page, new_user, ch
     strength.fill("0")
     assert page.locator("#viewer-heatmap").evaluate("img => getComputedStyle(img).opacity") == "0"
     check_page("viewer-chest-adjusted")
-    page.screenshot(path="/tmp/medsight-view/viewer-chest-adjusted.png")
 
     page.get_by_role("button", name="Reset brightness and contrast").click()
     assert photo.evaluate("img => img.style.filter") == "brightness(1) contrast(1)"
@@ -143,7 +141,6 @@ def test_without_javascript_the_viewer_shows_both_images_and_links_to_them_full_
             image = page.get_by_role("img", name=re.compile(name))
             expect(image).to_be_visible()
             assert image_loaded(image)
-        page.screenshot(path="/tmp/medsight-view/viewer-no-javascript.png", full_page=True)
         full = page.get_by_role("link", name="Open the full-size image")
         assert full.get_attribute("href") == f"/predictions/{prediction_id}/image"
         full.click()
