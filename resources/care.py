@@ -15,6 +15,7 @@ from managers.shares import ShareManager
 from resources.api import Blueprint
 from resources.predictions_shared import IMAGE_KIND_DOC, send_image
 from schemas.care import (
+    NOT_A_CLINICIAN,
     LinkCreateSchema,
     LinkSchema,
     ModelReviewsSchema,
@@ -46,11 +47,7 @@ class Shares(MethodView):
     @blp.arguments(ShareCreateSchema)
     @blp.response(201, ShareSchema)
     @blp.alt_response(404, description=_NOT_YOURS)
-    @blp.alt_response(
-        422,
-        description="The email is not a clinician's account (code not_a_clinician): the same answer whether or not "
-        "an account of that email exists",
-    )
+    @blp.alt_response(422, description=NOT_A_CLINICIAN)
     def post(self, body, prediction_id: uuid.UUID):
         """Share one of the caller's results with a clinician (sharing it again gives the same share)."""
         return ShareManager.share(current_user(), prediction_id, body["clinician_email"])

@@ -8,7 +8,7 @@ from auth import auth_required, current_user
 from managers.shares import ShareManager
 from managers.spots import SpotManager
 from resources.api import Blueprint
-from schemas.care import ShareCreateSchema, SpotShareSchema
+from schemas.care import NOT_A_CLINICIAN, ShareCreateSchema, SpotShareSchema
 from schemas.predictions import SpotTimelineSchema
 from schemas.spots import SpotChangeSchema, SpotListSchema, SpotSchema
 
@@ -64,11 +64,7 @@ class SpotShares(MethodView):
     @blp.arguments(ShareCreateSchema)
     @blp.response(201, SpotShareSchema)
     @blp.alt_response(404, description=_NOT_YOURS)
-    @blp.alt_response(
-        422,
-        description="The email is not a clinician's account (code not_a_clinician): the same answer whether or not "
-        "an account of that email exists",
-    )
+    @blp.alt_response(422, description=NOT_A_CLINICIAN)
     def post(self, body, spot_id: uuid.UUID):
         """Share every result the spot has now with a clinician, one share each (revoked one by one); photos added
         to the spot later are not shared until it is shared again. A result already shared keeps its share."""

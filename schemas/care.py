@@ -15,6 +15,12 @@ from schemas.fields import Text
 from schemas.predictions import PredictionSchema
 from schemas.reviews import VERDICTS
 
+# How a share refused for its address is documented: the same answer whether or not the account exists.
+NOT_A_CLINICIAN = (
+    "The email is not a clinician's account (code not_a_clinician): the same answer whether or not an account of "
+    "that email exists"
+)
+
 
 class ShareCreateSchema(Schema):
     clinician_email = Text(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import kombu
+from sqlalchemy import func, select
+
+from db import db
+from models import JobItem
 
 BROKER_URL = os.environ.get("MEDSIGHT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 ACCOUNT_PASSWORD = "correct-horse-42"
@@ -23,3 +28,23 @@ def account_headers(client) -> dict[str, str]:
     assert client.post("/api/v1/auth/register", json=credentials).status_code == 201
     token = client.post("/api/v1/auth/login", json=credentials).get_json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+def scored_items(app, job_id: str) -> int:
+    """How many of the job's items are scored, read in a session of its own."""
+    with app.app_context():
+        count = db.session.scalar(
+            select(func.count()).where(JobItem.job_id == uuid.UUID(job_id), JobItem.status == "scored")
+        )
+        db.session.remove()
+    return count
+
+
+def wait_until(condition, timeout: float) -> bool:
+    """Whether condition() came true within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False

@@ -12,8 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -22,7 +20,7 @@ from sqlalchemy import func, select
 from config import PROJECT_ROOT
 from db import db
 from models import JobItem, Prediction
-from tests.support.broker import BROKER_URL, account_headers
+from tests.support.broker import BROKER_URL, account_headers, scored_items, wait_until
 from tests.support.jobs import fixture_images, submit, variants, wait_for_job, zip_of
 
 pytestmark = pytest.mark.slow
@@ -67,12 +65,12 @@ def test_a_chunk_of_a_killed_worker_is_finished_by_another_exactly_once(build_ap
     first = _start_worker(environment, tmp_path / "first.log")
     try:
         # Generous: the worker first starts Python, loads the models and connects, on a machine that may be busy.
-        scored = _wait_until(lambda: 5 <= _scored(app, job_id), timeout=240)
+        scored = wait_until(lambda: 5 <= scored_items(app, job_id), timeout=240)
         assert scored, (tmp_path / "first.log").read_text()[-3000:]
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-    partly = _scored(app, job_id)
+    partly = scored_items(app, job_id)
     assert partly < len(entries), "the first worker finished before it could be killed"
 
     second = _start_worker(environment, tmp_path / "second.log")
@@ -100,21 +98,3 @@ def _start_worker(environment: dict, log_path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-
-
-def _scored(app, job_id: str) -> int:
-    with app.app_context():
-        count = db.session.scalar(
-            select(func.count()).where(JobItem.job_id == uuid.UUID(job_id), JobItem.status == "scored")
-        )
-        db.session.remove()
-    return count
-
-
-def _wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False

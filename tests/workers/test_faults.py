@@ -6,7 +6,6 @@ Each runs a Celery worker in this process (solo pool) on its own queue, as test_
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -17,7 +16,7 @@ from db import db
 from models import Job, JobItem, Prediction
 from services.storage import Storage
 from tests.conftest import dispose
-from tests.support.broker import ACCOUNT_PASSWORD, BROKER_URL, account_headers, queue_depth
+from tests.support.broker import ACCOUNT_PASSWORD, BROKER_URL, account_headers, queue_depth, scored_items, wait_until
 from tests.support.jobs import fixture_images, submit, variants, wait_for_job, zip_of
 from utils.errors import StorageUnavailable
 
@@ -61,15 +60,6 @@ def _count(app, *what) -> int:
     return count
 
 
-def _scored(app, job_id: str) -> int:
-    with app.app_context():
-        count = db.session.scalar(
-            select(func.count()).where(JobItem.job_id == uuid.UUID(job_id), JobItem.status == "scored")
-        )
-        db.session.remove()
-    return count
-
-
 def _status(app, job_id: str) -> str:
     with app.app_context():
         status = db.session.scalar(select(Job.status).where(Job.id == uuid.UUID(job_id)))
@@ -80,15 +70,6 @@ def _status(app, job_id: str) -> str:
 def _stored_keys(app) -> list[str]:
     with app.app_context():
         return [listed.key for listed in app.extensions["storage"].list_objects()]
-
-
-def _wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _broker_app(build_app, queue: str, **settings: str):
@@ -105,12 +86,12 @@ def test_an_account_deleted_mid_job_takes_its_job_chunks_and_predictions_with_it
     job_id = submit(client, headers, zip_of(entries)).get_json()["id"]
 
     with _worker(app):
-        assert _wait_until(lambda: _scored(app, job_id) >= 4, timeout=90)
+        assert wait_until(lambda: scored_items(app, job_id) >= 4, timeout=90)
         deleted = client.delete("/api/v1/me", headers=headers, json={"password": ACCOUNT_PASSWORD})
         assert deleted.status_code == 204, deleted.get_json()
         # The chunks still queued are delivered, find their job gone and are let go.
-        assert _wait_until(lambda: queue_depth(broker_queue) == 0, timeout=90)
-    assert _scored(app, job_id) == 0
+        assert wait_until(lambda: queue_depth(broker_queue) == 0, timeout=90)
+    assert scored_items(app, job_id) == 0
     assert (_count(app, Job), _count(app, JobItem), _count(app, Prediction)) == (0, 0, 0)
     assert _stored_keys(app) == [], "objects outlived the account"
 
@@ -155,5 +136,5 @@ def test_a_job_waits_in_the_broker_while_the_web_node_that_took_it_restarts(
 
     second = build_app(migrate=False, **settings, **shared)
     with _worker(second):
-        assert _wait_until(lambda: _status(second, job_id) == "done", timeout=120)
-    assert _scored(second, job_id) == _count(second, Prediction) == 9
+        assert wait_until(lambda: _status(second, job_id) == "done", timeout=120)
+    assert scored_items(second, job_id) == _count(second, Prediction) == 9
