@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import kombu
+from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
 from db import db
@@ -14,6 +17,30 @@ from models import JobItem
 
 BROKER_URL = os.environ.get("MEDSIGHT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 ACCOUNT_PASSWORD = "correct-horse-42"
+WAKE_S = 0.05  # how often the in-process worker's event loop wakes up, whatever it is waiting for
+
+
+@contextmanager
+def worker_in_thread(app, shutdown_timeout: float = 60) -> Iterator[object]:
+    """A Celery worker (solo pool) in a thread of this process, consuming the app's queue until the block ends.
+
+    Its event loop sleeps until its next timer, at most 10 s, when no socket wakes it: long enough to miss
+    the next chunk already read from the socket, and the stop signal at the end. A timer that does nothing
+    every WAKE_S makes it look at both at once.
+    """
+    with start_worker(
+        app.extensions["celery"],
+        pool="solo",
+        perform_ping_check=False,
+        queues=[app.config["CELERY_QUEUE"]],
+        shutdown_timeout=shutdown_timeout,
+    ) as worker:
+        worker.timer.call_repeatedly(WAKE_S, _wake)
+        yield worker
+
+
+def _wake() -> None:
+    """Nothing: firing is the point (see worker_in_thread)."""
 
 
 def queue_depth(name: str) -> int:

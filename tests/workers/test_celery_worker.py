@@ -14,13 +14,12 @@ import subprocess
 import sys
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
 from config import PROJECT_ROOT
 from db import db
 from models import JobItem, Prediction
-from tests.support.broker import BROKER_URL, account_headers, scored_items, wait_until
+from tests.support.broker import BROKER_URL, account_headers, scored_items, wait_until, worker_in_thread
 from tests.support.jobs import fixture_images, submit, variants, wait_for_job, zip_of
 
 pytestmark = pytest.mark.slow
@@ -32,10 +31,7 @@ def test_a_celery_worker_on_rabbitmq_scores_a_job(build_app, broker_queue, make_
     headers = account_headers(client)
     images = fixture_images(["breast", "skin_lesion"])[:5]
     # A generous shutdown: on a busy machine the solo pool may still be scoring when the block ends.
-    worker = start_worker(
-        app.extensions["celery"], pool="solo", perform_ping_check=False, queues=[broker_queue], shutdown_timeout=120
-    )
-    with worker:
+    with worker_in_thread(app, shutdown_timeout=120):
         response = submit(client, headers, zip_of([*images, ("readme.txt", b"text")]))
         assert response.status_code == 202, response.get_json()
         # The worker may already have taken the first chunk by the time the answer is written.

@@ -1,7 +1,7 @@
 """Faults around a job on the real RabbitMQ: the owner deletes the account mid-job, storage goes away while
 scoring, and the web node that took the job restarts before any worker ran.
 
-Each runs a Celery worker in this process (solo pool) on its own queue, as test_celery_worker does.
+Each runs a Celery worker in a thread of this process (solo pool) on its own queue, as test_celery_worker does.
 """
 
 from __future__ import annotations
@@ -9,14 +9,21 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
 from db import db
 from models import Job, JobItem, Prediction
 from services.storage import Storage
 from tests.conftest import dispose
-from tests.support.broker import ACCOUNT_PASSWORD, BROKER_URL, account_headers, queue_depth, scored_items, wait_until
+from tests.support.broker import (
+    ACCOUNT_PASSWORD,
+    BROKER_URL,
+    account_headers,
+    queue_depth,
+    scored_items,
+    wait_until,
+    worker_in_thread,
+)
 from tests.support.jobs import fixture_images, submit, variants, wait_for_job, zip_of
 from utils.errors import StorageUnavailable
 
@@ -41,16 +48,6 @@ class StorageOutage:
 
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
-
-
-def _worker(app):
-    return start_worker(
-        app.extensions["celery"],
-        pool="solo",
-        perform_ping_check=False,
-        queues=[app.config["CELERY_QUEUE"]],
-        shutdown_timeout=60,
-    )
 
 
 def _count(app, *what) -> int:
@@ -85,7 +82,7 @@ def test_an_account_deleted_mid_job_takes_its_job_chunks_and_predictions_with_it
     entries = variants(fixture_images(["breast", "skin_lesion"]), 40)
     job_id = submit(client, headers, zip_of(entries)).get_json()["id"]
 
-    with _worker(app):
+    with worker_in_thread(app):
         assert wait_until(lambda: scored_items(app, job_id) >= 4, timeout=90)
         deleted = client.delete("/api/v1/me", headers=headers, json={"password": ACCOUNT_PASSWORD})
         assert deleted.status_code == 204, deleted.get_json()
@@ -107,7 +104,7 @@ def test_a_storage_outage_while_scoring_retries_the_chunk_and_loses_nothing(
     outage = StorageOutage(app.extensions["storage"], failures=3)
     app.extensions["storage"] = outage
 
-    with _worker(app):
+    with worker_in_thread(app):
         job = wait_for_job(client, headers, job_id, timeout=120)
     assert outage.refused == 3
     assert (job["status"], job["total"], job["scored"], job["failed"]) == ("done", 12, 12, 0)
@@ -135,6 +132,6 @@ def test_a_job_waits_in_the_broker_while_the_web_node_that_took_it_restarts(
     assert queue_depth(broker_queue) == 3
 
     second = build_app(migrate=False, **settings, **shared)
-    with _worker(second):
+    with worker_in_thread(second):
         assert wait_until(lambda: _status(second, job_id) == "done", timeout=120)
     assert scored_items(second, job_id) == _count(second, Prediction) == 9
