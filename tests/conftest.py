@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.support.images",
     "tests.support.predictions",
     "tests.support.orthanc",
+    "tests.support.rabbitmq",
 ]
 
 DEFAULT_PASSWORD = "correct-horse-42"

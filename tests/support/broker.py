@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ import kombu
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
+from config import PROJECT_ROOT
 from db import db
 from models import JobItem
 
@@ -75,3 +78,31 @@ def wait_until(condition, timeout: float) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def worker_environment(app, folder) -> dict[str, str]:
+    """The environment of a worker process that serves app's queue on app's database and photo folder."""
+    return {
+        **os.environ,
+        "MEDSIGHT_ENV": "testing",
+        "CELERY_BROKER_URL": app.config["CELERY_BROKER_URL"],
+        "CELERY_QUEUE": app.config["CELERY_QUEUE"],
+        "JOB_CHUNK_SIZE": str(app.config["JOB_CHUNK_SIZE"]),
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "STORAGE_LOCAL_ROOT": app.config["STORAGE_LOCAL_ROOT"],
+        "MEDSIGHT_INSTANCE_PATH": str(folder / "worker-instance"),
+    }
+
+
+def worker_process(environment: dict[str, str], log_path) -> subprocess.Popen:
+    """`celery worker` (solo pool) in a process group of its own, as an operator starts one; its output in log_path."""
+    command = [sys.executable, "-m", "celery", "-A", "make_celery", "worker", "--pool", "solo"]
+    command += ["--queues", environment["CELERY_QUEUE"], "--loglevel", "INFO", "--without-heartbeat"]
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import func, select
 
-from config import PROJECT_ROOT
 from db import db
 from models import JobItem, Prediction
-from tests.support.broker import BROKER_URL, account_headers, scored_items, wait_until, worker_in_thread
+from tests.support.broker import (
+    BROKER_URL,
+    account_headers,
+    scored_items,
+    wait_until,
+    worker_environment,
+    worker_in_thread,
+    worker_process,
+)
 from tests.support.jobs import fixture_images, submit, variants, wait_for_job, zip_of
 
 pytestmark = pytest.mark.slow
@@ -48,17 +53,10 @@ def test_a_chunk_of_a_killed_worker_is_finished_by_another_exactly_once(build_ap
     app = build_app(**settings)
     client = app.test_client()
     headers = account_headers(client)
-    environment = {
-        **os.environ,
-        **settings,
-        "MEDSIGHT_ENV": "testing",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "STORAGE_LOCAL_ROOT": app.config["STORAGE_LOCAL_ROOT"],
-        "MEDSIGHT_INSTANCE_PATH": str(tmp_path / "worker-instance"),
-    }
+    environment = worker_environment(app, tmp_path)
     job_id = submit(client, headers, zip_of(entries)).get_json()["id"]
 
-    first = _start_worker(environment, tmp_path / "first.log")
+    first = worker_process(environment, tmp_path / "first.log")
     try:
         # Generous: the worker first starts Python, loads the models and connects, on a machine that may be busy.
         scored = wait_until(lambda: 5 <= scored_items(app, job_id), timeout=240)
@@ -69,7 +67,7 @@ def test_a_chunk_of_a_killed_worker_is_finished_by_another_exactly_once(build_ap
     partly = scored_items(app, job_id)
     assert partly < len(entries), "the first worker finished before it could be killed"
 
-    second = _start_worker(environment, tmp_path / "second.log")
+    second = worker_process(environment, tmp_path / "second.log")
     try:
         job = wait_for_job(client, headers, job_id, timeout=300)
     finally:
@@ -81,16 +79,3 @@ def test_a_chunk_of_a_killed_worker_is_finished_by_another_exactly_once(build_ap
         distinct = db.session.scalar(select(func.count(func.distinct(Prediction.job_entry_sha256))))
         linked = db.session.scalar(select(func.count(func.distinct(JobItem.prediction_id))))
     assert predictions == distinct == linked == 150
-
-
-def _start_worker(environment: dict, log_path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "-A", "make_celery", "worker", "--pool", "solo"]
-    command += ["--queues", environment["CELERY_QUEUE"], "--loglevel", "INFO", "--without-heartbeat"]
-    return subprocess.Popen(
-        command,
-        cwd=PROJECT_ROOT,
-        env=environment,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
