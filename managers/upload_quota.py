@@ -1,10 +1,11 @@
 """Whether an account may keep one more upload: it must still be open, and stay within its storage quota.
 
 The quota counts the bytes an account's photos and DICOM originals take in storage (each prediction's
-stored_bytes); heatmaps are drawn by us and not counted. An upload is checked twice: before the model
-runs and anything is stored (a full account is answered at once, for nothing), and again in the
-transaction that writes its record, holding the account's row, so that uploads racing each other
-cannot all fit into the same last megabytes and none can be recorded for an account being deleted.
+stored_bytes, summed by the database in the account's tally); heatmaps are drawn by us and not
+counted. An upload is checked twice: before the model runs and anything is stored (a full account is
+answered at once, for nothing), and again in the transaction that writes its record, holding the
+account's row, so that uploads racing each other cannot all fit into the same last megabytes and none
+can be recorded for an account being deleted.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import select
 
 from db import db
 from managers.transactions import hold_write_lock, identity_of
-from models import Prediction, User
+from models import PredictionCount, User
 from utils.errors import AccountDisabled, StorageQuotaExceeded
 
 _MB = 1024 * 1024
@@ -27,8 +28,10 @@ def _megabytes(size: int) -> str:
 
 
 def _stored_bytes(owner_id: uuid.UUID) -> int:
-    total = select(cast(func.coalesce(func.sum(Prediction.stored_bytes), 0), BigInteger))  # sum() is numeric
-    return db.session.scalar(total.where(Prediction.owner_id == owner_id))
+    """The account's tally (models.PredictionCount), kept by the database with each insert and delete: one row
+    read, however long the history."""
+    used = db.session.scalar(select(PredictionCount.stored_bytes).where(PredictionCount.owner_id == owner_id))
+    return used or 0
 
 
 class UploadQuota:

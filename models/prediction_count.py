@@ -1,4 +1,5 @@
-"""How many predictions each user has: kept by the database itself (triggers, migration 0009), read by the history.
+"""How many predictions each user has and the bytes they take in storage: kept by the database itself (triggers,
+migrations 0009 and 0018), read by the history and the storage quota.
 
 Counting a user's rows for every page of their history walks the whole index range: tens of
 milliseconds at a few hundred thousand rows. Triggers on predictions keep this tally in the same
@@ -21,6 +22,8 @@ class PredictionCount(db.Model):
 
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The sum of the predictions' stored_bytes (migration 0018): what the storage quota is checked against.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
 
     def __repr__(self) -> str:
         return f"<PredictionCount {self.owner_id}: {self.predictions}>"

@@ -106,3 +106,20 @@ def test_failed_sign_ins_recorded_before_0011_no_longer_show_what_was_typed(empt
             ]
         expected_marker = attempted_email("Tr0ub4dor&3-secret")
     assert details == [{}, {"email": "s***@example.org"}, {"email": expected_marker}, {"email": "x"}]
+
+
+def test_0018_fills_each_accounts_stored_bytes_from_the_predictions_it_has(empty_app):
+    from managers.users import UserManager
+    from models import PredictionCount
+    from tests.managers.test_predictions import add_rows, bytes_of
+
+    with empty_app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR, revision="0017")
+        owners = [UserManager.create(f"owner-{n}@example.org", "correct-horse-42") for n in range(2)]
+        for owner, count in zip(owners, (5, 2), strict=True):
+            add_rows(owner, count)
+        expected = [bytes_of(owner) for owner in owners]
+        db.session.remove()
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+        filled = [db.session.get(PredictionCount, owner.id).stored_bytes for owner in owners]
+    assert filled == expected and expected[0] > 0

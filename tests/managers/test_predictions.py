@@ -177,6 +177,7 @@ def add_rows(owner, count: int) -> list[Prediction]:
                 image_sha256="0" * 64,
                 image_width=1,
                 image_height=1,
+                stored_bytes=1000 + i,
                 created_at=base + timedelta(seconds=i // 3, microseconds=7 * (i // 3)),
             )
         )
@@ -190,6 +191,10 @@ def test_history_totals_stay_exact_through_every_kind_of_insert_and_delete(owner
     mine, theirs = add_rows(owner, 7), add_rows(other, 3)
 
     def totals() -> tuple[int, int]:
+        # The tally's stored bytes (what the storage quota reads) follow the same inserts and deletes.
+        for account in (owner, other):
+            tally = db.session.get(PredictionCount, account.id, populate_existing=True)
+            assert (tally.stored_bytes if tally else 0) == bytes_of(account)
         everyone = PredictionManager.list_all(owner, PredictionFilters(), page=1, per_page=5).total
         return PredictionManager.list_for(owner, PredictionFilters(), page=1, per_page=5).total, everyone
 
@@ -209,6 +214,11 @@ def test_history_totals_stay_exact_through_every_kind_of_insert_and_delete(owner
     db.session.commit()
     assert totals() == (left, left)
     assert db.session.get(PredictionCount, other.id) is None and len(theirs) == 3
+
+
+def bytes_of(owner) -> int:
+    summed = select(func.coalesce(func.sum(Prediction.stored_bytes), 0)).where(Prediction.owner_id == owner.id)
+    return int(db.session.scalar(summed))
 
 
 def rows_of(owner) -> int:
