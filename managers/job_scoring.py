@@ -1,20 +1,23 @@
 """Scoring one chunk of a batch job into predictions, exactly once per distinct entry.
 
 A worker (Celery or the embedded pool) calls JobScoring.score_chunk(job_id, chunk_key). Each distinct
-entry is scored and written in its own unit of work: the photo stored, the Prediction (with its job
-id and the entry's sha256) and its audit event added, and every pending item of the job holding those
-bytes marked scored. Two things keep a chunk that is delivered twice (a worker lost mid-chunk, the
-broker handing the chunk to another) from writing anything twice: items already settled are not
-scored again, and the unique (job_id, job_entry_sha256) index refuses a second prediction for an
-entry. Items a cancellation dropped meanwhile make the unit of work undo its prediction.
+entry is scored and written: the photo stored, the Prediction (with its job id and the entry's sha256)
+and its audit event added, and every pending item of the job holding those bytes marked scored. Two
+things keep a chunk that is delivered twice (a worker lost mid-chunk, the broker handing the chunk to
+another) from writing anything twice: items already settled are not scored again, and the unique
+(job_id, job_entry_sha256) index refuses a second prediction for an entry. Items a cancellation dropped
+meanwhile make the unit of work undo its prediction.
+
+A batch of entries is written in one unit of work (one commit, the account's row held once); where
+that cannot be done whole, because one entry meets one of the cases above or the account's limits, the
+batch is undone and each entry written in a unit of work of its own, so that it alone fails.
 
 Entries are read in batches of BATCH_SIZE: each decoded, the gate asked about all of them at once,
 the capture check applied, and the ones left run through their modality's model together
 (ModelRunner.predict_batch, the same answers as one by one). While the entries of one batch are
 written, a thread reads the next batch through the models (the interpreters let go of the GIL), so
-that the models' time overlaps the waits for storage and the database. Before a batch is written,
-the account's quota is looked at once for all of it. An entry refused on the way fails alone, with
-its error code.
+that the models' time overlaps the waits for storage and the database. An entry refused on the way
+fails alone, with its error code.
 
 The heatmap is not drawn here: as for a single upload, the activation map is kept with the row and
 the PNG made on first view.
@@ -123,8 +126,7 @@ class JobScoring:
                     for outcomes in scored_batches:
                         if not _is_active(job_id):
                             return
-                        for sha256, outcome in JobScoring._within_quota(owner, outcomes):
-                            JobScoring._write_entry(job, owner, sha256, outcome)
+                        JobScoring._write_batch(job, owner, JobScoring._within_quota(owner, outcomes))
         storage.delete_object(chunk_key)
         JobManager.finish_if_complete(job_id)
         if job.source == JobSource.PACS:
@@ -224,34 +226,82 @@ class JobScoring:
         return list(checked.items())
 
     @staticmethod
+    def _write_batch(job: Job, owner: User, outcomes: list[tuple[str, _Outcome]]) -> None:
+        """Keep a batch's outcomes in one unit of work: the photos stored, the account's row held and its quota
+        checked once, one commit. Where any entry cannot be written so (a copy of the chunk wrote it first, its
+        items were dropped, the account filled up or was disabled meanwhile), all of it is undone and each entry
+        is written alone (_write_entry), deciding for itself."""
+        try:
+            with unit_of_work() as uow:
+                written = [
+                    (sha256, JobScoring._recorded(uow, job, owner, sha256, outcome))
+                    for sha256, outcome in outcomes
+                    if isinstance(outcome, _Scored)
+                ]
+                UploadQuota.admit(owner, sum(prediction.stored_bytes for _sha256, prediction in written))
+                db.session.add_all(prediction for _sha256, prediction in written)
+                db.session.flush()  # the unique (job, entry) index speaks here
+                for sha256, outcome in outcomes:
+                    if isinstance(outcome, AppError):
+                        _settle(job.id, sha256, status=JobItemStatus.FAILED.value, error=outcome.code)
+                for sha256, prediction in written:
+                    if not _settle(job.id, sha256, status=JobItemStatus.SCORED.value, prediction_id=prediction.id):
+                        raise _ItemsGone
+                    JobScoring._audit(job, owner, prediction)
+        except ServiceUnavailable:
+            raise  # storage or the database away: the chunk is retried, its items stay pending
+        except (_ItemsGone, AppError, IntegrityError):
+            for sha256, outcome in outcomes:
+                JobScoring._write_entry(job, owner, sha256, outcome)
+
+    @staticmethod
+    def _recorded(uow, job: Job, owner: User, sha256: str, scored: _Scored) -> Prediction:
+        """The prediction of a scored entry of job, its photo stored in uow; the account not yet admitted."""
+        image, choice, runner, result = scored
+        return PredictionManager.stored_prediction(
+            uow,
+            owner,
+            image,
+            choice,
+            runner,
+            result,
+            note=job.note,
+            job_id=job.id,
+            job_entry_sha256=sha256,
+            admit=False,
+        )
+
+    @staticmethod
+    def _audit(job: Job, owner: User, prediction: Prediction) -> None:
+        AuditManager.record(
+            AuditAction.PREDICTION_CREATE,
+            actor=owner,
+            target_type="prediction",
+            target_id=prediction.id,
+            details={
+                "job_id": str(job.id),
+                "modality": prediction.modality,
+                "label": prediction.label,
+                "model_version": prediction.model_version,
+            },
+        )
+
+    @staticmethod
     def _write_entry(job: Job, owner: User, sha256: str, outcome: _Outcome) -> None:
         """Keep a scored entry as a prediction of the job and settle its items, or settle them failed."""
         if isinstance(outcome, AppError):
             with unit_of_work():
                 _settle(job.id, sha256, status=JobItemStatus.FAILED.value, error=outcome.code)
             return
-        image, choice, runner, result = outcome
         try:
             with unit_of_work() as uow:
-                prediction = PredictionManager.stored_prediction(
-                    uow, owner, image, choice, runner, result, note=job.note, job_id=job.id, job_entry_sha256=sha256
-                )
+                prediction = JobScoring._recorded(uow, job, owner, sha256, outcome)
+                UploadQuota.admit(owner, prediction.stored_bytes)
                 db.session.add(prediction)
                 db.session.flush()  # the unique (job, entry) index speaks here
                 if not _settle(job.id, sha256, status=JobItemStatus.SCORED.value, prediction_id=prediction.id):
                     raise _ItemsGone
-                AuditManager.record(
-                    AuditAction.PREDICTION_CREATE,
-                    actor=owner,
-                    target_type="prediction",
-                    target_id=prediction.id,
-                    details={
-                        "job_id": str(job.id),
-                        "modality": result.modality,
-                        "label": result.label,
-                        "model_version": runner.version,
-                    },
-                )
+                JobScoring._audit(job, owner, prediction)
         except _ItemsGone:
             return
         except ServiceUnavailable:

@@ -201,11 +201,12 @@ class PredictionManager:
         result: RunnerPrediction,
         *,
         note: str | None,
+        admit: bool = True,
         **links: Any,
     ) -> Prediction:
         """The record of a classified upload, its photo (and DICOM original) stored in uow; links: a batch job's
         job_id and job_entry_sha256, or a spot's spot_id and lesion fields. Holds owner's row until uow commits
-        (UploadQuota.admit)."""
+        (UploadQuota.admit); admit=False leaves that to the caller, who admits several records at once."""
         storage = _storage()
         stored_bytes = _stored_size(image)
         image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
@@ -216,7 +217,8 @@ class PredictionManager:
         )
         # After the slow puts, so that the account's row is held only while the record is written; refused,
         # the unit of work removes what was stored.
-        UploadQuota.admit(owner, stored_bytes)
+        if admit:
+            UploadQuota.admit(owner, stored_bytes)
         activation_map = result.activation_map
         return Prediction(
             id=uuid.uuid4(),

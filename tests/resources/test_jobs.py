@@ -11,7 +11,7 @@ import zipfile
 import pytest
 from sqlalchemy import func, select, update
 
-from constants import Role
+from constants import PHOTO_KEY_PREFIX, Role
 from db import db
 from managers.job_scoring import JobScoring
 from models import AuditEvent, Job, JobItem, Prediction
@@ -186,6 +186,9 @@ def test_a_chunk_delivered_again_writes_no_second_prediction(app, client, patien
         for job_id, chunk_key in recording_queue.chunks:
             JobScoring.score_chunk(job_id, chunk_key)
         assert db.session.scalar(select(func.count()).select_from(Prediction)) == 3
+        # The second delivery's photos went with the writes the unique index refused: one photo per prediction.
+        photos = [listed.key for listed in storage.list_objects() if listed.key.startswith(f"{PHOTO_KEY_PREFIX}/")]
+        assert len(photos) == 3
     done = client.get(f"/api/v1/jobs/{job['id']}", headers=patient.headers).get_json()
     assert (done["status"], done["scored"], done["failed"]) == ("done", 4, 0)
 
