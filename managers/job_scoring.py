@@ -35,7 +35,7 @@ from contextlib import closing, contextmanager
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cnn_model.runtime import ModelRunner
@@ -97,6 +97,25 @@ def _settle(job_id: uuid.UUID, sha256: str, **values) -> int:
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def _settle_scored(job_id: uuid.UUID, predictions: dict[str, uuid.UUID]) -> set[str]:
+    """Mark the job's pending items with these bytes (sha256 -> its prediction) scored, in one statement; the
+    hashes that had any (a hash missing: someone else settled or dropped its items)."""
+    if not predictions:
+        return set()
+    settled = db.session.execute(
+        update(JobItem)
+        .where(
+            JobItem.job_id == job_id,
+            JobItem.sha256.in_(predictions),
+            JobItem.status == JobItemStatus.PENDING.value,
+        )
+        .values(status=JobItemStatus.SCORED.value, prediction_id=case(predictions, value=JobItem.sha256))
+        .returning(JobItem.sha256)
+        .execution_options(synchronize_session=False)
+    )
+    return set(settled.scalars())
 
 
 def _is_active(job_id: uuid.UUID) -> bool:
@@ -233,20 +252,21 @@ class JobScoring:
         is written alone (_write_entry), deciding for itself."""
         try:
             with unit_of_work() as uow:
-                written = [
-                    (sha256, JobScoring._recorded(uow, job, owner, sha256, outcome))
+                written = {
+                    sha256: JobScoring._recorded(uow, job, owner, sha256, outcome)
                     for sha256, outcome in outcomes
                     if isinstance(outcome, _Scored)
-                ]
-                UploadQuota.admit(owner, sum(prediction.stored_bytes for _sha256, prediction in written))
-                db.session.add_all(prediction for _sha256, prediction in written)
+                }
+                UploadQuota.admit(owner, sum(prediction.stored_bytes for prediction in written.values()))
+                db.session.add_all(written.values())
                 db.session.flush()  # the unique (job, entry) index speaks here
                 for sha256, outcome in outcomes:
                     if isinstance(outcome, AppError):
                         _settle(job.id, sha256, status=JobItemStatus.FAILED.value, error=outcome.code)
-                for sha256, prediction in written:
-                    if not _settle(job.id, sha256, status=JobItemStatus.SCORED.value, prediction_id=prediction.id):
-                        raise _ItemsGone
+                predictions = {sha256: prediction.id for sha256, prediction in written.items()}
+                if _settle_scored(job.id, predictions) != predictions.keys():
+                    raise _ItemsGone
+                for prediction in written.values():
                     JobScoring._audit(job, owner, prediction)
         except ServiceUnavailable:
             raise  # storage or the database away: the chunk is retried, its items stay pending
