@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_model.gate import GateStatistics, ModalityGate, preprocess_for_gate
+from cnn_model.gate import ForeignBoundary, GateStatistics, ModalityGate, preprocess_for_gate
 from cnn_model.modalities import MODALITIES
 from cnn_model.runtime import ARTIFACTS_DIR, ArtifactError
 from config import PROJECT_ROOT
@@ -92,6 +92,25 @@ def test_decision_picks_the_nearest_modality_relative_to_its_threshold_and_refus
     assert statistics.typicality(distances)[0].tolist() == pytest.approx([2 / 3, 2 / 3])  # share at least as far
 
 
+def test_the_near_domain_boundary_refuses_what_lies_nearer_the_foreign_close_ups_than_the_cut_off():
+    statistics = GateStatistics(
+        modalities=("a", "b"),
+        means=np.zeros((2, 1)),
+        whitening=np.ones((2, 1, 1)),
+        thresholds=np.array([1.0, 10.0]),
+        held_out_distances=(np.array([0.2, 0.5, 1.0]), np.array([2.0, 5.0, 10.0])),
+        foreign=ForeignBoundary(mean=np.zeros(1), whitening=np.ones((1, 1)), cutoffs=np.array([0.0, 10.0])),
+    )
+    distances = np.array([[0.3, 4.0], [0.3, 4.0], [2.0, 4.0], [2.0, 4.0], [2.0, 11.0]])
+    foreign = np.array([0.5, 0.2, 3.0, 2.0, 0.0])
+    # a: 0.09 - 0.25 <= 0 kept, 0.09 - 0.04 > 0 refused; b: 16 - 9 <= 10 kept, 16 - 4 > 10 refused;
+    # beyond every threshold stays refused whatever the foreign distance.
+    assert statistics.decide(distances, foreign) == ["a", None, "b", None, None]
+    assert statistics.decide(distances[:, :], np.full(5, 100.0)) == ["a", "a", "b", "b", None]
+    with pytest.raises(ValueError, match="foreign_distances"):
+        statistics.decide(distances)
+
+
 def test_an_altered_statistics_file_is_refused(tmp_path):
     altered = tmp_path / "gate"
     shutil.copytree(GATE_DIR, altered)
@@ -127,3 +146,28 @@ def test_detect_cli_prints_one_json_object_per_file(tmp_path):
     assert [line["path"] for line in lines] == [str(xray), str(foreign)]
     assert [line["modality"] for line in lines] == ["chest_xray", None]
     assert set(lines[0]["scores"]) == set(MODALITIES)
+
+
+def test_fitting_sets_a_cut_off_that_refuses_the_foreign_cluster_inside_a_modalitys_threshold(tmp_path):
+    from cnn_model.training.gate import CUTOFF_PERCENTILE, fit_statistics
+
+    rng = np.random.default_rng(0)
+    features = {"a": rng.normal(size=(1000, 2)), "b": rng.normal(size=(1000, 2)) + 20}
+    folds = {m: np.arange(len(x)) % 5 for m, x in features.items()}
+    foreign = rng.normal(size=(300, 2)) * 0.1 + [1.5, 0.0]
+    probe = np.array([[1.5, 0.0], [0.0, 0.0], [20.0, 20.0]])
+
+    without = fit_statistics(features, folds)
+    assert without.foreign is None and without.decide_features(probe) == ["a", "a", "b"]
+    statistics = fit_statistics(features, folds, foreign)
+    assert statistics.decide_features(probe) == [None, "a", "b"]  # inside a's threshold, but among the foreign
+    assert np.array_equal(statistics.thresholds, without.thresholds)
+    kept = [statistics.decide_features(x).count(m) / len(x) for m, x in features.items()]
+    assert min(kept) >= CUTOFF_PERCENTILE / 100 - 0.005  # fitted images: about the percentile's share kept
+
+    statistics.save(tmp_path / "stats.npz")
+    loaded = GateStatistics.load(tmp_path / "stats.npz")
+    assert loaded.decide_features(probe) == [None, "a", "b"]
+    assert np.allclose(loaded.foreign.cutoffs, statistics.foreign.cutoffs)
+    without.save(tmp_path / "old.npz")
+    assert GateStatistics.load(tmp_path / "old.npz").foreign is None
