@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import shutil
@@ -19,6 +21,8 @@ from config import PROJECT_ROOT
 from tests.support.images import sample_images
 
 GATE_DIR = ARTIFACTS_DIR / "gate"
+GATE_VERSION = "1.1.0"
+CAT = "skimage:chelsea"  # the held-out near-domain source 1.0.0 let through as a skin lesion (13 of 30 refused)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +115,56 @@ def test_the_near_domain_boundary_refuses_what_lies_nearer_the_foreign_close_ups
         statistics.decide(distances)
 
 
+def test_the_shipped_gate_has_the_near_domain_boundary():
+    statistics = GateStatistics.load(GATE_DIR / "stats.npz")
+    assert statistics.foreign is not None
+    assert statistics.foreign.cutoffs.shape == (len(statistics.modalities),)
+    assert statistics.foreign.whitening.shape == (statistics.means.shape[1],) * 2
+
+
+@pytest.fixture(scope="module")
+def cat_close_ups():
+    pytest.importorskip("skimage")
+    from cnn_model.training.near_domain import HELD_OUT, near_domain_images
+
+    images = [image for _kind, _name, image in near_domain_images(HELD_OUT, sources={CAT})]
+    assert len(images) == 30
+    return images
+
+
+def test_the_shipped_gate_refuses_the_held_out_cat_close_ups(gate, cat_close_ups):
+    refused = sum(result.modality is None for result in gate.detect_batch(cat_close_ups))
+    assert refused >= 25, f"{refused} of 30 cat close-ups refused"
+
+
+def _gate_without_the_boundary(tmp_path):
+    """The shipped gate with the near-domain part taken out of its statistics (as 1.0.0's stats.npz)."""
+    old = tmp_path / "gate"
+    shutil.copytree(GATE_DIR, old)
+    with np.load(old / "stats.npz") as data:
+        arrays = {k: data[k] for k in data.files if not k.startswith("foreign_")}
+    assert len(arrays) < len(np.load(GATE_DIR / "stats.npz").files)
+    with (old / "stats.npz").open("wb") as file:
+        np.savez_compressed(file, **arrays)
+    card = json.loads((old / "card.json").read_text())
+    card["artifact"]["sha256"]["stats.npz"] = hashlib.sha256((old / "stats.npz").read_bytes()).hexdigest()
+    (old / "card.json").write_text(json.dumps(card))
+    return ModalityGate(old)
+
+
+def test_statistics_without_the_boundary_decide_by_the_distances_alone(gate, tmp_path, cat_close_ups):
+    old = _gate_without_the_boundary(tmp_path)
+    assert old.statistics.foreign is None
+    images = [*(path for modality in MODALITIES for path in sample_images(modality)), *cat_close_ups]
+    features = gate.network.features(np.stack([preprocess_for_gate(image) for image in images]))
+    by_distance_alone = dataclasses.replace(gate.statistics, foreign=None).decide(gate.statistics.distances(features))
+    assert [result.modality for result in old.detect_batch(images)] == by_distance_alone
+    shipped = [result.modality for result in gate.detect_batch(images)]
+    # The boundary only ever adds refusals: every image it accepts, the old rule gives the same kind.
+    assert all(new is None or new == before for new, before in zip(shipped, by_distance_alone, strict=True))
+    assert shipped.count(None) > by_distance_alone.count(None)
+
+
 def test_an_altered_statistics_file_is_refused(tmp_path):
     altered = tmp_path / "gate"
     shutil.copytree(GATE_DIR, altered)
@@ -124,11 +178,21 @@ def test_an_altered_statistics_file_is_refused(tmp_path):
 
 def test_card_reports_the_goals_met_on_grouped_folds_and_foreign_images():
     card = json.loads((GATE_DIR / "card.json").read_text())
+    assert card["version"] == GATE_VERSION
     pooled = card["metrics"]["grouped_5_fold"]["pooled"]
     assert pooled["right"] >= 0.995 and pooled["refused"] <= 0.01
     assert card["metrics"]["foreign"]["refused_share"] >= 0.90
     assert card["serving"]["size_mb"] <= 2.0
     assert card["modalities"] == list(MODALITIES)
+
+
+def test_card_reports_the_held_out_near_domain_close_ups_by_source():
+    card = json.loads((GATE_DIR / "card.json").read_text())
+    near = card["metrics"]["near_domain_held_out"]
+    assert near["part"] == "held_out" and near["images"] == sum(e["images"] for e in near["by_source"].values())
+    assert near["by_source"][CAT]["refused"] >= 25
+    assert card["data"]["near_domain_fit"]["images"] > 0
+    assert CAT not in card["data"]["near_domain_fit"]["sources"]
 
 
 def test_detect_cli_prints_one_json_object_per_file(tmp_path):
