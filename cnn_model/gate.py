@@ -7,6 +7,12 @@ each modality says how far it lies from that modality's images. The nearest moda
 against its own threshold, is the answer; an image beyond every modality's threshold is none of
 ours. Thresholds sit at a high percentile of distances of held-out training images (cross-fitted),
 so no foreign image was needed to set them.
+
+Since 1.1.0 the statistics also hold a near-domain boundary: one more Gaussian, fitted on close-ups of
+pictures that are none of our kinds (animals, faces, textures), and per modality a cut-off on
+d_modality² − d_foreign² (a log-likelihood ratio up to constants). An image the rule above gives to a
+modality is refused when it lies that much nearer to the foreign close-ups. Statistics without the
+boundary (gate 1.0.0) decide as before.
 """
 
 from __future__ import annotations
@@ -38,6 +44,19 @@ def preprocess_for_gate(source: ImageSource) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ForeignBoundary:
+    """The near-domain refusal: a Gaussian of foreign close-ups and, per modality, a cut-off on d_m² − d_foreign²."""
+
+    mean: np.ndarray  # (D,)
+    whitening: np.ndarray  # (D, D): as GateStatistics.whitening, for the foreign close-ups
+    cutoffs: np.ndarray  # (M,): refuse an image given to modality m when d_m² − d_foreign² exceeds cutoffs[m]
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """(N, D) descriptions -> (N,) Mahalanobis distances to the foreign close-ups."""
+        return np.sqrt(np.square((features - self.mean) @ self.whitening).sum(axis=-1))
+
+
+@dataclass(frozen=True)
 class GateStatistics:
     """Per modality: the mean description, a whitening matrix and the sorted held-out distances."""
 
@@ -46,12 +65,17 @@ class GateStatistics:
     whitening: np.ndarray  # (M, D, D): Cholesky factor L of the inverse covariance, d = |L^T (x - mean)|
     thresholds: np.ndarray  # (M,): the distance beyond which an image is not of that modality
     held_out_distances: tuple[np.ndarray, ...]  # per modality, sorted ascending
+    foreign: ForeignBoundary | None = None  # the near-domain boundary (1.1.0); None: distances alone decide
 
     def distances(self, features: np.ndarray) -> np.ndarray:
         """(N, D) descriptions -> (N, M) Mahalanobis distances to each modality."""
         centred = features[:, None, :] - self.means[None]  # (N, M, D)
         projected = np.einsum("nmd,mde->nme", centred, self.whitening)
         return np.sqrt(np.square(projected).sum(axis=-1))
+
+    def foreign_distances(self, features: np.ndarray) -> np.ndarray | None:
+        """(N, D) descriptions -> (N,) distances to the foreign close-ups, or None without the boundary."""
+        return None if self.foreign is None else self.foreign.distances(features)
 
     def typicality(self, distances: np.ndarray) -> np.ndarray:
         """(N, M) distances -> the share of each modality's held-out images lying at least as far (0..1)."""
@@ -61,11 +85,25 @@ class GateStatistics:
             scores[:, m] = farther / len(held_out)
         return scores
 
-    def decide(self, distances: np.ndarray) -> list[str | None]:
-        """The modality each image is nearest to (relative to that modality's threshold), or None beyond all."""
+    def decide(self, distances: np.ndarray, foreign_distances: np.ndarray | None = None) -> list[str | None]:
+        """The modality each image is nearest to (relative to that modality's threshold), or None beyond all.
+
+        With the near-domain boundary, an image given to modality m is also None when
+        d_m² − d_foreign² exceeds m's cut-off (foreign_distances from foreign_distances()).
+        """
         relative = distances / self.thresholds[None]
         nearest = relative.argmin(axis=1)
-        return [self.modalities[m] if relative[i, m] <= 1.0 else None for i, m in enumerate(nearest)]
+        accepted = relative[np.arange(len(nearest)), nearest] <= 1.0
+        if self.foreign is not None:
+            if foreign_distances is None:
+                raise ValueError("these statistics have a near-domain boundary: pass foreign_distances")
+            chosen = distances[np.arange(len(nearest)), nearest]
+            accepted &= np.square(chosen) - np.square(foreign_distances) <= self.foreign.cutoffs[nearest]
+        return [self.modalities[m] if ok else None for m, ok in zip(nearest, accepted, strict=True)]
+
+    def decide_features(self, features: np.ndarray) -> list[str | None]:
+        """decide() straight from (N, D) descriptions."""
+        return self.decide(self.distances(features), self.foreign_distances(features))
 
     def save(self, path: Path) -> None:
         np.savez_compressed(
@@ -78,18 +116,35 @@ class GateStatistics:
                 f"held_out_{m}": d.astype(np.float32)
                 for m, d in zip(self.modalities, self.held_out_distances, strict=True)
             },
+            **(
+                {}
+                if self.foreign is None
+                else {
+                    "foreign_mean": self.foreign.mean.astype(np.float32),
+                    "foreign_whitening": self.foreign.whitening.astype(np.float32),
+                    "foreign_cutoffs": self.foreign.cutoffs.astype(np.float64),
+                }
+            ),
         )
 
     @classmethod
     def load(cls, path: Path) -> GateStatistics:
         with np.load(path) as data:
             modalities = tuple(str(m) for m in data["modalities"])
+            foreign = None
+            if "foreign_mean" in data.files:  # gate 1.1.0 on; older statistics have no boundary
+                foreign = ForeignBoundary(
+                    mean=data["foreign_mean"].astype(np.float64),
+                    whitening=data["foreign_whitening"].astype(np.float64),
+                    cutoffs=data["foreign_cutoffs"],
+                )
             return cls(
                 modalities=modalities,
                 means=data["means"].astype(np.float64),
                 whitening=data["whitening"].astype(np.float64),
                 thresholds=data["thresholds"],
                 held_out_distances=tuple(np.sort(data[f"held_out_{m}"].astype(np.float64)) for m in modalities),
+                foreign=foreign,
             )
 
 
@@ -159,14 +214,14 @@ class ModalityGate:
         """detect() for several images at once, with the same answers (one interpreter borrowed for all)."""
         if not sources:
             return []
-        distances = self.statistics.distances(
-            self.network.features(np.stack([preprocess_for_gate(s) for s in sources]))
-        )
+        features = self.network.features(np.stack([preprocess_for_gate(s) for s in sources]))
+        distances = self.statistics.distances(features)
+        decided = self.statistics.decide(distances, self.statistics.foreign_distances(features))
         scores = self.statistics.typicality(distances)
         return [
             GateResult(
                 modality=modality,
                 scores={m: round(float(s), 4) for m, s in zip(self.modalities, row, strict=True)},
             )
-            for modality, row in zip(self.statistics.decide(distances), scores, strict=True)
+            for modality, row in zip(decided, scores, strict=True)
         ]

@@ -64,6 +64,11 @@ def main(argv=None) -> int:
     train_gate.add_argument(
         "--foreign-folder", type=Path, action="append", default=[], help="extra foreign PNGs (e.g. screenshots)"
     )
+    train_gate.add_argument(
+        "--keep-network",
+        action="store_true",
+        help="refit the statistics on the feature network already exported in the artifacts folder (model.tflite kept)",
+    )
 
     args = parser.parse_args(argv)
     try:
@@ -93,6 +98,7 @@ def _run(args) -> int:
             backbone=args.backbone or DEFAULT_BACKBONE,
             artifacts_dir=args.artifacts_dir or ARTIFACTS_DIR,
             foreign_folders=tuple(args.foreign_folder),
+            keep_network=args.keep_network,
         )
         print(json.dumps({k: card[k] for k in ("version", "metrics", "serving")}, indent=2))
         return 0

@@ -11,6 +11,13 @@
    the held-out figures of the card.
 4. The shipped statistics are fitted on all images, thresholds cross-fitted over the five folds,
    and checked on the foreign images of cnn_model.foreign.
+5. The near-domain boundary (1.1.0): one more Gaussian fitted on the close-ups of the *fit* part of
+   near_domain.py, and per modality a cut-off on d_m² − d_foreign², the CUTOFF_PERCENTILE of that score
+   on the modality's own images, cross-fitted over the same folds as the thresholds (and nested inside
+   the cross-validation of 3). The *held-out* close-ups are only scored, for the card.
+
+`--keep-network` fits the statistics on the features of the feature network already exported in the
+artifacts folder (model.tflite unchanged, its export check kept from the card) instead of rebuilding it.
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..card import CARD_FILE, MODEL_FILE, GateCard
+from ..card import CARD_FILE, MODEL_FILE, ArtifactError, GateCard
 from ..gate import (
     GATE_DIR_NAME,
     GATE_INPUT_SIZE,
     STATS_FILE,
     FeatureNetwork,
+    ForeignBoundary,
     GateStatistics,
     ModalityGate,
     preprocess_for_gate,
@@ -35,6 +43,7 @@ from ..gate import (
 from ..modalities import MODALITIES
 from .crossval.folds import labelled_samples, load_folds
 from .foreign import foreign_images
+from .near_domain import FIT, HELD_OUT, SOURCES, check_near_domain, near_domain_images
 
 FEATURE_LAYER = "block4c_add"
 # Ledoit-Wolf-style shrinkage toward a scaled identity: the smallest sets (cervical, breast) have a few
@@ -43,7 +52,10 @@ SHRINKAGE = 0.05
 # A modality's threshold: this percentile of its images' held-out distances. Chosen on the cross-validated
 # figures (99.0 and 99.5 refused 0.6-1.4% of real images; foreign images were refused at all three).
 THRESHOLD_PERCENTILE = 99.9
-VERSION = "1.0.0"
+# The near-domain boundary's cut-off per modality: this percentile of d_m² − d_foreign² on the modality's own
+# images (cross-fitted). 99.9 refused 13 real images of 9,053 at nested CV, 99.95 refused 11; 1.0.0 refused 10.
+CUTOFF_PERCENTILE = 99.95
+VERSION = "1.1.0"
 LATENCY_IMAGES = 50
 
 
@@ -97,10 +109,19 @@ def _distance(features: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> 
     return np.sqrt(np.square((features - mean) @ whitening).sum(axis=1))
 
 
-def fit_statistics(features: dict[str, np.ndarray], folds: dict[str, np.ndarray]) -> GateStatistics:
-    """Fit every modality on all its given images; thresholds from cross-fitted distances over the given folds."""
+def fit_statistics(
+    features: dict[str, np.ndarray], folds: dict[str, np.ndarray], foreign_features: np.ndarray | None = None
+) -> GateStatistics:
+    """Fit every modality on all its given images; thresholds from cross-fitted distances over the given folds.
+
+    With foreign_features (the near-domain fit close-ups), also the foreign Gaussian and per modality the
+    cut-off on d_m² − d_foreign², from the same cross-fitted distances d_m.
+    """
     modalities = tuple(features)
-    means, whitenings, thresholds, held_out = [], [], [], []
+    foreign_mean = foreign_whitening = None
+    if foreign_features is not None:
+        foreign_mean, foreign_whitening = fit_modality(foreign_features)
+    means, whitenings, thresholds, held_out, cutoffs = [], [], [], [], []
     for modality in modalities:
         x, fold = features[modality], folds[modality]
         distances = np.empty(len(x))
@@ -112,12 +133,18 @@ def fit_statistics(features: dict[str, np.ndarray], folds: dict[str, np.ndarray]
         whitenings.append(whitening)
         thresholds.append(np.percentile(distances, THRESHOLD_PERCENTILE))
         held_out.append(np.sort(distances))
+        if foreign_features is not None:
+            ratio = np.square(distances) - np.square(_distance(x, foreign_mean, foreign_whitening))
+            cutoffs.append(np.percentile(ratio, CUTOFF_PERCENTILE))
     return GateStatistics(
         modalities=modalities,
         means=np.stack(means),
         whitening=np.stack(whitenings),
         thresholds=np.array(thresholds),
         held_out_distances=tuple(held_out),
+        foreign=None
+        if foreign_features is None
+        else ForeignBoundary(mean=foreign_mean, whitening=foreign_whitening, cutoffs=np.array(cutoffs)),
     )
 
 
@@ -125,7 +152,7 @@ def score_decisions(statistics: GateStatistics, features: dict[str, np.ndarray])
     """Per true modality: how many images were given the right modality, another one, or refused."""
     out = {}
     for modality, x in features.items():
-        decided = statistics.decide(statistics.distances(x))
+        decided = statistics.decide_features(x)
         right = sum(d == modality for d in decided)
         refused = sum(d is None for d in decided)
         out[modality] = {"images": len(x), "right": right, "refused": refused, "wrong": len(x) - right - refused}
@@ -137,12 +164,17 @@ def _rates(counts: dict) -> dict:
     return {key: round(sum(c[key] for c in counts.values()) / images, 5) for key in ("right", "refused", "wrong")}
 
 
-def cross_validate(features: dict[str, np.ndarray], folds: dict[str, np.ndarray]) -> dict:
-    """Grouped 5-fold figures: fit on four folds (thresholds cross-fitted inside them), score the fifth."""
+def cross_validate(
+    features: dict[str, np.ndarray], folds: dict[str, np.ndarray], foreign_features: np.ndarray | None = None
+) -> dict:
+    """Grouped 5-fold figures: fit on four folds (thresholds and cut-offs cross-fitted inside them), score the fifth.
+
+    The foreign Gaussian is fitted on all of foreign_features in every fold: none of them is a real image.
+    """
     per_fold, pooled = [], {m: {"images": 0, "right": 0, "refused": 0, "wrong": 0} for m in features}
     for k in sorted(set(np.concatenate(list(folds.values())).tolist())):
         train = {m: x[folds[m] != k] for m, x in features.items()}
-        statistics = fit_statistics(train, {m: f[f != k] for m, f in folds.items()})
+        statistics = fit_statistics(train, {m: f[f != k] for m, f in folds.items()}, foreign_features)
         counts = score_decisions(statistics, {m: x[folds[m] == k] for m, x in features.items()})
         per_fold.append(_rates(counts))
         for m, c in counts.items():
@@ -199,35 +231,45 @@ def measure_latency(gate: ModalityGate, sources: list[Path]) -> dict:
     }
 
 
-def train_gate(*, data_root: Path, backbone: Path, artifacts_dir: Path, foreign_folders: tuple[Path, ...] = ()) -> dict:
-    """Export the feature network, fit and cross-validate the statistics, write the gate's artifact folder."""
+def train_gate(
+    *,
+    data_root: Path,
+    backbone: Path,
+    artifacts_dir: Path,
+    foreign_folders: tuple[Path, ...] = (),
+    keep_network: bool = False,
+) -> dict:
+    """Export the feature network (or keep the exported one), fit and cross-validate the statistics, write the gate."""
     out_dir = Path(artifacts_dir) / GATE_DIR_NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     samples = {m: labelled_samples(m, data_root) for m in MODALITIES}
     folds = {m: np.array(load_folds(m, s)) for m, s in samples.items()}
 
-    network = build_feature_network(backbone)
-    check = np.stack(
-        [preprocess_for_gate(s.path) for m in MODALITIES for s in samples[m][:: max(1, len(samples[m]) // 25)]]
-    )
-    export_check = export_feature_network(network, out_dir / MODEL_FILE, check)
-    print(f"exported {out_dir / MODEL_FILE}: {export_check}", flush=True)
+    if keep_network:
+        if not (out_dir / MODEL_FILE).is_file() or not (out_dir / CARD_FILE).is_file():
+            raise ArtifactError(f"{out_dir}: --keep-network needs the exported {MODEL_FILE} and its {CARD_FILE}")
+        export_check = GateCard.load(out_dir / CARD_FILE).export_check
+        print(f"kept {out_dir / MODEL_FILE} (export check {export_check})", flush=True)
+    else:
+        network = build_feature_network(backbone)
+        check = np.stack(
+            [preprocess_for_gate(s.path) for m in MODALITIES for s in samples[m][:: max(1, len(samples[m]) // 25)]]
+        )
+        export_check = export_feature_network(network, out_dir / MODEL_FILE, check)
+        print(f"exported {out_dir / MODEL_FILE}: {export_check}", flush=True)
 
     network_lite = FeatureNetwork((out_dir / MODEL_FILE).read_bytes())
     features = {}
     for modality in MODALITIES:
-        features[modality] = np.concatenate(
-            [
-                network_lite.features(np.stack([preprocess_for_gate(s.path) for s in samples[modality][i : i + 64]]))
-                for i in range(0, len(samples[modality]), 64)
-            ]
-        )
+        features[modality] = _describe(network_lite, [s.path for s in samples[modality]])
         print(f"{modality}: {len(features[modality])} images described", flush=True)
+    near_domain_fit = _describe(network_lite, [image for _kind, _name, image in near_domain_images(FIT)])
+    print(f"near-domain fit part: {len(near_domain_fit)} close-ups described", flush=True)
 
-    cv = cross_validate(features, folds)
+    cv = cross_validate(features, folds, near_domain_fit)
     print(f"grouped 5-fold: {cv['mean_sd']} pooled {cv['pooled']}", flush=True)
-    fit_statistics(features, folds).save(out_dir / STATS_FILE)
+    fit_statistics(features, folds, near_domain_fit).save(out_dir / STATS_FILE)
 
     card = {
         "name": "medsight-modality-gate",
@@ -240,7 +282,11 @@ def train_gate(*, data_root: Path, backbone: Path, artifacts_dir: Path, foreign_
             f"per modality a mean and a covariance shrunk {SHRINKAGE:.0%} toward a scaled identity; an image is of "
             "the modality it is nearest to by Mahalanobis distance relative to that modality's threshold, and of "
             f"none when beyond every threshold. Thresholds: the {THRESHOLD_PERCENTILE}th percentile of the "
-            "modality's own held-out distances (cross-fitted over the grouped folds); no foreign image set them."
+            "modality's own held-out distances (cross-fitted over the grouped folds); no foreign image set them. "
+            "Near-domain boundary: one more Gaussian (the same shrinkage) fitted on the close-ups of the fit part of "
+            "cnn_model/training/near_domain.py; an image given to modality m is refused when d_m^2 - d_foreign^2 "
+            f"exceeds m's cut-off, the {CUTOFF_PERCENTILE}th percentile of that score on m's own images "
+            "(cross-fitted over the grouped folds)."
         ),
         "score": (
             "Per modality, the share of that modality's own held-out images that lie at least as far from it as "
@@ -250,11 +296,16 @@ def train_gate(*, data_root: Path, backbone: Path, artifacts_dir: Path, foreign_
             "source": "shared/datasets/<modality>/train and val, every labelled image",
             "images": {m: len(x) for m, x in features.items()},
             "folds": "model_runs/<modality>/folds.json (whole lesions, patients, smears, near-duplicate groups)",
+            "near_domain_fit": {
+                "images": len(near_domain_fit),
+                "sources": [source.name for source in SOURCES if source.part == FIT],
+            },
         },
-        "metrics": {"grouped_5_fold": cv, "foreign": None},
+        "metrics": {"grouped_5_fold": cv, "foreign": None, "near_domain_held_out": None},
         "export_check": export_check,
         "serving": {},
         "artifact": {"sha256": {}},
+        "training_seconds": round(time.time() - started, 1),  # so far; the final figure is written below
     }
     _write_card(out_dir, card)
     gate = ModalityGate(out_dir)
@@ -262,6 +313,10 @@ def train_gate(*, data_root: Path, backbone: Path, artifacts_dir: Path, foreign_
     print(
         f"foreign: {card['metrics']['foreign']['refused']}/{card['metrics']['foreign']['images']} refused", flush=True
     )
+    card["metrics"]["near_domain_held_out"] = check_near_domain(gate, HELD_OUT)
+    near = card["metrics"]["near_domain_held_out"]
+    refused_by_source = {name: f"{e['refused']}/{e['images']}" for name, e in near["by_source"].items()}
+    print(f"near-domain held out: {near['refused']}/{near['images']} refused, {refused_by_source}", flush=True)
     latency_sources = [s.path for m in MODALITIES for s in samples[m][:: max(1, len(samples[m]) // 12)]][
         :LATENCY_IMAGES
     ]
@@ -270,6 +325,16 @@ def train_gate(*, data_root: Path, backbone: Path, artifacts_dir: Path, foreign_
     card["training_seconds"] = round(time.time() - started, 1)
     _write_card(out_dir, card)
     return card
+
+
+def _describe(network: FeatureNetwork, sources: list, batch: int = 64) -> np.ndarray:
+    """(N, D) descriptions of the sources by the exported network, through the serving preprocessing."""
+    return np.concatenate(
+        [
+            network.features(np.stack([preprocess_for_gate(s) for s in sources[i : i + batch]]))
+            for i in range(0, len(sources), batch)
+        ]
+    )
 
 
 def _write_card(out_dir: Path, card: dict) -> None:

@@ -9,7 +9,7 @@ crop of a held-out picture is ever seen in fitting. Licences, as the packages st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,10 +102,13 @@ def close_ups(image: Image.Image, rng: np.random.Generator, crops: int) -> Itera
         yield f"crop{i}", crop
 
 
-def near_domain_images(part: str) -> Iterator[tuple[str, str, Image.Image]]:
-    """(kind, name, image) for every close-up of the part's sources; the same list every time."""
+def near_domain_images(part: str, sources: Collection[str] | None = None) -> Iterator[tuple[str, str, Image.Image]]:
+    """(kind, name, image) for every close-up of the part's sources (of those named, if given); the same every time.
+
+    Each source's close-ups depend on its name only, so naming a few sources gives the same close-ups of them.
+    """
     for source in SOURCES:
-        if source.part != part:
+        if source.part != part or (sources is not None and source.name not in sources):
             continue
         rng = np.random.default_rng(_seed(source.name))
         pictures = _pictures(source)
@@ -120,17 +123,26 @@ def _seed(name: str) -> int:
     return int.from_bytes(name.encode("utf-8")[:8].ljust(8, b"\0"), "little") % 2**32
 
 
+def source_of(name: str) -> str:
+    """The source picture a close-up's name (from near_domain_images) was cut from."""
+    return next(s.name for s in SOURCES if name.startswith(f"{s.name}-"))
+
+
 def check_near_domain(gate, part: str = HELD_OUT) -> dict:
-    """How many of the part's close-ups the gate refuses, by kind, with what it took the others for."""
+    """How many of the part's close-ups the gate refuses, by kind and by source, with what it took the others for."""
     by_kind: dict[str, dict] = {}
-    for kind, _name, image in near_domain_images(part):
+    by_source: dict[str, dict] = {}
+    for kind, name, image in near_domain_images(part):
         taken_for = gate.detect(image).modality
-        entry = by_kind.setdefault(kind, {"images": 0, "refused": 0, "taken_for": {}})
-        entry["images"] += 1
-        if taken_for is None:
-            entry["refused"] += 1
-        else:
-            entry["taken_for"][taken_for] = entry["taken_for"].get(taken_for, 0) + 1
+        for entry in (
+            by_kind.setdefault(kind, {"images": 0, "refused": 0, "taken_for": {}}),
+            by_source.setdefault(source_of(name), {"images": 0, "refused": 0, "taken_for": {}}),
+        ):
+            entry["images"] += 1
+            if taken_for is None:
+                entry["refused"] += 1
+            else:
+                entry["taken_for"][taken_for] = entry["taken_for"].get(taken_for, 0) + 1
     images = sum(e["images"] for e in by_kind.values())
     refused = sum(e["refused"] for e in by_kind.values())
     return {
@@ -139,6 +151,7 @@ def check_near_domain(gate, part: str = HELD_OUT) -> dict:
         "refused": refused,
         "refused_share": round(refused / images, 4),
         "by_kind": by_kind,
+        "by_source": by_source,
     }
 
 

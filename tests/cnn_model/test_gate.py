@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import shutil
@@ -12,13 +14,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_model.gate import GateStatistics, ModalityGate, preprocess_for_gate
+from cnn_model.gate import ForeignBoundary, GateStatistics, ModalityGate, preprocess_for_gate
 from cnn_model.modalities import MODALITIES
 from cnn_model.runtime import ARTIFACTS_DIR, ArtifactError
 from config import PROJECT_ROOT
 from tests.support.images import sample_images
 
 GATE_DIR = ARTIFACTS_DIR / "gate"
+GATE_VERSION = "1.1.0"
+CAT = "skimage:chelsea"  # the held-out near-domain source 1.0.0 let through as a skin lesion (13 of 30 refused)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +96,75 @@ def test_decision_picks_the_nearest_modality_relative_to_its_threshold_and_refus
     assert statistics.typicality(distances)[0].tolist() == pytest.approx([2 / 3, 2 / 3])  # share at least as far
 
 
+def test_the_near_domain_boundary_refuses_what_lies_nearer_the_foreign_close_ups_than_the_cut_off():
+    statistics = GateStatistics(
+        modalities=("a", "b"),
+        means=np.zeros((2, 1)),
+        whitening=np.ones((2, 1, 1)),
+        thresholds=np.array([1.0, 10.0]),
+        held_out_distances=(np.array([0.2, 0.5, 1.0]), np.array([2.0, 5.0, 10.0])),
+        foreign=ForeignBoundary(mean=np.zeros(1), whitening=np.ones((1, 1)), cutoffs=np.array([0.0, 10.0])),
+    )
+    distances = np.array([[0.3, 4.0], [0.3, 4.0], [2.0, 4.0], [2.0, 4.0], [2.0, 11.0]])
+    foreign = np.array([0.5, 0.2, 3.0, 2.0, 0.0])
+    # a: 0.09 - 0.25 <= 0 kept, 0.09 - 0.04 > 0 refused; b: 16 - 9 <= 10 kept, 16 - 4 > 10 refused;
+    # beyond every threshold stays refused whatever the foreign distance.
+    assert statistics.decide(distances, foreign) == ["a", None, "b", None, None]
+    assert statistics.decide(distances[:, :], np.full(5, 100.0)) == ["a", "a", "b", "b", None]
+    with pytest.raises(ValueError, match="foreign_distances"):
+        statistics.decide(distances)
+
+
+def test_the_shipped_gate_has_the_near_domain_boundary():
+    statistics = GateStatistics.load(GATE_DIR / "stats.npz")
+    assert statistics.foreign is not None
+    assert statistics.foreign.cutoffs.shape == (len(statistics.modalities),)
+    assert statistics.foreign.whitening.shape == (statistics.means.shape[1],) * 2
+
+
+@pytest.fixture(scope="module")
+def cat_close_ups():
+    pytest.importorskip("skimage")
+    from cnn_model.training.near_domain import HELD_OUT, near_domain_images
+
+    images = [image for _kind, _name, image in near_domain_images(HELD_OUT, sources={CAT})]
+    assert len(images) == 30
+    return images
+
+
+def test_the_shipped_gate_refuses_the_held_out_cat_close_ups(gate, cat_close_ups):
+    refused = sum(result.modality is None for result in gate.detect_batch(cat_close_ups))
+    assert refused >= 25, f"{refused} of 30 cat close-ups refused"
+
+
+def _gate_without_the_boundary(tmp_path):
+    """The shipped gate with the near-domain part taken out of its statistics (as 1.0.0's stats.npz)."""
+    old = tmp_path / "gate"
+    shutil.copytree(GATE_DIR, old)
+    with np.load(old / "stats.npz") as data:
+        arrays = {k: data[k] for k in data.files if not k.startswith("foreign_")}
+    assert len(arrays) < len(np.load(GATE_DIR / "stats.npz").files)
+    with (old / "stats.npz").open("wb") as file:
+        np.savez_compressed(file, **arrays)
+    card = json.loads((old / "card.json").read_text())
+    card["artifact"]["sha256"]["stats.npz"] = hashlib.sha256((old / "stats.npz").read_bytes()).hexdigest()
+    (old / "card.json").write_text(json.dumps(card))
+    return ModalityGate(old)
+
+
+def test_statistics_without_the_boundary_decide_by_the_distances_alone(gate, tmp_path, cat_close_ups):
+    old = _gate_without_the_boundary(tmp_path)
+    assert old.statistics.foreign is None
+    images = [*(path for modality in MODALITIES for path in sample_images(modality)), *cat_close_ups]
+    features = gate.network.features(np.stack([preprocess_for_gate(image) for image in images]))
+    by_distance_alone = dataclasses.replace(gate.statistics, foreign=None).decide(gate.statistics.distances(features))
+    assert [result.modality for result in old.detect_batch(images)] == by_distance_alone
+    shipped = [result.modality for result in gate.detect_batch(images)]
+    # The boundary only ever adds refusals: every image it accepts, the old rule gives the same kind.
+    assert all(new is None or new == before for new, before in zip(shipped, by_distance_alone, strict=True))
+    assert shipped.count(None) > by_distance_alone.count(None)
+
+
 def test_an_altered_statistics_file_is_refused(tmp_path):
     altered = tmp_path / "gate"
     shutil.copytree(GATE_DIR, altered)
@@ -105,11 +178,21 @@ def test_an_altered_statistics_file_is_refused(tmp_path):
 
 def test_card_reports_the_goals_met_on_grouped_folds_and_foreign_images():
     card = json.loads((GATE_DIR / "card.json").read_text())
+    assert card["version"] == GATE_VERSION
     pooled = card["metrics"]["grouped_5_fold"]["pooled"]
     assert pooled["right"] >= 0.995 and pooled["refused"] <= 0.01
     assert card["metrics"]["foreign"]["refused_share"] >= 0.90
     assert card["serving"]["size_mb"] <= 2.0
     assert card["modalities"] == list(MODALITIES)
+
+
+def test_card_reports_the_held_out_near_domain_close_ups_by_source():
+    card = json.loads((GATE_DIR / "card.json").read_text())
+    near = card["metrics"]["near_domain_held_out"]
+    assert near["part"] == "held_out" and near["images"] == sum(e["images"] for e in near["by_source"].values())
+    assert near["by_source"][CAT]["refused"] >= 25
+    assert card["data"]["near_domain_fit"]["images"] > 0
+    assert CAT not in card["data"]["near_domain_fit"]["sources"]
 
 
 def test_detect_cli_prints_one_json_object_per_file(tmp_path):
@@ -127,3 +210,28 @@ def test_detect_cli_prints_one_json_object_per_file(tmp_path):
     assert [line["path"] for line in lines] == [str(xray), str(foreign)]
     assert [line["modality"] for line in lines] == ["chest_xray", None]
     assert set(lines[0]["scores"]) == set(MODALITIES)
+
+
+def test_fitting_sets_a_cut_off_that_refuses_the_foreign_cluster_inside_a_modalitys_threshold(tmp_path):
+    from cnn_model.training.gate import CUTOFF_PERCENTILE, fit_statistics
+
+    rng = np.random.default_rng(0)
+    features = {"a": rng.normal(size=(1000, 2)), "b": rng.normal(size=(1000, 2)) + 20}
+    folds = {m: np.arange(len(x)) % 5 for m, x in features.items()}
+    foreign = rng.normal(size=(300, 2)) * 0.1 + [1.5, 0.0]
+    probe = np.array([[1.5, 0.0], [0.0, 0.0], [20.0, 20.0]])
+
+    without = fit_statistics(features, folds)
+    assert without.foreign is None and without.decide_features(probe) == ["a", "a", "b"]
+    statistics = fit_statistics(features, folds, foreign)
+    assert statistics.decide_features(probe) == [None, "a", "b"]  # inside a's threshold, but among the foreign
+    assert np.array_equal(statistics.thresholds, without.thresholds)
+    kept = [statistics.decide_features(x).count(m) / len(x) for m, x in features.items()]
+    assert min(kept) >= CUTOFF_PERCENTILE / 100 - 0.005  # fitted images: about the percentile's share kept
+
+    statistics.save(tmp_path / "stats.npz")
+    loaded = GateStatistics.load(tmp_path / "stats.npz")
+    assert loaded.decide_features(probe) == [None, "a", "b"]
+    assert np.allclose(loaded.foreign.cutoffs, statistics.foreign.cutoffs)
+    without.save(tmp_path / "old.npz")
+    assert GateStatistics.load(tmp_path / "old.npz").foreign is None

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("skimage")
 
-from cnn_model.training.near_domain import FIT, HELD_OUT, SOURCES, near_domain_images  # noqa: E402
+from cnn_model.training.near_domain import FIT, HELD_OUT, SOURCES, near_domain_images, source_of  # noqa: E402
 
 
 def test_fit_and_held_out_share_no_source_picture_and_each_names_its_licence():
@@ -23,3 +23,11 @@ def test_the_held_out_close_ups_are_the_same_every_time():
     again = [(kind, name, image.size) for kind, name, image in near_domain_images(HELD_OUT)]
 
     assert first == again and len(first) == 640
+
+
+def test_naming_a_source_gives_the_same_close_ups_of_it():
+    cat = "skimage:chelsea"
+    named = [(name, image.tobytes()) for _kind, name, image in near_domain_images(HELD_OUT, sources={cat})]
+    from_all = [(name, image.tobytes()) for _k, name, image in near_domain_images(HELD_OUT) if source_of(name) == cat]
+
+    assert len(named) == 30 and named == from_all

