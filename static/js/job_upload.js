@@ -25,22 +25,7 @@
   }
 
   input.addEventListener("change", describe);
-  ["dragenter", "dragover"].forEach(function (name) {
-    zone.addEventListener(name, function (event) {
-      event.preventDefault();
-      zone.classList.add("is-dragging");
-    });
-  });
-  ["dragleave", "drop"].forEach(function (name) {
-    zone.addEventListener(name, function () { zone.classList.remove("is-dragging"); });
-  });
-  zone.addEventListener("drop", function (event) {
-    event.preventDefault();
-    if (event.dataTransfer && event.dataTransfer.files.length) {
-      input.files = event.dataTransfer.files;
-      describe();
-    }
-  });
+  window.MedSight.dropZone(zone, input, describe);
 
   form.addEventListener("submit", function (event) {
     if (maxBytes && input.files && total() > maxBytes) {

@@ -68,22 +68,7 @@
   // A file the browser cannot decode shows its name only, not a broken-image icon.
   previewImage.addEventListener("error", function () { previewImage.hidden = true; });
 
-  ["dragenter", "dragover"].forEach(function (name) {
-    zone.addEventListener(name, function (event) {
-      event.preventDefault();
-      zone.classList.add("is-dragging");
-    });
-  });
-  ["dragleave", "drop"].forEach(function (name) {
-    zone.addEventListener(name, function () { zone.classList.remove("is-dragging"); });
-  });
-  zone.addEventListener("drop", function (event) {
-    event.preventDefault();
-    if (event.dataTransfer && event.dataTransfer.files.length) {
-      input.files = event.dataTransfer.files;
-      showPreview();
-    }
-  });
+  window.MedSight.dropZone(zone, input, showPreview);
 
   function showError(message, offer) {
     var region = document.getElementById("upload-errors");

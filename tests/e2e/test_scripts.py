@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.helpers import RESULT_URL, image_loaded, new_context, register, upload
 from tests.support.images import sample_image
+from tests.support.jobs import fixture_images, zip_of
 
 
 def open_upload_page(page) -> None:
@@ -25,6 +26,43 @@ def test_upload_previews_the_chosen_image(page, new_user):
     expect(preview).to_be_visible()
     assert image_loaded(preview)
     expect(page.get_by_text(sample_image("breast").name)).to_be_visible()
+
+
+def drop_file(page, zone_selector: str, path) -> None:
+    """Drop the file at path on the element, as a file dragged from the desktop arrives (a DataTransfer)."""
+    files = page.evaluate_handle(
+        """([name, bytes]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name));
+            return transfer;
+        }""",
+        [path.name, list(path.read_bytes())],
+    )
+    page.dispatch_event(zone_selector, "dragenter", {"dataTransfer": files})
+    expect(page.locator(zone_selector)).to_have_class(re.compile(r"\bis-dragging\b"))
+    page.dispatch_event(zone_selector, "drop", {"dataTransfer": files})
+
+
+def test_an_image_dropped_on_the_upload_page_is_chosen_and_previewed(page, new_user):
+    register(page, new_user)
+    open_upload_page(page)
+
+    drop_file(page, "#drop-zone", sample_image("breast"))
+
+    expect(page.locator("#drop-zone")).not_to_have_class(re.compile(r"\bis-dragging\b"))
+    expect(page.get_by_text(sample_image("breast").name)).to_be_visible()
+    assert page.get_by_label("Image file").evaluate("input => input.files[0].name") == sample_image("breast").name
+
+
+def test_an_archive_dropped_on_the_jobs_page_is_chosen(page, new_user, tmp_path):
+    archive = tmp_path / "clinic.zip"
+    archive.write_bytes(zip_of(fixture_images(["breast"])[:1]))
+    register(page, new_user)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
+
+    drop_file(page, "#job-drop-zone", archive)
+
+    expect(page.get_by_text(re.compile(r"clinic\.zip \(\d+ KB\)"))).to_be_visible()
 
 
 def test_refused_upload_is_explained_on_the_upload_page(page, new_user, check_page):
