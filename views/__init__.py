@@ -13,7 +13,7 @@ from flask import Flask, current_app, render_template
 from constants import PREDICTION_DISCLAIMER, PRIVACY_NOTE, SERVICE_DISCLAIMER, Role
 from utils.errors import HTML_ERROR_PAGE, WEB_BLUEPRINTS
 from views import account, admin, care, jobs, models, pages, predictions, spots
-from views.results import percent_text
+from views.results import finding_title, percent_text
 from views.session import csrf_token, visitor
 
 BLUEPRINTS = (pages.bp, account.bp, predictions.bp, jobs.bp, models.bp, admin.bp, care.bp, spots.bp)
@@ -65,5 +65,5 @@ def register_views(app: Flask) -> None:
             "privacy_note": PRIVACY_NOTE,
             "care_of": care.care_of,
             "care_agreement": care.agreement_for_admin,
-            "care_finding": care.finding_name,
+            "finding_title": finding_title,
         }

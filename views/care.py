@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from flask import Response, redirect, render_template, request, url_for
 
 from auth import current_user, limiter
-from cnn_model.modalities import get_spec
 from constants import SHARE_LINK_DAYS_DEFAULT, SHARE_LINK_DAYS_MAX, SHARE_LINK_RATE_LIMIT, Role
 from managers.reports import ReportManager, review_sentence
 from managers.reviews import ReviewManager
@@ -55,11 +54,6 @@ def care_of(prediction: Prediction) -> dict:
         "days_default": SHARE_LINK_DAYS_DEFAULT,
         "days_max": SHARE_LINK_DAYS_MAX,
     }
-
-
-def finding_name(prediction: Prediction) -> str:
-    """A prediction's finding in plain words, for the list pages."""
-    return get_spec(prediction.modality).class_spec(prediction.label).display_name
 
 
 def agreement_for_admin(modality: str) -> list | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from cnn_model.conformal import UNCERTAIN
 from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.specs import CaptureGuide, ClassSpec, ModalitySpec
 from models import Prediction
@@ -62,6 +63,21 @@ def set_members(prediction: Prediction, spec: ModalitySpec) -> list[ClassSpec]:
     """The prediction set's findings, most probable first; a row stored before sets existed has none."""
     known = set(spec.class_names)
     return [spec.class_spec(name) for name in prediction.prediction_set or () if name in known]
+
+
+def finding_title(prediction: Prediction) -> str:
+    """A result's name on the list pages: its finding, or for an uncertain one the findings its set could not tell
+    apart ("Melanoma or melanocytic nevus (mole)"), so that no list names one finding the model was unsure of."""
+    spec = get_spec(prediction.modality)
+    members = set_members(prediction, spec) if prediction.certainty == UNCERTAIN else []
+    if len(members) < 2:
+        return spec.class_spec(prediction.label).display_name
+    return in_words([members[0].display_name, *(_within_sentence(m.display_name) for m in members[1:])])
+
+
+def _within_sentence(name: str) -> str:
+    """A display name after the first word of a title: lower-cased, unless it starts with an abbreviation."""
+    return name if name[:2].isupper() else name[:1].lower() + name[1:]
 
 
 def result_view(prediction: Prediction) -> dict:

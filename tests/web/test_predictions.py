@@ -343,6 +343,21 @@ def test_history_lists_filters_and_links_each_result(patient_browser, uploaded):
     assert f"/predictions/{breast}" in only_breast and f"/predictions/{chest}" not in only_breast
 
 
+def test_history_names_an_uncertain_results_candidates_not_one_finding(app, patient_browser, uploaded):
+    uncertain = uploaded(patient_browser, "skin_lesion")
+    _stored_set(app, uncertain, ["mel", "nv"], label="mel", is_positive=True)
+    clear = uploaded(patient_browser, "skin_lesion")
+    _stored_set(app, clear, ["bcc"], label="bcc", is_positive=True)
+
+    items = page_text(patient_browser.get("/history")).split('<li class="history-item">')[1:]
+    shown = {item.split('href="/predictions/', 1)[1][:36]: item for item in items}
+
+    assert '<span class="title">Melanoma or melanocytic nevus (mole)</span>' in shown[uncertain]
+    assert "tag-uncertain" in shown[uncertain]
+    assert '<span class="title">Basal cell carcinoma</span>' in shown[clear]
+    assert "tag-uncertain" not in shown[clear]
+
+
 def test_history_filter_mistakes_are_shown_not_failed(patient_browser):
     response = patient_browser.get("/history?created_after=yesterday&modality=teeth")
 
