@@ -257,7 +257,8 @@ class JobScoring:
                     for sha256, outcome in outcomes
                     if isinstance(outcome, _Scored)
                 }
-                UploadQuota.admit(owner, sum(prediction.stored_bytes for prediction in written.values()))
+                if written:  # a batch of refusals only stores nothing: no quota to hold
+                    UploadQuota.admit(owner, sum(prediction.stored_bytes for prediction in written.values()))
                 db.session.add_all(written.values())
                 db.session.flush()  # the unique (job, entry) index speaks here
                 for sha256, outcome in outcomes:
