@@ -11,10 +11,11 @@
    the held-out figures of the card.
 4. The shipped statistics are fitted on all images, thresholds cross-fitted over the five folds,
    and checked on the foreign images of cnn_model.foreign.
-5. The near-domain boundary (1.1.0): one more Gaussian fitted on the close-ups of the *fit* part of
-   near_domain.py, and per modality a cut-off on d_m² − d_foreign², the CUTOFF_PERCENTILE of that score
-   on the modality's own images, cross-fitted over the same folds as the thresholds (and nested inside
-   the cross-validation of 3). The *held-out* close-ups are only scored, for the card.
+5. The near-domain boundary (1.1.0; 1.2.0 adds generated fundus-like pictures to its fit part): one
+   more Gaussian fitted on the close-ups of the *fit* part of near_domain.py, and per modality a cut-off
+   on d_m² − d_foreign², the CUTOFF_PERCENTILE of that score on the modality's own images, cross-fitted
+   over the same folds as the thresholds (and nested inside the cross-validation of 3). The *held-out*
+   close-ups are only scored, for the card.
 
 `--keep-network` fits the statistics on the features of the feature network already exported in the
 artifacts folder (model.tflite unchanged, its export check kept from the card) instead of rebuilding it.
@@ -55,7 +56,7 @@ THRESHOLD_PERCENTILE = 99.9
 # The near-domain boundary's cut-off per modality: this percentile of d_m² − d_foreign² on the modality's own
 # images (cross-fitted). 99.9 refused 13 real images of 9,053 at nested CV, 99.95 refused 11; 1.0.0 refused 10.
 CUTOFF_PERCENTILE = 99.95
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 LATENCY_IMAGES = 50
 
 

@@ -21,8 +21,9 @@ from config import PROJECT_ROOT
 from tests.support.images import sample_images
 
 GATE_DIR = ARTIFACTS_DIR / "gate"
-GATE_VERSION = "1.1.0"
+GATE_VERSION = "1.2.0"
 CAT = "skimage:chelsea"  # the held-out near-domain source 1.0.0 let through as a skin lesion (13 of 30 refused)
+RETINA = "skimage:retina"  # held out; 1.1.0 took 23 of its 30 close-ups for skin lesions (7 refused)
 
 
 @pytest.fixture(scope="module")
@@ -122,19 +123,29 @@ def test_the_shipped_gate_has_the_near_domain_boundary():
     assert statistics.foreign.whitening.shape == (statistics.means.shape[1],) * 2
 
 
-@pytest.fixture(scope="module")
-def cat_close_ups():
+def _held_out_close_ups(source):
     pytest.importorskip("skimage")
     from cnn_model.training.near_domain import HELD_OUT, near_domain_images
 
-    images = [image for _kind, _name, image in near_domain_images(HELD_OUT, sources={CAT})]
+    images = [image for _kind, _name, image in near_domain_images(HELD_OUT, sources={source})]
     assert len(images) == 30
     return images
+
+
+@pytest.fixture(scope="module")
+def cat_close_ups():
+    return _held_out_close_ups(CAT)
 
 
 def test_the_shipped_gate_refuses_the_held_out_cat_close_ups(gate, cat_close_ups):
     refused = sum(result.modality is None for result in gate.detect_batch(cat_close_ups))
     assert refused >= 25, f"{refused} of 30 cat close-ups refused"
+
+
+def test_the_shipped_gate_refuses_the_held_out_retina_close_ups(gate):
+    # 1.2.0 fits its boundary on generated fundus-like pictures too; the retina photo is never fitted on.
+    refused = sum(result.modality is None for result in gate.detect_batch(_held_out_close_ups(RETINA)))
+    assert refused >= 20, f"{refused} of 30 retina close-ups refused"
 
 
 def _gate_without_the_boundary(tmp_path):
@@ -191,8 +202,9 @@ def test_card_reports_the_held_out_near_domain_close_ups_by_source():
     near = card["metrics"]["near_domain_held_out"]
     assert near["part"] == "held_out" and near["images"] == sum(e["images"] for e in near["by_source"].values())
     assert near["by_source"][CAT]["refused"] >= 25
+    assert near["by_source"][RETINA]["refused"] >= 20
     assert card["data"]["near_domain_fit"]["images"] > 0
-    assert CAT not in card["data"]["near_domain_fit"]["sources"]
+    assert not {CAT, RETINA} & set(card["data"]["near_domain_fit"]["sources"])
 
 
 def test_detect_cli_prints_one_json_object_per_file(tmp_path):

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("skimage")
 
-from cnn_model.training.near_domain import FIT, HELD_OUT, SOURCES, near_domain_images, source_of  # noqa: E402
+from cnn_model.training.near_domain import (  # noqa: E402
+    FIT,
+    FUNDUS_PICTURES,
+    HELD_OUT,
+    SOURCES,
+    near_domain_images,
+    source_of,
+)
 
 
 def test_fit_and_held_out_share_no_source_picture_and_each_names_its_licence():
@@ -31,3 +39,20 @@ def test_naming_a_source_gives_the_same_close_ups_of_it():
     from_all = [(name, image.tobytes()) for _k, name, image in near_domain_images(HELD_OUT) if source_of(name) == cat]
 
     assert len(named) == 30 and named == from_all
+
+
+def test_the_generated_fundus_pictures_are_fitted_on_and_the_same_every_time():
+    fundus = "generated:fundus"
+    assert next(s for s in SOURCES if s.name == fundus).part == FIT
+    first = [(name, image.tobytes()) for _kind, name, image in near_domain_images(FIT, sources={fundus})]
+    again = [(name, image.tobytes()) for _kind, name, image in near_domain_images(FIT, sources={fundus})]
+
+    assert len(first) == 8 * FUNDUS_PICTURES and first == again
+    assert {source_of(name) for name, _ in first} == {fundus}
+    whole = next(image for _kind, name, image in near_domain_images(FIT, sources={fundus}) if name.endswith("0-whole"))
+    pixels = np.asarray(whole, dtype=float)
+    # Dark corners, an orange-red middle: red above green above blue.
+    assert pixels[:5, :5].mean() < 30
+    middle = pixels[pixels.shape[0] // 3 : 2 * pixels.shape[0] // 3, pixels.shape[1] // 3 : 2 * pixels.shape[1] // 3]
+    red, green, blue = middle.reshape(-1, 3).mean(axis=0)
+    assert red > green > blue and red > 100

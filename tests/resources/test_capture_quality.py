@@ -77,7 +77,7 @@ def test_a_tiny_image_is_too_small_naming_the_size_needed(upload, patient):
 
 
 def test_a_thumbnail_too_small_for_the_gate_is_refused_with_the_size_advice(upload, patient):
-    # At 60 px this ultrasound lies nearer the gate's foreign close-ups than its kind allows (gate 1.1.0).
+    # At 60 px this ultrasound lies nearer the gate's foreign close-ups than its kind allows (gate 1.1.0 on).
     error = assert_error(upload(patient, "breast", data=_breast_thumbnail(60), filename="x.png"), 422)
     assert error["code"] in ("image_quality", "not_a_medical_image")
     assert "pixels on its shorter side" in error["message"]
