@@ -191,22 +191,29 @@ class JobManager:
             writer = _ChunkWriter(uow, _storage(), current_app.config["JOB_CHUNK_SIZE"])
             items = JobManager._itemise(job.id, entries, writer)
             writer.flush()
-            # Again under the account's row lock: two submissions at once cannot both take the last place.
-            db.session.execute(select(User.id).where(User.id == owner.id).with_for_update())
-            JobManager._check_active_quota(owner)
-            db.session.add(job)
-            db.session.flush()
-            db.session.execute(insert(JobItem), items)
-            AuditManager.record(
-                AuditAction.JOB_CREATE,
-                actor=owner,
-                target_type="job",
-                target_id=job.id,
-                details={"items": len(items), "chunks": len(writer.keys), "modality": modality},
-            )
+            JobManager.record_submission(owner, job, items, len(writer.keys), modality=modality)
         JobManager._queue_chunks(job, writer.keys)
         with_counts(job)
         return job
+
+    @staticmethod
+    def record_submission(owner: User, job: Job, items: list[dict], chunks: int, **details: object) -> None:
+        """In the submitting unit of work: the job and its items written and the submission audited (details
+        added to the audit event's), the account's active-job quota checked again under its row lock, so that
+        two submissions at once cannot both take the last place."""
+        db.session.execute(select(User.id).where(User.id == owner.id).with_for_update())
+        JobManager._check_active_quota(owner)
+        db.session.add(job)
+        db.session.flush()
+        if items:
+            db.session.execute(insert(JobItem), items)
+        AuditManager.record(
+            AuditAction.JOB_CREATE,
+            actor=owner,
+            target_type="job",
+            target_id=job.id,
+            details={"items": len(items), "chunks": chunks, **details},
+        )
 
     @staticmethod
     def _check_active_quota(owner: User) -> None:

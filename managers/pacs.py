@@ -22,13 +22,12 @@ import uuid
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from cnn_model.modalities import MODALITIES, get_spec
 from cnn_model.specs import ModalitySpec
-from constants import AuditAction, JobItemStatus, JobSource, JobStatus, ReportDelivery
+from constants import JobItemStatus, JobSource, JobStatus, ReportDelivery
 from db import db
-from managers.audit import AuditManager
 from managers.hospital_formats import MODEL_CARDS_PATH, finding_report
 from managers.jobs import JobManager, _ChunkWriter, with_counts
 from managers.transactions import unit_of_work
@@ -111,24 +110,14 @@ class PacsJobs:
                     pacs_instance_uid=ref.instance_uid,
                     report_status=ReportDelivery.PENDING.value if item["status"] == JobItemStatus.PENDING else None,
                 )
-            db.session.execute(select(User.id).where(User.id == owner.id).with_for_update())
-            JobManager._check_active_quota(owner)
-            db.session.add(job)
-            db.session.flush()
-            if items:
-                db.session.execute(insert(JobItem), items)
-            AuditManager.record(
-                AuditAction.JOB_CREATE,
-                actor=owner,
-                target_type="job",
-                target_id=job.id,
-                details={
-                    "items": len(items),
-                    "chunks": len(writer.keys),
-                    "modality": spec.name,
-                    "source": JobSource.PACS.value,
-                    "studies": len(dict.fromkeys(study_uids)),
-                },
+            JobManager.record_submission(
+                owner,
+                job,
+                items,
+                len(writer.keys),
+                modality=spec.name,
+                source=JobSource.PACS.value,
+                studies=len(dict.fromkeys(study_uids)),
             )
         JobManager._queue_chunks(job, writer.keys)
         with_counts(job)
