@@ -37,6 +37,7 @@ pytest_plugins = [
     "tests.support.predictions",
     "tests.support.orthanc",
     "tests.support.rabbitmq",
+    "tests.support.jobs",
 ]
 
 DEFAULT_PASSWORD = "correct-horse-42"

@@ -16,7 +16,7 @@ from db import db
 from managers.job_scoring import JobScoring
 from models import AuditEvent, Job, JobItem, Prediction
 from tests.resources.helpers import assert_error, bearer
-from tests.support.jobs import RecordingQueue, fixture_images, submit, wait_for_job, zip_of
+from tests.support.jobs import fixture_images, submit, wait_for_job, zip_of
 from tests.support.predictions import stored_files
 from utils.result_files import RESULT_COLUMNS
 
@@ -27,14 +27,6 @@ def images(installed_modalities):
     skin, breast = "skin_lesion", "breast"
     picked = [*fixture_images([skin])[:2], fixture_images([breast])[0]]
     return picked
-
-
-@pytest.fixture
-def recording_queue(app):
-    saved = app.extensions["job_queue"]
-    app.extensions["job_queue"] = queue = RecordingQueue()
-    yield queue
-    app.extensions["job_queue"] = saved
 
 
 def _archive(images) -> bytes:

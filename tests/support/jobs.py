@@ -1,4 +1,5 @@
-"""Helpers for batch-job tests: archives built in memory, a queue that only records, submitting and waiting."""
+"""Helpers for batch-job tests: archives built in memory, a queue that only records (and the recording_queue
+fixture, a pytest plugin of tests/conftest.py), submitting and waiting."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 import zipfile
 from collections.abc import Iterable
 
+import pytest
 from PIL import Image
 
 from services.job_queue import JobQueue
@@ -70,3 +72,12 @@ class RecordingQueue(JobQueue):
 
     def enqueue(self, job_id: uuid.UUID, chunk_key: str) -> None:
         self.chunks.append((job_id, chunk_key))
+
+
+@pytest.fixture
+def recording_queue(app):
+    """The app's job queue replaced by a RecordingQueue for the test: chunks are kept for the test to score."""
+    saved = app.extensions["job_queue"]
+    app.extensions["job_queue"] = queue = RecordingQueue()
+    yield queue
+    app.extensions["job_queue"] = saved

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from managers.job_scoring import JobScoring
-from tests.support.jobs import RecordingQueue, fixture_images, zip_of
+from tests.support.jobs import fixture_images, zip_of
 from tests.web.conftest import csrf_of, page_text
 from utils.result_files import RESULT_COLUMNS
 
@@ -17,14 +17,6 @@ from utils.result_files import RESULT_COLUMNS
 def archive(installed_modalities) -> bytes:
     images = [*fixture_images(["skin_lesion"])[:2], fixture_images(["breast"])[0]]
     return zip_of([*images, ("notes/readme.txt", b"not an image")])
-
-
-@pytest.fixture
-def recording_queue(app):
-    saved = app.extensions["job_queue"]
-    app.extensions["job_queue"] = queue = RecordingQueue()
-    yield queue
-    app.extensions["job_queue"] = saved
 
 
 def _send(client, archive: bytes, **form: str):
