@@ -26,6 +26,7 @@ from services.storage import create_storage
 from services.telemetry import init_request_telemetry
 from services.token_cache import create_token_cache
 from utils.errors import PayloadTooLarge, register_error_handlers
+from utils.static_files import init_static_files
 from views import register_views
 from workers import init_jobs
 
@@ -80,6 +81,7 @@ def create_app(
     api = Api(app)
     register_resources(app, api)
     register_views(app)
+    init_static_files(app)
     register_error_handlers(app)
     app.extensions["storage"] = create_storage(app.config)
     app.extensions["counters"] = create_counters(app.config)
@@ -106,7 +108,7 @@ SWAGGER_UI_CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
     "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
-# Public and never personal: static assets, and the model cards' figures.
+# Public and never personal: static assets (their Cache-Control: utils/static_files.py), and the model cards' figures.
 CACHEABLE_ENDPOINTS = frozenset({"static", "swagger_ui_assets.static", "web_models.plot"})
 
 
