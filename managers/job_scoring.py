@@ -46,7 +46,7 @@ from managers.audit import AuditManager
 from managers.jobs import ACTIVE_STATUSES, JobManager
 from managers.models import ModalityChoice, ModelManager
 from managers.pacs import PacsReports
-from managers.predictions import PhotoWrite, PredictionManager
+from managers.predictions import PredictionManager
 from managers.transactions import unit_of_work
 from managers.upload_quota import UploadQuota
 from models import Job, JobItem, Prediction, User
@@ -252,12 +252,10 @@ class JobScoring:
         is written alone (_write_entry), deciding for itself."""
         try:
             with unit_of_work() as uow:
-                scored = [(sha256, outcome) for sha256, outcome in outcomes if isinstance(outcome, _Scored)]
-                # The batch's photos are written side by side (PhotoWrite's threads), not one after another.
-                photos = {sha256: PhotoWrite.start(uow, outcome.image) for sha256, outcome in scored}
                 written = {
-                    sha256: JobScoring._recorded(uow, job, owner, sha256, outcome, photos[sha256])
-                    for sha256, outcome in scored
+                    sha256: JobScoring._recorded(uow, job, owner, sha256, outcome)
+                    for sha256, outcome in outcomes
+                    if isinstance(outcome, _Scored)
                 }
                 if written:  # a batch of refusals only stores nothing: no quota to hold
                     UploadQuota.admit(owner, sum(prediction.stored_bytes for prediction in written.values()))
@@ -278,11 +276,8 @@ class JobScoring:
                 JobScoring._write_entry(job, owner, sha256, outcome)
 
     @staticmethod
-    def _recorded(
-        uow, job: Job, owner: User, sha256: str, scored: _Scored, photo: PhotoWrite | None = None
-    ) -> Prediction:
-        """The prediction of a scored entry of job, its photo stored in uow (photo: its write, already started);
-        the account not yet admitted."""
+    def _recorded(uow, job: Job, owner: User, sha256: str, scored: _Scored) -> Prediction:
+        """The prediction of a scored entry of job, its photo stored in uow; the account not yet admitted."""
         image, choice, runner, result = scored
         return PredictionManager.stored_prediction(
             uow,
@@ -292,7 +287,6 @@ class JobScoring:
             runner,
             result,
             note=job.note,
-            photo=photo,
             job_id=job.id,
             job_entry_sha256=sha256,
             admit=False,

@@ -1,7 +1,7 @@
 """Predictions: classify an upload and keep it, list a history, open the photo and heatmap, delete.
 
-The flow of one prediction and its transaction rule live in create(): validate the bytes, start storing the
-photo, run the modality's model while it is written, then write the row and its audit event in one unit of work.
+The flow of one prediction and its transaction rule live in create(): validate the bytes, run the
+modality's model, store the photo, then write the row and its audit event in one unit of work.
 Whatever fails, nothing half-done remains: the stored photo is deleted again if the row cannot be
 written, and no row is written if storage fails. The heatmap is not drawn then: the row keeps the
 model's activation map (a few hundred bytes at most) and the heatmap's storage key, and the first request
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -48,7 +47,6 @@ from managers.transactions import UnitOfWork, unit_of_work
 from managers.upload_quota import UploadQuota
 from models import Prediction, PredictionCount, User, utcnow
 from services.storage import ObjectNotFound, ObjectStream, Storage
-from utils.background import in_background
 from utils.cursor import Cursor
 from utils.errors import NotAMedicalImage, NotFound
 from utils.images import ValidatedImage, thumbnail_jpeg, validate_image_upload
@@ -109,45 +107,12 @@ def _storage() -> Storage:
     return current_app.extensions["storage"]
 
 
-@dataclass(frozen=True)
-class PhotoWrite:
-    """An upload's photo (and DICOM original) being written to storage on a background thread, so that the
-    disk's flush or the S3 PUT waits while the request goes on (the model reads the image meanwhile)."""
-
-    image_key: str
-    original_key: str | None
-    writes: tuple[Future, ...]
-
-    @staticmethod
-    def start(uow: UnitOfWork, image: ValidatedImage) -> PhotoWrite:
-        """Start writing image's photo (and original) in uow: if uow fails, they are deleted once written."""
-        storage = _storage()
-        image_key, photo = _start_put(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
-        if image.original is None:
-            return PhotoWrite(image_key, None, (photo,))
-        original_key, original = _start_put(
-            uow, storage, ORIGINAL_KEY_PREFIX, image.original, image.original_content_type
-        )
-        return PhotoWrite(image_key, original_key, (photo, original))
-
-    def wait(self) -> None:
-        """Until every write has landed; raises the first one's error (StorageUnavailable, say)."""
-        for write in self.writes:
-            write.result()
-
-
-def _start_put(uow: UnitOfWork, storage: Storage, prefix: str, data: bytes, content_type: str) -> tuple[str, Future]:
+def _store(uow: UnitOfWork, storage: Storage, prefix: str, data: bytes, content_type: str) -> str:
     key = storage.new_key(prefix)
-    write = in_background(storage.put_object, key, data, content_type)
-    # A put that fails half-way leaves nothing behind either; one still running is waited for, so that the
-    # delete cannot land before it and leave the object behind.
-    uow.on_rollback(_delete_once_written, storage, key, write)
-    return key, write
-
-
-def _delete_once_written(storage: Storage, key: str, write: Future) -> None:
-    wait([write])
-    storage.delete_object(key)
+    # Registered before the put: a put that fails half-way leaves nothing behind either.
+    uow.on_rollback(storage.delete_object, key)
+    storage.put_object(key, data, content_type)
+    return key
 
 
 @contextmanager
@@ -193,10 +158,9 @@ class PredictionManager:
         UploadQuota.check(owner, _stored_size(image))  # before the model and storage spend anything on it
         runner = ModelManager.runner(choice.modality)
         followed = SpotManager.choose(owner, spot or SpotChoice(), choice.modality)
+        result = ModelManager.run(runner, image.image, heatmap=True)
+        lesion = SpotManager.lesion_fields(followed, choice.modality, image.image)
         with _loaded_after_commit(), unit_of_work() as uow:
-            photo = PhotoWrite.start(uow, image)  # lands while the model runs
-            result = ModelManager.run(runner, image.image, heatmap=True)
-            lesion = SpotManager.lesion_fields(followed, choice.modality, image.image)
             prediction = PredictionManager.stored_prediction(
                 uow,
                 owner,
@@ -205,7 +169,6 @@ class PredictionManager:
                 runner,
                 result,
                 note=(note or "").strip() or None,
-                photo=photo,
                 spot_id=followed.id if followed is not None else None,
                 **lesion,
             )
@@ -238,20 +201,22 @@ class PredictionManager:
         result: RunnerPrediction,
         *,
         note: str | None,
-        photo: PhotoWrite | None = None,
         admit: bool = True,
         **links: Any,
     ) -> Prediction:
         """The record of a classified upload, its photo (and DICOM original) stored in uow; links: a batch job's
-        job_id and job_entry_sha256, or a spot's spot_id and lesion fields. photo: its write, where the caller
-        started it earlier (PhotoWrite.start). Holds owner's row until uow commits (UploadQuota.admit);
-        admit=False leaves that to the caller, who admits several records at once."""
+        job_id and job_entry_sha256, or a spot's spot_id and lesion fields. Holds owner's row until uow commits
+        (UploadQuota.admit); admit=False leaves that to the caller, who admits several records at once."""
         storage = _storage()
         stored_bytes = _stored_size(image)
-        photo = photo or PhotoWrite.start(uow, image)
-        # The row names the photo only once it has landed. After the slow puts, so that the account's row is
-        # held only while the record is written; refused, the unit of work removes what was stored.
-        photo.wait()
+        image_key = _store(uow, storage, PHOTO_KEY_PREFIX, image.data, image.content_type)
+        original_key = (
+            _store(uow, storage, ORIGINAL_KEY_PREFIX, image.original, image.original_content_type)
+            if image.original is not None
+            else None
+        )
+        # After the slow puts, so that the account's row is held only while the record is written; refused,
+        # the unit of work removes what was stored.
         if admit:
             UploadQuota.admit(owner, stored_bytes)
         activation_map = result.activation_map
@@ -270,12 +235,12 @@ class PredictionManager:
             model_name=runner.name,
             model_version=runner.version,
             model_sha256=runner.sha256,
-            image_key=photo.image_key,
+            image_key=image_key,
             image_content_type=image.content_type,
             image_sha256=image.sha256,
             image_width=image.width,
             image_height=image.height,
-            original_key=photo.original_key,
+            original_key=original_key,
             stored_bytes=stored_bytes,
             # Reserved now, rendered on first view (_render_heatmap).
             heatmap_key=storage.new_key(HEATMAP_KEY_PREFIX) if activation_map is not None else None,

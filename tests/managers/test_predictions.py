@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +13,6 @@ from sqlalchemy import delete, func, select
 
 from cnn_model.modalities import get_spec
 from db import db
-from managers.models import ModelManager
 from managers.pagination import Page
 from managers.predictions import PredictionFilters, PredictionManager
 from managers.users import UserManager
@@ -25,7 +22,7 @@ from tests.resources.helpers import assert_error
 from tests.support.images import sample_image
 from tests.support.predictions import FailingPutStorage, open_temp_files, spilling_png, stored_files
 from utils.cursor import Cursor
-from utils.errors import DatabaseUnavailable, ModelUnavailable, StorageUnavailable
+from utils.errors import DatabaseUnavailable, StorageUnavailable
 
 
 def rows(model) -> int:
@@ -110,59 +107,6 @@ def test_storage_failure_writes_no_row_and_removes_what_was_stored(owner, modali
     assert storage.put_calls == 1
     assert rows(Prediction) == 0 and rows(AuditEvent) == before
     assert stored_files(storage.root) == []
-
-
-class TimedPutStorage(LocalFolderStorage):
-    """A local folder whose puts say when they begin, and wait (up to a limit) for the test before writing."""
-
-    def __init__(self, root, *, hold_until: threading.Event | None = None, seconds: float = 0.0) -> None:
-        super().__init__(root)
-        self.put_started = threading.Event()
-        self.hold_until = hold_until
-        self.seconds = seconds
-
-    def put_object(self, key: str, data: bytes, content_type: str) -> None:
-        self.put_started.set()
-        if self.hold_until is not None:
-            self.hold_until.wait(5)
-        time.sleep(self.seconds)
-        super().put_object(key, data, content_type)
-
-
-def test_the_photo_is_written_while_the_model_runs(owner, modality, swap_storage, tmp_path, monkeypatch):
-    model_ran = threading.Event()
-    storage = swap_storage(TimedPutStorage(tmp_path / "photos", hold_until=model_ran))
-    overlapped = []
-    run = ModelManager.run
-
-    def run_beside_the_write(*args, **kwargs):
-        overlapped.append(storage.put_started.wait(5))  # the photo's write began before the model
-        try:
-            return run(*args, **kwargs)
-        finally:
-            model_ran.set()
-
-    monkeypatch.setattr(ModelManager, "run", staticmethod(run_beside_the_write))
-    made = PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
-    assert overlapped == [True]
-    assert storage.get_object(made.image_key).data == sample_image(modality).read_bytes()
-
-
-def test_a_model_failure_while_the_photo_is_written_leaves_no_photo(
-    owner, modality, swap_storage, tmp_path, monkeypatch
-):
-    # The put is still running when the model fails: its removal must wait for it, not land before it.
-    storage = swap_storage(TimedPutStorage(tmp_path / "photos", seconds=0.3))
-
-    def failing_model(*_args, **_kwargs):
-        assert storage.put_started.wait(5)
-        raise ModelUnavailable("The model is not available right now.")
-
-    monkeypatch.setattr(ModelManager, "run", staticmethod(failing_model))
-    with pytest.raises(ModelUnavailable):
-        PredictionManager.create(owner, modality, sample_image(modality).read_bytes())
-    assert stored_files(storage.root) == []
-    assert rows(Prediction) == 0
 
 
 def test_commit_failure_deletes_the_stored_objects(owner, modality, storage_root, failing_prediction_commit):

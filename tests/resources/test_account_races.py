@@ -54,8 +54,7 @@ class HoldingStorage:
         return getattr(self._inner, name)
 
     def hold(self, method: str, thread_name: str, key_prefix: str = "") -> tuple[threading.Event, threading.Event]:
-        """(reached, resume): reached is set when a thread named thread_name (or so prefixed) makes the call (after
-        it, for put_object)."""
+        """(reached, resume): reached is set when thread_name makes the call (after it, for put_object)."""
         reached, resume = threading.Event(), threading.Event()
         self._holds[method] = (thread_name, key_prefix, reached, resume)
         return reached, resume
@@ -65,8 +64,7 @@ class HoldingStorage:
         if hold is None:
             return
         thread_name, key_prefix, reached, resume = hold
-        named = threading.current_thread().name.startswith(thread_name)
-        if named and key.startswith(key_prefix) and not reached.is_set():
+        if threading.current_thread().name == thread_name and key.startswith(key_prefix) and not reached.is_set():
             reached.set()
             assert resume.wait(WAIT), "the test never let the held call go on"
 
@@ -135,8 +133,7 @@ def _rows(app, model) -> int:
 def test_an_upload_in_flight_when_its_account_is_deleted_is_refused_and_leaves_no_photo(race_app):
     token = _register(race_app, "racer@example.org")
     storage = _hold_storage(race_app)
-    # An upload's photo is written on the app's I/O threads (utils.background) while its request goes on.
-    photo_stored, go_on = storage.hold("put_object", "medsight-io", key_prefix="photos/")
+    photo_stored, go_on = storage.hold("put_object", "upload", key_prefix="photos/")
     upload, answer = _in_thread("upload", lambda: _upload(race_app, token))
     assert photo_stored.wait(WAIT)  # the upload is past its checks, its photo in the bucket
 
