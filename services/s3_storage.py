@@ -27,6 +27,16 @@ _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
 S3_COOLDOWN_SECONDS = 10.0
 # Pieces of an object sent on as they arrive from S3, so a photo never sits whole in a worker's memory.
 STREAM_CHUNK_BYTES = 64 * 1024
+# botocore asks S3 for "100 Continue" before sending any PutObject body: a round trip more per photo. Worth
+# it only for a body large enough that sending it to a server about to refuse it would cost more.
+EXPECT_CONTINUE_MIN_BYTES = 1024 * 1024
+
+
+def _send_small_bodies_at_once(request, **_kwargs) -> None:
+    """Drop botocore's Expect: 100-continue from a PutObject under EXPECT_CONTINUE_MIN_BYTES: its body goes with
+    the headers instead of after a round trip (measured on a moto server: 9.4 -> 4.5 ms per 50 KB photo)."""
+    if int(request.headers.get("Content-Length") or 0) < EXPECT_CONTINUE_MIN_BYTES:
+        request.headers.pop("Expect", None)
 
 
 class S3Storage(Storage):
@@ -71,6 +81,7 @@ class S3Storage(Storage):
             aws_secret_access_key=secret_access_key or None,
             config=config,
         )
+        self._client.meta.events.register("before-send.s3.PutObject", _send_small_bodies_at_once)
 
     @contextlib.contextmanager
     def _translated_errors(self, key: str | None = None) -> Iterator[None]:

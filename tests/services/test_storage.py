@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from services.s3_storage import S3Storage
+from services.s3_storage import EXPECT_CONTINUE_MIN_BYTES, S3Storage
 from services.storage import (
     InvalidStorageKey,
     LocalFolderStorage,
@@ -138,6 +138,21 @@ def test_s3_url_downloads_the_object(s3_bucket):
     with urllib.request.urlopen(url, timeout=5) as response:
         assert response.read() == PNG_BYTES
         assert response.headers["Content-Type"] == "image/png"
+
+
+def test_s3_sends_a_photo_with_its_headers_and_asks_to_continue_only_for_a_large_body(s3_bucket):
+    storage = create_storage(s3_bucket)
+    sent: dict[int, bytes | None] = {}
+
+    def record(request, **_kwargs):
+        sent[int(request.headers["Content-Length"])] = request.headers.get("Expect")
+
+    storage._client.meta.events.register_last("before-send.s3.PutObject", record)
+    small, large = b"p" * 50_000, b"p" * EXPECT_CONTINUE_MIN_BYTES
+    storage.put_object("photos/small", small, "image/jpeg")
+    storage.put_object("photos/large", large, "image/jpeg")
+    assert sent == {len(small): None, len(large): b"100-continue"}
+    assert storage.get_object("photos/small").data == small and storage.get_object("photos/large").data == large
 
 
 def test_local_url_is_none_so_the_api_serves_it(tmp_path):
