@@ -46,13 +46,15 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Serving throughput beside the original apps' pattern (needs wrk, PostgreSQL; see README), then
+# Serving throughput beside the original apps' pattern (needs wrk, PostgreSQL; see README), where the slowest
+# uploads spend their time (bench/upload_tail.py: phase by phase, two processes side by side), then
 # inference latency per model, the history list at 1M rows on PostgreSQL, batch jobs on Celery workers
 # beside single uploads (needs RabbitMQ; bench/jobs.py --images N), and the history page: server render
 # time, page weight, and its load in Chromium at phone and desktop width (bench/pages.py; without Chromium
 # that part is skipped).
 bench: install-dev
 	$(PY) bench/serving.py
+	$(PY) bench/upload_tail.py
 	$(PY) bench/inference.py --seed-baseline
 	$(PY) bench/history.py
 	$(PY) bench/jobs.py

@@ -166,6 +166,7 @@ def main() -> int:
         else:
             database_url = stack.enter_context(postgres_database(args.postgres))
         storage = stack.enter_context(moto_s3(tmp)) if args.s3 else {}
+        os.environ.update({name: value for name, value in storage.items() if name.startswith("AWS_")})  # for boto3
         setup = production_app(database_url, tmp, storage)  # migrates the schema once
         try:
             token = issue_token(setup)
