@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ SEED_PATTERN_DIR = REPO_ROOT.parent / "shared" / "bench" / "seed_pattern"
 WRK_SCRIPT = SEED_PATTERN_DIR / "multipart.lua"
 SAMPLE_IMAGE = SEED_PATTERN_DIR / "sample_600x450.jpg"
 LOOPBACK = "127.0.0.1"
+# Settings a MedSight server started here gets from production_env only, never from the caller's environment.
+APP_SETTINGS = ("DATABASE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "STORAGE_LOCAL_ROOT", "MODEL_DIR")
 _WRK_LINE = re.compile(r"rps=([\d.]+) p50_ms=([\d.]+) p95_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+)")
 
 
@@ -97,6 +100,23 @@ def tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def production_env(database_url: str, folder: Path, port: int, workers: int, **settings: str) -> dict[str, str]:
+    """The environment MedSight runs in under gunicorn here: production settings on database_url, the photos
+    in folder, bound to port on loopback; settings add or override. The caller's own app settings are dropped."""
+    env = {k: v for k, v in os.environ.items() if k not in APP_SETTINGS}
+    env.update(
+        MEDSIGHT_ENV="production",
+        DATABASE_URL=database_url,
+        JWT_SECRET_KEY=secrets.token_hex(32),
+        MEDSIGHT_INSTANCE_PATH=str(folder),
+        STORAGE_LOCAL_ROOT=str(folder / "photos"),
+        BIND=f"{LOOPBACK}:{port}",
+        WEB_CONCURRENCY=str(workers),
+        **settings,
+    )
+    return env
 
 
 # -- HTTP ------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from bench.harness import (  # noqa: E402
     free_port,
     load_average,
     postgres_database,
+    production_env,
     service,
     stop_on_sigterm,
     tail,
@@ -314,16 +315,7 @@ def gunicorn(database_url: str, folder: Path, log_dir: Path, workers: int):
     """The app under gunicorn (gunicorn.conf.py, production settings) on the database and photo folder; yields
     its address."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "S3_BUCKET", "S3_ENDPOINT_URL")}
-    env.update(
-        MEDSIGHT_ENV="production",
-        DATABASE_URL=database_url,
-        JWT_SECRET_KEY=secrets.token_hex(32),
-        MEDSIGHT_INSTANCE_PATH=str(folder),
-        STORAGE_LOCAL_ROOT=str(folder / "photos"),
-        BIND=f"{LOOPBACK}:{port}",
-        WEB_CONCURRENCY=str(workers),
-    )
+    env = production_env(database_url, folder, port, workers)
     command = [sys.executable, "-m", "gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py")]
     with service("medsight", command, env=env, cwd=REPO_ROOT, log_dir=log_dir) as process:
         wait_until_answering(process, port, "/login")

@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import importlib.util
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from bench.harness import (  # noqa: E402
     load_average,
     moto_s3,
     postgres_database,
+    production_env,
     run_wrk,
     server_cpu_seconds,
     service,
@@ -63,8 +63,6 @@ from bench.upload_profile import MODALITY, UPLOAD_PATH, issue_token, production_
 
 BACKENDS = ("sqlite", "postgresql", "s3")
 WARM_UP_UPLOADS = 20
-# Settings a MedSight run sets itself; taken out of the inherited environment first.
-_APP_SETTINGS = ("DATABASE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "STORAGE_LOCAL_ROOT", "MODEL_DIR")
 
 
 CORES = len(os.sched_getaffinity(0)) or 1
@@ -151,15 +149,11 @@ def run_medsight(args, log_dir: Path, database_url: str, storage: dict[str, str]
             finally:
                 release(setup)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in _APP_SETTINGS}
-        env.update(
-            MEDSIGHT_ENV="production",
-            DATABASE_URL=database_url,
-            JWT_SECRET_KEY=secrets.token_hex(32),
-            MEDSIGHT_INSTANCE_PATH=str(folder),
-            STORAGE_LOCAL_ROOT=str(folder / "photos"),
-            BIND=f"{LOOPBACK}:{port}",
-            WEB_CONCURRENCY=str(args.workers),
+        env = production_env(
+            database_url,
+            folder,
+            port,
+            args.workers,
             # One account uploads as fast as it can: the per-account limits would measure themselves.
             UPLOAD_RATE_LIMIT="100000000 per minute",
             STORAGE_QUOTA_MB="0",
