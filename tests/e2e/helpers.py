@@ -101,14 +101,15 @@ def image_loaded(locator) -> bool:
 
 
 class PageChecker:
-    """Runs axe on a page at phone and desktop width and writes a full-page screenshot of each.
+    """Runs axe on a page at phone and desktop width and, with screenshots, writes a full-page screenshot of each.
 
     Fails on any serious or critical axe violation, and on a page wider than the screen; lesser axe
-    findings are collected in axe-report.json beside the screenshots.
+    findings are collected in axe-report.json in folder.
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *, screenshots: bool = True):
         self.folder = folder
+        self.screenshots = screenshots
         self.axe = Axe()
         self.report: dict[str, dict] = {}
         self.console_errors: dict[int, list[str]] = {}
@@ -139,7 +140,8 @@ class PageChecker:
         try:
             for size_name, size in (("phone", PHONE), ("desktop", desktop)):
                 page.set_viewport_size(size)
-                page.screenshot(path=self.folder / f"{name}-{size_name}.png", full_page=True)
+                if self.screenshots:
+                    page.screenshot(path=self.folder / f"{name}-{size_name}.png", full_page=True)
                 findings[size_name] = self._violations(page)
                 # Wide content belongs in its own scroller (tables do); the page itself never scrolls sideways.
                 width = page.evaluate("document.documentElement.scrollWidth")
