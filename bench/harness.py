@@ -281,6 +281,14 @@ def worker_memory(master_pid: int) -> WorkerMemory:
 # -- PostgreSQL and S3 -----------------------------------------------------------------------
 
 
+def add_postgres_argument(parser) -> None:
+    """--postgres: the server a benchmark makes its scratch database on (MEDSIGHT_BENCH_POSTGRES_URL, else local)."""
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+
+
 @contextlib.contextmanager
 def postgres_database(admin_url: str) -> Iterator[str]:
     """A fresh, uniquely named database on the server admin_url points at; dropped on leaving. Yields its URL."""

@@ -37,7 +37,7 @@ import psycopg2  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
 from app import MIGRATIONS_DIR, create_app  # noqa: E402
-from bench.harness import app_log_in, load_average  # noqa: E402
+from bench.harness import add_postgres_argument, app_log_in, load_average  # noqa: E402
 from bench.upload_profile import top_functions  # noqa: E402
 from cnn_model.modalities import SPECS  # noqa: E402
 from config import TestingConfig  # noqa: E402
@@ -158,10 +158,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_postgres_argument(parser)
     parser.add_argument("--keep", action="store_true", help="leave the database in place at the end")
     parser.add_argument("--reuse", metavar="NAME", help="time a database kept by --keep (not dropped)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N requests of the first page")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import REPO_ROOT, _children, load_average, postgres_database, stop_on_sigterm  # noqa: E402
+from bench.harness import REPO_ROOT, _children, add_postgres_argument, load_average, postgres_database, stop_on_sigterm  # noqa: E402
 
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -263,10 +263,7 @@ def main() -> int:
     parser.add_argument("--uploads", type=int, default=200, help="images through the upload path")
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure, comma-separated")
     parser.add_argument("--chunk", type=int, default=100, help="JOB_CHUNK_SIZE")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_postgres_argument(parser)
     parser.add_argument(
         "--broker", default=os.environ.get("MEDSIGHT_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
     )

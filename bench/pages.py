@@ -34,7 +34,6 @@ import contextlib
 import gzip
 import http.client
 import io
-import os
 import re
 import secrets
 import statistics
@@ -52,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import (  # noqa: E402
     LOOPBACK,
     REPO_ROOT,
+    add_postgres_argument,
     app_log_in,
     free_port,
     load_average,
@@ -487,10 +487,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=30, help="timed views of each page")
     parser.add_argument("--visits", type=int, default=5, help="first and second visits in Chromium, per viewport")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for the Chromium part")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_postgres_argument(parser)
     parser.add_argument("--sqlite", action="store_true", help="on a temporary SQLite file instead")
     args = parser.parse_args()
     stop_on_sigterm()

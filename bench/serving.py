@@ -45,6 +45,7 @@ from bench.harness import (  # noqa: E402
     Upload,
     WorkerMemory,
     WrkResult,
+    add_postgres_argument,
     app_log_in,
     first_answer,
     free_port,
@@ -222,10 +223,7 @@ def main() -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated, of {', '.join(BACKENDS)}")
     parser.add_argument("--skip-old", action="store_true", help="do not run the old pattern")
     parser.add_argument("--profile", type=int, default=200, metavar="N", help="profile N in-process uploads (0: none)")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_postgres_argument(parser)
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - set(BACKENDS)

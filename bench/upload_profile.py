@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import os
 import pstats
 import secrets
 import sys
@@ -30,7 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import REPO_ROOT, SAMPLE_IMAGE, Upload, app_log_in, load_average, postgres_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    REPO_ROOT,
+    SAMPLE_IMAGE,
+    Upload,
+    add_postgres_argument,
+    app_log_in,
+    load_average,
+    postgres_database,
+)
 
 UPLOAD_PATH = "/api/v1/predictions"
 MODALITY = "skin_lesion"
@@ -183,10 +190,7 @@ def main() -> int:
     parser.add_argument("--uploads", type=int, default=200)
     parser.add_argument("--lines", type=int, default=25)
     parser.add_argument("--image", type=Path, default=None)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_postgres_argument(parser)
     parser.add_argument("--sqlite", action="store_true", help="profile on a temporary SQLite file instead")
     parser.add_argument("--bare", action="store_true", help="no profiler: time the uploads (for py-spy)")
     args = parser.parse_args()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import Upload, app_log_in, load_average, moto_s3, postgres_database  # noqa: E402
+from bench.harness import Upload, add_postgres_argument, app_log_in, load_average, moto_s3, postgres_database  # noqa: E402
 from bench.upload_profile import MODALITY, UPLOAD_PATH, issue_token, production_app, release, sample_image  # noqa: E402
 
 WARM_UP_UPLOADS = 20
@@ -43,6 +43,7 @@ class PhaseClock:
     def __init__(self) -> None:
         self.spent: dict[str, float] = {}
         self._open: set[str] = set()
+        self._gc_started: float | None = None
 
     def start_upload(self) -> None:
         self.spent = dict.fromkeys(PHASES, 0.0)
@@ -65,7 +66,7 @@ class PhaseClock:
     def on_gc(self, phase: str, _info: dict) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
-        elif getattr(self, "_gc_started", None) is not None:
+        elif self._gc_started is not None:
             self.spent["gc"] += time.perf_counter() - self._gc_started
             self._gc_started = None
 
@@ -151,10 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=1000, help="per process")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("MEDSIGHT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_postgres_argument(parser)
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
     parser.add_argument("--s3", action="store_true", help="photos in a moto S3 server instead of a local folder")
     args = parser.parse_args()
