@@ -23,8 +23,11 @@ run: install
 install-dev: $(VENV)/bin/activate
 	$(PIP) install -q -r requirements-dev.txt
 
+# The suite runs in one worker process per core, at most 4 (pytest-xdist), a test file's tests in one worker:
+# much of it waits on browsers, brokers and servers rather than computing. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
 test: install-dev
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest --numprocesses $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # Schemathesis against our OpenAPI document with a larger example budget per operation than `make test` uses
 # (FUZZ_EXAMPLES, default 200), on SQLite and PostgreSQL: no 500s, every answer as documented.

@@ -30,6 +30,7 @@ from constants import Role
 from db import db
 from managers.users import UserManager
 from tests.resources.helpers import bearer
+from tests.support.session_report import gathered
 
 pytest_plugins = [
     "tests.support.moto_server",
@@ -38,6 +39,7 @@ pytest_plugins = [
     "tests.support.orthanc",
     "tests.support.rabbitmq",
     "tests.support.jobs",
+    "tests.support.session_report",
 ]
 
 DEFAULT_PASSWORD = "correct-horse-42"
@@ -57,22 +59,14 @@ _BACKEND_FIXTURES = {"moto_endpoint_url": "s3(moto server)", "orthanc": "pacs(or
 # -- reporting which backends ran ------------------------------------------------------------
 
 
-def _backends_ran(config: pytest.Config) -> list[str]:
-    if not hasattr(config, "_medsight_backends"):
-        config._medsight_backends = []
-    return config._medsight_backends
+def _record_backend(config: pytest.Config, name: str) -> None:
+    gathered(config, "backends")[name] = True
 
 
 @pytest.fixture(scope="session")
 def record_backend(pytestconfig) -> Callable[[str], None]:
     """Call with a backend's name when a fixture really started or used it."""
-
-    def record(name: str) -> None:
-        ran = _backends_ran(pytestconfig)
-        if name not in ran:
-            ran.append(name)
-
-    return record
+    return lambda name: _record_backend(pytestconfig, name)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -81,9 +75,7 @@ def pytest_runtest_setup(item):
     yield
     for fixture_name, backend in _BACKEND_FIXTURES.items():
         if fixture_name in getattr(item, "funcargs", {}):
-            ran = _backends_ran(item.config)
-            if backend not in ran:
-                ran.append(backend)
+            _record_backend(item.config, backend)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -95,7 +87,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    ran = _backends_ran(config)
+    ran = list(gathered(config, "backends"))
     terminalreporter.write_line(f"backends: {', '.join(ran) if ran else 'none'}")
 
 

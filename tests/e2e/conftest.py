@@ -29,6 +29,7 @@ from managers.users import UserManager
 from tests.conftest import dispose, make_app, make_database, migrate_to_head
 from tests.e2e.helpers import PageChecker, User, new_context
 from tests.support.moto_server import S3_TEST_REGION
+from tests.support.session_report import gathered_json_file
 
 REQUIRE_BROWSER_VARIABLE = "MEDSIGHT_REQUIRE_BROWSER"
 CHROMIUM_VARIABLE = "MEDSIGHT_CHROMIUM"
@@ -171,11 +172,12 @@ def context(browser, live_server):
 
 
 @pytest.fixture(scope="session")
-def checker() -> Iterator[PageChecker]:
+def checker(pytestconfig) -> PageChecker:
+    """The page checks of the whole run; their axe findings go to screenshots/axe-report.json at its end (every
+    worker's, under pytest-xdist)."""
     SCREENSHOTS_DIR.mkdir(exist_ok=True)
-    checker = PageChecker(SCREENSHOTS_DIR, screenshots=SCREENSHOTS_WANTED)
-    yield checker
-    checker.write_report()
+    report = gathered_json_file(pytestconfig, SCREENSHOTS_DIR / "axe-report.json")
+    return PageChecker(SCREENSHOTS_DIR, report, screenshots=SCREENSHOTS_WANTED)
 
 
 @pytest.fixture

@@ -103,15 +103,15 @@ def image_loaded(locator) -> bool:
 class PageChecker:
     """Runs axe on a page at phone and desktop width and, with screenshots, writes a full-page screenshot of each.
 
-    Fails on any serious or critical axe violation, and on a page wider than the screen; lesser axe
-    findings are collected in axe-report.json in folder.
+    Fails on any serious or critical axe violation, and on a page wider than the screen; every page's
+    findings are kept in report (by page name), which the caller writes out.
     """
 
-    def __init__(self, folder: Path, *, screenshots: bool = True):
+    def __init__(self, folder: Path, report: dict[str, dict], *, screenshots: bool = True):
         self.folder = folder
         self.screenshots = screenshots
         self.axe = Axe()
-        self.report: dict[str, dict] = {}
+        self.report = report
         self.console_errors: dict[int, list[str]] = {}
 
     def watch(self, page) -> None:
@@ -168,8 +168,3 @@ class PageChecker:
             }
             for v in results.response["violations"]
         ]
-
-    def write_report(self) -> None:
-        if self.report:
-            path = self.folder / "axe-report.json"
-            path.write_text(json.dumps(self.report, indent=1, sort_keys=True) + "\n")
