@@ -19,6 +19,7 @@ from constants import JSON_BODY_MAX_BYTES
 from db import db, migrate
 from managers.audit import reset_client_ip, set_client_ip
 from managers.models import ModelManager
+from managers.upload_quota import KnownUsage
 from resources import register_resources
 from resources.api import Api, UploadRequest
 from services.counters import create_counters
@@ -86,6 +87,7 @@ def create_app(
     app.extensions["storage"] = create_storage(app.config)
     app.extensions["counters"] = create_counters(app.config)
     app.extensions["token_cache"] = create_token_cache(app.config, app.instance_path)
+    app.extensions["known_usage"] = KnownUsage()
     init_jobs(app)
     ModelManager.init_app(app)
     _track_client_ip(app)

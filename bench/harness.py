@@ -27,6 +27,10 @@ SEED_PATTERN_DIR = REPO_ROOT.parent / "shared" / "bench" / "seed_pattern"
 WRK_SCRIPT = SEED_PATTERN_DIR / "multipart.lua"
 SAMPLE_IMAGE = SEED_PATTERN_DIR / "sample_600x450.jpg"
 LOOPBACK = "127.0.0.1"
+# One account sends every upload of a benchmark as fast as it can. Its rate limit is lifted (it would measure
+# itself), but its storage quota stays on, as in production, where each upload reads the account's tally for
+# it: set so high (10 TB) that no benchmark fills it.
+UNLIMITED_UPLOAD_SETTINGS = {"UPLOAD_RATE_LIMIT": "100000000 per minute", "STORAGE_QUOTA_MB": "10000000"}
 # Settings a MedSight server started here gets from production_env only, never from the caller's environment.
 APP_SETTINGS = ("DATABASE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "STORAGE_LOCAL_ROOT", "MODEL_DIR")
 _WRK_LINE = re.compile(r"rps=([\d.]+) p50_ms=([\d.]+) p95_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+)")

@@ -41,6 +41,7 @@ from bench.harness import (  # noqa: E402
     REPO_ROOT,
     SAMPLE_IMAGE,
     SEED_PATTERN_DIR,
+    UNLIMITED_UPLOAD_SETTINGS,
     WRK_SCRIPT,
     Upload,
     WorkerMemory,
@@ -155,9 +156,7 @@ def run_medsight(args, log_dir: Path, database_url: str, storage: dict[str, str]
             folder,
             port,
             args.workers,
-            # One account uploads as fast as it can: the per-account limits would measure themselves.
-            UPLOAD_RATE_LIMIT="100000000 per minute",
-            STORAGE_QUOTA_MB="0",
+            **UNLIMITED_UPLOAD_SETTINGS,
             **storage,
         )
         if args.threads:

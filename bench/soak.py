@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import (  # noqa: E402
     LOOPBACK,
+    UNLIMITED_UPLOAD_SETTINGS,
     free_port,
     load_average,
     service,
@@ -257,9 +258,7 @@ def main() -> int:
             BIND=f"{LOOPBACK}:{port}",
             WEB_CONCURRENCY=str(args.workers),
             PROMETHEUS_MULTIPROC_DIR=str(folder / "metrics"),
-            # One account sends all the uploads for ten minutes: the per-account limits are not under test.
-            UPLOAD_RATE_LIMIT="100000000 per minute",
-            STORAGE_QUOTA_MB="0",
+            **UNLIMITED_UPLOAD_SETTINGS,
         )
         (folder / "metrics").mkdir()
         token = prepare(folder, env)

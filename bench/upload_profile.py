@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import (  # noqa: E402
     REPO_ROOT,
     SAMPLE_IMAGE,
+    UNLIMITED_UPLOAD_SETTINGS,
     Upload,
     add_postgres_argument,
     app_log_in,
@@ -63,9 +64,7 @@ def production_app(database_url: str, folder: Path, extra: dict[str, str] | None
         "DATABASE_URL": database_url,
         "JWT_SECRET_KEY": secrets.token_hex(32),
         "STORAGE_LOCAL_ROOT": str(folder / "photos"),
-        # One account uploads as fast as it can: the per-account limits would measure themselves.
-        "UPLOAD_RATE_LIMIT": "100000000 per minute",
-        "STORAGE_QUOTA_MB": "0",
+        **UNLIMITED_UPLOAD_SETTINGS,
         **(extra or {}),
     }
     app = create_app(ProductionConfig(environ, folder), instance_path=folder)

@@ -155,7 +155,7 @@ class PredictionManager:
         modality None: the modality gate says what kind of image it is. Named: the gate must agree.
         """
         image, choice = PredictionManager.read_upload(modality, upload)
-        UploadQuota.check(owner, _stored_size(image))  # before the model and storage spend anything on it
+        UploadQuota.precheck(owner, _stored_size(image))  # before the model and storage spend anything on it
         runner = ModelManager.runner(choice.modality)
         followed = SpotManager.choose(owner, spot or SpotChoice(), choice.modality)
         result = ModelManager.run(runner, image.image, heatmap=True)

@@ -6,10 +6,18 @@ counted. An upload is checked twice: before the model runs and anything is store
 answered at once, for nothing), and again in the transaction that writes its record, holding the
 account's row, so that uploads racing each other cannot all fit into the same last megabytes and none
 can be recorded for an account being deleted.
+
+The early check of a single upload (UploadQuota.precheck) reads the tally only when it has to: each process
+remembers what every account it recorded an upload for used then (KnownUsage), and an upload that fits beside
+that figure goes on without the read (one statement fewer per upload: 0.8–1.0 ms on PostgreSQL). The figure
+is only ever a hint: the decision is admit's, on the tally read with the account's row held. Another process's
+uploads since can make the hint too low, and then an upload that no longer fits costs a model run and a put
+(removed again) before admit refuses it; deletions make it too high, and then the tally is read.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 from flask import current_app
@@ -21,6 +29,8 @@ from models import PredictionCount, User
 from utils.errors import AccountDisabled, StorageQuotaExceeded
 
 _MB = 1024 * 1024
+# Accounts a process remembers the usage of; past this many it forgets them all and starts again.
+KNOWN_USAGE_MAX_ACCOUNTS = 10_000
 
 
 def _megabytes(size: int) -> str:
@@ -34,21 +44,59 @@ def _stored_bytes(owner_id: uuid.UUID) -> int:
     return used or 0
 
 
+class KnownUsage:
+    """The bytes each account used when this process last admitted an upload of it (a hint for precheck)."""
+
+    def __init__(self, max_accounts: int = KNOWN_USAGE_MAX_ACCOUNTS) -> None:
+        self._max_accounts = max_accounts
+        self._used: dict[uuid.UUID, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, owner_id: uuid.UUID) -> int | None:
+        return self._used.get(owner_id)
+
+    def remember(self, owner_id: uuid.UUID, used: int) -> None:
+        with self._lock:
+            if len(self._used) >= self._max_accounts and owner_id not in self._used:
+                self._used.clear()
+            self._used[owner_id] = used
+
+
+def _known_usage() -> KnownUsage:
+    return current_app.extensions["known_usage"]
+
+
+def _refuse_past_quota(quota: int, used: int, upload_bytes: int) -> None:
+    if used + upload_bytes > quota:
+        raise StorageQuotaExceeded(
+            f"This upload ({_megabytes(upload_bytes)}) would take your account past its storage quota of "
+            f"{_megabytes(quota)} ({_megabytes(used)} used). Delete results you no longer need (export your "
+            "data first to keep a copy) to free space.",
+            details={"quota_bytes": quota, "used_bytes": used, "upload_bytes": upload_bytes},
+        )
+
+
 class UploadQuota:
     @staticmethod
-    def check(owner: User, upload_bytes: int) -> None:
-        """StorageQuotaExceeded (413) if keeping upload_bytes more would take owner past the storage quota."""
+    def check(owner: User, upload_bytes: int) -> int:
+        """StorageQuotaExceeded (413) if keeping upload_bytes more would take owner past the storage quota; the
+        bytes owner uses now (0 without a quota, which reads nothing)."""
         quota = current_app.config["STORAGE_QUOTA_BYTES"]
         if not quota:
-            return
+            return 0
         used = _stored_bytes(identity_of(owner))
-        if used + upload_bytes > quota:
-            raise StorageQuotaExceeded(
-                f"This upload ({_megabytes(upload_bytes)}) would take your account past its storage quota of "
-                f"{_megabytes(quota)} ({_megabytes(used)} used). Delete results you no longer need (export your "
-                "data first to keep a copy) to free space.",
-                details={"quota_bytes": quota, "used_bytes": used, "upload_bytes": upload_bytes},
-            )
+        _refuse_past_quota(quota, used, upload_bytes)
+        return used
+
+    @staticmethod
+    def precheck(owner: User, upload_bytes: int) -> None:
+        """check, before the model and storage spend anything on an upload, without reading the tally where the
+        usage this process last admitted leaves room (module docstring)."""
+        quota = current_app.config["STORAGE_QUOTA_BYTES"]
+        known = _known_usage().get(identity_of(owner))
+        if quota and known is not None and known + upload_bytes <= quota:
+            return
+        UploadQuota.check(owner, upload_bytes)
 
     @staticmethod
     def admit(owner: User, upload_bytes: int) -> None:
@@ -62,4 +110,8 @@ class UploadQuota:
         row = db.session.scalar(held.execution_options(populate_existing=True))
         if row is None or not row.is_active:
             raise AccountDisabled()
-        UploadQuota.check(owner, upload_bytes)
+        used = UploadQuota.check(owner, upload_bytes)
+        if current_app.config["STORAGE_QUOTA_BYTES"]:
+            # Remembered before the commit: if that fails, the hint is too high by this upload, which at worst
+            # makes a precheck read the tally.
+            _known_usage().remember(identity_of(owner), used + upload_bytes)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
+from sqlalchemy import event, update
 
+from db import db
+from managers.models import ModelManager
+from managers.upload_quota import KnownUsage
+from models import PredictionCount
 from tests.resources.helpers import assert_error, bearer
 from tests.support.images import sample_image
 from tests.support.predictions import stored_files
@@ -86,3 +92,90 @@ def test_the_quota_counts_each_account_on_its_own(app, patient, make_account, up
     monkeypatch.setitem(app.config, "STORAGE_QUOTA_BYTES", int(len(photo) * 1.5))
     assert upload(patient, "skin_lesion", data=photo, filename="a.jpg").status_code == 201
     assert upload(make_account(), "skin_lesion", data=photo, filename="a.jpg").status_code == 201
+
+
+# -- the early check's hint: the usage this process last admitted (managers.upload_quota.KnownUsage) ------------
+
+
+@pytest.fixture
+def model_runs(monkeypatch) -> list[str]:
+    """The modalities the model ran for, in order, during the test."""
+    runs: list[str] = []
+    real_run = ModelManager.run
+
+    def counting_run(runner, image, **options):
+        runs.append(runner.name)
+        return real_run(runner, image, **options)
+
+    monkeypatch.setattr(ModelManager, "run", staticmethod(counting_run))
+    return runs
+
+
+def _grow_tally(app, account, stored_bytes: int) -> None:
+    """What uploads recorded by another process (another worker, another node) do to the account's tally."""
+    with app.app_context():
+        db.session.execute(
+            update(PredictionCount)
+            .where(PredictionCount.owner_id == uuid.UUID(account.id))
+            .values(stored_bytes=PredictionCount.stored_bytes + stored_bytes)
+        )
+        db.session.commit()
+
+
+def test_a_full_account_is_refused_before_the_model_runs(app, patient, upload, model_runs, monkeypatch):
+    photo = sample_image("skin_lesion").read_bytes()
+    monkeypatch.setitem(app.config, "STORAGE_QUOTA_BYTES", int(len(photo) * 1.5))
+    assert upload(patient, "skin_lesion", data=photo, filename="a.jpg").status_code == 201
+    assert len(model_runs) == 1
+
+    assert_error(upload(patient, "skin_lesion", data=photo, filename="b.jpg"), 413, "storage_quota_exceeded")
+    assert len(model_runs) == 1, "the model ran for an upload the early check could refuse"
+
+
+def test_uploads_another_process_recorded_since_are_counted_when_the_record_is_written(
+    app, patient, upload, storage_root, model_runs, monkeypatch
+):
+    photo = sample_image("skin_lesion").read_bytes()
+    monkeypatch.setitem(app.config, "STORAGE_QUOTA_BYTES", len(photo) * 10)
+    assert upload(patient, "skin_lesion", data=photo, filename="a.jpg").status_code == 201
+    kept = stored_files(storage_root)
+    _grow_tally(app, patient, len(photo) * 9)  # full now; this process still knows 1 photo's worth: room for more
+
+    error = assert_error(upload(patient, "skin_lesion", data=photo, filename="b.jpg"), 413, "storage_quota_exceeded")
+
+    assert error["details"]["used_bytes"] == len(photo) * 10
+    assert len(model_runs) == 2, "the hint let the upload past the early check; the decision was the record's"
+    assert stored_files(storage_root) == kept
+
+
+def test_an_upload_that_fits_beside_the_known_usage_skips_the_early_read(app, patient, upload, monkeypatch):
+    photo = sample_image("skin_lesion").read_bytes()
+    monkeypatch.setitem(app.config, "STORAGE_QUOTA_BYTES", len(photo) * 10)
+    assert upload(patient, "skin_lesion", data=photo, filename="a.jpg").status_code == 201
+    reads: list[str] = []
+
+    def on_statement(_conn, _cursor, statement, *_args) -> None:
+        if "prediction_counts" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        assert upload(patient, "skin_lesion", data=photo, filename="b.jpg").status_code == 201
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert len(reads) == 1, reads  # admit's, with the account's row held; none before the model
+
+
+def test_the_known_usage_of_too_many_accounts_starts_again_rather_than_grow():
+    known = KnownUsage(max_accounts=2)
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    known.remember(first, 10)
+    known.remember(second, 20)
+    known.remember(second, 25)  # an account it knows already takes no new place
+    assert (known.get(first), known.get(second)) == (10, 25)
+
+    known.remember(third, 30)
+
+    assert (known.get(first), known.get(second), known.get(third)) == (None, None, 30)

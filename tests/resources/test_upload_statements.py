@@ -16,11 +16,12 @@ from db import db
 from tests.resources.helpers import bearer
 
 TOKENS = "/api/v1/tokens"
-# The storage quota's sum before the model runs; in the transaction, the account's row held (FOR NO KEY UPDATE),
-# the sum again, the prediction and its audit event. The second sum cannot join the lock's statement: on
-# PostgreSQL a statement reads what was committed when it began, before its lock was granted, so it would
-# miss the upload that held the lock (tests/resources/test_account_races.py).
-STATEMENTS_PER_UPLOAD = 5
+# In the transaction: the account's row held (FOR NO KEY UPDATE), the storage quota's sum, the prediction and
+# its audit event. The sum cannot join the lock's statement: on PostgreSQL a statement reads what was committed
+# when it began, before its lock was granted, so it would miss the upload that held the lock
+# (tests/resources/test_account_races.py). The early sum, before the model runs, is skipped where this
+# process's last figure for the account leaves room (managers.upload_quota.KnownUsage), as on a second upload.
+STATEMENTS_PER_UPLOAD = 4
 # Without the storage quota, no sum.
 STATEMENTS_PER_UPLOAD_WITHOUT_QUOTA = 3
 
