@@ -33,7 +33,10 @@ _MB = 1024 * 1024
 KNOWN_USAGE_MAX_ACCOUNTS = 10_000
 
 
-def _megabytes(size: int) -> str:
+def _readable_size(size: int) -> str:
+    """A size as people read it: a photo of 40 KB is "40 KB", not "0.0 MB"."""
+    if size < _MB:
+        return f"{max(round(size / 1024), 1 if size else 0)} KB"
     return f"{size / _MB:.1f} MB"
 
 
@@ -69,8 +72,8 @@ def _known_usage() -> KnownUsage:
 def _refuse_past_quota(quota: int, used: int, upload_bytes: int) -> None:
     if used + upload_bytes > quota:
         raise StorageQuotaExceeded(
-            f"This upload ({_megabytes(upload_bytes)}) would take your account past its storage quota of "
-            f"{_megabytes(quota)} ({_megabytes(used)} used). Delete results you no longer need (export your "
+            f"This upload ({_readable_size(upload_bytes)}) would take your account past its storage quota of "
+            f"{_readable_size(quota)} ({_readable_size(used)} used). Delete results you no longer need (export your "
             "data first to keep a copy) to free space.",
             details={"quota_bytes": quota, "used_bytes": used, "upload_bytes": upload_bytes},
         )

@@ -75,6 +75,7 @@ def test_an_upload_past_the_storage_quota_is_413_and_keeps_nothing(
 
     error = assert_error(upload(patient, "skin_lesion", data=photo, filename="b.jpg"), 413, "storage_quota_exceeded")
     assert "storage quota of" in error["message"] and "Delete" in error["message"]
+    assert f"This upload ({round(len(photo) / 1024)} KB)" in error["message"], error["message"]
     assert error["details"] == {
         "quota_bytes": int(len(photo) * 1.5),
         "used_bytes": len(photo),
