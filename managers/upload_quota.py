@@ -8,11 +8,12 @@ account's row, so that uploads racing each other cannot all fit into the same la
 can be recorded for an account being deleted.
 
 The early check of a single upload (UploadQuota.precheck) reads the tally only when it has to: each process
-remembers what every account it recorded an upload for used then (KnownUsage), and an upload that fits beside
-that figure goes on without the read (one statement fewer per upload: 0.8–1.0 ms on PostgreSQL). The figure
-is only ever a hint: the decision is admit's, on the tally read with the account's row held. Another process's
-uploads since can make the hint too low, and then an upload that no longer fits costs a model run and a put
-(removed again) before admit refuses it; deletions make it too high, and then the tally is read.
+remembers what each account used when admit last checked one of its uploads (KnownUsage), and an upload that
+fits beside that figure goes on without the read (one statement fewer per upload: 0.8–1.0 ms on PostgreSQL).
+The figure is only ever a hint: the decision is admit's, on the tally read with the account's row held.
+Another process's uploads since can make the hint too low: then one upload that no longer fits costs a model
+run and a put (removed again) before admit refuses it, and the refusal corrects the hint, so the next is
+refused early again. Deletions make it too high, and then the tally is read.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ KNOWN_USAGE_MAX_ACCOUNTS = 10_000
 
 def _readable_size(size: int) -> str:
     """A size as people read it: a photo of 40 KB is "40 KB", not "0.0 MB"."""
-    if size < _MB:
-        return f"{max(round(size / 1024), 1 if size else 0)} KB"
+    kilobytes = round(size / 1024)
+    if kilobytes < 1024:
+        return f"{max(kilobytes, 1 if size else 0)} KB"
     return f"{size / _MB:.1f} MB"
 
 
@@ -48,7 +50,7 @@ def _stored_bytes(owner_id: uuid.UUID) -> int:
 
 
 class KnownUsage:
-    """The bytes each account used when this process last admitted an upload of it (a hint for precheck)."""
+    """The bytes each account uses as this process's admit last read them, with its row held (precheck's hint)."""
 
     def __init__(self, max_accounts: int = KNOWN_USAGE_MAX_ACCOUNTS) -> None:
         self._max_accounts = max_accounts
@@ -81,15 +83,11 @@ def _refuse_past_quota(quota: int, used: int, upload_bytes: int) -> None:
 
 class UploadQuota:
     @staticmethod
-    def check(owner: User, upload_bytes: int) -> int:
-        """StorageQuotaExceeded (413) if keeping upload_bytes more would take owner past the storage quota; the
-        bytes owner uses now (0 without a quota, which reads nothing)."""
+    def check(owner: User, upload_bytes: int) -> None:
+        """StorageQuotaExceeded (413) if keeping upload_bytes more would take owner past the storage quota."""
         quota = current_app.config["STORAGE_QUOTA_BYTES"]
-        if not quota:
-            return 0
-        used = _stored_bytes(identity_of(owner))
-        _refuse_past_quota(quota, used, upload_bytes)
-        return used
+        if quota:
+            _refuse_past_quota(quota, _stored_bytes(identity_of(owner)), upload_bytes)
 
     @staticmethod
     def precheck(owner: User, upload_bytes: int) -> None:
@@ -113,8 +111,14 @@ class UploadQuota:
         row = db.session.scalar(held.execution_options(populate_existing=True))
         if row is None or not row.is_active:
             raise AccountDisabled()
-        used = UploadQuota.check(owner, upload_bytes)
-        if current_app.config["STORAGE_QUOTA_BYTES"]:
-            # Remembered before the commit: if that fails, the hint is too high by this upload, which at worst
-            # makes a precheck read the tally.
-            _known_usage().remember(identity_of(owner), used + upload_bytes)
+        quota = current_app.config["STORAGE_QUOTA_BYTES"]
+        if not quota:
+            return
+        owner_id = identity_of(owner)
+        used = _stored_bytes(owner_id)
+        fits = used + upload_bytes <= quota
+        # The hint for this process's next precheck, read with the row held: what the account will use once this
+        # commits, or, refused, what it uses now (so the next upload that cannot fit is refused before the
+        # model again). If the commit fails, the hint is too high by this upload: at worst a precheck reads.
+        _known_usage().remember(owner_id, used + upload_bytes if fits else used)
+        _refuse_past_quota(quota, used, upload_bytes)

@@ -28,6 +28,7 @@ from auth import limiter
 from config import TestingConfig
 from constants import Role
 from db import db
+from managers.upload_quota import KnownUsage
 from managers.users import UserManager
 from tests.resources.helpers import bearer
 from tests.support.session_report import gathered
@@ -87,7 +88,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    ran = list(gathered(config, "backends"))
+    ran = sorted(gathered(config, "backends"))  # workers report in whatever order they finish
     terminalreporter.write_line(f"backends: {', '.join(ran) if ran else 'none'}")
 
 
@@ -163,6 +164,7 @@ def app(migrated_app) -> Iterator[Flask]:
     yield migrated_app
     limiter.reset()  # rate limits and sign-in back-off start afresh for the next test
     migrated_app.extensions["counters"].reset()
+    migrated_app.extensions["known_usage"] = KnownUsage()
     with migrated_app.app_context():
         db.session.rollback()
         for table in reversed(db.metadata.sorted_tables):

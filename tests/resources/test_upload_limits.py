@@ -133,7 +133,7 @@ def test_a_full_account_is_refused_before_the_model_runs(app, patient, upload, m
     assert len(model_runs) == 1, "the model ran for an upload the early check could refuse"
 
 
-def test_uploads_another_process_recorded_since_are_counted_when_the_record_is_written(
+def test_uploads_another_process_recorded_since_are_counted_when_the_record_is_written_once(
     app, patient, upload, storage_root, model_runs, monkeypatch
 ):
     photo = sample_image("skin_lesion").read_bytes()
@@ -147,6 +147,10 @@ def test_uploads_another_process_recorded_since_are_counted_when_the_record_is_w
     assert error["details"]["used_bytes"] == len(photo) * 10
     assert len(model_runs) == 2, "the hint let the upload past the early check; the decision was the record's"
     assert stored_files(storage_root) == kept
+
+    # The refusal corrected this process's figure: the next upload is refused before the model again.
+    assert_error(upload(patient, "skin_lesion", data=photo, filename="c.jpg"), 413, "storage_quota_exceeded")
+    assert len(model_runs) == 2
 
 
 def test_an_upload_that_fits_beside_the_known_usage_skips_the_early_read(app, patient, upload, monkeypatch):

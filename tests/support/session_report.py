@@ -48,6 +48,7 @@ def pytest_testnodedown(node, error) -> None:
             report[kind].setdefault(name, {}).update(entries)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own, which tears down the session fixtures that may still record
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if _is_worker(config):
