@@ -92,7 +92,7 @@ class UploadQuota:
     @staticmethod
     def precheck(owner: User, upload_bytes: int) -> None:
         """check, before the model and storage spend anything on an upload, without reading the tally where the
-        usage this process last admitted leaves room (module docstring)."""
+        usage this process's admit last read for the account leaves room (module docstring)."""
         quota = current_app.config["STORAGE_QUOTA_BYTES"]
         known = _known_usage().get(identity_of(owner))
         if quota and known is not None and known + upload_bytes <= quota:
