@@ -173,6 +173,7 @@ SPEC = ModalitySpec(
             # A logit-adjusted loss learns the balanced posterior directly, instead of sqrt class weights.
             "logit_adjusted": {"logit_adjustment": 1.0},
             # 224 px from the 200x150 source: more of the texture the rare classes differ by (slower by ~1.4x).
+            # Two folds ran: within the baseline's noise, with signs changing between them (model_runs/README.md).
             "px224": {"input_size": 224},
             # Serving speed: the trunk to block5c at 160 px takes about half the shipped network's time (a
             # float16 file near 2 ms per image), at the cost of the trunk's last blocks. Two folds lost 6-15
