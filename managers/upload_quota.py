@@ -94,10 +94,11 @@ class UploadQuota:
         """check, before the model and storage spend anything on an upload, without reading the tally where the
         usage this process's admit last read for the account leaves room (module docstring)."""
         quota = current_app.config["STORAGE_QUOTA_BYTES"]
-        known = _known_usage().get(identity_of(owner))
-        if quota and known is not None and known + upload_bytes <= quota:
+        if not quota:
             return
-        UploadQuota.check(owner, upload_bytes)
+        known = _known_usage().get(identity_of(owner))
+        if known is None or known + upload_bytes > quota:
+            UploadQuota.check(owner, upload_bytes)
 
     @staticmethod
     def admit(owner: User, upload_bytes: int) -> None:
@@ -107,14 +108,14 @@ class UploadQuota:
         being deleted is disabled first, and its deletion waits for this row (or this for it).
         """
         hold_write_lock()
-        held = select(User).where(User.id == identity_of(owner)).with_for_update(key_share=True)
+        owner_id = identity_of(owner)
+        held = select(User).where(User.id == owner_id).with_for_update(key_share=True)
         row = db.session.scalar(held.execution_options(populate_existing=True))
         if row is None or not row.is_active:
             raise AccountDisabled()
         quota = current_app.config["STORAGE_QUOTA_BYTES"]
         if not quota:
             return
-        owner_id = identity_of(owner)
         used = _stored_bytes(owner_id)
         fits = used + upload_bytes <= quota
         # The hint for this process's next precheck, read with the row held: what the account will use once this
