@@ -296,6 +296,7 @@ class ModelCard(CardFile):
     calibration: CardCalibration | None = None
     cross_validation: CardCrossValidation | None = None
     distillation: dict | None = None
+    quantisation_aware: dict | None = None  # how an int8 file was fine-tuned from its float teacher (training.qat)
     held_out_checks: tuple[HeldOutCheck, ...] | None = None
     conformal: CardConformal | None = None
 

@@ -34,6 +34,15 @@ class ClassSpec:
 
 
 @dataclass(frozen=True)
+class QuantisationAware:
+    """The served file is the recipe's float model fine-tuned with int8 rounding (cnn_model.training.qat)."""
+
+    teacher_version: str  # the float model it starts from and learns to imitate
+    epochs: int
+    learning_rate: float
+
+
+@dataclass(frozen=True)
 class TrainingRecipe:
     """What `python -m cnn_model train` does differently for this modality (training.TrainingConfig has the rest)."""
 
@@ -56,6 +65,9 @@ class TrainingRecipe:
     # A distilled student: learn the calibrated soft targets of this cross-validation candidate's five fold
     # models (model_runs/<modality>/<name>/soft_targets.npz, cnn_model.training.distill) instead of the labels.
     distilled_from: str | None = None
+    # Serve the float model's int8 twin, fine-tuned to keep its decisions (cnn_model.training.qat); None: the float
+    # model's own file (float16 or int8 rounded after training, as export chooses).
+    quantisation_aware: QuantisationAware | None = None
 
     def patience_for(self, fit_images: int) -> int:
         if self.patience is not None:

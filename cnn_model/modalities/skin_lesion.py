@@ -8,6 +8,7 @@ from ..specs import (
     ModalitySpec,
     PatientAdvice,
     QualityTargets,
+    QuantisationAware,
     TrainingRecipe,
     image_path_group,
 )
@@ -81,15 +82,19 @@ SPEC = ModalitySpec(
         side_column="lesion_id",
     ),
     recipe=TrainingRecipe(
-        version="1.2.1",
+        version="1.4.0",
         head_epochs=2,
         finetune_epochs=12,
-        # Seven classes: int8 rounding of the whole backbone flipped up to 7% of val decisions against
-        # Keras, so the model ships with float16 weights, which fit 5 MB only with the backbone cut here.
+        # Seven classes: int8 rounding after training flipped up to 7% of val decisions against Keras, so the
+        # float model has float16 weights, which fit 5 MB only with the backbone cut here.
         feature_layer="block6d_add",
         # Its grouped 5-fold cross-validation (the same recipe, fixed 2 + 12 epochs): the calibration, the
         # partial prevalence correction and the malignant threshold below are chosen on its OOF predictions.
         cv_candidate="baseline",
+        # Served in int8: the float 1.2.1 file fine-tuned with int8 rounding to give its logits (on its fit
+        # images only), twice as fast; 1 of 471 val and 5 of 540 test-slice flags differ from 1.2.1's, and no
+        # malignant lesion lost its flag (cnn_model/CHANGELOG.md, 1.4.0).
+        quantisation_aware=QuantisationAware(teacher_version="1.2.1", epochs=10, learning_rate=1e-5),
     ),
     targets=QualityTargets(accuracy=0.80, balanced_accuracy=0.65, macro_auc=0.93),
     held_out_checks=(

@@ -89,6 +89,7 @@ def export_modality(
     data_root: Path,
     bootstrap_rounds: int = 1000,
     min_agreement: float = MIN_TOP1_AGREEMENT,
+    quantizations: tuple[str, ...] = QUANTIZATIONS,
 ) -> dict:
     spec = get_spec(modality)
     run_dir = Path(run_dir) / modality
@@ -115,7 +116,7 @@ def export_modality(
     out_dir = Path(artifacts_dir) / modality
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = None
-    for quantization in QUANTIZATIONS:
+    for quantization in quantizations:
         started = time.time()
         model_bytes = convert(serving, quantization, representative)
         check = {
