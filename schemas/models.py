@@ -66,6 +66,14 @@ class ModelCardSchema(CardSectionSchema):
         },
     )
     training = CardJson(dump_only=True, metadata={"description": "Data provenance, split and training settings"})
+    quantisation_aware = CardJson(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "An int8 file fine-tuned from a float model: the teacher, the fine-tuning, and how its "
+            "served decisions differ from the teacher's on unseen images (absent: the file is its own model's)"
+        },
+    )
     metrics = CardJson(dump_only=True, metadata={"description": "Validation and held-out test metrics"})
     plots = CardJson(dump_only=True)
     intended_use = CardJson(dump_only=True)

@@ -85,6 +85,16 @@ class CrossValidation:
 
 
 @dataclass(frozen=True)
+class Int8Twin:
+    """The served file is a float model fine-tuned to give its answers in 8-bit integer arithmetic."""
+
+    teacher_version: str
+    unseen: int  # images neither the teacher nor the fine-tuning trained on (val + test slice)
+    flags_changed: int
+    flags_lost_by_positives: int  # flagged images of the positive kinds the twin no longer flags
+
+
+@dataclass(frozen=True)
 class Calibration:
     """How close the shown confidence is to how often the model is right."""
 
@@ -145,6 +155,7 @@ class ModelSummary:
     cross_validation: CrossValidation | None = None
     calibration: Calibration | None = None
     held_out_checks: list = field(default_factory=list)  # HeldOutCheck, as the card lists them
+    int8_twin: Int8Twin | None = None
 
     @property
     def this_version_checked(self) -> bool:
@@ -210,6 +221,19 @@ def _cross_validation(card: ModelCard) -> CrossValidation | None:
         balanced=_mean_spread(spread.get("balanced_accuracy")),
         macro_auc=_mean_spread(spread.get("macro_auc")),
         distilled=bool(card.training.distilled_from),
+    )
+
+
+def _int8_twin(card: ModelCard) -> Int8Twin | None:
+    learnt = card.quantisation_aware
+    if not learnt:
+        return None
+    against = learnt["served_decisions_against_the_teacher"].values()
+    return Int8Twin(
+        teacher_version=learnt["teacher"]["served_as"],
+        unseen=sum(split["n"] for split in against),
+        flags_changed=sum(split["flag_flips"] for split in against),
+        flags_lost_by_positives=sum(split["positives_unflagged"] for split in against),
     )
 
 
@@ -335,6 +359,7 @@ def summarise(card: ModelCard) -> ModelSummary:
         cross_validation=_cross_validation(card),
         calibration=_calibration(card, val_n),
         held_out_checks=[_held_out_check(check, spec, version, positive_word) for check in card.held_out_checks or ()],
+        int8_twin=_int8_twin(card),
     )
 
 

@@ -1,18 +1,18 @@
-"""Quantisation-aware fine-tuning of a shipped float model, so that its int8 file keeps the float file's decisions.
+"""Quantisation-aware fine-tuning: a float model's int8 twin that keeps the float model's decisions.
 
-Rounding the skin network to int8 after training flips 2-5% of its malignant flags (cnn_model/CHANGELOG.md): the
-error is spread over the whole trunk. Here the shipped file itself is the teacher. Its weights (batch norms folded
-into the convolutions, as the file stores them) are rebuilt into Keras; every weight and activation that an int8
-file rounds is rounded during fine-tuning as well (fake quantisation, gradients passed straight through), and the
-network learns to give the float file's logits in spite of the rounding. No label is used, only train/ images;
-val/ stays unseen, and is where the int8 file's served decisions are compared with the shipped file's, image by
-image.
+Rounding the skin network to int8 after training flipped 2-5% of its malignant flags (cnn_model/CHANGELOG.md): the
+error is spread over the whole trunk. Here the float model's file is the teacher. Its weights (batch norms folded
+into the convolutions, as the file stores them) are rebuilt into Keras; every weight and activation an int8 file
+rounds is rounded during fine-tuning as well (fake quantisation, gradients passed straight through), and the
+network learns to give the teacher's logits in spite of the rounding. No label is used, only the teacher's fit
+images; val/ and the test slice stay unseen, and are where the twin's served decisions are compared with the
+teacher's, image by image (the card's `quantisation_aware`).
 
-The int8 file is converted from the fine-tuned network with its rounding left in the graph, so the ranges the
-fine-tuning saw are the ones the file uses. Pooling, the dense head and the class activation maps stay in float.
+The int8 file is converted with the rounding left in the graph, so it uses the ranges the fine-tuning saw. Pooling,
+the dense head and the class activation maps stay in float.
 
-    python -m cnn_model.training.qat fit --modality skin_lesion --out training_runs/qat/skin_lesion
-    python -m cnn_model.training.qat compare --modality skin_lesion --candidate training_runs/qat/skin_lesion
+    python -m cnn_model.training.qat fit --modality skin_lesion --teacher DIR     # DIR: the float file and its card
+    python -m cnn_model.training.qat compare --reference DIR --candidate DIR
 """
 
 from __future__ import annotations
@@ -101,10 +101,6 @@ def folded_backbone(backbone: keras.Model, convolutions) -> keras.Model:
         if tuple(layer.kernel.shape) != kernel.shape:
             raise ValueError(f"{layer.name}: kernel {tuple(layer.kernel.shape)} in Keras, {kernel.shape} in the file")
         layer.set_weights([kernel, bias])
-    for layer in folded.layers:  # what the batch norms did is now in the biases; the rest copies over
-        if isinstance(layer, keras.layers.Rescaling):
-            source = backbone.get_layer(layer.name)
-            layer.scale, layer.offset = source.scale, source.offset
     return folded
 
 
@@ -214,9 +210,6 @@ def rounded_backbone(folded: keras.Model, ranges: dict[str, tuple[float, float]]
         if isinstance(layer, keras.layers.Conv2D):
             return RoundedConv2D.from_config(config)
         copy = layer.__class__.from_config(config)
-        if isinstance(layer, keras.layers.Rescaling):
-            # The file keeps the float input and its rescaling in float, and rounds what they give.
-            copy.scale, copy.offset = layer.scale, layer.offset
         if is_rounded_output(layer):
             return RoundedOutput(copy, ranges[layer.name])
         return copy
@@ -463,6 +456,8 @@ def decisions_compared(reference, candidate, images: np.ndarray, y: np.ndarray) 
         "top1_flip_margins": [round(float(m), 4) for m in (top2[:, 1] - top2[:, 0])[top1_flips]],
         "flag_flips": int(np.sum(flags[0] != flags[1])),
         "flags_gained_lost": [int(np.sum(flags[1] & ~flags[0])), int(np.sum(flags[0] & ~flags[1]))],
+        # Of the images whose label is a positive kind (malignant/abnormal): flagged by the reference, not any more.
+        "positives_unflagged": int(np.sum(positive & flags[0] & ~flags[1])),
         "max_abs_probability_difference": round(float(np.abs(served[0] - served[1]).max()), 4),
         "accuracy": [round(float(np.mean(p.argmax(1) == y)), 4) for p in served],
         "flag_sensitivity": [round(float(f[positive].mean()), 4) if positive.any() else None for f in flags],

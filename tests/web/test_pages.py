@@ -172,6 +172,22 @@ def test_a_distilled_models_page_says_whose_figures_and_where_its_confidence_was
     assert "tuned on the cross-validation results" not in text  # that was the teachers' tuning, not its own
 
 
+def test_an_int8_twins_page_says_whose_answers_it_learnt_and_how_often_its_flag_differs(app, client):
+    card = shipped_card(app, "skin_lesion")
+    learnt = card["quantisation_aware"]
+    against = learnt["served_decisions_against_the_teacher"]
+    unseen = sum(split["n"] for split in against.values())
+    changed = sum(split["flag_flips"] for split in against.values())
+
+    text = " ".join(page_text(client.get("/models/skin_lesion")).split())
+
+    teacher = learnt["teacher"]["served_as"]
+    assert f"fine-tuned to give the answers of version {teacher}" in text
+    assert f"On {unseen} images that neither version trained on, its malignant flag differed" in text
+    assert f"from version {teacher}'s on {changed}, and no malignant image lost its flag" in text
+    assert "8-bit" not in " ".join(page_text(client.get("/models/breast")).split())  # its own model's file
+
+
 def test_a_student_serving_its_own_confidence_claims_no_tuning(app, client):
     card = shipped_card(app, "chest_xray")
     assert card["training"]["distilled_from"] and "temperature" not in (card.get("decision") or {})
