@@ -103,8 +103,15 @@ def _run(args) -> int:
         print(json.dumps({k: card[k] for k in ("version", "metrics", "serving")}, indent=2))
         return 0
     if args.command == "export":
+        from ..modalities import get_spec
         from .export import export_modality
         from .pipeline import DEFAULT_DATA_ROOT
+
+        if get_spec(args.modality).recipe.quantisation_aware:
+            raise ArtifactError(
+                f"{args.modality} serves an int8 twin of its float model: python -m cnn_model.training.qat fit "
+                f"--modality {args.modality} --teacher DIR makes it (export would replace it with a plain export)"
+            )
 
         result = export_modality(
             args.modality,

@@ -87,37 +87,42 @@ def train_modality(
             if getattr(recipe, key)
         },
     }
+    if recipe.quantisation_aware:  # this run's float model is the teacher of the file that ships
+        provenance["version"] = f"{recipe.version}-float"
     save_json(run_dir / "provenance.json", provenance)
     if not export:
         return provenance
     from .export import export_modality
 
-    export_options = dict(export_options or {})
-    if recipe.quantisation_aware:  # the teacher: float weights, which the int8 twin is rebuilt from
-        export_options["quantizations"] = ("float16",)
-    exported = export_modality(
-        modality, run_dir=run_dir.parent, artifacts_dir=artifacts_dir, data_root=data_root, **export_options
-    )
     if recipe.quantisation_aware:
-        return _quantisation_aware(modality, Path(artifacts_dir) / modality, run_dir, data_root)
-    return exported
+        return _quantisation_aware(modality, run_dir, Path(artifacts_dir), data_root, export_options or {})
+    return export_modality(
+        modality, run_dir=run_dir.parent, artifacts_dir=artifacts_dir, data_root=data_root, **(export_options or {})
+    )
 
 
-def _quantisation_aware(modality: str, artifact_dir: Path, run_dir: Path, data_root: Path) -> dict:
-    """Move the float model's file aside as the teacher and serve its int8 twin (cnn_model.training.qat)."""
-    import shutil
-
+def _quantisation_aware(modality: str, run_dir: Path, artifacts_dir: Path, data_root: Path, options: dict) -> dict:
+    """Export the float model as the teacher (float16, inside the run folder, never served), then serve its int8
+    twin (cnn_model.training.qat) from artifacts_dir; the served folder is only written once the twin passes."""
+    from .export import export_modality
     from .qat import fine_tune, write_artifact
-    from .scoring import score_artifact
 
-    teacher_dir = run_dir / "teacher"
-    shutil.rmtree(teacher_dir, ignore_errors=True)
-    shutil.move(artifact_dir, teacher_dir)
+    teachers = run_dir / "teacher"
+    export_modality(
+        modality,
+        run_dir=run_dir.parent,
+        artifacts_dir=teachers,
+        data_root=data_root,
+        quantizations=("float16",),
+        max_bytes=None,
+        **options,
+    )
     step = get_spec(modality).recipe.quantisation_aware
-    model_bytes, summary = fine_tune(modality, teacher_dir, step, work_dir=run_dir / "qat", data_root=data_root)
-    write_artifact(modality, teacher_dir, artifact_dir, model_bytes, summary, data_root=data_root)
-    card = score_artifact(artifact_dir, data_root=data_root)
-    return {"modality": modality, "artifact": str(artifact_dir), "metrics": card.metrics}
+    model_bytes, summary = fine_tune(modality, teachers / modality, step, work_dir=run_dir / "qat", data_root=data_root)
+    card = write_artifact(
+        modality, teachers / modality, artifacts_dir / modality, model_bytes, summary, data_root=data_root, **options
+    )
+    return {"modality": modality, "artifact": str(artifacts_dir / modality / "model.tflite"), "metrics": card.metrics}
 
 
 def _backbone_description(config) -> str:

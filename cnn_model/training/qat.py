@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..card import ARTIFACTS_DIR, CARD_FILE, MODEL_FILE
+from ..card import ARTIFACTS_DIR, CARD_FILE, MODEL_FILE, ModelCard
 from ..data import list_class_folder, split_test_slice
 from ..modalities import MODALITIES, get_spec
 from ..runtime import ModelRunner
 from ..specs import QuantisationAware
 from .crossval.folds import DEFAULT_DATA_ROOT
+from .export import MIN_TOP1_AGREEMENT, NEAR_TIE_MARGIN, agrees, compare_with_reference
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -272,8 +273,7 @@ def fine_tune(
     dense = teacher.get_layer("logits").get_weights()
     # The teacher's fit images only: val/ and the test slice stay unseen, so the card's figures and the
     # comparison with the teacher on them are on images the fine-tuning never saw.
-    samples, _ = split_test_slice(list_class_folder(Path(data_root) / modality / "train", spec))
-    images = load_images(samples, spec)
+    images = load_images(teacher_splits(teacher_dir, spec, data_root)["fit"], spec)
     log(f"{len(images)} fit images loaded, {time.time() - started:.0f} s")
     views = np.stack([teacher.predict(flipped(images, v), batch_size=64, verbose=0) for v in FLIP_VIEWS])
     log(f"teacher logits for {len(FLIP_VIEWS)} flip views, {time.time() - started:.0f} s")
@@ -291,7 +291,8 @@ def fine_tune(
         optimizer.apply_gradients(zip(gradients, student.trainable_variables, strict=True))
         return loss
 
-    history = [{"epoch": 0} | agreement(student, images, views[0])]
+    watched = np.sort(rng.permutation(len(images))[:512])  # a fixed sample of every class, to follow the fit
+    history = [{"epoch": 0} | agreement(student, images[watched], views[0][watched])]
     log(f"epoch 0 (rounded, not fine-tuned): {history[-1]}")
     for epoch in range(1, step.epochs + 1):
         order = rng.permutation(len(images))
@@ -302,7 +303,8 @@ def fine_tune(
             x = np.stack([flipped(images[i][None], FLIP_VIEWS[view_of[i]])[0] for i in rows])
             losses.append(float(train_step(tf.constant(x), tf.constant(views[view_of[rows], rows]))))
         history.append(
-            {"epoch": epoch, "loss": round(float(np.mean(losses)), 5)} | agreement(student, images, views[0])
+            {"epoch": epoch, "loss": round(float(np.mean(losses)), 5)}
+            | agreement(student, images[watched], views[0][watched])
         )
         log(f"epoch {epoch}: {history[-1]}, {time.time() - started:.0f} s")
     student.save_weights(work_dir / "student.weights.h5")
@@ -320,14 +322,28 @@ def fine_tune(
     return convert(student, size), summary
 
 
-def agreement(student: keras.Model, images: np.ndarray, teacher_logits: np.ndarray, n: int = 512) -> dict:
-    """How closely the rounded network gives the teacher's logits, on the first n training images."""
-    logits = student.predict(images[:n], batch_size=64, verbose=0)
-    difference = np.asarray(centred(logits)) - np.asarray(centred(teacher_logits[:n]))
+def agreement(student: keras.Model, images: np.ndarray, teacher_logits: np.ndarray) -> dict:
+    """How closely the rounded network gives the teacher's logits on these images."""
+    logits = student.predict(images, batch_size=64, verbose=0)
+    difference = np.asarray(centred(logits)) - np.asarray(centred(teacher_logits))
     return {
-        "top1_agreement": round(float(np.mean(logits.argmax(1) == teacher_logits[:n].argmax(1))), 4),
+        "top1_agreement": round(float(np.mean(logits.argmax(1) == teacher_logits.argmax(1))), 4),
         "logit_rmse": round(float(np.sqrt(np.mean(difference**2))), 4),
     }
+
+
+def teacher_splits(teacher_dir: Path, spec, data_root: Path) -> dict[str, list]:
+    """The teacher's own split of the dataset: what it trained on (fit), and the test slice and val/ it never saw.
+
+    A recipe refit on all of train/ has no test slice: its card's test-slice counts are empty, and the whole of
+    train/ is fit data.
+    """
+    card = json.loads((Path(teacher_dir) / CARD_FILE).read_text())
+    train = list_class_folder(Path(data_root) / spec.name / "train", spec)
+    fit, test_slice = split_test_slice(train)
+    if not any(card["training"]["data"]["counts"]["test_slice"].values()):
+        fit, test_slice = train, []
+    return {"fit": fit, "test_slice": test_slice, "val": list_class_folder(Path(data_root) / spec.name / "val", spec)}
 
 
 def log(message: str) -> None:
@@ -353,13 +369,31 @@ def convert(student: keras.Model, size: int) -> bytes:
 
 
 def write_artifact(
-    modality: str, teacher_dir: Path, out_dir: Path, model_bytes: bytes, summary: dict, *, data_root: Path
-) -> dict:
-    """The int8 file and its card: the teacher's card with this file, its version, and how it compares with the
-    teacher on images the fine-tuning never saw. The card's figures are then scored again (scoring.score_artifact)."""
+    modality: str,
+    teacher_dir: Path,
+    out_dir: Path,
+    model_bytes: bytes,
+    summary: dict,
+    *,
+    data_root: Path,
+    min_agreement: float = MIN_TOP1_AGREEMENT,
+    bootstrap_rounds: int = 1000,
+) -> ModelCard:
+    """Check the int8 file against its teacher, then serve it from out_dir with its card: the teacher's card with
+    this file and version, scored again (scoring.score_artifact), and how its served decisions differ from the
+    teacher's on the images neither trained on. A file that fails the export rule is refused before anything is
+    written; the rest of out_dir (the capture check's quality.json) is left as it is."""
+    from .scoring import score_artifact, write_card
+
     teacher_dir, out_dir = Path(teacher_dir), Path(out_dir)
+    if out_dir.resolve() == teacher_dir.resolve():
+        raise ValueError(f"{out_dir}: the int8 file would replace its own teacher; write it elsewhere")
     teacher = ModelRunner(teacher_dir)
     spec = teacher.spec
+    splits = teacher_splits(teacher_dir, spec, data_root)
+    check = export_check(teacher, model_bytes, splits, min_agreement)
+    if not check["passed"]:
+        raise RuntimeError(f"{modality}: the int8 file fails the export rule against its teacher: {check}")
     card = json.loads((teacher_dir / CARD_FILE).read_text())
     teacher_artifact = dict(card["artifact"])
     card["version"] = get_spec(modality).recipe.version
@@ -368,49 +402,51 @@ def write_artifact(
         "sha256": hashlib.sha256(model_bytes).hexdigest(),
         "quantization": QUANTIZATION,
     }
+    card["export_check"] = check
+    card["training"]["export_command"] = f"python -m cnn_model.training.qat fit --modality {modality} --teacher DIR"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MODEL_FILE).write_bytes(model_bytes)
-    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=1) + "\n")
+    write_card(out_dir / CARD_FILE, ModelCard.from_json(card))
+    score_artifact(out_dir, data_root=data_root, bootstrap_rounds=bootstrap_rounds)
 
-    candidate = ModelRunner(out_dir)
-    _, test_samples = split_test_slice(list_class_folder(Path(data_root) / modality / "train", spec))
-    val_samples = list_class_folder(Path(data_root) / modality / "val", spec)
-    splits = {"val": val_samples, "test_slice": test_samples}
-    against = {
-        split: decisions_compared(teacher, candidate, load_images(samples, spec), labels(samples, spec))
-        for split, samples in splits.items()
-        if samples
-    }
-    card["export_check"] = export_check(teacher, model_bytes, spec, val_samples, test_samples)
-    card["quantisation_aware"] = {
+    # Compared as each file is served now: the twin by the rules its card was just scored with.
+    served = ModelRunner(out_dir)
+    scored = served.card.to_json()
+    scored["quantisation_aware"] = {
         "teacher": {"version": card["training"]["version"], "served_as": teacher.version} | teacher_artifact,
-        "command": f"python -m cnn_model.training.qat fit --modality {modality} --teacher DIR",
         **summary,
-        "served_decisions_against_the_teacher": against,
+        "served_decisions_against_the_teacher": {
+            split: decisions_compared(
+                teacher, served, load_images(samples, teacher.spec), labels(samples, teacher.spec)
+            )
+            for split, samples in splits.items()
+            if samples and split != "fit"
+        },
     }
-    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=1) + "\n")
-    return card
+    written = ModelCard.from_json(scored)
+    write_card(out_dir / CARD_FILE, written)
+    return written
 
 
-def export_check(teacher, model_bytes: bytes, spec, val_samples, test_samples) -> dict:
+def export_check(teacher: ModelRunner, model_bytes: bytes, splits: dict, min_agreement: float) -> dict:
     """The export rule (export.py) with the teacher file in the place of the Keras model."""
-    from .export import MIN_TOP1_AGREEMENT, NEAR_TIE_MARGIN, _agrees, _compare_with_keras
-
-    x_val = load_images(val_samples, spec)
-    x_unseen = np.concatenate([x_val, load_images(test_samples, spec)]) if test_samples else x_val
+    x_val = load_images(splits["val"], teacher.spec)
+    x_unseen = (
+        np.concatenate([x_val, load_images(splits["test_slice"], teacher.spec)]) if splits["test_slice"] else x_val
+    )
     check = {
         "quantization": QUANTIZATION,
         "bytes": len(model_bytes),
         "reference": "the teacher file (the float model this one was fine-tuned to imitate)",
-        "val": _compare_with_keras(model_bytes, x_val, teacher.network_run(x_val)[0]),
-        "val_and_test_slice": _compare_with_keras(model_bytes, x_unseen, teacher.network_run(x_unseen)[0]),
+        "val": compare_with_reference(model_bytes, x_val, teacher.network_run(x_val)[0]),
+        "val_and_test_slice": compare_with_reference(model_bytes, x_unseen, teacher.network_run(x_unseen)[0]),
         "rule": (
-            f"top-1 agreement with the teacher >= {MIN_TOP1_AGREEMENT} on val, or else every disagreement on "
+            f"top-1 agreement with the teacher >= {min_agreement} on val, or else every disagreement on "
             f"val + test slice is a near-tie of the teacher (top-2 probability margin < {NEAR_TIE_MARGIN})"
         ),
     }
     check["top1_agreement"] = check["val"]["top1_agreement"]
-    check["passed"] = _agrees(check, MIN_TOP1_AGREEMENT)
+    check["passed"] = agrees(check, min_agreement)
     return check
 
 
@@ -424,8 +460,9 @@ def labels(samples, spec) -> np.ndarray:
 def compare(
     reference_dir: Path, candidate_dir: Path, data_root: Path = DEFAULT_DATA_ROOT, timing_rounds: int = 5
 ) -> dict:
-    """Served decisions of two files of one modality on every val/ and train/ image, and their invoke times taken
-    alternately in one process (one thread each)."""
+    """Served decisions of two files of one modality on every labelled image, split as the reference was trained
+    (its fit images, test slice and val/), and both files' invoke times on 100 val images, taken alternately in
+    one process (one thread each)."""
     reference, candidate = ModelRunner(reference_dir), ModelRunner(candidate_dir)
     if reference.spec.name != candidate.spec.name:
         raise ValueError(
@@ -433,11 +470,11 @@ def compare(
         )
     spec = reference.spec
     report = {"modality": spec.name, "reference": reference.version, "candidate": candidate.version}
-    for split in ("val", "train"):
-        samples = list_class_folder(Path(data_root) / spec.name / split, spec)
-        images = load_images(samples, spec)
-        report[split] = decisions_compared(reference, candidate, images, labels(samples, spec))
-    report["invoke_ms"] = invoke_times(reference, candidate, images[:100], timing_rounds)
+    for split, samples in teacher_splits(reference_dir, spec, data_root).items():
+        if samples:
+            report[split] = decisions_compared(reference, candidate, load_images(samples, spec), labels(samples, spec))
+    x_val = load_images(teacher_splits(reference_dir, spec, data_root)["val"][:100], spec)
+    report["invoke_ms"] = invoke_times(reference, candidate, x_val, timing_rounds)
     return report
 
 
@@ -494,10 +531,10 @@ def main(argv=None) -> int:
     )
     fit.add_argument("--run-dir", type=Path, default=Path("training_runs/qat"), help="where the fine-tuned weights go")
     fit.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    check = commands.add_parser("compare", help="two files' served decisions on val/ and train/, and their speed")
-    check.add_argument("--reference", required=True, type=Path)
-    check.add_argument("--candidate", required=True, type=Path)
-    check.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    side_by_side = commands.add_parser("compare", help="two files' served decisions on every image, and their speed")
+    side_by_side.add_argument("--reference", required=True, type=Path)
+    side_by_side.add_argument("--candidate", required=True, type=Path)
+    side_by_side.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     args = parser.parse_args(argv)
     if args.command == "compare":
         print(json.dumps(compare(args.reference, args.candidate, args.data_root), indent=1))
@@ -505,14 +542,14 @@ def main(argv=None) -> int:
     step = get_spec(args.modality).recipe.quantisation_aware
     if step is None:
         parser.error(f"{args.modality}'s recipe serves its float model (no quantisation_aware step)")
+    teacher_version = json.loads((args.teacher / CARD_FILE).read_text())["version"]
+    if teacher_version != step.teacher_version:
+        parser.error(f"{args.teacher} holds version {teacher_version}; the recipe's teacher is {step.teacher_version}")
     model_bytes, summary = fine_tune(
         args.modality, args.teacher, step, work_dir=args.run_dir / args.modality, data_root=args.data_root
     )
     out_dir = args.artifacts_dir / args.modality
-    write_artifact(args.modality, args.teacher, out_dir, model_bytes, summary, data_root=args.data_root)
-    from .scoring import score_artifact
-
-    card = score_artifact(out_dir, data_root=args.data_root)
+    card = write_artifact(args.modality, args.teacher, out_dir, model_bytes, summary, data_root=args.data_root)
     print(json.dumps({"modality": args.modality, "version": card.version, "metrics": card.metrics}, indent=1))
     return 0
 

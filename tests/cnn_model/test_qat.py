@@ -58,11 +58,11 @@ def test_a_quantisation_aware_recipe_serves_the_int8_twin_of_its_float_model(tin
             input_size=32,
             export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
         )
-    served, teacher = tmp_path / "artifacts" / "breast", tmp_path / "runs" / "breast" / "teacher"
+    served, teacher = tmp_path / "artifacts" / "breast", tmp_path / "runs" / "breast" / "teacher" / "breast"
 
     # The float model is kept aside as the teacher; the served file is int8 up to the pooled float head.
     teacher_card = json.loads((teacher / "card.json").read_text())
-    assert teacher_card["artifact"]["quantization"] == "float16"
+    assert teacher_card["artifact"]["quantization"] == "float16" and teacher_card["version"] == "0.0.4-float"
     card = json.loads((served / "card.json").read_text())
     assert card["version"] == "0.0.4" and card["artifact"]["quantization"] == QUANTIZATION
     interpreter = Interpreter(model_path=str(served / "model.tflite"))
@@ -73,6 +73,10 @@ def test_a_quantisation_aware_recipe_serves_the_int8_twin_of_its_float_model(tin
     # The card says what the twin learnt from and how its served decisions differ from the teacher's.
     learnt = card["quantisation_aware"]
     assert learnt["teacher"]["sha256"] == teacher_card["artifact"]["sha256"]
+    assert learnt["teacher"]["served_as"] == "0.0.4-float"
+    # It learnt from the teacher's fit images only: the test slice and val/ stay unseen by both.
+    assert learnt["fit_images"] == sum(teacher_card["training"]["data"]["counts"]["fit"].values())
+    assert set(learnt["served_decisions_against_the_teacher"]) <= {"val", "test_slice"}
     assert learnt["epochs"] == 2 and [row["epoch"] for row in learnt["history"]] == [0, 1, 2]
     against = learnt["served_decisions_against_the_teacher"]["val"]
     assert against["n"] == IMAGES_PER_CLASS["val"] * len(SPECS["breast"].classes)
@@ -128,3 +132,11 @@ def test_a_float_file_is_rebuilt_into_the_same_network_with_its_batch_norms_fold
     np.testing.assert_allclose(
         logits - logits.mean(1, keepdims=True), expected - expected.mean(1, keepdims=True), atol=2e-3
     )
+
+
+def test_a_plain_export_refuses_to_replace_an_int8_twin(capsys):
+    from cnn_model.training.__main__ import main
+
+    assert SPECS["skin_lesion"].recipe.quantisation_aware is not None
+    assert main(["export", "--modality", "skin_lesion"]) == 2
+    assert "python -m cnn_model.training.qat fit --modality skin_lesion" in capsys.readouterr().err

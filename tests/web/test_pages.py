@@ -182,7 +182,7 @@ def test_an_int8_twins_page_says_whose_answers_it_learnt_and_how_often_its_flag_
     text = " ".join(page_text(client.get("/models/skin_lesion")).split())
 
     teacher = learnt["teacher"]["served_as"]
-    assert f"fine-tuned to give the answers of version {teacher}" in text
+    assert f"fine-tuned to give the answers of version {teacher}, trained by the recipe the cross-validation" in text
     assert f"On {unseen} images that neither version trained on, its malignant flag differed" in text
     assert f"from version {teacher}'s on {changed}, and no malignant image lost its flag" in text
     assert "8-bit" not in " ".join(page_text(client.get("/models/breast")).split())  # its own model's file
