@@ -11,7 +11,7 @@ from cnn_model.modalities import SPECS
 from cnn_model.runtime import ModelRunner
 from cnn_model.specs import QuantisationAware, TrainingRecipe
 from cnn_model.training.pipeline import train_modality
-from tests.cnn_model.test_training import IMAGES_PER_CLASS, tiny_breast_dataset  # noqa: F401 (a fixture)
+from tests.cnn_model.conftest import IMAGES_PER_CLASS
 from tests.support.images import sample_image
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -37,7 +37,7 @@ def test_kernels_are_rounded_to_the_int8_grid_of_each_output_channel():
     np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
 
 
-def test_a_quantisation_aware_recipe_serves_the_int8_twin_of_its_float_model(tiny_breast_dataset, tmp_path):  # noqa: F811
+def test_a_quantisation_aware_recipe_serves_the_int8_twin_of_its_float_model(tiny_breast_dataset, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     from cnn_model.training.qat import QUANTIZATION, file_weights

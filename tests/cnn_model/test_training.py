@@ -1,7 +1,6 @@
 """A tiny training run, end to end: data folder -> training -> LiteRT export -> card -> runtime."""
 
 import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -11,23 +10,10 @@ from cnn_model.modalities import SPECS
 from cnn_model.runtime import ModelRunner
 from cnn_model.specs import TrainingRecipe
 from cnn_model.training.pipeline import train_modality
+from tests.cnn_model.conftest import IMAGES_PER_CLASS
 from tests.support.images import sample_image
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
-
-IMAGES_PER_CLASS = {"train": 6, "val": 2}
-
-
-@pytest.fixture
-def tiny_breast_dataset(tmp_path, datasets_root):
-    root = tmp_path / "datasets"
-    for split, count in IMAGES_PER_CLASS.items():
-        for label in SPECS["breast"].class_names:
-            target = root / "breast" / split / label
-            target.mkdir(parents=True)
-            for path in sorted((datasets_root / "breast" / split / label).iterdir())[:count]:
-                shutil.copy(path, target / path.name)
-    return root
 
 
 def train_tiny_breast(dataset, tmp_path, **overrides):
