@@ -58,9 +58,12 @@ def split_test_slice(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]
     return fit, test
 
 
-def load_arrays(samples: list[Sample], spec: ModalitySpec, class_names) -> tuple[np.ndarray, np.ndarray]:
-    """Preprocess every sample with the serving function; uint8 keeps the whole set in memory."""
+def load_arrays(
+    samples: list[Sample], spec: ModalitySpec, class_names, dtype=np.uint8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Preprocess every sample with the serving function; uint8 keeps the whole set in memory (float32: the pixels
+    exactly as served, where uint8 truncates resampled values)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        images = list(pool.map(lambda s: preprocess_for_model(s.path, spec).astype(np.uint8), samples))
+        images = list(pool.map(lambda s: preprocess_for_model(s.path, spec).astype(dtype), samples))
     labels = np.array([class_names.index(s.label) for s in samples], dtype=np.int32)
     return np.stack(images), labels

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from ..card import ARTIFACTS_DIR, CARD_FILE, MODEL_FILE, ModelCard
-from ..data import list_class_folder, split_test_slice
+from ..data import list_class_folder, load_arrays, split_test_slice
 from ..modalities import MODALITIES, get_spec
 from ..runtime import ModelRunner
 from ..specs import QuantisationAware
 from .crossval.folds import DEFAULT_DATA_ROOT
-from .export import MIN_TOP1_AGREEMENT, NEAR_TIE_MARGIN, agrees, compare_with_reference
+from .export import MIN_TOP1_AGREEMENT, NEAR_TIE_MARGIN, agrees, build_serving_model, compare_with_reference
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -106,6 +106,7 @@ def folded_backbone(backbone: keras.Model, convolutions) -> keras.Model:
 
 
 def logits_model(backbone: keras.Model, dense: tuple[np.ndarray, np.ndarray], size: int) -> keras.Model:
+    backbone.name = "backbone"  # export.build_serving_model finds it by this name
     image = keras.Input((size, size, 3), name="image")
     features = backbone(image)
     head = keras.layers.Dense(dense[0].shape[1], name="logits")
@@ -237,14 +238,9 @@ def flipped(images: np.ndarray, view: tuple[bool, bool]) -> np.ndarray:
     return images
 
 
-def load_images(samples, spec) -> np.ndarray:
-    """Float pixels exactly as serving preprocesses them (load_arrays keeps uint8, which truncates)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ..preprocessing import preprocess_for_model
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return np.stack(list(pool.map(lambda s: preprocess_for_model(s.path, spec).astype(np.float32), samples)))
+def served_arrays(samples, spec) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels): float pixels exactly as serving preprocesses them."""
+    return load_arrays(samples, spec, spec.class_names, dtype=np.float32)
 
 
 def centred(logits):
@@ -273,7 +269,7 @@ def fine_tune(
     dense = teacher.get_layer("logits").get_weights()
     # The teacher's fit images only: val/ and the test slice stay unseen, so the card's figures and the
     # comparison with the teacher on them are on images the fine-tuning never saw.
-    images = load_images(teacher_splits(teacher_dir, spec, data_root)["fit"], spec)
+    images, _ = served_arrays(teacher_splits(teacher_dir, spec, data_root)["fit"], spec)
     log(f"{len(images)} fit images loaded, {time.time() - started:.0f} s")
     views = np.stack([teacher.predict(flipped(images, v), batch_size=64, verbose=0) for v in FLIP_VIEWS])
     log(f"teacher logits for {len(FLIP_VIEWS)} flip views, {time.time() - started:.0f} s")
@@ -319,7 +315,7 @@ def fine_tune(
         "history": history,
     }
     (work_dir / "activation_ranges.json").write_text(json.dumps(ranges, indent=1) + "\n")
-    return convert(student, size), summary
+    return int8_file(student), summary
 
 
 def agreement(student: keras.Model, images: np.ndarray, teacher_logits: np.ndarray) -> dict:
@@ -353,17 +349,10 @@ def log(message: str) -> None:
 # --- the int8 file -----------------------------------------------------------------------------------------
 
 
-def convert(student: keras.Model, size: int) -> bytes:
-    """image -> (logits, CAMs) as the shipped file has it, the trunk in int8 at the fine-tuning's ranges."""
-    backbone = next(layer for layer in student.layers if isinstance(layer, keras.Model))
-    dense = student.get_layer("logits")
-    image = keras.Input((size, size, 3), name="image")
-    features = backbone(image)
-    logits = dense(keras.layers.GlobalAveragePooling2D(name="pool")(features))
-    cam_layer = keras.layers.Dense(dense.units, use_bias=False, name="cams")
-    cams = cam_layer(features)
-    cam_layer.set_weights([dense.get_weights()[0]])
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(image, [logits, cams]))
+def int8_file(student: keras.Model) -> bytes:
+    """image -> (logits, CAMs) as export serves every model, the trunk in int8 at the fine-tuning's ranges (the
+    converter reads them from the rounding left in the graph; no calibration data)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(build_serving_model(student))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()
 
@@ -416,9 +405,7 @@ def write_artifact(
         "teacher": {"version": card["training"]["version"], "served_as": teacher.version} | teacher_artifact,
         **summary,
         "served_decisions_against_the_teacher": {
-            split: decisions_compared(
-                teacher, served, load_images(samples, teacher.spec), labels(samples, teacher.spec)
-            )
+            split: decisions_compared(teacher, served, *served_arrays(samples, teacher.spec))
             for split, samples in splits.items()
             if samples and split != "fit"
         },
@@ -430,9 +417,9 @@ def write_artifact(
 
 def export_check(teacher: ModelRunner, model_bytes: bytes, splits: dict, min_agreement: float) -> dict:
     """The export rule (export.py) with the teacher file in the place of the Keras model."""
-    x_val = load_images(splits["val"], teacher.spec)
+    x_val, _ = served_arrays(splits["val"], teacher.spec)
     x_unseen = (
-        np.concatenate([x_val, load_images(splits["test_slice"], teacher.spec)]) if splits["test_slice"] else x_val
+        np.concatenate([x_val, served_arrays(splits["test_slice"], teacher.spec)[0]]) if splits["test_slice"] else x_val
     )
     check = {
         "quantization": QUANTIZATION,
@@ -448,10 +435,6 @@ def export_check(teacher: ModelRunner, model_bytes: bytes, splits: dict, min_agr
     check["top1_agreement"] = check["val"]["top1_agreement"]
     check["passed"] = agrees(check, min_agreement)
     return check
-
-
-def labels(samples, spec) -> np.ndarray:
-    return np.array([spec.class_names.index(s.label) for s in samples])
 
 
 # --- the int8 file against the shipped one ---------------------------------------------------------------
@@ -470,10 +453,11 @@ def compare(
         )
     spec = reference.spec
     report = {"modality": spec.name, "reference": reference.version, "candidate": candidate.version}
-    for split, samples in teacher_splits(reference_dir, spec, data_root).items():
+    splits = teacher_splits(reference_dir, spec, data_root)
+    for split, samples in splits.items():
         if samples:
-            report[split] = decisions_compared(reference, candidate, load_images(samples, spec), labels(samples, spec))
-    x_val = load_images(teacher_splits(reference_dir, spec, data_root)["val"][:100], spec)
+            report[split] = decisions_compared(reference, candidate, *served_arrays(samples, spec))
+    x_val, _ = served_arrays(splits["val"][:100], spec)
     report["invoke_ms"] = invoke_times(reference, candidate, x_val, timing_rounds)
     return report
 

@@ -10,8 +10,7 @@ from cnn_model.interpreter import LiteInterpreter
 from cnn_model.modalities import SPECS
 from cnn_model.runtime import ModelRunner
 from cnn_model.specs import QuantisationAware, TrainingRecipe
-from cnn_model.training.pipeline import train_modality
-from tests.cnn_model.conftest import IMAGES_PER_CLASS
+from tests.cnn_model.conftest import IMAGES_PER_CLASS, train_tiny_breast
 from tests.support.images import sample_image
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -49,15 +48,7 @@ def test_a_quantisation_aware_recipe_serves_the_int8_twin_of_its_float_model(tin
         quantisation_aware=QuantisationAware(teacher_version="0.0.4", epochs=2, learning_rate=1e-4),
     )
     with SPECS.registered(replace(SPECS["breast"], recipe=recipe, threshold_source="val", calibration_source=None)):
-        train_modality(
-            "breast",
-            data_root=tiny_breast_dataset,
-            backbone=None,
-            run_dir=tmp_path / "runs",
-            artifacts_dir=tmp_path / "artifacts",
-            input_size=32,
-            export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
-        )
+        train_tiny_breast(tiny_breast_dataset, tmp_path)
     served, teacher = tmp_path / "artifacts" / "breast", tmp_path / "runs" / "breast" / "teacher" / "breast"
 
     # The float model is kept aside as the teacher; the served file is int8 up to the pooled float head.

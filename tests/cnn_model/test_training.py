@@ -10,28 +10,10 @@ from cnn_model.modalities import SPECS
 from cnn_model.runtime import ModelRunner
 from cnn_model.specs import TrainingRecipe
 from cnn_model.training.pipeline import train_modality
-from tests.cnn_model.conftest import IMAGES_PER_CLASS
+from tests.cnn_model.conftest import IMAGES_PER_CLASS, train_tiny_breast
 from tests.support.images import sample_image
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
-
-
-def train_tiny_breast(dataset, tmp_path, **overrides):
-    """One fine-tune epoch of the from-scratch CNN at 32 px, exported to tmp_path/artifacts; returns that folder."""
-    artifacts = tmp_path / "artifacts"
-    train_modality(
-        "breast",
-        data_root=dataset,
-        backbone=None,
-        run_dir=tmp_path / "runs",
-        artifacts_dir=artifacts,
-        head_epochs=0,
-        finetune_epochs=1,
-        input_size=32,
-        export_options={"bootstrap_rounds": 10, "min_agreement": 0.0},
-        **overrides,
-    )
-    return artifacts
 
 
 def test_tiny_training_run_exports_a_model_the_runtime_serves(tiny_breast_dataset, tmp_path):
